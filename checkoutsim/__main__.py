@@ -1,0 +1,5 @@
+"""Entry point for ``python -m checkoutsim``."""
+
+from checkoutsim.cli import main
+
+main()

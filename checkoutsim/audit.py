@@ -1,0 +1,96 @@
+"""Jepsen-style checkers: one pure function per invariant over a run's history.
+
+The same checkers judge the model's history and the real implementation's
+(the shop database plus the gateway's own ledger). Each returns a ``Check``:
+valid, invalid or unknown, how many violations, and the first offending example.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+from checkoutsim.history import History
+
+Status = Literal["valid", "invalid", "unknown"]
+
+
+@dataclass(frozen=True)
+class Check:
+    """The verdict of one invariant checker."""
+
+    invariant: str
+    status: Status
+    count: int
+    example: dict[str, Any] | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _first(frame: pd.DataFrame) -> dict[str, Any] | None:
+    """The first row of ``frame`` as plain Python values, or None."""
+    if frame.empty:
+        return None
+    return {
+        key: (value.item() if hasattr(value, "item") else value)
+        for key, value in frame.iloc[0].items()
+    }
+
+
+def oversold(orders: pd.DataFrame, stock: Sequence[int]) -> Check:
+    """Units in confirmed orders never exceed a SKU's initial stock."""
+    sold = orders.groupby("sku")["quantity"].sum()
+    initial = pd.Series(list(stock), dtype="int64")
+    excess = (sold - initial.reindex(sold.index).fillna(0)).clip(lower=0)
+    offending = excess[excess > 0]
+    example = None
+    if not offending.empty:
+        sku = int(offending.index[0])
+        example = {"sku": sku, "sold": int(sold[sku]), "stock": int(initial.get(sku, 0))}
+    units = int(offending.sum())
+    return Check("no_oversell", "invalid" if units else "valid", units, example)
+
+
+def duplicate_charges(ledger: pd.DataFrame) -> Check:
+    """At most one capture per intent, counted from the gateway's own books."""
+    per_intent = ledger.groupby("intent_id").size()
+    extra = (per_intent - 1).clip(lower=0)
+    offending = extra[extra > 0]
+    example = None
+    if not offending.empty:
+        intent = int(offending.index[0])
+        example = {"intent_id": intent, "captures": int(per_intent[intent])}
+    count = int(offending.sum())
+    return Check("one_capture_per_intent", "invalid" if count else "valid", count, example)
+
+
+def orphan_payments(ledger: pd.DataFrame, orders: pd.DataFrame) -> Check:
+    """Every captured intent ends with an order or its money refunded."""
+    unrefunded = ledger[ledger["refunded_s"].isna()]
+    orphans = unrefunded[~unrefunded["intent_id"].isin(orders["intent_id"])]
+    intents = orphans["intent_id"].unique()
+    count = len(intents)
+    return Check(
+        "capture_has_order_or_refund", "invalid" if count else "valid", count, _first(orphans)
+    )
+
+
+def refunds_match_captures(ledger: pd.DataFrame) -> Check:
+    """A refund is only ever booked against a capture, after it, once."""
+    refunded = ledger[ledger["refunded_s"].notna()]
+    early = refunded[refunded["refunded_s"] < refunded["time_s"]]
+    return Check(
+        "refund_after_capture", "invalid" if len(early) else "valid", len(early), _first(early)
+    )
+
+
+def audit(history: History) -> list[Check]:
+    """Run every checker over a history."""
+    return [
+        oversold(history.orders, history.stock),
+        duplicate_charges(history.ledger),
+        orphan_payments(history.ledger, history.orders),
+        refunds_match_captures(history.ledger),
+    ]

@@ -1,0 +1,262 @@
+"""The ``checkoutsim`` command line: parse, call the core, render with rich.
+
+Only this layer talks to the terminal. Errors a user can cause (bad scenario
+files, bad overrides, bad options) are one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+from rich.table import Table
+
+from checkoutsim import scenario as scenarios
+from checkoutsim.runner import Progress as ProgressCallback
+from checkoutsim.runner import RunResult, json_safe, run_scenario
+
+app = typer.Typer(
+    help="Simulate and load-test an e-commerce checkout; measure what breaks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class UserError(Exception):
+    """A problem with what the user asked for; shown as one line, exit code 2."""
+
+
+def user_errors(function: F) -> F:
+    """Turn scenario and usage errors into one line on stderr and exit code 2."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except (scenarios.ScenarioError, UserError) as error:
+            err.print(f"checkoutsim: error: {error}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting: section.key=value (repeatable)."),
+]
+VariantOption = Annotated[
+    list[str] | None, typer.Option("--variant", "-v", help="Run only this variant (repeatable).")
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.", min=0)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON (NaN-free) on stdout."""
+    sys.stdout.write(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressCallback]:
+    """A progress callback that shows a bar on stderr once work takes over a second."""
+    started = time.monotonic()
+    bar: Progress | None = None
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar, task
+        if bar is None:
+            if time.monotonic() - started < 1.0 or done >= total:
+                return
+            bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            bar.start()
+            task = bar.add_task(description, total=total)
+        assert task is not None
+        bar.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+@app.command("list")
+@user_errors
+def list_scenarios() -> None:
+    """List the named scenarios and the interview question each answers."""
+    table = Table(title="Scenarios", title_justify="left")
+    table.add_column("name", style="bold")
+    table.add_column("title")
+    table.add_column("question it answers")
+    for name, path in scenarios.available().items():
+        try:
+            loaded = scenarios.load(str(path))
+            table.add_row(name, loaded.title, loaded.question)
+        except scenarios.ScenarioError as error:
+            table.add_row(name, f"[red]invalid: {error}[/]", "")
+    out.print(table)
+
+
+@app.command()
+@user_errors
+def show(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    overrides: SetOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Show a scenario's resolved parameters, per variant."""
+    loaded = scenarios.load(scenario, overrides or [])
+    data = {
+        "name": loaded.name,
+        "title": loaded.title,
+        "question": loaded.question,
+        "description": loaded.description.strip(),
+        "path": str(loaded.path),
+        "overrides": dict(loaded.overrides),
+        "variants": {
+            variant.name: {
+                "description": variant.description,
+                "set": dict(variant.overrides),
+                "settings": variant.settings.model_dump(mode="json"),
+            }
+            for variant in loaded.variants
+        },
+    }
+    if as_json:
+        emit_json(data)
+        return
+    out.print(f"[bold]{loaded.name}[/]: {loaded.title}", highlight=False)
+    out.print(f"[italic]{loaded.question}[/]", highlight=False)
+    out.print(loaded.description.strip(), markup=False, highlight=False)
+    out.print_json(json.dumps(loaded.base.model_dump(mode="json")))
+    for variant in loaded.variants:
+        changes = ", ".join(f"{k} = {v!r}" for k, v in variant.overrides.items()) or "(base)"
+        out.print(f"[bold]{variant.name}[/]: {changes}  [dim]{variant.description}[/]")
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[str], typer.Argument(help="Scenario files or names.")],
+) -> None:
+    """Validate scenario files; exit 2 if any is invalid."""
+    failed = False
+    for path in paths:
+        try:
+            loaded = scenarios.load(path)
+            out.print(
+                f"ok: {path} ({loaded.name}, {len(loaded.variants)} variants)",
+                highlight=False,
+                markup=False,
+            )
+        except scenarios.ScenarioError as error:
+            err.print(f"checkoutsim: error: {error}", markup=False, highlight=False, soft_wrap=True)
+            failed = True
+    if failed:
+        raise typer.Exit(2)
+
+
+@app.command()
+@user_errors
+def run(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    seed: SeedOption = 1,
+    replications: Annotated[
+        int, typer.Option("--replications", "-r", min=1, help="Independent seeded runs.")
+    ] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    variants: VariantOption = None,
+    overrides: SetOption = None,
+    as_json: JsonOption = False,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Write the frames as CSV into this folder.")
+    ] = None,
+) -> None:
+    """Run a named scenario through the SimPy model and compare its variants."""
+    loaded = scenarios.load(scenario, overrides or [], variants or [])
+    with progress_bar(f"simulating {loaded.name}") as update:
+        result = run_scenario(
+            loaded, seed, replications, jobs, keep_histories=csv is not None, progress=update
+        )
+    if csv is not None:
+        from checkoutsim.report.files import write_run_frames
+
+        write_run_frames(result, csv)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    render_run(result)
+    if csv is not None:
+        err.print(f"frames written to {csv}", highlight=False)
+
+
+def render_run(result: RunResult) -> None:
+    """Print a run's variants side by side with their verdicts."""
+    from checkoutsim.render import metrics_table
+
+    loaded = result.scenario
+    out.print(f"[bold]{loaded.title}[/]", highlight=False)
+    out.print(f"[italic]Question:[/] {loaded.question}", highlight=False)
+    reps = (
+        f"{result.replications} replications, mean ±95% CI"
+        if result.replications > 1
+        else ("1 replication")
+    )
+    title = f"{loaded.name} · seed {result.seed} · {reps} · simulated"
+    out.print(metrics_table(title, [(v.name, v.metrics, v.ci95) for v in result.variants]))
+
+
+@app.command()
+@user_errors
+def bench(
+    as_json: JsonOption = False,
+    seed: SeedOption = 1,
+) -> None:
+    """Measure simulation speed: checkouts per wall second against bare SimPy M/M/c."""
+    from checkoutsim.bench import simulation_bench
+
+    with err.status("benchmarking (about 20 s)...") if not as_json else _nothing():
+        figures = simulation_bench(seed)
+    if as_json:
+        emit_json(figures)
+        return
+    table = Table(title="checkoutsim bench", title_justify="left")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    for section, values in figures.items():
+        for key, value in values.items():
+            table.add_row(
+                f"{section}.{key}", f"{value:,.3f}" if isinstance(value, float) else str(value)
+            )
+    out.print(table)
+
+
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,170 @@
+"""The typed, validated shape of a scenario's settings (pydantic, frozen, no extra keys).
+
+Every section of a scenario file maps to one model here. Unknown keys, wrong
+types and out-of-range values are rejected; ``checkoutsim.scenario`` turns those
+rejections into one-line errors naming the file, the field and the value.
+pydantic was chosen over hand-written dataclass validation because it gives
+per-field locations, type coercion rules and range checks for free.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from checkoutsim.policy.inventory import STRATEGIES as INVENTORY_STRATEGIES
+from checkoutsim.policy.payment import STRATEGIES as PAYMENT_STRATEGIES
+
+InventoryStrategy = Literal["naive", "lock_ttl", "fenced", "optimistic", "atomic"]
+PaymentStrategy = Literal["no_key", "check_then_charge", "key_first"]
+assert set(InventoryStrategy.__args__) == set(INVENTORY_STRATEGIES)
+assert set(PaymentStrategy.__args__) == set(PAYMENT_STRATEGIES)
+
+
+class Section(BaseModel):
+    """Base of every scenario section: immutable, strict about unknown keys."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Latency(Section):
+    """A latency distribution in seconds.
+
+    ``lognormal`` is fitted to ``p50_s`` and ``p99_s`` (the figures people quote);
+    ``exponential`` has mean ``mean_s`` (for queueing checks); ``constant`` is
+    always ``mean_s``.
+    """
+
+    distribution: Literal["lognormal", "exponential", "constant"] = "lognormal"
+    p50_s: float = Field(0.005, gt=0, le=3600)
+    p99_s: float = Field(0.02, gt=0, le=3600)
+    mean_s: float = Field(0.005, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _p99_not_below_p50(self) -> Latency:
+        if self.distribution == "lognormal" and self.p99_s < self.p50_s:
+            raise ValueError(f"p99_s ({self.p99_s}) must be >= p50_s ({self.p50_s})")
+        return self
+
+
+class Load(Section):
+    """The open-model arrival process of checkout intents."""
+
+    rate_per_s: float = Field(50.0, gt=0, le=1_000_000)
+    #: Piecewise-constant rates as ``[[start_s, rate_per_s], ...]``; overrides rate_per_s.
+    piecewise: list[tuple[float, float]] = Field(default_factory=list, max_length=10_000)
+    burst_at_s: float = Field(0.0, ge=0)
+    burst_size: int = Field(0, ge=0, le=10_000_000)
+    duration_s: float = Field(60.0, gt=0, le=10_000_000)
+    #: Time after the last arrival for in-flight work (and sweeps) to finish.
+    drain_s: float = Field(60.0, ge=0, le=10_000_000)
+
+    @model_validator(mode="after")
+    def _piecewise_sorted(self) -> Load:
+        starts = [start for start, _ in self.piecewise]
+        if starts != sorted(starts) or any(rate < 0 or start < 0 for start, rate in self.piecewise):
+            raise ValueError("piecewise must be [[start_s, rate_per_s], ...] sorted, non-negative")
+        return self
+
+
+class Catalog(Section):
+    """What is for sale."""
+
+    skus: int = Field(1, ge=1, le=1_000_000)
+    stock_per_sku: int = Field(100, ge=0, le=1_000_000_000)
+    max_quantity: int = Field(1, ge=1, le=1000)
+    price: int = Field(100, ge=1)
+    #: Share of checkouts that go to the first ``hot_skus`` SKUs.
+    hot_share: float = Field(0.0, ge=0, le=1)
+    hot_skus: int = Field(1, ge=1)
+
+
+class Shopper(Section):
+    """How shoppers behave at the Pay button."""
+
+    double_click_probability: float = Field(0.0, ge=0, le=1)
+    #: Mean gap between the two clicks (exponentially distributed).
+    double_click_gap_s: float = Field(0.2, ge=0, le=3600)
+    timeout_s: float = Field(10.0, gt=0, le=86_400)
+    retries_on_timeout: int = Field(0, ge=0, le=100)
+    #: Does a retry after a time-out reuse the first request's idempotency key?
+    retry_same_key: bool = True
+    #: Probability that a shopper who timed out leaves instead of retrying.
+    abandon_probability: float = Field(0.0, ge=0, le=1)
+
+
+class Inventory(Section):
+    """The inventory service and its reservation strategy."""
+
+    strategy: InventoryStrategy = "atomic"
+    workers: int = Field(16, ge=1, le=100_000)
+    query: Latency = Latency()
+    lock_ttl_s: float = Field(5.0, gt=0, le=86_400)
+    lock_wait_s: float = Field(2.0, ge=0, le=86_400)
+    optimistic_retries: int = Field(3, ge=0, le=1000)
+    optimistic_backoff_s: float = Field(0.002, ge=0, le=60)
+
+
+class Payment(Section):
+    """The shop's payment service: idempotency strategy and retries."""
+
+    strategy: PaymentStrategy = "key_first"
+    retries: int = Field(2, ge=0, le=100)
+    backoff_base_s: float = Field(0.2, ge=0, le=3600)
+    backoff_cap_s: float = Field(2.0, ge=0, le=86_400)
+    query: Latency = Latency()
+
+
+class Gateway(Section):
+    """The payment gateway: latency, failures, and its own idempotency keys."""
+
+    latency: Latency = Latency(p50_s=0.3, p99_s=2.0)
+    decline_rate: float = Field(0.0, ge=0, le=1)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    #: Probability that a capture happens but its response never arrives.
+    lost_response_rate: float = Field(0.0, ge=0, le=1)
+    #: The shop's read timeout on a gateway call; the capture may still happen later.
+    timeout_s: float = Field(10.0, gt=0, le=86_400)
+
+
+class Order(Section):
+    """The order service."""
+
+    latency: Latency = Latency(p50_s=0.01, p99_s=0.05)
+    failure_rate: float = Field(0.0, ge=0, le=1)
+
+
+class Saga(Section):
+    """Compensations, order retries, reservation expiry and the orphan sweeper."""
+
+    compensation: Literal["none", "refund_only", "saga"] = "saga"
+    order_retries: int = Field(3, ge=0, le=1000)
+    order_backoff_base_s: float = Field(0.5, ge=0, le=3600)
+    order_backoff_cap_s: float = Field(5.0, ge=0, le=86_400)
+    reservation_ttl_s: float = Field(600.0, gt=0, le=10_000_000)
+    on_expired_reservation: Literal["oversell", "refund"] = "refund"
+    #: Seconds between orphan-sweeper passes; 0 turns the sweeper off.
+    sweeper_interval_s: float = Field(0.0, ge=0, le=86_400)
+    sweeper_min_age_s: float = Field(60.0, ge=0, le=86_400)
+
+
+class Objective(Section):
+    """Service objectives a sweep looks for the knee of."""
+
+    latency_p99_s: float = Field(2.0, gt=0)
+    failure_rate: float = Field(0.01, ge=0, le=1)
+
+
+class Settings(Section):
+    """Everything a single variant of a scenario runs with."""
+
+    load: Load = Load()
+    catalog: Catalog = Catalog()
+    shopper: Shopper = Shopper()
+    inventory: Inventory = Inventory()
+    payment: Payment = Payment()
+    gateway: Gateway = Gateway()
+    order: Order = Order()
+    saga: Saga = Saga()
+    objective: Objective = Objective()

@@ -1,0 +1,138 @@
+"""Inventory reservation strategies, from the textbook race to the one-statement fix.
+
+Each strategy is a generator that yields store operations and returns a
+``ReserveResult``. The races are not staged: they come from the gap between a
+read and a write that each cost a database round trip in either body.
+
+- ``naive``: read stock, check, write the new value back (lost updates oversell).
+- ``lock_ttl``: the textbook distributed lock with a TTL around check-and-reserve;
+  safe until the holder pauses past the TTL, then two holders write.
+- ``fenced``: the same lock plus a fencing token the store checks on write.
+- ``optimistic``: version compare-and-set with bounded retries.
+- ``atomic``: one conditional update, decrement only where enough is left.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import Enum
+
+from checkoutsim.policy.ops import (
+    AcquireLock,
+    CompareAndSetStock,
+    DecrementIfAvailable,
+    ReadStock,
+    ReleaseLock,
+    ReservationRequest,
+    Step,
+    Wait,
+    WriteStock,
+)
+
+STRATEGIES = ("naive", "lock_ttl", "fenced", "optimistic", "atomic")
+
+
+class ReserveStatus(Enum):
+    """How a reservation attempt ended."""
+
+    RESERVED = "reserved"
+    SOLD_OUT = "sold_out"
+    CONFLICT = "conflict"  # gave up: lock wait timed out, stale fence, CAS retries spent
+
+
+@dataclass(frozen=True, slots=True)
+class ReserveResult:
+    """Outcome of a reservation attempt; ``reservation_id`` set when reserved."""
+
+    status: ReserveStatus
+    reservation_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InventoryPolicy:
+    """Knobs of the inventory strategies."""
+
+    strategy: str = "atomic"
+    lock_ttl_s: float = 5.0
+    lock_wait_s: float = 2.0
+    optimistic_retries: int = 3
+    optimistic_backoff_s: float = 0.002
+
+    def __post_init__(self) -> None:
+        if self.strategy not in STRATEGIES:
+            raise ValueError(f"unknown inventory strategy {self.strategy!r}")
+
+
+SOLD_OUT = ReserveResult(ReserveStatus.SOLD_OUT)
+CONFLICT = ReserveResult(ReserveStatus.CONFLICT)
+
+
+def lock_name(sku: int) -> str:
+    """Name of the per-SKU lock the lock-based strategies take."""
+    return f"lock:inventory:{sku}"
+
+
+def reserve(
+    policy: InventoryPolicy, request: ReservationRequest, rng: random.Random
+) -> Step[ReserveResult]:
+    """Reserve ``request.quantity`` units of ``request.sku`` with the policy's strategy."""
+    strategy = policy.strategy
+    if strategy == "atomic":
+        reservation_id = yield DecrementIfAvailable(request)
+        if reservation_id is None:
+            return SOLD_OUT
+        return ReserveResult(ReserveStatus.RESERVED, reservation_id)
+    if strategy == "naive":
+        return (yield from _read_check_write(request, fence_token=None))
+    if strategy == "optimistic":
+        return (yield from _optimistic(policy, request, rng))
+    return (yield from _locked(policy, request, fenced=strategy == "fenced"))
+
+
+def _read_check_write(request: ReservationRequest, fence_token: int | None) -> Step[ReserveResult]:
+    """Read the row, check availability, write the new value: the racy core."""
+    row = yield ReadStock(request.sku)
+    if row.available < request.quantity:
+        return SOLD_OUT
+    reservation_id = yield WriteStock(
+        request.sku, row.available - request.quantity, request, fence_token
+    )
+    if reservation_id is None:
+        # Only a fenced write is ever refused: a newer lock holder has written.
+        return CONFLICT
+    return ReserveResult(ReserveStatus.RESERVED, reservation_id)
+
+
+def _locked(
+    policy: InventoryPolicy, request: ReservationRequest, fenced: bool
+) -> Step[ReserveResult]:
+    """The textbook lock around check-and-reserve, optionally fenced."""
+    name = lock_name(request.sku)
+    token = yield AcquireLock(name, policy.lock_ttl_s, policy.lock_wait_s)
+    if token is None:
+        return CONFLICT
+    result = yield from _read_check_write(request, fence_token=token if fenced else None)
+    # Release compares the token, so a holder whose lease expired cannot free
+    # the lock someone else now holds.
+    yield ReleaseLock(name, token)
+    return result
+
+
+def _optimistic(
+    policy: InventoryPolicy, request: ReservationRequest, rng: random.Random
+) -> Step[ReserveResult]:
+    """Version compare-and-set, retried a bounded number of times with jitter."""
+    for attempt in range(policy.optimistic_retries + 1):
+        row = yield ReadStock(request.sku)
+        if row.available < request.quantity:
+            return SOLD_OUT
+        reservation_id = yield CompareAndSetStock(
+            request.sku, row.version, row.available - request.quantity, request
+        )
+        if reservation_id is not None:
+            return ReserveResult(ReserveStatus.RESERVED, reservation_id)
+        if attempt < policy.optimistic_retries:
+            # Full jitter keeps colliding writers from colliding again in lockstep.
+            yield Wait(rng.uniform(0.0, policy.optimistic_backoff_s * (2**attempt)))
+    return CONFLICT

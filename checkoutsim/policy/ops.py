@@ -1,0 +1,248 @@
+"""Operations the policy core yields to whichever body runs it, and their results.
+
+Every operation is a small frozen dataclass. A body (the SimPy model or the real
+service) executes it and sends the result back into the policy generator. The
+results are plain values or the small result types below, so the two bodies can
+be checked against each other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: A policy step: yields operations, receives their results, returns ``T``.
+Step = Generator["Operation", Any, T]
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationRequest:
+    """What a successful stock write should also record as a reservation."""
+
+    intent_id: int
+    sku: int
+    quantity: int
+    ttl_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class StockRow:
+    """A read of one SKU's inventory row."""
+
+    available: int
+    version: int
+
+
+class Operation:
+    """Base class of everything a policy can yield."""
+
+    __slots__ = ()
+
+
+# --- inventory store -----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStock(Operation):
+    """Read a SKU's row; the result is a ``StockRow``."""
+
+    sku: int
+
+
+@dataclass(frozen=True, slots=True)
+class WriteStock(Operation):
+    """Blindly write a new ``available`` value and record the reservation.
+
+    With ``fence_token`` set, the store refuses the write when a newer token has
+    already written this SKU. Result: the reservation id, or ``None`` if refused.
+    """
+
+    sku: int
+    available: int
+    reservation: ReservationRequest
+    fence_token: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CompareAndSetStock(Operation):
+    """Write ``available`` only if the row's version is still ``expected_version``.
+
+    Result: the reservation id, or ``None`` if the version moved.
+    """
+
+    sku: int
+    expected_version: int
+    available: int
+    reservation: ReservationRequest
+
+
+@dataclass(frozen=True, slots=True)
+class DecrementIfAvailable(Operation):
+    """One conditional update: take ``quantity`` only where that many are left.
+
+    Result: the reservation id, or ``None`` if not enough stock.
+    """
+
+    reservation: ReservationRequest
+
+
+@dataclass(frozen=True, slots=True)
+class AcquireLock(Operation):
+    """Take a lease on ``name`` for ``ttl_s``, waiting at most ``wait_s``.
+
+    Result: a fencing token (grows with every grant), or ``None`` on time-out.
+    """
+
+    name: str
+    ttl_s: float
+    wait_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseLock(Operation):
+    """Release ``name`` if ``token`` still holds it (compare-and-delete)."""
+
+    name: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseReservation(Operation):
+    """Return a reservation's units to stock. Result: True if it was still held."""
+
+    reservation_id: int
+
+
+# --- payment service (the shop's own idempotency table) ------------------------------
+
+
+class KeyState(Enum):
+    """State of a payment row keyed by an idempotency key."""
+
+    IN_PROGRESS = "in_progress"
+    CAPTURED = "captured"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentRecord:
+    """A row of the shop's payment table."""
+
+    key: str
+    state: KeyState
+    capture_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LookupPayment(Operation):
+    """Find the payment row for ``key``. Result: ``PaymentRecord`` or ``None``."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class InsertPayment(Operation):
+    """Insert a payment row under a UNIQUE key.
+
+    Result: ``None`` if inserted, else the existing ``PaymentRecord`` (the
+    unique constraint fired).
+    """
+
+    record: PaymentRecord
+
+
+@dataclass(frozen=True, slots=True)
+class UpdatePayment(Operation):
+    """Overwrite the row for ``record.key`` with the final state."""
+
+    record: PaymentRecord
+
+
+# --- payment gateway -----------------------------------------------------------------
+
+
+class ChargeStatus(Enum):
+    """How a gateway call ended, as far as the caller can tell."""
+
+    CAPTURED = "captured"
+    DECLINED = "declined"  # definitive: the card was refused, nothing captured
+    ERROR = "error"  # retriable, and nothing was captured (5xx before processing, 429)
+    UNKNOWN = "unknown"  # time-out or lost response: money may or may not have moved
+
+
+@dataclass(frozen=True, slots=True)
+class ChargeResult:
+    """The caller's view of one gateway call."""
+
+    status: ChargeStatus
+    capture_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Charge(Operation):
+    """Ask the gateway to capture ``amount`` for an intent, optionally with a key."""
+
+    intent_id: int
+    amount: int
+    gateway_key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Refund(Operation):
+    """Refund a capture. Result: True if the gateway recorded the refund."""
+
+    capture_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnrefundedCaptures(Operation):
+    """List captures older than ``min_age_s`` that have no refund, from the ledger.
+
+    Result: a list of ``(capture_id, intent_id)``.
+    """
+
+    min_age_s: float
+
+
+# --- order service and time ----------------------------------------------------------
+
+
+class OrderStatus(Enum):
+    """How an order-creation call ended."""
+
+    CREATED = "created"
+    EXISTS = "exists"  # an order for this intent already exists (idempotent create)
+    FAILED = "failed"  # the order service failed; retriable
+    RESERVATION_EXPIRED = "reservation_expired"  # the units went back to stock
+
+
+@dataclass(frozen=True, slots=True)
+class CreateOrder(Operation):
+    """Create the order for an intent from its reservation (UNIQUE per intent).
+
+    With ``allow_expired`` the order is written even if the reservation has
+    expired and its units were returned to stock (which can oversell).
+    """
+
+    intent_id: int
+    reservation_id: int
+    capture_id: int
+    allow_expired: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HasOrder(Operation):
+    """Does an order exist for this intent? Result: bool."""
+
+    intent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Wait(Operation):
+    """Do nothing for ``seconds`` (a back-off)."""
+
+    seconds: float

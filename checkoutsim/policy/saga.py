@@ -1,0 +1,167 @@
+"""The checkout saga: reserve (compensatable) -> capture (pivot) -> order (retriable).
+
+Written once as a generator over operations, driven by the simulation and the
+real service alike. The reservation is the compensation registered before the
+payment call, whose outcome can be unknown. After the pivot the order is retried
+and the payment refunded only when the retries are exhausted. The orphan sweeper
+refunds captures that ended with neither an order nor a refund.
+
+Compensation modes, for the order-failure comparison:
+
+- ``none``: an order failure is returned as is: money kept, units held.
+- ``refund_only``: refund and release at the first order failure, no retry.
+- ``saga``: retry the order with back-off, compensate only when retries run out.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from enum import Enum
+
+from checkoutsim.policy.inventory import InventoryPolicy, ReserveStatus, reserve
+from checkoutsim.policy.ops import (
+    CreateOrder,
+    HasOrder,
+    OrderStatus,
+    Refund,
+    ReleaseReservation,
+    ReservationRequest,
+    Step,
+    UnrefundedCaptures,
+    Wait,
+)
+from checkoutsim.policy.payment import PaymentPolicy, PayStatus, pay
+from checkoutsim.policy.retry import backoff_delay
+
+COMPENSATION_MODES = ("none", "refund_only", "saga")
+EXPIRED_RESERVATION_HANDLING = ("oversell", "refund")
+
+
+class Outcome(Enum):
+    """What the shopper is told at the end of one checkout request."""
+
+    ORDERED = "ordered"
+    SOLD_OUT = "sold_out"
+    REJECTED = "rejected"
+    PAYMENT_FAILED = "payment_failed"
+    PROCESSING = "processing"  # outcome not known yet (another request owns it, or unknown)
+    ORDER_FAILED = "order_failed"
+
+
+@dataclass(frozen=True, slots=True)
+class SagaPolicy:
+    """Knobs of the saga and its compensations."""
+
+    compensation: str = "saga"
+    order_retries: int = 3
+    order_backoff_base_s: float = 0.5
+    order_backoff_cap_s: float = 5.0
+    reservation_ttl_s: float = 600.0
+    on_expired_reservation: str = "refund"
+
+    def __post_init__(self) -> None:
+        if self.compensation not in COMPENSATION_MODES:
+            raise ValueError(f"unknown compensation mode {self.compensation!r}")
+        if self.on_expired_reservation not in EXPIRED_RESERVATION_HANDLING:
+            raise ValueError(f"unknown expiry handling {self.on_expired_reservation!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutRequest:
+    """One checkout request as the service receives it."""
+
+    intent_id: int
+    sku: int
+    quantity: int
+    amount: int
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """The three policies a checkout runs under, bundled for the bodies."""
+
+    inventory: InventoryPolicy
+    payment: PaymentPolicy
+    saga: SagaPolicy
+
+
+def checkout(request: CheckoutRequest, policies: Policies, rng: random.Random) -> Step[Outcome]:
+    """Run one checkout request through the saga and return what the shopper sees."""
+    saga = policies.saga
+    reservation = yield from reserve(
+        policies.inventory,
+        ReservationRequest(
+            request.intent_id, request.sku, request.quantity, saga.reservation_ttl_s
+        ),
+        rng,
+    )
+    if reservation.status is ReserveStatus.SOLD_OUT:
+        return Outcome.SOLD_OUT
+    if reservation.status is ReserveStatus.CONFLICT:
+        return Outcome.REJECTED
+    reservation_id = reservation.reservation_id
+    assert reservation_id is not None
+
+    payment = yield from pay(policies.payment, request.intent_id, request.key, request.amount, rng)
+    if payment.status is not PayStatus.CAPTURED:
+        # The reservation was the compensation registered before the pivot.
+        yield ReleaseReservation(reservation_id)
+        if payment.status is PayStatus.FAILED:
+            return Outcome.PAYMENT_FAILED
+        # CONFLICT: the first request with this key owns the outcome. UNKNOWN:
+        # money may have moved; the sweeper refunds it if no order appears.
+        return Outcome.PROCESSING
+    capture_id = payment.capture_id
+    assert capture_id is not None
+    return (yield from _create_order(request, saga, reservation_id, capture_id, rng))
+
+
+def _create_order(
+    request: CheckoutRequest,
+    saga: SagaPolicy,
+    reservation_id: int,
+    capture_id: int,
+    rng: random.Random,
+) -> Step[Outcome]:
+    """The retriable step after the pivot, with the compensation mode's rules."""
+    attempts = saga.order_retries + 1 if saga.compensation == "saga" else 1
+    allow_expired = saga.on_expired_reservation == "oversell"
+    for attempt in range(attempts):
+        status = yield CreateOrder(request.intent_id, reservation_id, capture_id, allow_expired)
+        if status is OrderStatus.CREATED:
+            return Outcome.ORDERED
+        if status is OrderStatus.EXISTS:
+            # A concurrent click of the same intent already ordered: free our units.
+            yield ReleaseReservation(reservation_id)
+            return Outcome.ORDERED
+        if status is OrderStatus.RESERVATION_EXPIRED:
+            # The units went back to stock while the payment was slow: refund.
+            yield Refund(capture_id)
+            return Outcome.ORDER_FAILED
+        if saga.compensation == "none":
+            return Outcome.ORDER_FAILED
+        if attempt + 1 < attempts:
+            yield Wait(
+                backoff_delay(attempt, saga.order_backoff_base_s, saga.order_backoff_cap_s, rng)
+            )
+    yield Refund(capture_id)
+    yield ReleaseReservation(reservation_id)
+    return Outcome.ORDER_FAILED
+
+
+def sweep_orphans(min_age_s: float) -> Step[int]:
+    """One pass of the orphan-payment sweeper; returns how many captures it refunded.
+
+    ``min_age_s`` must exceed the longest a saga can take to create its order,
+    or the sweeper refunds a payment whose order is still being retried.
+    """
+    refunded = 0
+    captures = yield UnrefundedCaptures(min_age_s)
+    for capture_id, intent_id in captures:
+        has_order = yield HasOrder(intent_id)
+        if not has_order:
+            yield Refund(capture_id)
+            refunded += 1
+    return refunded

@@ -1,0 +1,98 @@
+"""Rich rendering of results for the terminal (the CLI's side, never the core's)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from rich.table import Table
+
+from checkoutsim.metrics import CONTRACT, verdict_text
+
+#: Metrics shown in the terminal table, in order; the JSON has them all.
+TABLE_METRICS = (
+    "checkouts",
+    "orders",
+    "sold_out",
+    "rejected",
+    "payment_failed",
+    "order_failed",
+    "processing",
+    "timed_out",
+    "payment_queued",
+    "queued_recovered",
+    "units_sold",
+    "oversold_units",
+    "captures",
+    "refunds",
+    "duplicate_charges",
+    "orphan_payments",
+    "compensations",
+    "latency_p50_s",
+    "latency_p99_s",
+    "latency_max_s",
+    "throughput_orders_per_s",
+    "breaker_open_s",
+    "breaker_rejections",
+    "retry_queue_max_depth",
+)
+_ALWAYS = {
+    "checkouts",
+    "orders",
+    "oversold_units",
+    "duplicate_charges",
+    "orphan_payments",
+    "latency_p50_s",
+    "latency_p99_s",
+}
+
+
+def format_value(value: Any, name: str = "") -> str:
+    """A metric as a short string: integers plain, seconds with sensible precision."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    seconds = name.endswith("_s") and not name.endswith("_per_s")
+    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and not seconds):
+        return f"{int(value):,}"
+    if seconds:
+        if value < 1:
+            return f"{value * 1000:.1f} ms"
+        return f"{value:.2f} s"
+    if name.endswith("_rate"):
+        return f"{value:.2%}"
+    return f"{value:,.2f}"
+
+
+def metrics_table(
+    title: str,
+    variants: Sequence[tuple[str, dict[str, Any], dict[str, list[float]] | None]],
+) -> Table:
+    """Variants as columns, metrics as rows, verdicts on top."""
+    table = Table(title=title, title_justify="left", show_lines=False)
+    table.add_column("metric", style="bold", no_wrap=True)
+    for name, _, _ in variants:
+        table.add_column(name, justify="right")
+    verdicts = []
+    for _, metrics, _ in variants:
+        text = verdict_text(metrics)
+        verdicts.append(f"[green]{text}[/]" if text == "safe" else f"[red]{text}[/]")
+    table.add_row("verdict", *verdicts, end_section=True)
+    for key in TABLE_METRICS:
+        if key not in CONTRACT:
+            continue
+        values = [metrics.get(key) for _, metrics, _ in variants]
+        if key not in _ALWAYS and all(not value for value in values):
+            continue  # an all-zero row says nothing in this scenario
+        cells = []
+        for (_, _, ci95), value in zip(variants, values, strict=True):
+            cell = format_value(value, key)
+            interval = (ci95 or {}).get(key)
+            if interval and interval[0] is not None and interval[0] != interval[1]:
+                half = (interval[1] - interval[0]) / 2
+                cell += f" ±{format_value(half, key)}"
+            if key in ("oversold_units", "duplicate_charges", "orphan_payments") and value:
+                cell = f"[red]{cell}[/]"
+            cells.append(cell)
+        table.add_row(key, *cells)
+    return table

@@ -1,0 +1,1 @@
+"""The report layer: the only part of checkoutsim that writes files."""

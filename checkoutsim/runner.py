@@ -1,0 +1,146 @@
+"""Run a scenario's variants over seeded replications, serially or in processes.
+
+Work goes through a ``concurrent.futures`` executor, one task per (variant,
+replication), so the same code runs inline, across local processes, or on any
+executor-compatible cluster. Results are put back in task order, so the numbers
+do not depend on which worker finished first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from concurrent.futures import Executor, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkoutsim import __version__
+from checkoutsim.config import Settings
+from checkoutsim.history import History
+from checkoutsim.metrics import aggregate, summarise, verdict
+from checkoutsim.scenario import Scenario
+from checkoutsim.sim.model import simulate
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class VariantResult:
+    """One variant's metrics over all replications."""
+
+    name: str
+    description: str
+    metrics: dict[str, float]
+    ci95: dict[str, list[float]]
+    runs: list[dict[str, float]]
+    histories: list[History] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A whole scenario run."""
+
+    scenario: Scenario
+    seed: int
+    replications: int
+    variants: list[VariantResult]
+
+    def to_json(self) -> dict[str, Any]:
+        """The documented ``--json`` shape."""
+        return {
+            "scenario": self.scenario.name,
+            "mode": "sim",
+            "seed": self.seed,
+            "replications": self.replications,
+            "version": __version__,
+            "parameters": self.scenario.parameters(),
+            "variants": [
+                {
+                    "name": variant.name,
+                    "metrics": json_safe(variant.metrics),
+                    "ci95": json_safe(variant.ci95),
+                    "verdict": verdict(variant.metrics),
+                }
+                for variant in self.variants
+            ],
+        }
+
+
+def json_safe(value: Any) -> Any:
+    """Replace NaN and infinities (not valid JSON) with None, recursively."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(item) for item in value]
+    return value
+
+
+def simulate_once(
+    settings: Settings, seed: int, replication: int, keep_history: bool
+) -> tuple[dict[str, float], History | None]:
+    """One task: simulate, summarise, and optionally keep the frames."""
+    history = simulate(settings, seed, replication)
+    metrics = summarise(history, settings.load.duration_s)
+    return metrics, history if keep_history else None
+
+
+def run_scenario(
+    scenario: Scenario,
+    seed: int = 1,
+    replications: int = 1,
+    jobs: int = 1,
+    keep_histories: bool = False,
+    progress: Progress | None = None,
+    executor: Executor | None = None,
+) -> RunResult:
+    """Simulate every variant for ``replications`` seeded streams and aggregate."""
+    if replications < 1:
+        raise ValueError(f"replications must be at least 1, got {replications}")
+    tasks = [
+        (variant.settings, seed, replication, keep_histories)
+        for variant in scenario.variants
+        for replication in range(replications)
+    ]
+    outputs = _execute(tasks, jobs, progress, executor)
+    results = []
+    for index, variant in enumerate(scenario.variants):
+        chunk = outputs[index * replications : (index + 1) * replications]
+        runs = [metrics for metrics, _ in chunk]
+        means, intervals = aggregate(runs)
+        histories = [history for _, history in chunk if history is not None]
+        results.append(
+            VariantResult(variant.name, variant.description, means, intervals, runs, histories)
+        )
+    return RunResult(scenario, seed, replications, results)
+
+
+def _execute(
+    tasks: list[tuple[Settings, int, int, bool]],
+    jobs: int,
+    progress: Progress | None,
+    executor: Executor | None,
+) -> list[tuple[dict[str, float], History | None]]:
+    """Run tasks inline or on an executor, returning results in task order."""
+    total = len(tasks)
+    if executor is None and jobs <= 1:
+        outputs = []
+        for done, task in enumerate(tasks, start=1):
+            outputs.append(simulate_once(*task))
+            if progress:
+                progress(done, total)
+        return outputs
+    own = executor is None
+    pool = executor or ProcessPoolExecutor(max_workers=jobs)
+    try:
+        futures = [pool.submit(simulate_once, *task) for task in tasks]
+        outputs = []
+        for done, future in enumerate(futures, start=1):
+            outputs.append(future.result())
+            if progress:
+                progress(done, total)
+        return outputs
+    finally:
+        if own:
+            pool.shutdown()

@@ -1,0 +1,1 @@
+"""The SimPy body: the policy core driven in simulated time."""

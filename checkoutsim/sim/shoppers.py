@@ -1,0 +1,157 @@
+"""Shoppers: open-model arrivals, double clicks, client time-outs, retries, abandonment.
+
+Arrivals follow the scenario's Poisson process (constant or piecewise rate,
+plus an optional burst) whatever the system does, so a slow checkout piles up
+work the way a real flash sale does. Each arrival is one checkout *intent*; a
+double click or a retry is another request of the same intent.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import simpy
+
+from checkoutsim.config import Settings
+from checkoutsim.policy.saga import CheckoutRequest, Policies, checkout
+from checkoutsim.sim.engine import Engine, SimStep
+
+TIMED_OUT = "timed_out"
+IN_FLIGHT = "in_flight"
+
+
+@dataclass(slots=True)
+class Intent:
+    """One shopper's checkout intent and what the shopper saw of it."""
+
+    intent_id: int
+    arrival_s: float
+    sku: int
+    quantity: int
+    clicks: int = 1
+    attempts: int = 1
+    told: str = IN_FLIGHT
+    answered_s: float = -1.0
+    current_attempt: int = 0
+
+
+def arrival_times(settings: Settings, rng: random.Random) -> Iterator[float]:
+    """Arrival instants of the open model, in order, up to the load's duration."""
+    load = settings.load
+    segments = list(load.piecewise) or [(0.0, load.rate_per_s)]
+    burst_pending = load.burst_size > 0
+    for index, (start, rate) in enumerate(segments):
+        end = segments[index + 1][0] if index + 1 < len(segments) else load.duration_s
+        end = min(end, load.duration_s)
+        now = start
+        while rate > 0:
+            # Memoryless gaps: restarting at each segment boundary is exact.
+            now += rng.expovariate(rate)
+            if now >= end:
+                break
+            if burst_pending and now >= load.burst_at_s:
+                burst_pending = False
+                yield from (load.burst_at_s for _ in range(load.burst_size))
+            yield now
+    if burst_pending and load.burst_at_s < load.duration_s:
+        yield from (load.burst_at_s for _ in range(load.burst_size))
+
+
+class Shoppers:
+    """Generates intents and plays each shopper's clicks against the engine."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        policies: Policies,
+        streams: dict[str, random.Random],
+    ) -> None:
+        self.engine = engine
+        self.env = engine.env
+        self.settings = settings
+        self.policies = policies
+        self.intents: list[Intent] = []
+        self.in_flight = 0
+        self._arrival_rng = streams["arrivals"]
+        self._shopper_rng = streams["shoppers"]
+        self._policy_rng = streams["policy"]
+        self._abandon_rng = streams["abandon"]
+        catalog = settings.catalog
+        self._hot = catalog.hot_share > 0 and catalog.hot_skus < catalog.skus
+
+    def arrivals(self) -> SimStep:
+        """The arrival process: start an intent at each arrival instant."""
+        env = self.env
+        for when in arrival_times(self.settings, self._arrival_rng):
+            if when > env.now:
+                yield env.timeout(when - env.now)
+            self._start_intent()
+
+    def _start_intent(self) -> None:
+        catalog = self.settings.catalog
+        shopper = self.settings.shopper
+        rng = self._shopper_rng
+        if self._hot and rng.random() < catalog.hot_share:
+            sku = rng.randrange(catalog.hot_skus)
+        else:
+            sku = rng.randrange(catalog.skus)
+        quantity = rng.randint(1, catalog.max_quantity) if catalog.max_quantity > 1 else 1
+        double = rng.random() < shopper.double_click_probability
+        gap = rng.expovariate(1.0 / shopper.double_click_gap_s) if shopper.double_click_gap_s else 0
+        intent = Intent(len(self.intents), self.env.now, sku, quantity)
+        self.intents.append(intent)
+        self._start_request(intent, attempt=0, primary=True)
+        if double:
+            intent.clicks = 2
+            self.env.timeout(gap).callbacks.append(
+                lambda _: self._start_request(intent, attempt=0, primary=False)
+            )
+
+    def _start_request(self, intent: Intent, attempt: int, primary: bool) -> None:
+        shopper = self.settings.shopper
+        same_key = attempt == 0 or shopper.retry_same_key
+        key = f"i{intent.intent_id}" if same_key else f"i{intent.intent_id}r{attempt}"
+        self.env.process(self._request(intent, attempt, primary, key))
+        if primary:
+            self.env.timeout(shopper.timeout_s).callbacks.append(
+                lambda _: self._on_timeout(intent, attempt)
+            )
+
+    def _request(self, intent: Intent, attempt: int, primary: bool, key: str) -> SimStep:
+        request = CheckoutRequest(
+            intent.intent_id,
+            intent.sku,
+            intent.quantity,
+            intent.quantity * self.settings.catalog.price,
+            key,
+        )
+        self.in_flight += 1
+        outcome = yield from self.engine.drive(checkout(request, self.policies, self._policy_rng))
+        self.in_flight -= 1
+        if primary and intent.answered_s < 0 and intent.current_attempt == attempt:
+            intent.told = outcome.value
+            intent.answered_s = self.env.now
+
+    def _on_timeout(self, intent: Intent, attempt: int) -> None:
+        """The shopper's client gives up on a request; maybe retry, maybe leave."""
+        if intent.answered_s >= 0 or intent.current_attempt != attempt:
+            return
+        shopper = self.settings.shopper
+        leaves = self._abandon_rng.random() < shopper.abandon_probability
+        if attempt < shopper.retries_on_timeout and not leaves:
+            intent.current_attempt = attempt + 1
+            intent.attempts += 1
+            self._start_request(intent, attempt + 1, primary=True)
+        else:
+            intent.told = TIMED_OUT
+            intent.answered_s = self.env.now
+
+
+def reservation_reaper(env: simpy.Environment, engine: Engine, tick_s: float) -> SimStep:
+    """Return expired reservations to stock every ``tick_s`` simulated seconds."""
+    while True:
+        yield env.timeout(tick_s)
+        engine.shop.expire_due(env.now)

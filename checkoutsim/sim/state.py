@@ -1,0 +1,199 @@
+"""In-memory state of the simulated shop and gateway: the rows, not the costs.
+
+The SimPy engine charges time for each operation and then applies it here.
+Nothing in this module knows about time passing except through the ``now``
+arguments it is given, so it can be tested on its own.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+
+from checkoutsim.policy.ops import (
+    ChargeResult,
+    OrderStatus,
+    PaymentRecord,
+    ReservationRequest,
+    StockRow,
+)
+
+ACTIVE, CONFIRMED, RELEASED, EXPIRED = 0, 1, 2, 3
+
+
+@dataclass(slots=True)
+class Reservation:
+    """A hold on units, returned to stock on release or expiry."""
+
+    intent_id: int
+    sku: int
+    quantity: int
+    expires_at: float
+    state: int = ACTIVE
+
+
+@dataclass(slots=True)
+class Shop:
+    """Inventory rows, reservations, fencing marks, payment keys and orders."""
+
+    initial_stock: list[int]
+    available: list[int] = field(default_factory=list)
+    version: list[int] = field(default_factory=list)
+    fence: list[int] = field(default_factory=list)
+    reservations: list[Reservation] = field(default_factory=list)
+    _expiry_queue: deque[int] = field(default_factory=deque)
+    payments: dict[str, PaymentRecord] = field(default_factory=dict)
+    orders: dict[int, tuple[int, int, float]] = field(default_factory=dict)
+    sold: list[int] = field(default_factory=list)
+    reserved_units: int = 0
+    expired: int = 0
+    fence_rejections: int = 0
+
+    def __post_init__(self) -> None:
+        self.available = list(self.initial_stock)
+        self.version = [0] * len(self.initial_stock)
+        self.fence = [0] * len(self.initial_stock)
+        self.sold = [0] * len(self.initial_stock)
+
+    # --- inventory rows -----------------------------------------------------------
+
+    def read(self, sku: int) -> StockRow:
+        """The row as a query would see it now."""
+        return StockRow(self.available[sku], self.version[sku])
+
+    def write(
+        self, request: ReservationRequest, available: int, fence_token: int | None, now: float
+    ) -> int | None:
+        """A blind write of ``available``; refused if a newer fencing token wrote."""
+        sku = request.sku
+        if fence_token is not None:
+            if fence_token < self.fence[sku]:
+                self.fence_rejections += 1
+                return None
+            self.fence[sku] = fence_token
+        self.available[sku] = available
+        self.version[sku] += 1
+        return self._reserve(request, now)
+
+    def compare_and_set(
+        self, request: ReservationRequest, expected_version: int, available: int, now: float
+    ) -> int | None:
+        """Write only if the version has not moved since the read."""
+        if self.version[request.sku] != expected_version:
+            return None
+        self.available[request.sku] = available
+        self.version[request.sku] += 1
+        return self._reserve(request, now)
+
+    def decrement_if_available(self, request: ReservationRequest, now: float) -> int | None:
+        """``UPDATE ... SET available = available - q WHERE available >= q``."""
+        sku = request.sku
+        if self.available[sku] < request.quantity:
+            return None
+        self.available[sku] -= request.quantity
+        self.version[sku] += 1
+        return self._reserve(request, now)
+
+    def _reserve(self, request: ReservationRequest, now: float) -> int:
+        """Insert the reservation row that goes with a successful stock write."""
+        reservation_id = len(self.reservations)
+        self.reservations.append(
+            Reservation(request.intent_id, request.sku, request.quantity, now + request.ttl_s)
+        )
+        self._expiry_queue.append(reservation_id)
+        self.reserved_units += request.quantity
+        return reservation_id
+
+    def release(self, reservation_id: int) -> bool:
+        """Return an active reservation's units to stock."""
+        reservation = self.reservations[reservation_id]
+        if reservation.state != ACTIVE:
+            return False
+        self._return_units(reservation, RELEASED)
+        return True
+
+    def expire_due(self, now: float) -> int:
+        """Expire every active reservation whose TTL has passed; return how many."""
+        count = 0
+        queue = self._expiry_queue
+        # A run's TTL is one value, so creation order is expiry order: a FIFO
+        # queue finds every due reservation without scanning the rest.
+        while queue and self.reservations[queue[0]].expires_at <= now:
+            reservation = self.reservations[queue.popleft()]
+            if reservation.state == ACTIVE:
+                self._return_units(reservation, EXPIRED)
+                count += 1
+        self.expired += count
+        return count
+
+    def _return_units(self, reservation: Reservation, state: int) -> None:
+        """Put a reservation's units back and mark why."""
+        reservation.state = state
+        self.available[reservation.sku] += reservation.quantity
+        self.version[reservation.sku] += 1
+        self.reserved_units -= reservation.quantity
+
+    # --- orders -------------------------------------------------------------------
+
+    def create_order(
+        self, intent_id: int, reservation_id: int, capture_id: int, allow_expired: bool, now: float
+    ) -> OrderStatus:
+        """Confirm a reservation into an order, unique per intent."""
+        if intent_id in self.orders:
+            return OrderStatus.EXISTS
+        self.expire_due(now)
+        reservation = self.reservations[reservation_id]
+        if reservation.state != ACTIVE:
+            if not allow_expired:
+                return OrderStatus.RESERVATION_EXPIRED
+        else:
+            self.reserved_units -= reservation.quantity
+        reservation.state = CONFIRMED
+        self.sold[reservation.sku] += reservation.quantity
+        self.orders[intent_id] = (reservation.sku, reservation.quantity, now)
+        return OrderStatus.CREATED
+
+    # --- the shop's payment table ------------------------------------------------
+
+    def insert_payment(self, record: PaymentRecord) -> PaymentRecord | None:
+        """Insert under a UNIQUE key; return the clashing row if there is one."""
+        existing = self.payments.get(record.key)
+        if existing is not None:
+            return existing
+        self.payments[record.key] = record
+        return None
+
+
+@dataclass(slots=True)
+class Ledger:
+    """The gateway's own books: captures, refunds, and its idempotency keys."""
+
+    capture_intent: list[int] = field(default_factory=list)
+    capture_time: list[float] = field(default_factory=list)
+    capture_amount: list[int] = field(default_factory=list)
+    refunded_at: dict[int, float] = field(default_factory=dict)
+    keys: dict[str, ChargeResult | None] = field(default_factory=dict)
+
+    def capture(self, intent_id: int, amount: int, now: float) -> int:
+        """Record a capture and return its id."""
+        self.capture_intent.append(intent_id)
+        self.capture_time.append(now)
+        self.capture_amount.append(amount)
+        return len(self.capture_intent) - 1
+
+    def refund(self, capture_id: int, now: float) -> bool:
+        """Refund a capture once; a second refund of the same capture is refused."""
+        if capture_id in self.refunded_at or capture_id >= len(self.capture_intent):
+            return False
+        self.refunded_at[capture_id] = now
+        return True
+
+    def unrefunded(self, older_than: float) -> list[tuple[int, int]]:
+        """Captures made before ``older_than`` with no refund, as (capture, intent)."""
+        return [
+            (capture_id, intent_id)
+            for capture_id, (intent_id, when) in enumerate(
+                zip(self.capture_intent, self.capture_time, strict=True)
+            )
+            if when <= older_than and capture_id not in self.refunded_at
+        ]
