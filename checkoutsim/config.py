@@ -156,6 +156,20 @@ class Objective(Section):
     failure_rate: float = Field(0.01, ge=0, le=1)
 
 
+class Real(Section):
+    """Knobs of the real implementation when Locust drives it."""
+
+    #: Injected delays (gateway latency, time-outs, TTLs, back-offs, outage windows)
+    #: are multiplied by this; database work is real and never scaled.
+    time_scale: float = Field(0.05, gt=0, le=1)
+    #: An extra round trip added to every store call, to model a remote database.
+    store_round_trip_s: float = Field(0.0, ge=0, le=1)
+    #: Wall-clock length of a load test unless ``--run-time`` says otherwise.
+    run_time_s: float = Field(10.0, gt=0, le=86_400)
+    #: Concurrent Locust users (greenlets) that carry the open-model schedule.
+    users: int = Field(64, ge=1, le=100_000)
+
+
 class Settings(Section):
     """Everything a single variant of a scenario runs with."""
 
@@ -168,3 +182,4 @@ class Settings(Section):
     order: Order = Order()
     saga: Saga = Saga()
     objective: Objective = Objective()
+    real: Real = Real()
