@@ -260,3 +260,13 @@ def _nothing() -> Iterator[None]:
 def main() -> None:
     """Console-script entry point."""
     app()
+
+
+def _register_commands() -> None:
+    """Add the commands that live in their own modules."""
+    from checkoutsim.cli_capacity import register_capacity
+
+    register_capacity(app)
+
+
+_register_commands()

@@ -168,6 +168,9 @@ class Real(Section):
     run_time_s: float = Field(10.0, gt=0, le=86_400)
     #: Concurrent Locust users (greenlets) that carry the open-model schedule.
     users: int = Field(64, ge=1, le=100_000)
+    #: Longest a lock waiter sleeps (wall seconds) before looking again; a release in
+    #: the same process wakes it at once, one in another process is seen by polling.
+    lock_poll_s: float = Field(0.02, gt=0, le=10)
 
 
 class Settings(Section):

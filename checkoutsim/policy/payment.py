@@ -47,6 +47,8 @@ class PayResult:
 
     status: PayStatus
     capture_id: int | None = None
+    #: The result came from another request's stored row: that request owns it.
+    replayed: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,26 +87,26 @@ def charge_with_retries(
     Without a gateway key a retry after an UNKNOWN can capture a second time:
     that is the duplicate charge this tool counts.
     """
-    result = ChargeResult(ChargeStatus.ERROR)
+    uncertain = False
     for attempt in range(policy.retries + 1):
-        result = yield Charge(intent_id, amount, gateway_key)
+        result: ChargeResult = yield Charge(intent_id, amount, gateway_key)
         if result.status is ChargeStatus.CAPTURED:
             return PayResult(PayStatus.CAPTURED, result.capture_id)
         if result.status is ChargeStatus.DECLINED:
             return PayResult(PayStatus.FAILED)
+        # Once any attempt's outcome was unknown, a later clean error does not
+        # prove that no money moved.
+        uncertain = uncertain or result.status is ChargeStatus.UNKNOWN
         if attempt < policy.retries:
             yield Wait(backoff_delay(attempt, policy.backoff_base_s, policy.backoff_cap_s, rng))
-    if result.status is ChargeStatus.ERROR:
-        # Every attempt was refused before processing: nothing was captured.
-        return PayResult(PayStatus.FAILED)
-    return PayResult(PayStatus.UNKNOWN)
+    return PayResult(PayStatus.UNKNOWN if uncertain else PayStatus.FAILED)
 
 
 def _replay(record: PaymentRecord) -> PayResult:
     """Turn a stored payment row into the result the first request got."""
     if record.state is KeyState.IN_PROGRESS:
-        return PayResult(PayStatus.CONFLICT)
-    return PayResult(_FROM_STATE[record.state], record.capture_id)
+        return PayResult(PayStatus.CONFLICT, replayed=True)
+    return PayResult(_FROM_STATE[record.state], record.capture_id, replayed=True)
 
 
 def _record(key: str, result: PayResult) -> PaymentRecord:

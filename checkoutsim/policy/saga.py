@@ -105,6 +105,14 @@ def checkout(request: CheckoutRequest, policies: Policies, rng: random.Random) -
     assert reservation_id is not None
 
     payment = yield from pay(policies.payment, request.intent_id, request.key, request.amount, rng)
+    if payment.replayed:
+        # Another request with this key owns the payment and finishes the saga
+        # (order or refund). Going on with its capture would let two sagas
+        # share one payment: one could refund it while the other orders with it.
+        yield ReleaseReservation(reservation_id)
+        if payment.status is PayStatus.FAILED:
+            return Outcome.PAYMENT_FAILED
+        return Outcome.PROCESSING
     if payment.status is not PayStatus.CAPTURED:
         # The reservation was the compensation registered before the pivot.
         yield ReleaseReservation(reservation_id)
@@ -151,17 +159,30 @@ def _create_order(
     return Outcome.ORDER_FAILED
 
 
-def sweep_orphans(min_age_s: float) -> Step[int]:
-    """One pass of the orphan-payment sweeper; returns how many captures it refunded.
+def find_orphans(min_age_s: float) -> Step[list[int]]:
+    """The orphan sweeper's look-up: captures with neither an order nor a refund.
 
     ``min_age_s`` must exceed the longest a saga can take to create its order,
     or the sweeper refunds a payment whose order is still being retried.
     """
-    refunded = 0
+    orphans = []
     captures = yield UnrefundedCaptures(min_age_s)
     for capture_id, intent_id in captures:
         has_order = yield HasOrder(intent_id)
         if not has_order:
-            yield Refund(capture_id)
-            refunded += 1
+            orphans.append(capture_id)
+    return orphans
+
+
+def refund_orphan(capture_id: int) -> Step[bool]:
+    """Refund one orphan capture (bodies run several of these at once)."""
+    refunded = yield Refund(capture_id)
+    return bool(refunded)
+
+
+def sweep_orphans(min_age_s: float) -> Step[int]:
+    """One sequential sweeper pass: find orphans, refund each; return how many."""
+    refunded = 0
+    for capture_id in (yield from find_orphans(min_age_s)):
+        refunded += yield from refund_orphan(capture_id)
     return refunded

@@ -12,9 +12,9 @@ from checkoutsim.config import Settings
 from checkoutsim.history import CHECKOUT_COLUMNS, History
 from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.payment import PaymentPolicy
-from checkoutsim.policy.saga import Policies, SagaPolicy, sweep_orphans
+from checkoutsim.policy.saga import Policies, SagaPolicy, find_orphans, refund_orphan
 from checkoutsim.sim.engine import Engine, SimStep
-from checkoutsim.sim.shoppers import Shoppers, reservation_reaper
+from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
 
 #: Every random stream a run uses. Each variant of a replication gets the same
@@ -89,6 +89,7 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     env.process(_sampler(env, shop, ledger, shoppers, samples))
     end = settings.load.duration_s + settings.load.drain_s
     env.run(until=end)
+    _close_unanswered(shoppers, settings.shopper.timeout_s, end)
 
     return History(
         checkouts=_checkout_frame(shoppers),
@@ -133,6 +134,14 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     )
 
 
+def _close_unanswered(shoppers: Shoppers, timeout_s: float, end: float) -> None:
+    """Shoppers still waiting when the run ends have given up if their time-out passed."""
+    for intent in shoppers.intents:
+        if intent.answered_s < 0 and intent.arrival_s + timeout_s <= end:
+            intent.told = TIMED_OUT
+            intent.answered_s = intent.arrival_s + timeout_s
+
+
 def _checkout_frame(shoppers: Shoppers) -> pd.DataFrame:
     """One row per intent, with the latency the shopper saw."""
     intents = shoppers.intents
@@ -158,12 +167,26 @@ def _checkout_frame(shoppers: Shoppers) -> pd.DataFrame:
 
 
 def _sweeper(env: simpy.Environment, engine: Engine, settings: Settings) -> SimStep:
-    """The orphan-payment sweeper, every ``sweeper_interval_s``."""
+    """The orphan-payment sweeper: every ``sweeper_interval_s``, find and refund orphans.
+
+    Refunds run concurrently, one process each, as a sweeper with a worker pool
+    would; one at a time a backlog of slow refunds would outlast the run.
+    """
     saga = settings.saga
+    refunding: set[int] = set()
+
+    def refund(capture_id: int) -> SimStep:
+        refunded = yield from engine.drive(refund_orphan(capture_id))
+        engine.counters.sweeper_refunds += int(refunded)
+        refunding.discard(capture_id)
+
     while True:
         yield env.timeout(saga.sweeper_interval_s)
-        refunded = yield from engine.drive(sweep_orphans(saga.sweeper_min_age_s))
-        engine.counters.sweeper_refunds += refunded
+        orphans = yield from engine.drive(find_orphans(saga.sweeper_min_age_s))
+        for capture_id in orphans:
+            if capture_id not in refunding:
+                refunding.add(capture_id)
+                env.process(refund(capture_id))
 
 
 def _sampler(

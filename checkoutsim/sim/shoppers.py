@@ -115,7 +115,9 @@ class Shoppers:
         same_key = attempt == 0 or shopper.retry_same_key
         key = f"i{intent.intent_id}" if same_key else f"i{intent.intent_id}r{attempt}"
         self.env.process(self._request(intent, attempt, primary, key))
-        if primary:
+        # Without retries a time-out changes nothing but what the shopper is
+        # told, which ``_request`` works out on completion: no timer needed.
+        if primary and shopper.retries_on_timeout > 0:
             self.env.timeout(shopper.timeout_s).callbacks.append(
                 lambda _: self._on_timeout(intent, attempt)
             )
@@ -132,8 +134,13 @@ class Shoppers:
         outcome = yield from self.engine.drive(checkout(request, self.policies, self._policy_rng))
         self.in_flight -= 1
         if primary and intent.answered_s < 0 and intent.current_attempt == attempt:
-            intent.told = outcome.value
-            intent.answered_s = self.env.now
+            gave_up_at = intent.arrival_s + self.settings.shopper.timeout_s
+            if self.env.now > gave_up_at and self.settings.shopper.retries_on_timeout == 0:
+                intent.told = TIMED_OUT
+                intent.answered_s = gave_up_at
+            else:
+                intent.told = outcome.value
+                intent.answered_s = self.env.now
 
     def _on_timeout(self, intent: Intent, attempt: int) -> None:
         """The shopper's client gives up on a request; maybe retry, maybe leave."""

@@ -1,0 +1,148 @@
+"""Scenario files: loading, overrides, variants, and one-line errors for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from checkoutsim import scenario as scenarios
+from checkoutsim.scenario import ScenarioError
+
+GOOD = """
+name = "tiny"
+title = "A tiny scenario"
+question = "Does it load?"
+
+[load]
+rate_per_s = 5.0
+duration_s = 2.0
+
+[[variants]]
+name = "a"
+set = { "inventory.strategy" = "naive" }
+
+[[variants]]
+name = "b"
+set = { "inventory.strategy" = "atomic", "inventory.query.p50_s" = 0.001 }
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "tiny.toml") -> str:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def test_every_shipped_scenario_validates() -> None:
+    found = scenarios.available()
+    assert {"flash-sale", "double-click", "order-failure"} <= set(found)
+    for name, path in found.items():
+        loaded = scenarios.load(str(path))
+        assert loaded.name == name, f"{path} declares name {loaded.name!r}"
+        assert loaded.question.endswith("?")
+        assert len(loaded.variants) >= 2
+
+
+def test_variants_apply_their_overrides_to_the_base(tmp_path: Path) -> None:
+    loaded = scenarios.load(write(tmp_path, GOOD))
+    a, b = loaded.variants
+    assert a.settings.inventory.strategy == "naive"
+    assert b.settings.inventory.strategy == "atomic"
+    assert b.settings.inventory.query.p50_s == 0.001
+    assert a.settings.load.rate_per_s == b.settings.load.rate_per_s == 5.0
+
+
+def test_cli_overrides_apply_to_every_variant_and_win(tmp_path: Path) -> None:
+    loaded = scenarios.load(
+        write(tmp_path, GOOD), ["load.rate_per_s=9", "inventory.strategy=fenced"]
+    )
+    assert [v.settings.load.rate_per_s for v in loaded.variants] == [9.0, 9.0]
+    assert {v.settings.inventory.strategy for v in loaded.variants} == {"fenced"}
+
+
+def test_select_keeps_named_variants_in_order(tmp_path: Path) -> None:
+    loaded = scenarios.load(write(tmp_path, GOOD), variants=["b", "a"])
+    assert [v.name for v in loaded.variants] == ["b", "a"]
+    with pytest.raises(ScenarioError, match="no variant 'c'"):
+        scenarios.load(write(tmp_path, GOOD), variants=["c"])
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        (("rate_per_s = 5.0", "rate_per_s = -5.0"), "load.rate_per_s: Input should be greater"),
+        (("rate_per_s = 5.0", 'rate_per_s = "fast"'), "load.rate_per_s: Input should be a valid"),
+        (("rate_per_s = 5.0", "rate_per_s = 5.0\nspeed = 3"), "load.speed: Extra inputs"),
+        (("[load]", "[lode]"), "lode: Extra inputs are not permitted"),
+        (
+            ('"inventory.strategy" = "naive"', '"inventory.strategy" = "yolo"'),
+            "variants[0] (a): inventory.strategy: Input should be",
+        ),
+        (
+            ('"inventory.strategy" = "naive"', '"inventory.strategi" = "naive"'),
+            "variants[0] (a): inventory.strategi: unknown field",
+        ),
+        (('name = "tiny"', 'name = "Tiny Scenario!"'), "name: String should match pattern"),
+        (('name = "b"', 'name = "a"'), "duplicate variant names"),
+        (("title = ", "titel = "), "title: Field required"),
+        (("[load]", "[load\n"), "invalid TOML"),
+    ],
+)
+def test_bad_files_give_one_line_naming_file_and_field(
+    tmp_path: Path, change: tuple[str, str], expected: str
+) -> None:
+    path = write(tmp_path, GOOD.replace(*change, 1))
+    with pytest.raises(ScenarioError) as caught:
+        scenarios.load(path)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith(path)
+    assert expected in message
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("load.rate_per_s", "expected section.key=value"),
+        ("rate=3", "is not of the form section.key"),
+        ("load.rate=3", "load.rate: unknown field"),
+        ("lode.rate_per_s=3", "no settings section 'lode'"),
+        ("load.rate_per_s=-1", "--set: load.rate_per_s: Input should be greater"),
+    ],
+)
+def test_bad_overrides_are_named(tmp_path: Path, override: str, expected: str) -> None:
+    with pytest.raises(ScenarioError, match=expected.replace("[", r"\[").replace(".", r"\.")):
+        scenarios.load(write(tmp_path, GOOD), [override])
+
+
+def test_override_values_are_read_as_toml_then_as_text() -> None:
+    assert scenarios.parse_override("a.b=3") == ("a.b", 3)
+    assert scenarios.parse_override("a.b=0.5") == ("a.b", 0.5)
+    assert scenarios.parse_override("a.b=true") == ("a.b", True)
+    assert scenarios.parse_override("a.b=naive") == ("a.b", "naive")
+    assert scenarios.parse_override("a.b=[[0, 1.0]]") == ("a.b", [[0, 1.0]])
+
+
+def test_unknown_names_and_missing_files(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no scenario by that name"):
+        scenarios.load("no-such-scenario")
+    with pytest.raises(ScenarioError, match="no such scenario file"):
+        scenarios.load(str(tmp_path / "missing.toml"))
+
+
+def test_huge_and_binary_files_are_refused(tmp_path: Path) -> None:
+    huge = tmp_path / "huge.toml"
+    huge.write_text("# " + "x" * (scenarios.MAX_FILE_BYTES + 10), encoding="utf-8")
+    with pytest.raises(ScenarioError, match="more than"):
+        scenarios.load(str(huge))
+    binary = tmp_path / "binary.toml"
+    binary.write_bytes(b"\xff\xfe\x00name")
+    with pytest.raises(ScenarioError, match="not UTF-8"):
+        scenarios.load(str(binary))
+
+
+def test_latency_p99_below_p50_is_refused(tmp_path: Path) -> None:
+    text = GOOD + "\n[gateway]\nlatency = { p50_s = 1.0, p99_s = 0.5 }\n"
+    with pytest.raises(ScenarioError, match=r"gateway\.latency: Value error, p99_s"):
+        scenarios.load(write(tmp_path, text))
