@@ -100,6 +100,10 @@ class Inventory(Section):
     strategy: InventoryStrategy = "atomic"
     workers: int = Field(16, ge=1, le=100_000)
     query: Latency = Latency()
+    #: The caller's time-out on an inventory call (what a hung service costs).
+    timeout_s: float = Field(2.0, gt=0, le=3600)
+    #: While the service is down: refuse checkouts (consistency) or sell blind.
+    when_down: Literal["reject", "accept"] = "reject"
     lock_ttl_s: float = Field(5.0, gt=0, le=86_400)
     lock_wait_s: float = Field(2.0, ge=0, le=86_400)
     optimistic_retries: int = Field(3, ge=0, le=1000)
@@ -173,6 +177,98 @@ class Real(Section):
     lock_poll_s: float = Field(0.02, gt=0, le=10)
 
 
+class Breaker(Section):
+    """A circuit breaker with resilience4j's settings (off unless ``enabled``)."""
+
+    enabled: bool = False
+    failure_rate_threshold: float = Field(50.0, gt=0, le=100)
+    slow_call_rate_threshold: float = Field(100.0, gt=0, le=100)
+    slow_call_duration_threshold_s: float = Field(60.0, gt=0)
+    sliding_window_type: Literal["count", "time"] = "count"
+    sliding_window_size: int = Field(100, ge=1, le=1_000_000)
+    minimum_number_of_calls: int = Field(100, ge=1, le=1_000_000)
+    wait_duration_in_open_state_s: float = Field(60.0, gt=0)
+    permitted_number_of_calls_in_half_open_state: int = Field(10, ge=1, le=1_000_000)
+
+
+class Breakers(Section):
+    """Breakers in front of the payment gateway and the inventory service."""
+
+    gateway: Breaker = Breaker()
+    inventory: Breaker = Breaker()
+
+
+class Queue(Section):
+    """The Kafka-like payment retry queue (off unless ``enabled``)."""
+
+    enabled: bool = False
+    partitions: int = Field(8, ge=1, le=10_000)
+    max_attempts: int = Field(8, ge=1, le=1000)
+    backoff_base_s: float = Field(1.0, ge=0, le=3600)
+    backoff_cap_s: float = Field(30.0, ge=0, le=86_400)
+
+
+Service = Literal["gateway", "inventory", "order", "coordinator"]
+
+
+class Outage(Section):
+    """A window in which a service is down.
+
+    ``error`` refuses at once (connection refused, 503); ``hang`` accepts the
+    call and never answers, so the caller waits for its time-out.
+    """
+
+    service: Service
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    mode: Literal["error", "hang"] = "error"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Outage:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
+        return self
+
+
+class Brownout(Section):
+    """A window in which a service's latency is multiplied."""
+
+    service: Literal["gateway", "inventory", "order"]
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    latency_factor: float = Field(gt=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Brownout:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
+        return self
+
+
+class Faults(Section):
+    """The fault schedule: outages, brown-outs, rate limits and pauses."""
+
+    outages: list[Outage] = Field(default_factory=list, max_length=1000)
+    brownouts: list[Brownout] = Field(default_factory=list, max_length=1000)
+    #: Gateway requests per second per account (token bucket); 0 means unlimited.
+    gateway_rate_limit_per_s: float = Field(0.0, ge=0)
+    gateway_rate_limit_burst: int = Field(20, ge=1)
+    gateway_accounts: int = Field(1, ge=1, le=10_000)
+    #: Probability that a lock holder pauses (GC, page fault) between read and write.
+    pause_probability: float = Field(0.0, ge=0, le=1)
+    pause: Latency = Latency(distribution="constant", mean_s=6.0)
+
+
+class Transaction(Section):
+    """Saga or two-phase commit, and how many coordinators share the load."""
+
+    protocol: Literal["saga", "two_phase_commit"] = "saga"
+    #: A coordinator crash hits the transactions of one coordinator in this many.
+    coordinators: int = Field(4, ge=1, le=10_000)
+    #: 2PC: how long a transaction waits for a participant's lock before aborting.
+    lock_wait_s: float = Field(10.0, ge=0, le=86_400)
+
+
 class Settings(Section):
     """Everything a single variant of a scenario runs with."""
 
@@ -185,4 +281,8 @@ class Settings(Section):
     order: Order = Order()
     saga: Saga = Saga()
     objective: Objective = Objective()
+    breakers: Breakers = Breakers()
+    queue: Queue = Queue()
+    faults: Faults = Faults()
+    transaction: Transaction = Transaction()
     real: Real = Real()

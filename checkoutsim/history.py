@@ -38,3 +38,5 @@ class History:
     stock: tuple[int, ...]
     duration_s: float
     counters: dict[str, float] = field(default_factory=dict)
+    #: Fault windows as ``(service, start_s, end_s)``, for throughput and shading.
+    fault_windows: list[tuple[str, float, float]] = field(default_factory=list)

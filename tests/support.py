@@ -40,6 +40,7 @@ class StepBody:
         self.locks: dict[str, tuple[int, float]] = {}
         self.next_token = 0
         self.executed: list[ops.Operation] = []
+        self.parked: list[ops.EnqueuePayment] = []
 
     def execute(self, operation: ops.Operation) -> Any:
         """Apply one operation and return its result."""
@@ -97,6 +98,8 @@ class StepBody:
             return ops.ChargeResult(ops.ChargeStatus.DECLINED)
         if how == "error":
             return ops.ChargeResult(ops.ChargeStatus.ERROR)
+        if how == "refused":
+            return ops.ChargeResult(ops.ChargeStatus.REFUSED)
         capture_id = self.ledger.capture(op.intent_id, op.amount, self.clock.now())
         result = ops.ChargeResult(ops.ChargeStatus.CAPTURED, capture_id)
         if op.gateway_key is not None:
@@ -122,6 +125,15 @@ class StepBody:
 
     def _HasOrder(self, op: ops.HasOrder) -> bool:
         return op.intent_id in self.shop.orders
+
+    def _Checkpoint(self, op: ops.Checkpoint) -> None:
+        return None  # the step body's coordinator never crashes
+
+    def _EnqueuePayment(self, op: ops.EnqueuePayment) -> None:
+        self.parked.append(op)
+
+    def _Authorize(self, op: ops.Authorize) -> bool:
+        return self.gateway.next() == "captured"
 
     def _Wait(self, op: ops.Wait) -> None:
         self.clock.advance(op.seconds)

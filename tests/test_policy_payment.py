@@ -73,12 +73,38 @@ def test_retry_after_a_lost_response(strategy: str, captures: int) -> None:
     assert len(body.ledger.capture_intent) == captures
 
 
-def test_errors_before_processing_are_a_definite_failure() -> None:
+def test_errors_before_processing_are_retriable_and_charge_nothing() -> None:
     body = StepBody([10])
     body.gateway.script = ["error", "error"]
     result = body.run(pay(PaymentPolicy("no_key", retries=1), 7, "k7", 100, random.Random(0)))
-    assert result.status is PayStatus.FAILED
+    assert result.status is PayStatus.RETRIABLE
     assert not body.ledger.capture_intent
+
+
+def test_a_decline_is_a_definite_failure() -> None:
+    body = StepBody([10])
+    body.gateway.script = ["declined"]
+    result = body.run(pay(PaymentPolicy("no_key", retries=3), 7, "k7", 100, random.Random(0)))
+    assert result.status is PayStatus.FAILED
+    assert len(body.executed) == 1  # no retry of a definite no
+
+
+def test_an_open_breaker_stops_the_retries_at_once() -> None:
+    body = StepBody([10])
+    body.gateway.script = ["refused", "captured"]
+    result = body.run(pay(PaymentPolicy("no_key", retries=3), 7, "k7", 100, random.Random(0)))
+    assert result.status is PayStatus.RETRIABLE
+    assert len(body.executed) == 1
+
+
+def test_a_retriable_key_first_payment_leaves_the_key_claimable() -> None:
+    body = StepBody([10])
+    body.gateway.script = ["error"]
+    policy = PaymentPolicy("key_first", retries=0)
+    first = body.run(pay(policy, 7, "k7", 100, random.Random(0)))
+    assert first.status is PayStatus.RETRIABLE
+    again = body.run(pay(policy, 7, "k7", 100, random.Random(0)))
+    assert again.status is PayStatus.CAPTURED and not again.replayed
 
 
 def test_backoff_waits_move_the_manual_clock() -> None:

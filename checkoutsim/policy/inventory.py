@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from checkoutsim.policy.ops import (
+    UNAVAILABLE,
     AcquireLock,
     CompareAndSetStock,
     DecrementIfAvailable,
@@ -39,6 +40,7 @@ class ReserveStatus(Enum):
     RESERVED = "reserved"
     SOLD_OUT = "sold_out"
     CONFLICT = "conflict"  # gave up: lock wait timed out, stale fence, CAS retries spent
+    UNAVAILABLE = "unavailable"  # the inventory service was down or its breaker open
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +68,7 @@ class InventoryPolicy:
 
 SOLD_OUT = ReserveResult(ReserveStatus.SOLD_OUT)
 CONFLICT = ReserveResult(ReserveStatus.CONFLICT)
+DOWN = ReserveResult(ReserveStatus.UNAVAILABLE)
 
 
 def lock_name(sku: int) -> str:
@@ -80,6 +83,8 @@ def reserve(
     strategy = policy.strategy
     if strategy == "atomic":
         reservation_id = yield DecrementIfAvailable(request)
+        if reservation_id is UNAVAILABLE:
+            return DOWN
         if reservation_id is None:
             return SOLD_OUT
         return ReserveResult(ReserveStatus.RESERVED, reservation_id)
@@ -93,11 +98,15 @@ def reserve(
 def _read_check_write(request: ReservationRequest, fence_token: int | None) -> Step[ReserveResult]:
     """Read the row, check availability, write the new value: the racy core."""
     row = yield ReadStock(request.sku)
+    if row is UNAVAILABLE:
+        return DOWN
     if row.available < request.quantity:
         return SOLD_OUT
     reservation_id = yield WriteStock(
         request.sku, row.available - request.quantity, request, fence_token
     )
+    if reservation_id is UNAVAILABLE:
+        return DOWN
     if reservation_id is None:
         # Only a fenced write is ever refused: a newer lock holder has written.
         return CONFLICT
@@ -110,6 +119,8 @@ def _locked(
     """The textbook lock around check-and-reserve, optionally fenced."""
     name = lock_name(request.sku)
     token = yield AcquireLock(name, policy.lock_ttl_s, policy.lock_wait_s)
+    if token is UNAVAILABLE:
+        return DOWN
     if token is None:
         return CONFLICT
     result = yield from _read_check_write(request, fence_token=token if fenced else None)
@@ -125,11 +136,15 @@ def _optimistic(
     """Version compare-and-set, retried a bounded number of times with jitter."""
     for attempt in range(policy.optimistic_retries + 1):
         row = yield ReadStock(request.sku)
+        if row is UNAVAILABLE:
+            return DOWN
         if row.available < request.quantity:
             return SOLD_OUT
         reservation_id = yield CompareAndSetStock(
             request.sku, row.version, row.available - request.quantity, request
         )
+        if reservation_id is UNAVAILABLE:
+            return DOWN
         if reservation_id is not None:
             return ReserveResult(ReserveStatus.RESERVED, reservation_id)
         if attempt < policy.optimistic_retries:

@@ -43,6 +43,20 @@ class Operation:
     __slots__ = ()
 
 
+class _Unavailable:
+    """The result of any inventory operation while the service is down or fenced off
+    by an open breaker: the operation did not happen."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNAVAILABLE"
+
+
+#: Singleton result meaning "the service did not do it: down, or breaker open".
+UNAVAILABLE = _Unavailable()
+
+
 # --- inventory store -----------------------------------------------------------------
 
 
@@ -126,6 +140,7 @@ class KeyState(Enum):
     IN_PROGRESS = "in_progress"
     CAPTURED = "captured"
     FAILED = "failed"
+    RETRY = "retry"  # nothing was charged; the next request with the key may claim the row
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,8 +163,8 @@ class LookupPayment(Operation):
 class InsertPayment(Operation):
     """Insert a payment row under a UNIQUE key.
 
-    Result: ``None`` if inserted, else the existing ``PaymentRecord`` (the
-    unique constraint fired).
+    Result: ``None`` if inserted (or if it claimed a row left in ``RETRY``),
+    else the existing ``PaymentRecord`` (the unique constraint fired).
     """
 
     record: PaymentRecord
@@ -171,6 +186,7 @@ class ChargeStatus(Enum):
     CAPTURED = "captured"
     DECLINED = "declined"  # definitive: the card was refused, nothing captured
     ERROR = "error"  # retriable, and nothing was captured (5xx before processing, 429)
+    REFUSED = "refused"  # not sent: the breaker in front of the gateway is open
     UNKNOWN = "unknown"  # time-out or lost response: money may or may not have moved
 
 
@@ -221,22 +237,62 @@ class OrderStatus(Enum):
 
 
 @dataclass(frozen=True, slots=True)
+class Authorize(Operation):
+    """Two-phase commit's prepare at the gateway: hold funds. Result: True if held."""
+
+    intent_id: int
+    amount: int
+
+
+@dataclass(frozen=True, slots=True)
+class EnqueuePayment(Operation):
+    """Park a payment in the retry queue; its consumer finishes the saga later.
+
+    ``gateway_key`` is what a retry passes to the gateway (None for strategies
+    that pass none); ``reservation_id`` is None when stock was not reserved.
+    """
+
+    intent_id: int
+    key: str
+    gateway_key: str | None
+    amount: int
+    sku: int
+    quantity: int
+    reservation_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class CreateOrder(Operation):
     """Create the order for an intent from its reservation (UNIQUE per intent).
 
     With ``allow_expired`` the order is written even if the reservation has
-    expired and its units were returned to stock (which can oversell).
+    expired and its units were returned to stock (which can oversell). With no
+    reservation (inventory was down and the checkout accepted anyway) the order
+    takes ``quantity`` units of ``sku`` blindly.
     """
 
     intent_id: int
-    reservation_id: int
+    reservation_id: int | None
     capture_id: int
     allow_expired: bool = False
+    sku: int = 0
+    quantity: int = 0
 
 
 @dataclass(frozen=True, slots=True)
 class HasOrder(Operation):
     """Does an order exist for this intent? Result: bool."""
+
+    intent_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint(Operation):
+    """A step boundary where the transaction's coordinator must be alive.
+
+    While the coordinator that owns ``intent_id`` is down the transaction waits
+    here, holding whatever it holds.
+    """
 
     intent_id: int
 

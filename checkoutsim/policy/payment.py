@@ -36,7 +36,8 @@ class PayStatus(Enum):
     """How a payment attempt ended for the saga."""
 
     CAPTURED = "captured"
-    FAILED = "failed"  # definitively not charged
+    FAILED = "failed"  # definitively not charged (declined)
+    RETRIABLE = "retriable"  # not charged, but a later attempt may succeed (down, 429, open)
     UNKNOWN = "unknown"  # gave up without knowing whether money moved
     CONFLICT = "conflict"  # another request with the same key is still running
 
@@ -63,6 +64,11 @@ class PaymentPolicy:
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown payment strategy {self.strategy!r}")
+
+
+def gateway_key(policy: PaymentPolicy, key: str) -> str | None:
+    """The key a strategy passes to the gateway: only key-first passes one."""
+    return key if policy.strategy == "key_first" else None
 
 
 _FROM_STATE = {KeyState.CAPTURED: PayStatus.CAPTURED, KeyState.FAILED: PayStatus.FAILED}
@@ -97,9 +103,11 @@ def charge_with_retries(
         # Once any attempt's outcome was unknown, a later clean error does not
         # prove that no money moved.
         uncertain = uncertain or result.status is ChargeStatus.UNKNOWN
+        if result.status is ChargeStatus.REFUSED:
+            break  # the breaker is open: failing fast is its whole point
         if attempt < policy.retries:
             yield Wait(backoff_delay(attempt, policy.backoff_base_s, policy.backoff_cap_s, rng))
-    return PayResult(PayStatus.UNKNOWN if uncertain else PayStatus.FAILED)
+    return PayResult(PayStatus.UNKNOWN if uncertain else PayStatus.RETRIABLE)
 
 
 def _replay(record: PaymentRecord) -> PayResult:
@@ -115,7 +123,10 @@ def _record(key: str, result: PayResult) -> PaymentRecord:
         return PaymentRecord(key, KeyState.CAPTURED, result.capture_id)
     if result.status is PayStatus.FAILED:
         return PaymentRecord(key, KeyState.FAILED)
-    # Unknown stays in progress: a later sweep or completer must resolve it.
+    if result.status is PayStatus.RETRIABLE:
+        # Nothing was charged: the next request with this key may claim the row.
+        return PaymentRecord(key, KeyState.RETRY)
+    # Unknown stays in progress: only the queue or the sweeper may resolve it.
     return PaymentRecord(key, KeyState.IN_PROGRESS)
 
 
@@ -124,7 +135,7 @@ def _check_then_charge(
 ) -> Step[PayResult]:
     """The textbook: look up, charge (no key to the gateway), insert under UNIQUE."""
     existing = yield LookupPayment(key)
-    if existing is not None:
+    if existing is not None and existing.state is not KeyState.RETRY:
         return _replay(existing)
     result = yield from charge_with_retries(policy, intent_id, amount, None, rng)
     clash = yield InsertPayment(_record(key, result))

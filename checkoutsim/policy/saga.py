@@ -21,7 +21,9 @@ from enum import Enum
 
 from checkoutsim.policy.inventory import InventoryPolicy, ReserveStatus, reserve
 from checkoutsim.policy.ops import (
+    Checkpoint,
     CreateOrder,
+    EnqueuePayment,
     HasOrder,
     OrderStatus,
     Refund,
@@ -31,11 +33,12 @@ from checkoutsim.policy.ops import (
     UnrefundedCaptures,
     Wait,
 )
-from checkoutsim.policy.payment import PaymentPolicy, PayStatus, pay
+from checkoutsim.policy.payment import PaymentPolicy, PayStatus, gateway_key, pay
 from checkoutsim.policy.retry import backoff_delay
 
 COMPENSATION_MODES = ("none", "refund_only", "saga")
 EXPIRED_RESERVATION_HANDLING = ("oversell", "refund")
+INVENTORY_DOWN_HANDLING = ("reject", "accept")
 
 
 class Outcome(Enum):
@@ -59,12 +62,18 @@ class SagaPolicy:
     order_backoff_cap_s: float = 5.0
     reservation_ttl_s: float = 600.0
     on_expired_reservation: str = "refund"
+    #: Park payments the gateway could not take (down, breaker open) in the retry queue.
+    queue_payments: bool = False
+    #: When the inventory service is down: refuse (consistency) or sell blind (availability).
+    when_inventory_down: str = "reject"
 
     def __post_init__(self) -> None:
         if self.compensation not in COMPENSATION_MODES:
             raise ValueError(f"unknown compensation mode {self.compensation!r}")
         if self.on_expired_reservation not in EXPIRED_RESERVATION_HANDLING:
             raise ValueError(f"unknown expiry handling {self.on_expired_reservation!r}")
+        if self.when_inventory_down not in INVENTORY_DOWN_HANDLING:
+            raise ValueError(f"unknown inventory-down handling {self.when_inventory_down!r}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,35 +110,64 @@ def checkout(request: CheckoutRequest, policies: Policies, rng: random.Random) -
         return Outcome.SOLD_OUT
     if reservation.status is ReserveStatus.CONFLICT:
         return Outcome.REJECTED
+    if reservation.status is ReserveStatus.UNAVAILABLE and saga.when_inventory_down == "reject":
+        # Consistency over availability: no stock check, no sale.
+        return Outcome.REJECTED
+    # None when the inventory was down and the shop chose to sell anyway.
     reservation_id = reservation.reservation_id
-    assert reservation_id is not None
 
+    yield Checkpoint(request.intent_id)
     payment = yield from pay(policies.payment, request.intent_id, request.key, request.amount, rng)
     if payment.replayed:
         # Another request with this key owns the payment and finishes the saga
         # (order or refund). Going on with its capture would let two sagas
         # share one payment: one could refund it while the other orders with it.
-        yield ReleaseReservation(reservation_id)
+        yield from _release(reservation_id)
         if payment.status is PayStatus.FAILED:
             return Outcome.PAYMENT_FAILED
         return Outcome.PROCESSING
+    queueable = payment.status is PayStatus.RETRIABLE or (
+        payment.status is PayStatus.UNKNOWN and gateway_key(policies.payment, request.key)
+    )
+    if saga.queue_payments and queueable:
+        # The shopper is told "processing"; the reservation stays with the
+        # parked payment, and the queue's consumer finishes the saga.
+        yield EnqueuePayment(
+            request.intent_id,
+            request.key,
+            gateway_key(policies.payment, request.key),
+            request.amount,
+            request.sku,
+            request.quantity,
+            reservation_id,
+        )
+        return Outcome.PROCESSING
     if payment.status is not PayStatus.CAPTURED:
         # The reservation was the compensation registered before the pivot.
-        yield ReleaseReservation(reservation_id)
+        yield from _release(reservation_id)
         if payment.status is PayStatus.FAILED:
             return Outcome.PAYMENT_FAILED
+        if payment.status is PayStatus.RETRIABLE:
+            return Outcome.REJECTED  # gateway down, rate limited or breaker open
         # CONFLICT: the first request with this key owns the outcome. UNKNOWN:
         # money may have moved; the sweeper refunds it if no order appears.
         return Outcome.PROCESSING
     capture_id = payment.capture_id
     assert capture_id is not None
-    return (yield from _create_order(request, saga, reservation_id, capture_id, rng))
+    yield Checkpoint(request.intent_id)
+    return (yield from create_order(request, saga, reservation_id, capture_id, rng))
 
 
-def _create_order(
+def _release(reservation_id: int | None) -> Step[None]:
+    """Compensate the reservation, if there is one."""
+    if reservation_id is not None:
+        yield ReleaseReservation(reservation_id)
+
+
+def create_order(
     request: CheckoutRequest,
     saga: SagaPolicy,
-    reservation_id: int,
+    reservation_id: int | None,
     capture_id: int,
     rng: random.Random,
 ) -> Step[Outcome]:
@@ -137,12 +175,19 @@ def _create_order(
     attempts = saga.order_retries + 1 if saga.compensation == "saga" else 1
     allow_expired = saga.on_expired_reservation == "oversell"
     for attempt in range(attempts):
-        status = yield CreateOrder(request.intent_id, reservation_id, capture_id, allow_expired)
+        status = yield CreateOrder(
+            request.intent_id,
+            reservation_id,
+            capture_id,
+            allow_expired,
+            request.sku,
+            request.quantity,
+        )
         if status is OrderStatus.CREATED:
             return Outcome.ORDERED
         if status is OrderStatus.EXISTS:
             # A concurrent click of the same intent already ordered: free our units.
-            yield ReleaseReservation(reservation_id)
+            yield from _release(reservation_id)
             return Outcome.ORDERED
         if status is OrderStatus.RESERVATION_EXPIRED:
             # The units went back to stock while the payment was slow: refund.
@@ -155,7 +200,7 @@ def _create_order(
                 backoff_delay(attempt, saga.order_backoff_base_s, saga.order_backoff_cap_s, rng)
             )
     yield Refund(capture_id)
-    yield ReleaseReservation(reservation_id)
+    yield from _release(reservation_id)
     return Outcome.ORDER_FAILED
 
 

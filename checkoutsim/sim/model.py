@@ -13,6 +13,7 @@ from checkoutsim.history import CHECKOUT_COLUMNS, History
 from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.payment import PaymentPolicy
 from checkoutsim.policy.saga import Policies, SagaPolicy, find_orphans, refund_orphan
+from checkoutsim.sim.consumers import RetryConsumers
 from checkoutsim.sim.engine import Engine, SimStep
 from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
@@ -30,6 +31,8 @@ STREAM_NAMES = (
     "gateway_faults",
     "orders",
     "order_faults",
+    "pauses",
+    "queue",
 )
 
 
@@ -67,6 +70,8 @@ def policies(settings: Settings) -> Policies:
             saga.order_backoff_cap_s,
             saga.reservation_ttl_s,
             saga.on_expired_reservation,
+            queue_payments=settings.queue.enabled,
+            when_inventory_down=inventory.when_down,
         ),
     )
 
@@ -79,14 +84,18 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     shop = Shop([catalog.stock_per_sku] * catalog.skus)
     ledger = Ledger()
     engine = Engine(env, settings, rngs, shop, ledger)
-    shoppers = Shoppers(engine, settings, policies(settings), rngs)
+    chosen = policies(settings)
+    consumers = (
+        RetryConsumers(engine, settings, chosen.saga, rngs) if settings.queue.enabled else None
+    )
+    shoppers = Shoppers(engine, settings, chosen, rngs)
     samples: list[tuple[float, ...]] = []
 
     env.process(shoppers.arrivals())
     env.process(reservation_reaper(env, engine, min(1.0, settings.saga.reservation_ttl_s / 10)))
     if settings.saga.sweeper_interval_s > 0:
         env.process(_sweeper(env, engine, settings))
-    env.process(_sampler(env, shop, ledger, shoppers, samples))
+    env.process(_sampler(env, engine, shoppers, consumers, samples))
     end = settings.load.duration_s + settings.load.drain_s
     env.run(until=end)
     _close_unanswered(shoppers, settings.shopper.timeout_s, end)
@@ -111,27 +120,51 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
                 ],
             }
         ),
-        timeline=pd.DataFrame(
-            samples,
-            columns=["time_s", "available", "reserved", "in_flight", "orders", "captures"],
-        ),
+        timeline=pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS)),
         stock=tuple(shop.initial_stock),
         duration_s=end,
-        counters={
-            "compensations": engine.counters.compensations,
-            "lock_grants": engine.counters.lock_grants,
-            "lock_expirations": engine.counters.lock_expirations,
-            "lock_timeouts": engine.counters.lock_timeouts,
-            "fence_rejections": shop.fence_rejections,
-            "reservations_expired": shop.expired,
-            "gateway_calls": engine.counters.gateway_calls,
-            "sweeper_refunds": engine.counters.sweeper_refunds,
-            "inventory_calls": engine.inventory_stats.calls,
-            "inventory_wait_s": engine.inventory_stats.wait_s,
-            "inventory_busy_s": engine.inventory_stats.busy_s,
-            "inventory_workers": settings.inventory.workers,
-        },
+        counters=_counters(engine, consumers),
+        fault_windows=engine.faults.windows(),
     )
+
+
+def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, float]:
+    """Everything the metrics need that the frames do not hold."""
+    locks = engine.locks.stats
+    gateway = engine.gateway
+    counters: dict[str, float] = {
+        "compensations": engine.counters.compensations + gateway.refunds,
+        "lock_grants": locks.grants,
+        "lock_expirations": locks.expirations,
+        "lock_timeouts": locks.timeouts,
+        "lock_hold_mean_s": locks.hold_s / locks.holds if locks.holds else 0.0,
+        "blocked_transactions": locks.long_waits,
+        "stalled_by_coordinator": engine.counters.stalled_by_coordinator,
+        "fence_rejections": engine.shop.fence_rejections,
+        "reservations_expired": engine.shop.expired,
+        "gateway_calls": gateway.calls,
+        "rate_limited": gateway.limiter.limited,
+        "breaker_open_s": gateway.open_seconds(),
+        "breaker_rejections": gateway.rejections() + engine.counters.inventory_refusals,
+        "sweeper_refunds": engine.counters.sweeper_refunds,
+        "inventory_calls": engine.inventory_stats.calls,
+        "inventory_wait_s": engine.inventory_stats.wait_s,
+        "inventory_busy_s": engine.inventory_stats.busy_s,
+        "inventory_workers": engine.settings.inventory.workers,
+    }
+    if consumers is not None:
+        queue = consumers.queue
+        counters.update(
+            {
+                "payment_queued": queue.enqueued,
+                "queued_recovered": consumers.recovered,
+                "queued_settled": consumers.settled,
+                "dead_lettered": len(queue.dead_letters),
+                "retry_queue_max_depth": queue.max_depth,
+                "retry_queue_depth_at_end": queue.depth,
+            }
+        )
+    return counters
 
 
 def _close_unanswered(shoppers: Shoppers, timeout_s: float, end: float) -> None:
@@ -189,14 +222,28 @@ def _sweeper(env: simpy.Environment, engine: Engine, settings: Settings) -> SimS
                 env.process(refund(capture_id))
 
 
+TIMELINE_COLUMNS = (
+    "time_s",
+    "available",
+    "reserved",
+    "in_flight",
+    "orders",
+    "captures",
+    "breaker_state",
+    "queue_depth",
+    "inventory_queue",
+)
+
+
 def _sampler(
     env: simpy.Environment,
-    shop: Shop,
-    ledger: Ledger,
+    engine: Engine,
     shoppers: Shoppers,
+    consumers: RetryConsumers | None,
     samples: list[tuple[float, ...]],
 ) -> SimStep:
-    """One timeline row per simulated second."""
+    """One timeline row per simulated second (breaker: 0 closed, 1 half-open, 2 open)."""
+    shop = engine.shop
     while True:
         samples.append(
             (
@@ -205,7 +252,10 @@ def _sampler(
                 shop.reserved_units,
                 shoppers.in_flight,
                 len(shop.orders),
-                len(ledger.capture_intent),
+                len(engine.ledger.capture_intent),
+                engine.gateway.state_code(),
+                consumers.queue.depth if consumers is not None else 0,
+                engine.workers.queued,
             )
         )
         yield env.timeout(1.0)

@@ -16,6 +16,7 @@ import simpy
 
 from checkoutsim.config import Settings
 from checkoutsim.policy.saga import CheckoutRequest, Policies, checkout
+from checkoutsim.policy.two_phase import two_phase_checkout
 from checkoutsim.sim.engine import Engine, SimStep
 
 TIMED_OUT = "timed_out"
@@ -131,7 +132,14 @@ class Shoppers:
             key,
         )
         self.in_flight += 1
-        outcome = yield from self.engine.drive(checkout(request, self.policies, self._policy_rng))
+        transaction = self.settings.transaction
+        if transaction.protocol == "two_phase_commit":
+            steps = two_phase_checkout(
+                request, transaction.lock_wait_s, self.settings.saga.reservation_ttl_s
+            )
+        else:
+            steps = checkout(request, self.policies, self._policy_rng)
+        outcome = yield from self.engine.drive(steps)
         self.in_flight -= 1
         if primary and intent.answered_s < 0 and intent.current_attempt == attempt:
             gave_up_at = intent.arrival_s + self.settings.shopper.timeout_s

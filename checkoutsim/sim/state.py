@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from checkoutsim.policy.ops import (
     ChargeResult,
+    KeyState,
     OrderStatus,
     PaymentRecord,
     ReservationRequest,
@@ -153,12 +154,22 @@ class Shop:
         self.orders[intent_id] = (reservation.sku, reservation.quantity, now)
         return OrderStatus.CREATED
 
+    def create_blind_order(
+        self, intent_id: int, sku: int, quantity: int, now: float
+    ) -> OrderStatus:
+        """An order taken while the inventory was down: no reservation, no stock check."""
+        if intent_id in self.orders:
+            return OrderStatus.EXISTS
+        self.sold[sku] += quantity
+        self.orders[intent_id] = (sku, quantity, now)
+        return OrderStatus.CREATED
+
     # --- the shop's payment table ------------------------------------------------
 
     def insert_payment(self, record: PaymentRecord) -> PaymentRecord | None:
         """Insert under a UNIQUE key; return the clashing row if there is one."""
         existing = self.payments.get(record.key)
-        if existing is not None:
+        if existing is not None and existing.state is not KeyState.RETRY:
             return existing
         self.payments[record.key] = record
         return None

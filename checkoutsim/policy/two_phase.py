@@ -1,0 +1,73 @@
+"""Two-phase commit across inventory and payment, as the alternative to the saga.
+
+The coordinator asks each participant to prepare: the inventory participant
+takes the SKU row's lock and checks stock, the payment participant holds the
+funds. Both hold what they prepared until the coordinator's decision reaches
+them. If the coordinator crashes after prepare, the participants can neither
+commit nor abort on their own: the row lock stays taken and every other
+checkout of that SKU queues behind it. That blocking is what this module lets
+the model measure against the saga.
+"""
+
+from __future__ import annotations
+
+import math
+
+from checkoutsim.policy.inventory import lock_name
+from checkoutsim.policy.ops import (
+    UNAVAILABLE,
+    AcquireLock,
+    Authorize,
+    Charge,
+    ChargeStatus,
+    Checkpoint,
+    CreateOrder,
+    OrderStatus,
+    ReadStock,
+    ReleaseLock,
+    ReservationRequest,
+    Step,
+    WriteStock,
+)
+from checkoutsim.policy.saga import CheckoutRequest, Outcome
+
+
+def two_phase_checkout(
+    request: CheckoutRequest, lock_wait_s: float, reservation_ttl_s: float
+) -> Step[Outcome]:
+    """One checkout as a 2PC transaction: prepare both participants, decide, commit."""
+    name = lock_name(request.sku)
+    # Prepare, inventory: an exclusive row lock held until the decision arrives.
+    # Participants in 2PC do not time their locks out: that is the protocol.
+    token = yield AcquireLock(name, math.inf, lock_wait_s)
+    if token is UNAVAILABLE or token is None:
+        return Outcome.REJECTED  # blocked behind another transaction's lock: abort
+    row = yield ReadStock(request.sku)
+    if row is UNAVAILABLE or row.available < request.quantity:
+        yield ReleaseLock(name, token)
+        return Outcome.SOLD_OUT if row is not UNAVAILABLE else Outcome.REJECTED
+    # Prepare, payment: hold the funds.
+    held = yield Authorize(request.intent_id, request.amount)
+    if not held:
+        yield ReleaseLock(name, token)
+        return Outcome.PAYMENT_FAILED
+    # The decision: while this transaction's coordinator is down, it waits
+    # here with the row lock and the funds held.
+    yield Checkpoint(request.intent_id)
+    # Commit both participants, then release the lock.
+    reservation = ReservationRequest(
+        request.intent_id, request.sku, request.quantity, reservation_ttl_s
+    )
+    reservation_id = yield WriteStock(
+        request.sku, row.available - request.quantity, reservation, token
+    )
+    capture = yield Charge(request.intent_id, request.amount, request.key)
+    yield ReleaseLock(name, token)
+    if reservation_id is UNAVAILABLE or reservation_id is None:
+        return Outcome.REJECTED
+    if capture.status is not ChargeStatus.CAPTURED:
+        return Outcome.PAYMENT_FAILED
+    status = yield CreateOrder(request.intent_id, reservation_id, capture.capture_id)
+    if status in (OrderStatus.CREATED, OrderStatus.EXISTS):
+        return Outcome.ORDERED
+    return Outcome.ORDER_FAILED
