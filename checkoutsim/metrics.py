@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from checkoutsim import audit
 from checkoutsim.history import History
@@ -57,6 +58,22 @@ INVARIANTS = {
     "orphan_payments": "orphan payments",
 }
 
+#: Counters passed through to the metrics when a run has them.
+DIAGNOSTICS = (
+    "lock_expirations",
+    "fence_rejections",
+    "reservations_expired",
+    "lock_timeouts",
+    "lock_hold_mean_s",
+    "blocked_transactions",
+    "stalled_by_coordinator",
+    "rate_limited",
+    "sweeper_refunds",
+    "queued_settled",
+    "dead_lettered",
+    "retry_queue_depth_at_end",
+)
+
 _TOLD = ("sold_out", "rejected", "payment_failed", "order_failed", "processing", "timed_out")
 
 
@@ -98,9 +115,11 @@ def summarise(history: History, load_duration_s: float) -> dict[str, float]:
     metrics["oversell_rate"] = metrics["oversold_units"] / max(1, units_sold)
     metrics["duplicate_charge_rate"] = metrics["duplicate_charges"] / max(1, n_checkouts)
     metrics["success_rate"] = n_orders / max(1, n_checkouts)
-    for name in ("lock_expirations", "fence_rejections", "reservations_expired", "lock_timeouts"):
+    for name in DIAGNOSTICS:
         if name in counters:
             metrics[name] = counters[name]
+    if history.fault_windows:
+        metrics["throughput_during_faults_per_s"] = _throughput_in(orders, history.fault_windows)
     if counters.get("inventory_calls"):
         workers = counters["inventory_workers"]
         metrics["inventory_utilisation"] = counters["inventory_busy_s"] / (
@@ -110,6 +129,20 @@ def summarise(history: History, load_duration_s: float) -> dict[str, float]:
             counters["inventory_wait_s"] / counters["inventory_calls"]
         )
     return metrics
+
+
+def _throughput_in(orders: pd.DataFrame, windows: list[tuple[str, float, float]]) -> float:
+    """Orders per second inside the fault windows (their union, if they overlap)."""
+    spans: list[tuple[float, float]] = []
+    for _, start, end in sorted(windows, key=lambda window: window[1]):
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    times = orders["time_s"].to_numpy()
+    inside = sum(int(((times >= start) & (times < end)).sum()) for start, end in spans)
+    length = sum(end - start for start, end in spans)
+    return inside / length if length > 0 else 0.0
 
 
 def _percentiles(latency: np.ndarray) -> dict[str, float]:
