@@ -66,10 +66,17 @@ def duplicate_charges(ledger: pd.DataFrame) -> Check:
     return Check("one_capture_per_intent", "invalid" if count else "valid", count, example)
 
 
-def orphan_payments(ledger: pd.DataFrame, orders: pd.DataFrame) -> Check:
-    """Every captured intent ends with an order or its money refunded."""
+def orphan_payments(
+    ledger: pd.DataFrame, orders: pd.DataFrame, in_flight: Sequence[int] = ()
+) -> Check:
+    """Every captured intent ends with an order or its money refunded.
+
+    Intents whose checkout was still running when the history ended have not
+    ended yet: they are left out, and counted as in flight elsewhere.
+    """
     unrefunded = ledger[ledger["refunded_s"].isna()]
     orphans = unrefunded[~unrefunded["intent_id"].isin(orders["intent_id"])]
+    orphans = orphans[~orphans["intent_id"].isin(list(in_flight))]
     intents = orphans["intent_id"].unique()
     count = len(intents)
     return Check(
@@ -86,11 +93,50 @@ def refunds_match_captures(ledger: pd.DataFrame) -> Check:
     )
 
 
+def stale_lease_writes(grants: pd.DataFrame, writes: pd.DataFrame) -> Check:
+    """No stock write is accepted from a lock lease that had lapsed or been superseded.
+
+    ``grants`` has one row per lease (``token``, ``name``, ``granted_s``,
+    ``expires_s``); ``writes`` one row per stock write with the ``lease_token``
+    its writer believed it held and whether the store ``accepted`` it. A write
+    is stale when it lands after its lease expired or after a newer lease on the
+    same lock was granted. Writes whose lease is missing from ``grants`` cannot
+    be judged: with no stale write found, they make the verdict ``unknown``.
+    """
+    leased = writes[(writes["accepted"] == 1) & writes["lease_token"].notna()]
+    if leased.empty:
+        return Check("no_stale_lease_write", "valid", 0)
+    ordered = grants.sort_values("token")
+    successor = ordered.groupby("name")["granted_s"].shift(-1)
+    leases = ordered.assign(superseded_s=successor)[
+        ["token", "name", "granted_s", "expires_s", "superseded_s"]
+    ]
+    joined = leased.astype({"lease_token": "int64"}).merge(
+        leases, left_on="lease_token", right_on="token", how="left"
+    )
+    unknown = int(joined["token"].isna().sum())
+    stale = joined[
+        (joined["time_s"] > joined["expires_s"]) | (joined["time_s"] >= joined["superseded_s"])
+    ]
+    count = len(stale)
+    if count:
+        return Check("no_stale_lease_write", "invalid", count, _first(stale))
+    status: Status = "unknown" if unknown else "valid"
+    return Check("no_stale_lease_write", status, 0, detail={"unjudged_writes": unknown})
+
+
+def _in_flight(checkouts: pd.DataFrame) -> list[int]:
+    """Intents still being worked on when the history ended."""
+    if "told" not in checkouts:
+        return []
+    return checkouts.loc[checkouts["told"] == "in_flight", "intent_id"].tolist()
+
+
 def audit(history: History) -> list[Check]:
     """Run every checker over a history."""
     return [
         oversold(history.orders, history.stock),
         duplicate_charges(history.ledger),
-        orphan_payments(history.ledger, history.orders),
+        orphan_payments(history.ledger, history.orders, _in_flight(history.checkouts)),
         refunds_match_captures(history.ledger),
     ]

@@ -11,6 +11,7 @@ import json
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -21,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from checkoutsim import scenario as scenarios
+from checkoutsim.cli_report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.runner import Progress as ProgressCallback
 from checkoutsim.runner import RunResult, json_safe, run_scenario
 
@@ -63,6 +65,22 @@ VariantOption = Annotated[
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.", min=0)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option("--cluster", help="Run tasks on a Dask scheduler, e.g. tcp://127.0.0.1:8786."),
+]
+
+
+@contextmanager
+def executor_or_exit(jobs: int, cluster: str | None) -> Iterator[Executor | None]:
+    """The executor for ``--jobs``/``--cluster``, with its errors as user errors."""
+    from checkoutsim.executors import ExecutorError, executor_for
+
+    try:
+        with executor_for(jobs, cluster) as executor:
+            yield executor
+    except ExecutorError as error:
+        raise UserError(str(error)) from None
 
 
 def emit_json(data: Any) -> None:
@@ -192,13 +210,29 @@ def run(
     csv: Annotated[
         Path | None, typer.Option("--csv", help="Write the frames as CSV into this folder.")
     ] = None,
+    cluster: ClusterOption = None,
+    report: ReportFlag = False,
+    out_directory: OutOption = None,
 ) -> None:
     """Run a named scenario through the SimPy model and compare its variants."""
     loaded = scenarios.load(scenario, overrides or [], variants or [])
-    with progress_bar(f"simulating {loaded.name}") as update:
+    with (
+        executor_or_exit(jobs, cluster) as executor,
+        progress_bar(f"simulating {loaded.name}") as update,
+    ):
         result = run_scenario(
-            loaded, seed, replications, jobs, keep_histories=csv is not None, progress=update
+            loaded,
+            seed,
+            replications,
+            jobs,
+            keep_histories=csv is not None or report,
+            progress=update,
+            executor=executor,
         )
+    if report:
+        from checkoutsim.report.build import histories_of
+
+        write_and_announce(result.to_json(), histories_of(result), out_directory, loaded)
     if csv is not None:
         from checkoutsim.report.files import write_run_frames
 
@@ -224,7 +258,162 @@ def render_run(result: RunResult) -> None:
         else ("1 replication")
     )
     title = f"{loaded.name} · seed {result.seed} · {reps} · simulated"
+    if result.scale is not None:
+        render_scale(result.scale)
+        title += f" · hot SKU row at {result.scale.hot_sku_orders_per_s:,.0f} orders/s"
     out.print(metrics_table(title, [(v.name, v.metrics, v.ci95) for v in result.variants]))
+    if result.scale is not None:
+        share = result.scale.hot_sku_orders_per_s / result.scale.plan.peak_orders_per_s
+        for variant in result.variants:
+            capacity = variant.metrics.get("row_capacity_per_s", 0)
+            if capacity:
+                out.print(
+                    f"{variant.name}: the hot row saturates at {capacity:,.0f} orders/s "
+                    f"(the whole shop at {capacity / share:,.0f} orders/s), measured",
+                    highlight=False,
+                )
+
+
+def render_scale(report: Any) -> None:
+    """The tier check of a scale scenario: model versus simulation, and the bottleneck."""
+    from checkoutsim.render import format_value
+
+    plan = report.plan
+    out.print(
+        f"{plan.orders_per_day:,.0f} orders/day: {plan.average_orders_per_s:,.1f} orders/s on "
+        f"average, {plan.peak_orders_per_s:,.0f} at the peak (× {plan.peak_factor:g}); "
+        "tier counts from the capacity model (checkoutsim capacity shows every assumption)",
+        highlight=False,
+    )
+    table = Table(
+        title="tiers at the peak: capacity model vs simulated queue", title_justify="left"
+    )
+    for column in (
+        "tier",
+        "n",
+        "simulated",
+        "ρ model",
+        "ρ sim",
+        "Wq model",
+        "Wq sim",
+        "ok",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("tier", "simulated") else "right", no_wrap=True
+        )
+    for tier in report.tiers:
+        table.add_row(
+            tier.tier,
+            f"{tier.count:,}",
+            tier.simulated,
+            f"{tier.model_utilisation:.1%}",
+            f"{tier.sim_utilisation:.1%}",
+            format_value(tier.model_mean_wait_s, "wait_s"),
+            format_value(tier.sim_mean_wait_s, "wait_s"),
+            "sat." if tier.saturated else "[green]✓[/]" if tier.agree else "[red]✗[/]",
+        )
+    out.print(table)
+    out.print(
+        "ρ: utilisation; Wq: mean wait in queue; ✓: simulated within 5% of the model; "
+        "sat.: offered more than it can serve, so there is no steady state to simulate",
+        highlight=False,
+    )
+    out.print(f"[bold]first bottleneck:[/] {report.bottleneck}", highlight=False)
+
+
+@app.command()
+@user_errors
+def sweep(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    params: Annotated[
+        list[str],
+        typer.Option("--param", help="section.key=START:STOP:STEPS (repeatable: a grid)."),
+    ],
+    seed: SeedOption = 1,
+    replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 1,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")] = 1,
+    variants: VariantOption = None,
+    overrides: SetOption = None,
+    as_json: JsonOption = False,
+    csv: Annotated[
+        Path | None, typer.Option("--csv", help="Write the sweep frame as CSV into this folder.")
+    ] = None,
+    cluster: ClusterOption = None,
+    report: ReportFlag = False,
+    out_directory: OutOption = None,
+) -> None:
+    """Sweep settings over a grid and find each variant's knee against the objective."""
+    from checkoutsim.sweep import parse_axis, run_sweep
+
+    axes = [parse_axis(text) for text in params]
+    with (
+        executor_or_exit(jobs, cluster) as executor,
+        progress_bar(f"sweeping {scenario}") as update,
+    ):
+        result = run_sweep(
+            scenario,
+            axes,
+            overrides or [],
+            variants or [],
+            seed,
+            replications,
+            jobs,
+            executor,
+            update,
+        )
+    if csv is not None:
+        from checkoutsim.report.files import staged_directory
+
+        with staged_directory(csv) as staging:
+            result.frame.to_csv(staging / "sweep.csv", index=False)
+    if report:
+        write_and_announce(result.to_json(), None, out_directory, result.scenario)
+    if as_json:
+        emit_json(result.to_json())
+        return
+    render_sweep(result)
+
+
+def render_sweep(result: Any) -> None:
+    """Print the sweep's key figures per point, then each variant's knee."""
+    from checkoutsim.render import format_value
+
+    frame = result.frame
+    params = [axis.param for axis in result.axes]
+    table = Table(title=f"sweep {result.scenario.name} · seed {result.seed}", title_justify="left")
+    columns = [
+        "variant",
+        *params,
+        "checkouts",
+        "orders",
+        "latency_p99_s",
+        "failure_rate",
+        "oversold_units",
+        "duplicate_charges",
+    ]
+    for column in columns:
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for row in frame.to_dict(orient="records"):
+        table.add_row(
+            *(
+                format_value(row.get(column), column) if column != "variant" else row["variant"]
+                for column in columns
+            )
+        )
+    out.print(table)
+    objective = result.scenario.base.objective
+    out.print(
+        f"objective: latency_p99_s <= {objective.latency_p99_s:g} s, "
+        f"failure_rate <= {objective.failure_rate:g}",
+        highlight=False,
+    )
+    for knee in result.knees:
+        where = "" if knee["knee"] is None else f" at {knee['param']} = {knee['knee']:g}"
+        extra = ", ".join(
+            f"{k} = {v}" for k, v in knee.items() if k not in ("variant", "param", "knee", "reason")
+        )
+        label = f"{knee['variant']}" + (f" ({extra})" if extra else "")
+        out.print(f"knee · {label}:{where or ' none'} — {knee['reason']}", highlight=False)
 
 
 @app.command()
@@ -265,8 +454,12 @@ def main() -> None:
 def _register_commands() -> None:
     """Add the commands that live in their own modules."""
     from checkoutsim.cli_capacity import register_capacity
+    from checkoutsim.cli_report import register_report
+    from checkoutsim.cli_walkthrough import register_walkthrough
 
     register_capacity(app)
+    register_report(app)
+    register_walkthrough(app)
 
 
 _register_commands()

@@ -24,6 +24,7 @@ from checkoutsim.capacity import (
     plan,
     resolve_assumptions,
 )
+from checkoutsim.cli_report import OutOption, ReportFlag
 
 T = TypeVar("T")
 
@@ -121,6 +122,7 @@ def render_plan(result: CapacityPlan, console: Console) -> None:
 def register_capacity(app: typer.Typer) -> None:
     """Add the ``capacity`` command to ``app``."""
     from checkoutsim.cli import UserError, emit_json, out, user_errors
+    from checkoutsim.cli_report import write_and_announce
 
     def checked(option: str, step: Callable[[], T]) -> T:
         """Run ``step``; a CapacityError becomes a one-line error naming ``option``."""
@@ -136,6 +138,8 @@ def register_capacity(app: typer.Typer) -> None:
         peak_factor: PeakFactorOption = None,
         overrides: AssumptionOption = None,
         as_json: JsonOnlyOption = False,
+        report: ReportFlag = False,
+        out_directory: OutOption = None,
     ) -> None:
         """Size app servers, database shards, Kafka partitions and gateway accounts (Erlang C)."""
         # Each option is checked on its own so the error names the option at fault.
@@ -143,6 +147,8 @@ def register_capacity(app: typer.Typer) -> None:
         factor = checked("--peak-factor", lambda: parse_peak_factor(peak_factor))
         settings = checked("--set", lambda: parse_overrides(overrides or []))
         result = checked("--set", lambda: plan(amount, factor, settings))
+        if report:
+            write_and_announce(result.to_dict(), None, out_directory)
         if as_json:
             emit_json(result.to_dict())
             return

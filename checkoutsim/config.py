@@ -175,6 +175,12 @@ class Real(Section):
     #: Longest a lock waiter sleeps (wall seconds) before looking again; a release in
     #: the same process wakes it at once, one in another process is seen by polling.
     lock_poll_s: float = Field(0.02, gt=0, le=10)
+    #: Threads for the service's database work other than inventory calls (those
+    #: get ``inventory.workers`` threads of their own, like the model's workers).
+    service_threads: int = Field(8, ge=1, le=1024)
+    #: Where a load test's throw-away databases go; empty means RAM-backed
+    #: ``/dev/shm`` when the machine has it (no disk flushes), else the temp folder.
+    store_dir: str = ""
 
 
 class Breaker(Section):
@@ -269,6 +275,20 @@ class Transaction(Section):
     lock_wait_s: float = Field(10.0, ge=0, le=86_400)
 
 
+class Scale(Section):
+    """A scale scenario: a daily volume sized by the capacity model, then simulated.
+
+    Off while ``orders_per_day`` is 0. ``assumptions`` overrides the capacity
+    model's assumptions by name (``app.service_time_s = 0.05``).
+    """
+
+    orders_per_day: float = Field(0.0, ge=0, le=1e12)
+    peak_factor: float | None = Field(None, gt=0, le=1000)
+    #: Customers simulated per tier's queue (more is slower and more precise).
+    customers_per_tier: int = Field(200_000, ge=1000, le=100_000_000)
+    assumptions: dict[str, float] = Field(default_factory=dict)
+
+
 class Settings(Section):
     """Everything a single variant of a scenario runs with."""
 
@@ -285,4 +305,5 @@ class Settings(Section):
     queue: Queue = Queue()
     faults: Faults = Faults()
     transaction: Transaction = Transaction()
+    scale: Scale = Scale()
     real: Real = Real()

@@ -72,6 +72,7 @@ DIAGNOSTICS = (
     "queued_settled",
     "dead_lettered",
     "retry_queue_depth_at_end",
+    "row_capacity_per_s",
 )
 
 _TOLD = ("sold_out", "rejected", "payment_failed", "order_failed", "processing", "timed_out")

@@ -52,8 +52,11 @@ def format_value(value: Any, name: str = "") -> str:
     """A metric as a short string: integers plain, seconds with sensible precision."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if isinstance(value, float) and math.isinf(value):
+        return "∞"
     seconds = name.endswith("_s") and not name.endswith("_per_s")
-    if isinstance(value, int) or (isinstance(value, float) and value.is_integer() and not seconds):
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if whole and not seconds:
         return f"{int(value):,}"
     if seconds:
         if value < 1:

@@ -12,13 +12,16 @@ import math
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkoutsim import __version__
 from checkoutsim.config import Settings
 from checkoutsim.history import History
 from checkoutsim.metrics import aggregate, summarise, verdict
 from checkoutsim.scenario import Scenario
+
+if TYPE_CHECKING:
+    from checkoutsim.scale import ScaleReport
 from checkoutsim.sim.model import simulate
 
 Progress = Callable[[int, int], None]
@@ -44,10 +47,11 @@ class RunResult:
     seed: int
     replications: int
     variants: list[VariantResult]
+    scale: ScaleReport | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The documented ``--json`` shape."""
-        return {
+        data = {
             "scenario": self.scenario.name,
             "mode": "sim",
             "seed": self.seed,
@@ -64,6 +68,9 @@ class RunResult:
                 for variant in self.variants
             ],
         }
+        if self.scale is not None:
+            data["scale"] = json_safe(self.scale.to_json())
+        return data
 
 
 def json_safe(value: Any) -> Any:
@@ -98,12 +105,22 @@ def run_scenario(
     """Simulate every variant for ``replications`` seeded streams and aggregate."""
     if replications < 1:
         raise ValueError(f"replications must be at least 1, got {replications}")
+    scale = None
+    if scenario.base.scale.orders_per_day > 0:
+        from checkoutsim.scale import check, hot_sku_settings
+
+        scale = check(scenario.base.scale, seed)
     tasks = [
-        (variant.settings, seed, replication, keep_histories)
+        (
+            variant.settings if scale is None else hot_sku_settings(variant.settings, scale),
+            seed,
+            replication,
+            keep_histories,
+        )
         for variant in scenario.variants
         for replication in range(replications)
     ]
-    outputs = _execute(tasks, jobs, progress, executor)
+    outputs = execute(tasks, jobs, progress, executor)
     results = []
     for index, variant in enumerate(scenario.variants):
         chunk = outputs[index * replications : (index + 1) * replications]
@@ -113,16 +130,19 @@ def run_scenario(
         results.append(
             VariantResult(variant.name, variant.description, means, intervals, runs, histories)
         )
-    return RunResult(scenario, seed, replications, results)
+    return RunResult(scenario, seed, replications, results, scale)
 
 
-def _execute(
-    tasks: list[tuple[Settings, int, int, bool]],
+Task = tuple[Settings, int, int, bool]
+
+
+def execute(
+    tasks: list[Task],
     jobs: int,
     progress: Progress | None,
     executor: Executor | None,
 ) -> list[tuple[dict[str, float], History | None]]:
-    """Run tasks inline or on an executor, returning results in task order."""
+    """Run ``simulate_once`` tasks inline or on an executor; results in task order."""
     total = len(tasks)
     if executor is None and jobs <= 1:
         outputs = []

@@ -104,7 +104,9 @@ def test_model_reduced_to_mmc_matches_erlang_c_at_rho_0_9() -> None:
     settings = Settings.model_validate(
         {
             "load": {"rate_per_s": arrival_rate, "duration_s": 20.0, "drain_s": 5.0},
-            "catalog": {"stock_per_sku": 10**9},
+            # Many SKUs: each write holds its row's lock, and with one row the
+            # writes would queue on it; spread thin, the pool alone is the queue.
+            "catalog": {"skus": 100_000, "stock_per_sku": 10**6},
             "inventory": {
                 "strategy": "atomic",
                 "workers": servers,

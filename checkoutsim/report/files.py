@@ -11,7 +11,7 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +19,20 @@ from checkoutsim.runner import RunResult
 
 
 @contextlib.contextmanager
-def staged_directory(target: Path) -> Iterator[Path]:
-    """Yield a temporary folder; on success merge its files into ``target``."""
+def staged_directory(target: Path, last: Sequence[str] = ()) -> Iterator[Path]:
+    """Yield a temporary folder; on success merge its files into ``target``.
+
+    Names in ``last`` are moved after every other file (a report's index.html,
+    so that whoever sees the page finds its figures already there).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         yield staging
         target.mkdir(parents=True, exist_ok=True)
-        for item in staging.iterdir():
+        items = sorted(staging.iterdir(), key=lambda item: (item.name in last, item.name))
+        for item in items:
             os.replace(item, target / item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

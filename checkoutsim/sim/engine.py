@@ -107,6 +107,8 @@ class Engine:
         self.inventory_stats = TierStats()
         self.faults = FaultSchedule(settings.faults)
         self.workers = WorkerPool(env, settings.inventory.workers)
+        self.row_locks = [WorkerPool(env, 1) for _ in range(settings.catalog.skus)]
+        self.row_stats = TierStats()
         self.locks = LockTable(env)
         self.gateway = GatewayModel(env, settings, streams, ledger, self.faults)
         self.inventory_breaker = make_breaker(settings.breakers.inventory, SimClock(env))
@@ -151,8 +153,13 @@ class Engine:
 
     # --- costs --------------------------------------------------------------------
 
-    def _inventory_round_trip(self) -> SimStep:
-        """One inventory query; False if the service was down or its breaker open."""
+    def _inventory_round_trip(self, row: int | None = None) -> SimStep:
+        """One inventory query; False if the service was down or its breaker open.
+
+        A write names its ``row``: it holds the SKU's row lock for the query's
+        duration, as an UPDATE does until commit, so writes to one hot row queue
+        one behind the other while holding their connections.
+        """
         breaker = self.inventory_breaker
         if breaker is not None and not breaker.try_acquire_permission():
             self.counters.inventory_refusals += 1
@@ -174,9 +181,20 @@ class Engine:
         if queued is not None:
             yield queued
             stats.wait_s += env.now - started
+        row_lock = self.row_locks[row] if row is not None else None
+        if row_lock is not None:
+            waiting = row_lock.acquire()
+            if waiting is not None:
+                asked = env.now
+                yield waiting
+                self.row_stats.wait_s += env.now - asked
         latency = self._inventory_query() * factor
         if latency > 0:
             yield env.timeout(latency)
+        if row_lock is not None:
+            row_lock.release()
+            self.row_stats.calls += 1
+            self.row_stats.busy_s += latency
         self.workers.release()
         stats.calls += 1
         stats.busy_s += latency
@@ -203,19 +221,19 @@ class Engine:
         return row
 
     def _write_stock(self, op: ops.WriteStock) -> SimStep:
-        if not (yield from self._inventory_round_trip()):
+        if not (yield from self._inventory_round_trip(op.sku)):
             return UNAVAILABLE
         return self.shop.write(op.reservation, op.available, op.fence_token, self.env.now)
 
     def _compare_and_set(self, op: ops.CompareAndSetStock) -> SimStep:
-        if not (yield from self._inventory_round_trip()):
+        if not (yield from self._inventory_round_trip(op.sku)):
             return UNAVAILABLE
         return self.shop.compare_and_set(
             op.reservation, op.expected_version, op.available, self.env.now
         )
 
     def _decrement(self, op: ops.DecrementIfAvailable) -> SimStep:
-        if not (yield from self._inventory_round_trip()):
+        if not (yield from self._inventory_round_trip(op.reservation.sku)):
             return UNAVAILABLE
         return self.shop.decrement_if_available(op.reservation, self.env.now)
 

@@ -9,7 +9,7 @@ import pandas as pd
 import simpy
 
 from checkoutsim.config import Settings
-from checkoutsim.history import CHECKOUT_COLUMNS, History
+from checkoutsim.history import History
 from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.payment import PaymentPolicy
 from checkoutsim.policy.saga import Policies, SagaPolicy, find_orphans, refund_orphan
@@ -103,29 +103,31 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     return History(
         checkouts=_checkout_frame(shoppers),
         orders=pd.DataFrame(
-            [
-                (intent, sku, quantity, when)
-                for intent, (sku, quantity, when) in shop.orders.items()
-            ],
-            columns=["intent_id", "sku", "quantity", "time_s"],
-        ),
-        ledger=pd.DataFrame(
             {
-                "capture_id": np.arange(len(ledger.capture_intent), dtype=np.int64),
-                "intent_id": np.asarray(ledger.capture_intent, dtype=np.int64),
-                "amount": np.asarray(ledger.capture_amount, dtype=np.int64),
-                "time_s": np.asarray(ledger.capture_time, dtype=float),
-                "refunded_s": [
-                    ledger.refunded_at.get(i, np.nan) for i in range(len(ledger.capture_intent))
-                ],
+                "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64).copy(),
+                "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
+                "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
+                "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
             }
         ),
+        ledger=_ledger_frame(ledger),
         timeline=pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS)),
         stock=tuple(shop.initial_stock),
         duration_s=end,
         counters=_counters(engine, consumers),
         fault_windows=engine.faults.windows(),
     )
+
+
+def _row_capacity(engine: Engine) -> float:
+    """Reservations per second of exclusive row time: what one SKU row can sell at most.
+
+    A row is held exclusively by its UPDATEs' row locks, and, for the lock-based
+    strategies, by the application lock around the whole check-and-reserve.
+    """
+    held = max(engine.locks.stats.hold_s, engine.row_stats.busy_s)
+    reservations = engine.shop.reservations_made
+    return reservations / held if held > 0 else 0.0
 
 
 def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, float]:
@@ -151,6 +153,7 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
         "inventory_wait_s": engine.inventory_stats.wait_s,
         "inventory_busy_s": engine.inventory_stats.busy_s,
         "inventory_workers": engine.settings.inventory.workers,
+        "row_capacity_per_s": _row_capacity(engine),
     }
     if consumers is not None:
         queue = consumers.queue
@@ -176,27 +179,46 @@ def _close_unanswered(shoppers: Shoppers, timeout_s: float, end: float) -> None:
 
 
 def _checkout_frame(shoppers: Shoppers) -> pd.DataFrame:
-    """One row per intent, with the latency the shopper saw."""
+    """One row per intent, with the latency the shopper saw.
+
+    Built column by column: a list of row tuples would cost more memory than
+    the frame itself for a million checkouts.
+    """
     intents = shoppers.intents
     frame = pd.DataFrame(
-        [
-            (
-                i.intent_id,
-                i.arrival_s,
-                i.sku,
-                i.quantity,
-                i.clicks,
-                i.attempts,
-                i.told,
-                i.answered_s,
-            )
-            for i in intents
-        ],
-        columns=list(CHECKOUT_COLUMNS[:-1]),
+        {
+            "intent_id": np.fromiter((i.intent_id for i in intents), np.int64, len(intents)),
+            "arrival_s": np.fromiter((i.arrival_s for i in intents), float, len(intents)),
+            "sku": np.fromiter((i.sku for i in intents), np.int64, len(intents)),
+            "quantity": np.fromiter((i.quantity for i in intents), np.int64, len(intents)),
+            "clicks": np.fromiter((i.clicks for i in intents), np.int64, len(intents)),
+            "attempts": np.fromiter((i.attempts for i in intents), np.int64, len(intents)),
+            "told": pd.Categorical([i.told for i in intents]),
+            "answered_s": np.fromiter((i.answered_s for i in intents), float, len(intents)),
+        }
     )
-    answered = frame["answered_s"] >= 0
-    frame["latency_s"] = np.where(answered, frame["answered_s"] - frame["arrival_s"], np.nan)
+    answered = frame["answered_s"].to_numpy() >= 0
+    frame["latency_s"] = np.where(
+        answered, frame["answered_s"].to_numpy() - frame["arrival_s"].to_numpy(), np.nan
+    )
     return frame
+
+
+def _ledger_frame(ledger: Ledger) -> pd.DataFrame:
+    """One row per capture, from the gateway's own books."""
+    count = len(ledger.capture_intent)
+    refunded = np.full(count, np.nan)
+    for capture_id, when in ledger.refunded_at.items():
+        refunded[capture_id] = when
+    return pd.DataFrame(
+        {
+            "capture_id": np.arange(count, dtype=np.int64),
+            "intent_id": np.frombuffer(ledger.capture_intent, dtype=np.int64).copy(),
+            "amount": np.frombuffer(ledger.capture_amount, dtype=np.int64).copy(),
+            "time_s": np.frombuffer(ledger.capture_time, dtype=float).copy(),
+            "refunded_s": refunded,
+        }
+    )
 
 
 def _sweeper(env: simpy.Environment, engine: Engine, settings: Settings) -> SimStep:

@@ -7,6 +7,7 @@ arguments it is given, so it can be tested on its own.
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -41,10 +42,18 @@ class Shop:
     available: list[int] = field(default_factory=list)
     version: list[int] = field(default_factory=list)
     fence: list[int] = field(default_factory=list)
-    reservations: list[Reservation] = field(default_factory=list)
+    #: Live reservations by id; confirmed and released ones are dropped (a
+    #: million checkouts would otherwise keep a million dead rows in memory).
+    reservations: dict[int, Reservation] = field(default_factory=dict)
+    reservations_made: int = 0
     _expiry_queue: deque[int] = field(default_factory=deque)
     payments: dict[str, PaymentRecord] = field(default_factory=dict)
-    orders: dict[int, tuple[int, int, float]] = field(default_factory=dict)
+    #: intent -> row in the order columns below (UNIQUE per intent).
+    orders: dict[int, int] = field(default_factory=dict)
+    order_intent: array[int] = field(default_factory=lambda: array("q"))
+    order_sku: array[int] = field(default_factory=lambda: array("q"))
+    order_quantity: array[int] = field(default_factory=lambda: array("q"))
+    order_time: array[float] = field(default_factory=lambda: array("d"))
     sold: list[int] = field(default_factory=list)
     reserved_units: int = 0
     expired: int = 0
@@ -97,9 +106,10 @@ class Shop:
 
     def _reserve(self, request: ReservationRequest, now: float) -> int:
         """Insert the reservation row that goes with a successful stock write."""
-        reservation_id = len(self.reservations)
-        self.reservations.append(
-            Reservation(request.intent_id, request.sku, request.quantity, now + request.ttl_s)
+        reservation_id = self.reservations_made
+        self.reservations_made += 1
+        self.reservations[reservation_id] = Reservation(
+            request.intent_id, request.sku, request.quantity, now + request.ttl_s
         )
         self._expiry_queue.append(reservation_id)
         self.reserved_units += request.quantity
@@ -107,10 +117,11 @@ class Shop:
 
     def release(self, reservation_id: int) -> bool:
         """Return an active reservation's units to stock."""
-        reservation = self.reservations[reservation_id]
-        if reservation.state != ACTIVE:
+        reservation = self.reservations.get(reservation_id)
+        if reservation is None or reservation.state != ACTIVE:
             return False
         self._return_units(reservation, RELEASED)
+        del self.reservations[reservation_id]
         return True
 
     def expire_due(self, now: float) -> int:
@@ -119,9 +130,13 @@ class Shop:
         queue = self._expiry_queue
         # A run's TTL is one value, so creation order is expiry order: a FIFO
         # queue finds every due reservation without scanning the rest.
-        while queue and self.reservations[queue[0]].expires_at <= now:
-            reservation = self.reservations[queue.popleft()]
-            if reservation.state == ACTIVE:
+        while queue:
+            reservation = self.reservations.get(queue[0])
+            if reservation is not None and reservation.expires_at > now:
+                break
+            queue.popleft()
+            if reservation is not None and reservation.state == ACTIVE:
+                # Kept (as EXPIRED): a late payment may still confirm it blindly.
                 self._return_units(reservation, EXPIRED)
                 count += 1
         self.expired += count
@@ -150,8 +165,9 @@ class Shop:
         else:
             self.reserved_units -= reservation.quantity
         reservation.state = CONFIRMED
+        del self.reservations[reservation_id]
         self.sold[reservation.sku] += reservation.quantity
-        self.orders[intent_id] = (reservation.sku, reservation.quantity, now)
+        self._record_order(intent_id, reservation.sku, reservation.quantity, now)
         return OrderStatus.CREATED
 
     def create_blind_order(
@@ -161,8 +177,16 @@ class Shop:
         if intent_id in self.orders:
             return OrderStatus.EXISTS
         self.sold[sku] += quantity
-        self.orders[intent_id] = (sku, quantity, now)
+        self._record_order(intent_id, sku, quantity, now)
         return OrderStatus.CREATED
+
+    def _record_order(self, intent_id: int, sku: int, quantity: int, now: float) -> None:
+        """Append an order; typed arrays keep a million orders compact."""
+        self.orders[intent_id] = len(self.order_intent)
+        self.order_intent.append(intent_id)
+        self.order_sku.append(sku)
+        self.order_quantity.append(quantity)
+        self.order_time.append(now)
 
     # --- the shop's payment table ------------------------------------------------
 
@@ -179,9 +203,9 @@ class Shop:
 class Ledger:
     """The gateway's own books: captures, refunds, and its idempotency keys."""
 
-    capture_intent: list[int] = field(default_factory=list)
-    capture_time: list[float] = field(default_factory=list)
-    capture_amount: list[int] = field(default_factory=list)
+    capture_intent: array[int] = field(default_factory=lambda: array("q"))
+    capture_time: array[float] = field(default_factory=lambda: array("d"))
+    capture_amount: array[int] = field(default_factory=lambda: array("q"))
     refunded_at: dict[int, float] = field(default_factory=dict)
     keys: dict[str, ChargeResult | None] = field(default_factory=dict)
 

@@ -1,0 +1,136 @@
+"""The tables a walkthrough shows, as plain rows, for the terminal and the HTML guide alike.
+
+Every cell is a formatted string taken from a run's metrics (as
+:func:`checkoutsim.render.format_value` shows them), a capacity plan or a
+scale check (as :class:`~checkoutsim.walkthroughs.values.Computed` shows them).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from checkoutsim.capacity import CapacityPlan
+from checkoutsim.metrics import verdict_text
+from checkoutsim.render import TABLE_METRICS, format_value
+from checkoutsim.runner import RunResult
+from checkoutsim.walkthroughs.values import Computed
+
+#: Rows a run's table always has; other rows are left out when every variant has zero.
+ALWAYS_SHOWN = frozenset(
+    {
+        "checkouts",
+        "orders",
+        "oversold_units",
+        "duplicate_charges",
+        "orphan_payments",
+        "latency_p50_s",
+        "latency_p99_s",
+    }
+)
+#: Rows whose non-zero values are invariant violations (highlighted).
+VIOLATIONS = frozenset({"oversold_units", "duplicate_charges", "orphan_payments"})
+
+
+@dataclass(frozen=True)
+class TableData:
+    """A table as text: title, column names, which columns are numeric, and rows of cells."""
+
+    title: str
+    columns: tuple[str, ...]
+    numeric: tuple[bool, ...]
+    rows: tuple[tuple[str, ...], ...]
+    #: (row, column) cells that show a broken invariant.
+    flagged: frozenset[tuple[int, int]] = frozenset()
+
+
+def run_title(result: RunResult) -> str:
+    """What ran and how: scenario, seed, whose settings."""
+    how = "changed settings" if result.scenario.overrides else "scenario settings"
+    return f"{result.scenario.name} · seed {result.seed} · {how} · simulated"
+
+
+def settings_note(result: RunResult) -> str:
+    """Which settings differ from the scenario file, listed as name = value."""
+    if not result.scenario.overrides:
+        return "the scenario's own settings"
+    changed = ", ".join(f"{key} = {value}" for key, value in result.scenario.overrides.items())
+    return f"settings changed: {changed}"
+
+
+def run_table_data(result: RunResult) -> TableData:
+    """A run's metrics, variants as columns, the verdict first (as the terminal shows it)."""
+    names = [variant.name for variant in result.variants]
+    rows = [("verdict", *(verdict_text(variant.metrics) for variant in result.variants))]
+    flagged = {(0, column + 1) for column, variant in enumerate(result.variants)
+               if verdict_text(variant.metrics) != "safe"}  # fmt: skip
+    for key in TABLE_METRICS:
+        values = [variant.metrics.get(key) for variant in result.variants]
+        if key not in ALWAYS_SHOWN and all(not value for value in values):
+            continue  # an all-zero row says nothing in this scenario
+        if key in VIOLATIONS:
+            flagged |= {(len(rows), index + 1) for index, value in enumerate(values) if value}
+        rows.append((key, *(format_value(value, key) for value in values)))
+    return TableData(
+        run_title(result),
+        ("metric", *names),
+        (False, *(True for _ in names)),
+        tuple(rows),
+        frozenset(flagged),
+    )
+
+
+def capacity_table_data(volume: str, plan: CapacityPlan) -> TableData:
+    """A capacity plan's tiers at the peak, labelled as computed."""
+    rows = tuple(
+        (
+            tier.tier,
+            str(Computed(tier.count, "count")),
+            tier.unit,
+            str(Computed(tier.utilisation, "share")),
+        )
+        for tier in plan.tiers
+    )
+    return TableData(
+        f"{volume} orders/day · computed from stated assumptions, not measured",
+        ("tier", "count", "unit", "busy at the peak"),
+        (False, True, False, True),
+        rows,
+    )
+
+
+def _computed_or_dash(value: float, kind: str) -> str:
+    return str(Computed(value, kind)) if math.isfinite(value) else "-"
+
+
+def scale_table_data(result: RunResult) -> TableData | None:
+    """A scale scenario's tiers: the model's figures beside the simulated queue's."""
+    report = getattr(result, "scale", None)
+    if report is None:
+        return None
+    rows = tuple(
+        (
+            tier.tier,
+            str(Computed(tier.count, "count")),
+            tier.unit,
+            _computed_or_dash(tier.model_utilisation, "share"),
+            _computed_or_dash(tier.sim_utilisation, "share"),
+            _computed_or_dash(tier.model_mean_wait_s, "milliseconds"),
+            _computed_or_dash(tier.sim_mean_wait_s, "milliseconds"),
+        )
+        for tier in report.tiers
+    )
+    return TableData(
+        f"{result.scenario.name} · tiers at the peak · counts and model computed, queues simulated",
+        (
+            "tier",
+            "count",
+            "unit",
+            "busy (model)",
+            "busy (simulated)",
+            "mean wait ms (model)",
+            "mean wait ms (simulated)",
+        ),
+        (False, True, False, True, True, True, True),
+        rows,
+    )
