@@ -84,6 +84,14 @@ def orphan_payments(
     )
 
 
+def unpaid_orders(ledger: pd.DataFrame, orders: pd.DataFrame) -> Check:
+    """Every order is paid for: its intent has a capture that was not refunded."""
+    paid = ledger.loc[ledger["refunded_s"].isna(), "intent_id"]
+    unpaid = orders[~orders["intent_id"].isin(paid)]
+    count = len(unpaid)
+    return Check("order_is_paid", "invalid" if count else "valid", count, _first(unpaid))
+
+
 def refunds_match_captures(ledger: pd.DataFrame) -> Check:
     """A refund is only ever booked against a capture, after it, once."""
     refunded = ledger[ledger["refunded_s"].notna()]
@@ -94,14 +102,17 @@ def refunds_match_captures(ledger: pd.DataFrame) -> Check:
 
 
 def stale_lease_writes(grants: pd.DataFrame, writes: pd.DataFrame) -> Check:
-    """No stock write is accepted from a lock lease that had lapsed or been superseded.
+    """No stock write is accepted from a lock lease after another holder was granted the lock.
 
     ``grants`` has one row per lease (``token``, ``name``, ``granted_s``,
     ``expires_s``); ``writes`` one row per stock write with the ``lease_token``
     its writer believed it held and whether the store ``accepted`` it. A write
-    is stale when it lands after its lease expired or after a newer lease on the
-    same lock was granted. Writes whose lease is missing from ``grants`` cannot
-    be judged: with no stale write found, they make the verdict ``unknown``.
+    is stale when a newer lease on the same lock had been granted before it
+    landed: two holders, the lock's whole promise broken. A write after its own
+    lease lapsed but before anyone else took the lock broke nothing; such
+    writes are counted in ``detail["lapsed_writes"]``. Writes whose lease is
+    missing from ``grants`` cannot be judged: with no stale write found, they
+    make the verdict ``unknown``.
     """
     leased = writes[(writes["accepted"] == 1) & writes["lease_token"].notna()]
     if leased.empty:
@@ -115,14 +126,14 @@ def stale_lease_writes(grants: pd.DataFrame, writes: pd.DataFrame) -> Check:
         leases, left_on="lease_token", right_on="token", how="left"
     )
     unknown = int(joined["token"].isna().sum())
-    stale = joined[
-        (joined["time_s"] > joined["expires_s"]) | (joined["time_s"] >= joined["superseded_s"])
-    ]
+    stale = joined[joined["time_s"] >= joined["superseded_s"]]
+    lapsed = int(((joined["time_s"] > joined["expires_s"]) & ~joined.index.isin(stale.index)).sum())
+    detail = {"lapsed_writes": lapsed, "unjudged_writes": unknown}
     count = len(stale)
     if count:
-        return Check("no_stale_lease_write", "invalid", count, _first(stale))
+        return Check("no_stale_lease_write", "invalid", count, _first(stale), detail)
     status: Status = "unknown" if unknown else "valid"
-    return Check("no_stale_lease_write", status, 0, detail={"unjudged_writes": unknown})
+    return Check("no_stale_lease_write", status, 0, detail=detail)
 
 
 def _in_flight(checkouts: pd.DataFrame) -> list[int]:
@@ -138,5 +149,6 @@ def audit(history: History) -> list[Check]:
         oversold(history.orders, history.stock),
         duplicate_charges(history.ledger),
         orphan_payments(history.ledger, history.orders, _in_flight(history.checkouts)),
+        unpaid_orders(history.ledger, history.orders),
         refunds_match_captures(history.ledger),
     ]

@@ -10,6 +10,8 @@ machine is shared and noisy and the best round is the least disturbed one.
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Generator
 from typing import Any
@@ -87,5 +89,43 @@ def simulation_bench(seed: int = 1, rounds: int = 3) -> dict[str, dict[str, floa
             "checkouts_per_s": round(checkouts_per_s, 1),
             "mmc_customers_per_s": round(mmc_per_s, 1),
             "cost_ratio": round(mmc_per_s / checkouts_per_s, 3),
+        }
+    }
+
+
+def scale_bench(seed: int = 1) -> dict[str, dict[str, float]]:
+    """Figures for ``checkoutsim bench``'s scale section, measured in this run.
+
+    - ``scale_100m_wall_s``: wall time of ``run scale-100m``;
+    - ``million_checkouts_peak_mib``: peak resident memory of a process that
+      simulates one million checkouts (measured in a child process, so the
+      figure is that run's alone);
+    - ``jobs2_speedup``: 8 replications of double-click with 2 processes, over 1.
+    """
+    from checkoutsim.runner import run_scenario
+
+    started = time.perf_counter()
+    run_scenario(scenarios.load("scale-100m"), seed)
+    scale_wall = time.perf_counter() - started
+
+    probe = subprocess.run(
+        [sys.executable, "-m", "checkoutsim.memory_probe", "1000000"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    peak_mib = float(probe.stdout.split()[1])
+
+    double_click = scenarios.load("double-click")
+    timings = {}
+    for jobs in (1, 2):
+        started = time.perf_counter()
+        run_scenario(double_click, seed, replications=8, jobs=jobs)
+        timings[jobs] = time.perf_counter() - started
+    return {
+        "scale": {
+            "scale_100m_wall_s": round(scale_wall, 2),
+            "million_checkouts_peak_mib": round(peak_mib, 1),
+            "jobs2_speedup": round(timings[1] / timings[2], 3),
         }
     }

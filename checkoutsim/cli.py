@@ -423,10 +423,11 @@ def bench(
     seed: SeedOption = 1,
 ) -> None:
     """Measure simulation speed: checkouts per wall second against bare SimPy M/M/c."""
-    from checkoutsim.bench import simulation_bench
+    from checkoutsim.bench import scale_bench, simulation_bench
 
-    with err.status("benchmarking (about 20 s)...") if not as_json else _nothing():
+    with err.status("benchmarking (about 2 minutes)...") if not as_json else _nothing():
         figures = simulation_bench(seed)
+        figures.update(scale_bench(seed))
     if as_json:
         emit_json(figures)
         return

@@ -142,7 +142,7 @@ class Order(Section):
 class Saga(Section):
     """Compensations, order retries, reservation expiry and the orphan sweeper."""
 
-    compensation: Literal["none", "refund_only", "saga"] = "saga"
+    compensation: Literal["none", "refund_only", "saga", "refund_then_retry"] = "saga"
     order_retries: int = Field(3, ge=0, le=1000)
     order_backoff_base_s: float = Field(0.5, ge=0, le=3600)
     order_backoff_cap_s: float = Field(5.0, ge=0, le=86_400)
@@ -177,7 +177,9 @@ class Real(Section):
     lock_poll_s: float = Field(0.02, gt=0, le=10)
     #: Threads for the service's database work other than inventory calls (those
     #: get ``inventory.workers`` threads of their own, like the model's workers).
-    service_threads: int = Field(8, ge=1, le=1024)
+    #: The model does not pool that work at all, so there are enough threads not
+    #: to cap how many sagas run at once (idle threads cost nothing).
+    service_threads: int = Field(64, ge=1, le=1024)
     #: Where a load test's throw-away databases go; empty means RAM-backed
     #: ``/dev/shm`` when the machine has it (no disk flushes), else the temp folder.
     store_dir: str = ""

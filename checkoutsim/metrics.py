@@ -37,6 +37,7 @@ CONTRACT = (
     "refunds",
     "duplicate_charges",
     "orphan_payments",
+    "unpaid_orders",
     "compensations",
     "latency_p50_s",
     "latency_p95_s",
@@ -56,6 +57,7 @@ INVARIANTS = {
     "oversold_units": "oversold",
     "duplicate_charges": "charged twice",
     "orphan_payments": "orphan payments",
+    "unpaid_orders": "unpaid orders",
 }
 
 #: Counters passed through to the metrics when a run has them.
@@ -105,6 +107,7 @@ def summarise(history: History, load_duration_s: float) -> dict[str, float]:
         "refunds": int(ledger["refunded_s"].notna().sum()),
         "duplicate_charges": checks["one_capture_per_intent"].count,
         "orphan_payments": checks["capture_has_order_or_refund"].count,
+        "unpaid_orders": checks["order_is_paid"].count,
         "compensations": counters.get("compensations", 0),
         **_percentiles(latency),
         "throughput_orders_per_s": n_orders / max(load_duration_s, last_order, 1e-9),

@@ -8,44 +8,29 @@ from typing import Any
 
 from rich.table import Table
 
-from checkoutsim.metrics import CONTRACT, verdict_text
+from checkoutsim.metrics import CONTRACT, INVARIANTS, verdict_text
 
 #: Metrics shown in the terminal table, in order; the JSON has them all.
-TABLE_METRICS = (
-    "checkouts",
-    "orders",
-    "sold_out",
-    "rejected",
-    "payment_failed",
-    "order_failed",
-    "processing",
-    "timed_out",
-    "payment_queued",
-    "queued_recovered",
-    "units_sold",
-    "oversold_units",
-    "captures",
-    "refunds",
-    "duplicate_charges",
-    "orphan_payments",
-    "compensations",
-    "latency_p50_s",
-    "latency_p99_s",
-    "latency_max_s",
-    "throughput_orders_per_s",
-    "breaker_open_s",
-    "breaker_rejections",
-    "retry_queue_max_depth",
+TABLE_METRICS = tuple(
+    key
+    for key in CONTRACT
+    if key
+    not in ("stock", "latency_p95_s", "oversell_rate", "duplicate_charge_rate", "success_rate")
 )
-_ALWAYS = {
-    "checkouts",
-    "orders",
-    "oversold_units",
-    "duplicate_charges",
-    "orphan_payments",
-    "latency_p50_s",
-    "latency_p99_s",
-}
+#: Rows a table always has; other rows are left out when every variant has zero.
+ALWAYS_SHOWN = frozenset(
+    {
+        "checkouts",
+        "orders",
+        "oversold_units",
+        "duplicate_charges",
+        "orphan_payments",
+        "latency_p50_s",
+        "latency_p99_s",
+    }
+)
+#: Rows whose non-zero values are invariant violations (highlighted).
+VIOLATIONS = frozenset(INVARIANTS)
 
 
 def format_value(value: Any, name: str = "") -> str:
@@ -82,10 +67,8 @@ def metrics_table(
         verdicts.append(f"[green]{text}[/]" if text == "safe" else f"[red]{text}[/]")
     table.add_row("verdict", *verdicts, end_section=True)
     for key in TABLE_METRICS:
-        if key not in CONTRACT:
-            continue
         values = [metrics.get(key) for _, metrics, _ in variants]
-        if key not in _ALWAYS and all(not value for value in values):
+        if key not in ALWAYS_SHOWN and all(not value for value in values):
             continue  # an all-zero row says nothing in this scenario
         cells = []
         for (_, _, ci95), value in zip(variants, values, strict=True):
@@ -94,7 +77,7 @@ def metrics_table(
             if interval and interval[0] is not None and interval[0] != interval[1]:
                 half = (interval[1] - interval[0]) / 2
                 cell += f" ±{format_value(half, key)}"
-            if key in ("oversold_units", "duplicate_charges", "orphan_payments") and value:
+            if key in VIOLATIONS and value:
                 cell = f"[red]{cell}[/]"
             cells.append(cell)
         table.add_row(key, *cells)

@@ -144,31 +144,15 @@ def check(settings: Scale, seed: int) -> ScaleReport:
         model_wait = queueing.mean_wait(arrival, service, servers) if offered < 1 else math.inf
         if offered >= 1:
             # An overloaded queue has no steady state to simulate: say so.
-            checks.append(
-                TierCheck(
-                    name,
-                    count,
-                    unit,
-                    what,
-                    arrival,
-                    service,
-                    servers,
-                    offered,
-                    math.inf,
-                    offered,
-                    math.inf,
-                    math.inf,
-                    plan.peak_orders_per_s / offered,
-                    agree=False,
-                    saturated=True,
-                )
-            )
-            continue
-        # A busier queue's mean wait converges more slowly (its waits are more
-        # correlated), so it gets more customers: about (1 - rho)^-2 as many.
-        customers = int(min(settings.customers_per_tier * 0.25 / (1 - offered) ** 2, 20e6))
-        customers = max(customers, settings.customers_per_tier)
-        measured = simulate_station(arrival, service, servers, customers, rng)
+            simulated = (offered, math.inf, math.inf)
+        else:
+            # A busier queue's mean wait converges more slowly (its waits are
+            # more correlated), so it gets more customers: about (1 - rho)^-2.
+            customers = int(min(settings.customers_per_tier * 0.25 / (1 - offered) ** 2, 20e6))
+            customers = max(customers, settings.customers_per_tier)
+            measured = simulate_station(arrival, service, servers, customers, rng)
+            simulated = (measured.utilisation, measured.mean_wait_s, measured.p99_wait_s)
+        saturated = offered >= 1
         checks.append(
             TierCheck(
                 name,
@@ -180,11 +164,12 @@ def check(settings: Scale, seed: int) -> ScaleReport:
                 servers,
                 offered,
                 model_wait,
-                measured.utilisation,
-                measured.mean_wait_s,
-                measured.p99_wait_s,
-                plan.peak_orders_per_s / offered,
-                _close(measured.utilisation, offered) and _close(measured.mean_wait_s, model_wait),
+                *simulated,
+                saturates_at_orders_per_s=plan.peak_orders_per_s / offered,
+                agree=not saturated
+                and _close(simulated[0], offered)
+                and _close(simulated[1], model_wait),
+                saturated=saturated,
             )
         )
     worst = max(checks, key=lambda tier: tier.model_utilisation)

@@ -52,6 +52,10 @@ def test_order_failure_saga_leaves_no_orphans_and_sells_more(seed: int) -> None:
     assert metrics["saga"]["orphan_payments"] == 0
     assert metrics["saga"]["orders"] > metrics["refund_only"]["orders"]
     assert metrics["refund_only"]["refunds"] > 0
+    # The textbook's catch block ships orders whose money it handed back.
+    assert metrics["refund_then_retry"]["unpaid_orders"] > 0
+    for safe in ("no_compensation", "refund_only", "saga"):
+        assert metrics[safe]["unpaid_orders"] == 0
 
 
 def test_same_seed_same_numbers_other_seed_other_numbers() -> None:

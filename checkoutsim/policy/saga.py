@@ -10,6 +10,10 @@ Compensation modes, for the order-failure comparison:
 
 - ``none``: an order failure is returned as is: money kept, units held.
 - ``refund_only``: refund and release at the first order failure, no retry.
+- ``refund_then_retry``: the textbook's catch block: refund and release, then
+  retry the order with the same payment and reservation ids. The retry can
+  succeed, and then the shop ships an order whose money it gave back, against
+  units it already returned to stock.
 - ``saga``: retry the order with back-off, compensate only when retries run out.
 """
 
@@ -36,7 +40,7 @@ from checkoutsim.policy.ops import (
 from checkoutsim.policy.payment import PaymentPolicy, PayStatus, gateway_key, pay
 from checkoutsim.policy.retry import backoff_delay
 
-COMPENSATION_MODES = ("none", "refund_only", "saga")
+COMPENSATION_MODES = ("none", "refund_only", "saga", "refund_then_retry")
 EXPIRED_RESERVATION_HANDLING = ("oversell", "refund")
 INVENTORY_DOWN_HANDLING = ("reject", "accept")
 
@@ -174,6 +178,8 @@ def create_order(
     """The retriable step after the pivot, with the compensation mode's rules."""
     attempts = saga.order_retries + 1 if saga.compensation == "saga" else 1
     allow_expired = saga.on_expired_reservation == "oversell"
+    if saga.compensation == "refund_then_retry":
+        return (yield from _refund_then_retry(request, saga, reservation_id, capture_id))
     for attempt in range(attempts):
         status = yield CreateOrder(
             request.intent_id,
@@ -201,6 +207,29 @@ def create_order(
             )
     yield Refund(capture_id)
     yield from _release(reservation_id)
+    return Outcome.ORDER_FAILED
+
+
+def _refund_then_retry(
+    request: CheckoutRequest, saga: SagaPolicy, reservation_id: int | None, capture_id: int
+) -> Step[Outcome]:
+    """The textbook's order-failure handling, kept to measure what it does."""
+    for attempt in range(saga.order_retries + 1):
+        status = yield CreateOrder(
+            request.intent_id,
+            reservation_id,
+            capture_id,
+            # After the compensation the reservation is gone: the textbook's
+            # retry passes its id anyway and nothing checks it.
+            attempt > 0,
+            request.sku,
+            request.quantity,
+        )
+        if status in (OrderStatus.CREATED, OrderStatus.EXISTS):
+            return Outcome.ORDERED
+        if attempt == 0:
+            yield Refund(capture_id)
+            yield from _release(reservation_id)
     return Outcome.ORDER_FAILED
 
 

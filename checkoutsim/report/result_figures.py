@@ -26,11 +26,7 @@ from checkoutsim.report.plotting import (
 )
 
 SOURCE_COLOURS = {"model": "#0072B2", "real": "#E69F00"}
-_TITLES = {
-    "oversold_units": "oversold units",
-    "duplicate_charges": "duplicate charges",
-    "orphan_payments": "orphan payments",
-}
+_TITLES = {key: key.replace("_", " ") for key in INVARIANTS}
 #: Metrics set side by side in the model-versus-real figure: (key, title, kind).
 _COMPARED = (
     ("success_rate", "success rate (orders / checkouts)", "percent"),

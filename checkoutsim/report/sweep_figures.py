@@ -25,11 +25,7 @@ from checkoutsim.report.plotting import (
     styled,
 )
 
-_INVARIANT_TITLES = {
-    "oversold_units": "oversold units",
-    "duplicate_charges": "duplicate charges",
-    "orphan_payments": "orphan payments",
-}
+_INVARIANT_TITLES = {key: key.replace("_", " ") for key in INVARIANTS}
 
 
 def axes_of(result: Mapping[str, Any]) -> list[str]:

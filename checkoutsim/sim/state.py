@@ -158,7 +158,10 @@ class Shop:
         if intent_id in self.orders:
             return OrderStatus.EXISTS
         self.expire_due(now)
-        reservation = self.reservations[reservation_id]
+        reservation = self.reservations.get(reservation_id)
+        if reservation is None:
+            # Released (compensated) already: only a blind confirmation gets here.
+            return OrderStatus.RESERVATION_EXPIRED
         if reservation.state != ACTIVE:
             if not allow_expired:
                 return OrderStatus.RESERVATION_EXPIRED

@@ -12,24 +12,9 @@ from dataclasses import dataclass
 
 from checkoutsim.capacity import CapacityPlan
 from checkoutsim.metrics import verdict_text
-from checkoutsim.render import TABLE_METRICS, format_value
+from checkoutsim.render import ALWAYS_SHOWN, TABLE_METRICS, VIOLATIONS, format_value
 from checkoutsim.runner import RunResult
 from checkoutsim.walkthroughs.values import Computed
-
-#: Rows a run's table always has; other rows are left out when every variant has zero.
-ALWAYS_SHOWN = frozenset(
-    {
-        "checkouts",
-        "orders",
-        "oversold_units",
-        "duplicate_charges",
-        "orphan_payments",
-        "latency_p50_s",
-        "latency_p99_s",
-    }
-)
-#: Rows whose non-zero values are invariant violations (highlighted).
-VIOLATIONS = frozenset({"oversold_units", "duplicate_charges", "orphan_payments"})
 
 
 @dataclass(frozen=True)
