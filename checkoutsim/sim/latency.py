@@ -28,8 +28,11 @@ def sampler(spec: Latency, rng: random.Random, scale: float = 1.0) -> Callable[[
     if sigma == 0:
         value = spec.p50_s * scale
         return lambda: value
-    lognormvariate = rng.lognormvariate
-    return lambda: lognormvariate(mu, sigma)
+    # exp(gauss) is lognormvariate without its rejection loop: about twice as
+    # fast, and latency draws are the model's most frequent random numbers.
+    gauss = rng.gauss
+    exp = math.exp
+    return lambda: exp(gauss(mu, sigma))
 
 
 def mean(spec: Latency) -> float:
