@@ -421,13 +421,25 @@ def render_sweep(result: Any) -> None:
 def bench(
     as_json: JsonOption = False,
     seed: SeedOption = 1,
+    real: Annotated[
+        bool,
+        typer.Option("--real", help="Measure the real implementation under Locust instead."),
+    ] = False,
 ) -> None:
-    """Measure simulation speed: checkouts per wall second against bare SimPy M/M/c."""
+    """Measure speed and memory; every figure comes from this run (see the README)."""
     from checkoutsim.bench import scale_bench, simulation_bench
 
-    with err.status("benchmarking (about 2 minutes)...") if not as_json else _nothing():
-        figures = simulation_bench(seed)
-        figures.update(scale_bench(seed))
+    with err.status("benchmarking (a few minutes)...") if not as_json else _nothing():
+        if real:
+            from checkoutsim.load.bench import real_bench
+
+            try:
+                figures = real_bench()
+            except RuntimeError as error:
+                raise UserError(str(error).splitlines()[0]) from None
+        else:
+            figures = simulation_bench(seed)
+            figures.update(scale_bench(seed))
     if as_json:
         emit_json(figures)
         return
@@ -455,9 +467,11 @@ def main() -> None:
 def _register_commands() -> None:
     """Add the commands that live in their own modules."""
     from checkoutsim.cli_capacity import register_capacity
+    from checkoutsim.cli_real import register_real
     from checkoutsim.cli_report import register_report
     from checkoutsim.cli_walkthrough import register_walkthrough
 
+    register_real(app)
     register_capacity(app)
     register_report(app)
     register_walkthrough(app)

@@ -1,0 +1,289 @@
+"""The real implementation's commands: ``loadtest``, ``compare`` and ``serve``.
+
+``register_real(app)`` adds them to the main typer app. Locust is imported only
+inside the commands (``checkoutsim.load``), because importing it monkey-patches
+the whole process with gevent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from checkoutsim import __version__
+from checkoutsim import scenario as scenarios
+from checkoutsim.cli import (
+    JsonOption,
+    SeedOption,
+    SetOption,
+    UserError,
+    VariantOption,
+    emit_json,
+    err,
+    user_errors,
+)
+from checkoutsim.cli_real_output import live_table, real_json, render_compare, render_real
+from checkoutsim.real.compare import agreement
+from checkoutsim.real.service import unsupported
+
+if TYPE_CHECKING:
+    from checkoutsim.load.loadtest import LoadOptions, VariantRun
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``30``, ``30s``, ``2m``, ``1m30s`` or ``1h``."""
+    text = text.strip().lower()
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _DURATION.match(text)
+        if not match or not any(match.groups()):
+            raise UserError(f"--run-time {text!r}: expected e.g. 30s, 2m or 1m30s") from None
+        hours, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if not 0 < seconds <= 86_400:
+        raise UserError(f"--run-time {text!r}: must be between 0 and 24 hours")
+    return seconds
+
+
+RunTimeOption = Annotated[
+    str | None,
+    typer.Option("--run-time", help="Wall-clock load length, e.g. 30s (real.run_time_s)."),
+]
+UsersOption = Annotated[
+    int | None,
+    typer.Option("--users", min=1, help="Locust users (default: enough for the schedule)."),
+]
+RateOption = Annotated[
+    float | None,
+    typer.Option(
+        "--rate", min=0.001, help="Checkout intents per wall second (replaces the scenario's)."
+    ),
+]
+
+
+def _load(
+    scenario: str, overrides: list[str] | None, variants: list[str] | None
+) -> scenarios.Scenario:
+    """Load a scenario and refuse variants the real body cannot run."""
+    loaded = scenarios.load(scenario, overrides or [], variants or [])
+    for variant in loaded.variants:
+        problems = unsupported(variant.settings)
+        if problems:
+            raise UserError(
+                f"{loaded.name}: variant {variant.name}: the real implementation does not"
+                f" support {'; '.join(problems)} yet"
+            )
+    return loaded
+
+
+def _options(
+    run_time: str | None,
+    rate: float | None,
+    users: int | None,
+    seed: int,
+    **extra: Any,
+) -> LoadOptions:
+    from checkoutsim.load.loadtest import LoadOptions
+
+    return LoadOptions(
+        run_time_s=parse_duration(run_time) if run_time else None,
+        rate_per_s=rate,
+        users=users,
+        seed=seed,
+        **extra,
+    )
+
+
+def run_real(loaded: scenarios.Scenario, options: LoadOptions, show: bool) -> list[VariantRun]:
+    """Load-test every variant of a scenario, with the live table if ``show``."""
+    from checkoutsim.load.loadtest import LoadError, run_variant
+
+    runs = []
+    with live_table(show) as table:
+        for variant in loaded.variants:
+            try:
+                runs.append(run_variant(variant, options, table.update))
+            except LoadError as error:
+                raise UserError(str(error)) from None
+    return runs
+
+
+def register_real(app: typer.Typer) -> None:
+    """Add ``loadtest``, ``compare`` and ``serve`` to ``app`` (once, however often called)."""
+    known = {command.name for command in app.registered_commands}
+    for name, function in (("loadtest", loadtest), ("compare", compare), ("serve", serve)):
+        if name not in known:
+            app.command(name)(function)
+
+
+@user_errors
+def loadtest(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    variants: VariantOption = None,
+    users: UsersOption = None,
+    rate: RateOption = None,
+    run_time: RunTimeOption = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Locust worker processes sharing the store.")
+    ] = 0,
+    web: Annotated[bool, typer.Option("--web", help="Serve Locust's web UI on 127.0.0.1.")] = False,
+    web_port: Annotated[int, typer.Option("--web-port", min=1, max=65535)] = 8089,
+    as_json: JsonOption = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write Locust's HTML report (one per variant).")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Drive `checkoutsim serve` at this URL instead."),
+    ] = None,
+    seed: SeedOption = 1,
+    overrides: SetOption = None,
+) -> None:
+    """Hammer the real checkout (SQLite + fake gateway) with Locust, then audit it."""
+    loaded = _load(scenario, overrides, variants)
+    if target is not None and not re.match(r"^https?://[^/\s]+/?$", target):
+        raise UserError(f"--target {target!r}: expected http://HOST:PORT")
+    if target is not None and workers:
+        raise UserError("--target and --workers cannot be combined")
+    if target is not None and not variants:
+        loaded = _served_variant(loaded, target)
+    options = _options(
+        run_time,
+        rate,
+        users,
+        seed,
+        workers=workers,
+        target=target,
+        web=web,
+        web_port=web_port,
+        html=html is not None,
+    )
+    if web:
+        err.print(f"Locust web UI: http://127.0.0.1:{web_port}", highlight=False)
+    runs = run_real(loaded, options, show=not as_json)
+    if html is not None:
+        _write_html(html, runs)
+    if as_json:
+        emit_json(real_json(loaded, options, runs))
+        return
+    render_real(loaded, runs, options)
+
+
+def _served_variant(loaded: scenarios.Scenario, target: str) -> scenarios.Scenario:
+    """Keep only the variant the server at ``target`` serves."""
+    from checkoutsim.load.loadtest import get_json
+
+    try:
+        health = get_json(f"{target.rstrip('/')}/health", timeout_s=5)
+    except OSError as error:
+        raise UserError(f"--target {target}: not reachable ({error})") from None
+    return loaded.select([str(health.get("variant"))])
+
+
+def _write_html(path: Path, runs: list[VariantRun]) -> None:
+    """One HTML report per variant: ``path`` itself when there is one variant."""
+    for run in runs:
+        if run.html is None:
+            continue
+        target = path if len(runs) == 1 else path.with_name(f"{path.stem}-{run.name}{path.suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(run.html, encoding="utf-8")
+        err.print(f"HTML report written to {target}", highlight=False)
+
+
+@user_errors
+def compare(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    variants: VariantOption = None,
+    users: UsersOption = None,
+    rate: RateOption = None,
+    run_time: RunTimeOption = None,
+    replications: Annotated[
+        int, typer.Option("--replications", "-r", min=1, help="Model replications.")
+    ] = 1,
+    as_json: JsonOption = False,
+    seed: SeedOption = 1,
+    overrides: SetOption = None,
+) -> None:
+    """Run the model and the real implementation with the same parameters, side by side."""
+    from checkoutsim.load.loadtest import run_settings
+    from checkoutsim.runner import run_scenario
+
+    loaded = _load(scenario, overrides, variants)
+    options = _options(run_time, rate, users, seed)
+    # The model runs exactly what the real run plays: the same length and rates.
+    stretched = replace(
+        loaded,
+        variants=tuple(replace(v, settings=run_settings(v, options)) for v in loaded.variants),
+    )
+    sim = run_scenario(stretched, seed, replications)
+    runs = run_real(loaded, options, show=not as_json)
+    rows = []
+    for sim_variant, run in zip(sim.variants, runs, strict=True):
+        agree, evidence = agreement(sim_variant.metrics, run.metrics)
+        rows.append(
+            {
+                "name": run.name,
+                "sim": sim_variant.metrics,
+                "real": run.metrics,
+                "agree": agree,
+                "evidence": evidence,
+            }
+        )
+    if as_json:
+        document = real_json(loaded, options, runs)
+        emit_json(
+            {
+                "scenario": loaded.name,
+                "mode": "compare",
+                "seed": seed,
+                "replications": replications,
+                "version": __version__,
+                "parameters": document["parameters"],
+                "variants": rows,
+            }
+        )
+        return
+    render_compare(loaded, rows)
+
+
+@user_errors
+def serve(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    variant: Annotated[
+        str | None, typer.Option("--variant", "-v", help="Variant to serve (default: the first).")
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="0 picks a free port.")
+    ] = 8080,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", help="Shop database file (reopened if it exists; default: temporary)."
+        ),
+    ] = None,
+    seed: SeedOption = 1,
+    overrides: SetOption = None,
+) -> None:
+    """Serve the checkout over HTTP: POST /checkout, GET /audit, /stock, /health."""
+    loaded = _load(scenario, overrides, [variant] if variant else [])
+    chosen = loaded.variants[0]
+    from checkoutsim.load.server import serve_forever
+
+    serve_forever(loaded.name, chosen, host, port, db, seed, announce=_announce)
+
+
+def _announce(url: str, paths: Any, recovered: dict[str, int]) -> None:
+    """Tell the user (and scripts waiting for it) where the server listens."""
+    err.print(f"serving on {url}", highlight=False, soft_wrap=True)
+    err.print(f"shop {paths.shop}, ledger {paths.gateway}", highlight=False, soft_wrap=True)
+    if any(recovered.values()):
+        err.print(f"recovered unfinished sagas: {recovered}", highlight=False, soft_wrap=True)

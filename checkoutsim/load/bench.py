@@ -1,0 +1,160 @@
+"""``checkoutsim bench --real``: how fast the real checkout runs, and against what ceilings.
+
+Figures, all from one run on this machine (printed, never asserted):
+
+- ``checkouts_per_s``: closed-loop buyers driven by Locust in one process,
+  through the whole service (API, policy core, executor, thread pool), variant
+  atomic with key_first, no injected latency.
+- ``sqlite_ceiling_per_s``: the same transactions issued straight to SQLite, one
+  after another in one thread, with no service around them.
+- ``locust_noop_per_s``: Locust reporting requests that do nothing, in one process.
+- ``workers2_speedup``: checkouts per second with a master and two worker
+  processes sharing the store, divided by the one-process figure.
+
+Locust monkey-patches the process that imports it, so ``real_bench`` measures in
+a child process and returns its figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from checkoutsim.config import Settings
+from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
+from checkoutsim.real.runtime import ThreadRuntime
+from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
+from checkoutsim.real.store import SagaContext
+from checkoutsim.real.timebase import WallTime
+
+INSTANT = {"distribution": "constant", "mean_s": 0.0}
+BUYERS = 32
+
+
+def bench_settings() -> Settings:
+    """Atomic reservations, key-first payments, nothing injected, stock that never runs out."""
+    return Settings.model_validate(
+        {
+            "inventory": {"strategy": "atomic"},
+            "payment": {"strategy": "key_first"},
+            "gateway": {"latency": INSTANT},
+            "order": {"latency": INSTANT},
+            "catalog": {"skus": 1, "stock_per_sku": 1_000_000_000},
+            # Closed-loop buyers never have more than BUYERS sagas in flight; a
+            # few threads then carry them with less switching between threads.
+            "real": {"service_threads": 8},
+        }
+    )
+
+
+def sqlite_ceiling(settings: Settings, seconds: float) -> float:
+    """A key-first, atomic checkout's transactions, back to back in one thread, per second."""
+    directory = Path(tempfile.mkdtemp(prefix="checkoutsim-ceiling-", dir=store_parent(settings)))
+    runtime = ThreadRuntime(WallTime(time.time(), settings.real.time_scale))
+    service = CheckoutService(settings, StorePaths.in_directory(directory), runtime)
+    store, ledger, requests = service.store, service.ledger, service.requests
+    response = {"status": "ordered", "order_id": 0, "intent": 0}
+    done = 0
+    deadline = time.perf_counter() + seconds
+    started = time.perf_counter()
+    for intent in itertools.count():
+        key = f"c{intent}"
+        saga = SagaContext(intent, key)
+        requests.begin(key, intent, "hash")
+        reservation = store.decrement(ReservationRequest(intent, 0, 1, 600.0), saga)
+        store.insert_payment(PaymentRecord(key, KeyState.IN_PROGRESS))
+        ledger.claim(key, claim=True)
+        capture = ledger.settle(intent, 100, key, declined=False)
+        store.update_payment(PaymentRecord(key, KeyState.CAPTURED, capture.capture_id))
+        store.create_order(intent, reservation, capture.capture_id or 0, False, False, saga)
+        requests.finish(key, 200, response)
+        done += 1
+        if time.perf_counter() >= deadline:
+            break
+    rate = done / (time.perf_counter() - started)
+    service.close()
+    shutil.rmtree(directory, ignore_errors=True)
+    return rate
+
+
+def noop_rate(seconds: float, users: int = BUYERS) -> float:
+    """Requests per second Locust records from users that do nothing."""
+    import gevent
+
+    from checkoutsim.load import session
+    from checkoutsim.load.users import NoOpUser
+
+    options = session.SessionOptions(users=users)
+    env = session.environment([NoOpUser], options, None)
+    runner = env.create_local_runner()
+    history = session.start(env, runner, options)
+    gevent.sleep(0.5)
+    before, started = env.stats.total.num_requests, time.perf_counter()
+    gevent.sleep(seconds)
+    count = env.stats.total.num_requests - before
+    elapsed = time.perf_counter() - started
+    session.finish(env, runner, history, html=False)
+    return count / elapsed
+
+
+def measure(seconds: float) -> dict[str, dict[str, Any]]:
+    """Every figure, in this process (which Locust will monkey-patch)."""
+    settings = bench_settings()
+    # The ceiling first, before Locust patches anything.
+    ceiling = sqlite_ceiling(settings, seconds)
+    import locust  # noqa: F401  (patches now, before the load parts open sockets)
+
+    from checkoutsim.load.distributed import closed_loop
+
+    one = closed_loop(settings, workers=0, users=BUYERS, seconds=seconds)
+    noop = noop_rate(seconds)
+    two = closed_loop(settings, workers=2, users=BUYERS * 2, seconds=seconds)
+    return {
+        "real": {
+            "checkouts_per_s": round(one, 1),
+            "sqlite_ceiling_per_s": round(ceiling, 1),
+            "share_of_ceiling": round(one / ceiling, 3),
+            "locust_noop_per_s": round(noop, 1),
+            "workers2_checkouts_per_s": round(two, 1),
+            "workers2_speedup": round(two / one, 3),
+            "seconds_per_figure": seconds,
+            "buyers": BUYERS,
+            "inventory_threads": settings.inventory.workers,
+            "service_threads": settings.real.service_threads,
+            "store_dir": str(store_parent(settings)),
+        }
+    }
+
+
+def real_bench(seconds: float = 5.0) -> dict[str, dict[str, Any]]:
+    """Run ``measure`` in a child process (keeps this one unpatched) and return its figures."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "checkoutsim.load.bench", "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=120 + 10 * seconds,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"real bench failed: {completed.stderr.strip()[-2000:]}")
+    return json.loads(completed.stdout)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the figures as JSON (the child process of ``real_bench``)."""
+    parser = argparse.ArgumentParser(description="checkoutsim real bench (child process)")
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    sys.stdout.write(json.dumps(measure(args.seconds)) + "\n")
+
+
+if __name__ == "__main__":
+    main()

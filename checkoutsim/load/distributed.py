@@ -1,0 +1,236 @@
+"""``loadtest --workers N``: a Locust master here and N worker processes on this machine.
+
+Each worker runs its own instance of the service against the *shared* SQLite
+files (the write lock is an ``flock``, so processes queue in the kernel) and
+plays its slice of the schedule (intent ``i`` goes to worker ``i mod N``). The
+master hosts the service's background jobs, samples the timeline, stops the run,
+then reads the workers' shopper records from the run directory and audits the
+shared databases like any other run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+
+from checkoutsim.config import Settings
+from checkoutsim.load import session
+from checkoutsim.load.loadtest import (
+    LoadError,
+    LoadOptions,
+    VariantRun,
+    assemble,
+    session_options,
+    snapshot,
+)
+from checkoutsim.load.runtime import GeventRuntime
+from checkoutsim.load.session import Progress
+from checkoutsim.load.users import ClosedLoopBuyer, InProcessShopper
+from checkoutsim.real import records
+from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
+from checkoutsim.scenario import Variant
+
+#: The custom message a worker sends when its slice is played and answered.
+DONE = "checkoutsim_done"
+WORKERS_UP_TIMEOUT_S = 60.0
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def spawn_workers(
+    directory: Path, port: int, count: int, seed: int, mode: str
+) -> list[subprocess.Popen[bytes]]:
+    """Start ``count`` worker processes; their output goes to log files in ``directory``."""
+    processes = []
+    for index in range(count):
+        log = (directory / f"worker-{index}.log").open("wb")
+        command = [
+            sys.executable,
+            "-m",
+            "checkoutsim.load.worker",
+            "--directory",
+            str(directory),
+            "--port",
+            str(port),
+            "--index",
+            str(index),
+            "--count",
+            str(count),
+            "--seed",
+            str(seed),
+            "--mode",
+            mode,
+        ]
+        processes.append(subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT))
+    return processes
+
+
+def wait_for_workers(
+    runner: Any, processes: list[subprocess.Popen[bytes]], directory: Path
+) -> None:
+    """Block until every worker has connected, or fail with its log."""
+    deadline = time.monotonic() + WORKERS_UP_TIMEOUT_S
+    while len(runner.clients.ready) < len(processes):
+        for index, process in enumerate(processes):
+            if process.poll() is not None:
+                log = (directory / f"worker-{index}.log").read_text(errors="replace")[-2000:]
+                raise LoadError(f"worker {index} exited with {process.returncode}:\n{log}")
+        if time.monotonic() > deadline:
+            raise LoadError(f"workers did not connect within {WORKERS_UP_TIMEOUT_S:.0f} s")
+        gevent.sleep(0.05)
+
+
+def stop_workers(processes: list[subprocess.Popen[bytes]], timeout_s: float) -> None:
+    """Wait for workers to exit after ``quit``; terminate the ones that do not."""
+    deadline = time.monotonic() + timeout_s
+    for process in processes:
+        while process.poll() is None and time.monotonic() < deadline:
+            gevent.sleep(0.05)
+        if process.poll() is None:
+            process.terminate()
+            process.wait(5)
+
+
+def prepare(
+    directory: Path, settings: Settings, runtime: GeventRuntime, seed: int
+) -> CheckoutService:
+    """Write the settings for the workers and create the shared store (process 0)."""
+    (directory / "settings.json").write_text(settings.model_dump_json(), encoding="utf-8")
+    return CheckoutService(settings, StorePaths.in_directory(directory), runtime, seed, process=0)
+
+
+def run_master(
+    variant: Variant, settings: Settings, options: LoadOptions, progress: Progress | None
+) -> VariantRun:
+    """Run one variant with a Locust master and ``options.workers`` worker processes."""
+    directory = Path(tempfile.mkdtemp(prefix="checkoutsim-workers-", dir=store_parent(settings)))
+    runtime = GeventRuntime(
+        time.time(),
+        settings.real.time_scale,
+        settings.inventory.workers,
+        settings.real.service_threads,
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        service = prepare(directory, settings, runtime, options.seed)
+        samples: list[tuple[float, ...]] = []
+        jobs = session.background_jobs(service, runtime, settings, samples, lambda: 0)
+        opts = session_options(settings, options)
+        env = session.environment([InProcessShopper], opts, None)
+        done: set[int] = set()
+        runner = env.create_master_runner("127.0.0.1", free_port())
+        runner.register_message(DONE, lambda environment, msg, **_: done.add(int(msg.data)))
+        processes = spawn_workers(
+            directory, runner.master_bind_port, options.workers, options.seed, "schedule"
+        )
+        wait_for_workers(runner, processes, directory)
+        origin = time.time() + 0.5 + opts.users / 20_000
+        service.store.set_meta("origin_epoch", repr(origin))
+        runtime.time.origin = origin
+        history = session.start(env, runner, opts)
+        origin_perf = time.perf_counter() + (origin - time.time())
+        scale = settings.real.time_scale
+        hard_end = origin_perf + (settings.load.duration_s + settings.load.drain_s) * scale
+        planned = _planned(settings, options.seed)
+        session.wait(
+            hard_end,
+            lambda: len(done) == options.workers,
+            lambda: snapshot(variant.name, settings, env, origin_perf, samples, planned),
+            progress,
+        )
+        result = session.finish(env, runner, history, options.html)
+        stop_workers(processes, timeout_s=30.0)
+        for job in jobs:
+            job.kill()
+        runtime.drain(1.0)
+        runtime.quiesce()
+        shopper_records: list[list[Any]] = []
+        for index in range(options.workers):
+            path = directory / f"records-{index}.json"
+            if not path.exists():
+                raise LoadError(
+                    f"worker {index} left no records (see {directory}/worker-{index}.log)"
+                )
+            shopper_records.extend(json.loads(path.read_text(encoding="utf-8")))
+        service.save_counters()
+        facts = records.collect(service.store, service.ledger)
+        service.close()
+        return assemble(variant, settings, shopper_records, facts, samples, result, opts.users)
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        runtime.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _planned(settings: Settings, seed: int) -> int:
+    from checkoutsim.load.schedule import plan
+
+    return len(plan(settings, seed))
+
+
+def closed_loop(
+    settings: Settings, workers: int, users: int, seconds: float, warmup_s: float = 1.0
+) -> float:
+    """Checkouts per second of closed-loop buyers on ``workers`` processes (0: this one)."""
+    from checkoutsim.load.users import BenchTarget
+
+    directory = Path(tempfile.mkdtemp(prefix="checkoutsim-bench-", dir=store_parent(settings)))
+    runtime = GeventRuntime(
+        time.time(),
+        settings.real.time_scale,
+        settings.inventory.workers,
+        settings.real.service_threads,
+    )
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        service = prepare(directory, settings, runtime, 1)
+        opts = session.SessionOptions(users=users)
+        if workers == 0:
+            env = session.environment([ClosedLoopBuyer], opts, BenchTarget(service.api, 0))
+            runner = env.create_local_runner()
+        else:
+            env = session.environment([ClosedLoopBuyer], opts, None)
+            runner = env.create_master_runner("127.0.0.1", free_port())
+            processes = spawn_workers(directory, runner.master_bind_port, workers, 1, "bench")
+            wait_for_workers(runner, processes, directory)
+        history = session.start(env, runner, opts)
+        gevent.sleep(warmup_s)
+        before, started = _orders(service), time.perf_counter()
+        gevent.sleep(seconds)
+        after, elapsed = _orders(service), time.perf_counter() - started
+        session.finish(env, runner, history, html=False)
+        stop_workers(processes, timeout_s=15.0)
+        runtime.quiesce()
+        service.close()
+        return (after - before) / elapsed
+    finally:
+        for process in processes:
+            if process.poll() is None:
+                process.kill()
+        runtime.close()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _orders(service: CheckoutService) -> int:
+    """Orders in the shared store right now (a cheap read, in a pool thread)."""
+
+    def count() -> int:
+        return int(service.shop_db.read().execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+    return service.runtime.offload(count)

@@ -1,0 +1,158 @@
+"""The real body's runtime under gevent: a thread pool, cooperative waits, wake-ups.
+
+Locust monkey-patches the process, so a greenlet that calls ``sqlite3`` would
+freeze every other greenlet until SQLite returns. Database work therefore goes
+to a pool of real threads (``gevent.threadpool.ThreadPool``), sized like the
+model's inventory worker pool, and the calling greenlet waits cooperatively.
+The threads use the *unpatched* ``threading.local`` and ``threading.Lock``,
+because the patched ones are greenlet objects that do not work across threads.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import gevent
+import gevent.event
+import gevent.pool
+import gevent.threadpool
+from gevent import monkey
+
+from checkoutsim.real.database import Threading
+from checkoutsim.real.timebase import WallTime
+
+T = TypeVar("T")
+
+
+def real_threading() -> Threading:
+    """Thread-local storage and locks as they were before monkey-patching."""
+    return Threading(
+        local=monkey.get_original("threading", "local"),
+        lock=monkey.get_original("threading", "Lock"),
+    )
+
+
+def real_sleep() -> Callable[[float], None]:
+    """``time.sleep`` as it was before monkey-patching: it blocks the OS thread."""
+    return monkey.get_original("time", "sleep")
+
+
+class GeventRuntime:
+    """``checkoutsim.real.runtime.Runtime`` over gevent's hub and a thread pool."""
+
+    def __init__(
+        self, origin: float, time_scale: float, threads: int, general_threads: int = 32
+    ) -> None:
+        self.threading = real_threading()
+        self.time = WallTime(origin, time_scale, sleep=gevent.sleep, block=real_sleep())
+        self.pool = gevent.threadpool.ThreadPool(max(1, general_threads))
+        # The inventory service's workers: its calls queue here, first come first served.
+        self.inventory_pool = gevent.threadpool.ThreadPool(max(1, threads))
+        self.inventory_workers = max(1, threads)
+        self._inventory_lock = self.threading.lock()
+        self._inventory_busy = 0
+        self._inventory_queued = 0
+        self.background = gevent.pool.Group()
+        self._hub = gevent.get_hub()
+        self._waiters: dict[str, deque[gevent.event.Event]] = {}
+        self._hub_thread = self._hub.thread_ident
+
+    def offload(self, function: Callable[..., T], *args: Any) -> T:
+        """Run ``function`` in a pool thread; this greenlet yields until it returns."""
+        return self.pool.apply(function, args)
+
+    def offload_inventory(self, function: Callable[..., T], *args: Any) -> T:
+        """Queue one inventory call for the inventory service's pool (first come, first served)."""
+        with self._inventory_lock:
+            self._inventory_queued += 1
+        return self.inventory_pool.apply(self._inventory_task, (function, args))
+
+    def _inventory_task(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        with self._inventory_lock:
+            self._inventory_queued -= 1
+            self._inventory_busy += 1
+        try:
+            return function(*args)
+        finally:
+            self.release_inventory_worker()
+
+    def claim_inventory_worker(self) -> bool:
+        """Take an idle inventory worker if one is free and nobody is queued for one."""
+        with self._inventory_lock:
+            if self._inventory_queued or self._inventory_busy >= self.inventory_workers:
+                return False
+            self._inventory_busy += 1
+            return True
+
+    def release_inventory_worker(self) -> None:
+        """Give a worker back."""
+        with self._inventory_lock:
+            self._inventory_busy -= 1
+
+    def pause(self, seconds: float, wake: str | None = None, patience: float | None = None) -> None:
+        """Sleep ``seconds`` of model time, or until ``notify(wake)``.
+
+        Only the first waiter on ``wake`` polls; the others wait ``patience``
+        (their deadline) unless a release in this process wakes them first, so a
+        crowd of waiters does not flood the inventory pool with polls.
+        """
+        if seconds <= 0:
+            return
+        if wake is None:
+            gevent.sleep(self.time.wall(seconds))
+            return
+        event = gevent.event.Event()
+        queue = self._waiters.setdefault(wake, deque())
+        if queue and patience is not None:
+            seconds = patience
+        queue.append(event)
+        try:
+            event.wait(self.time.wall(seconds))
+        finally:
+            if event in queue:
+                queue.remove(event)
+
+    def notify(self, name: str) -> None:
+        """Wake the first greenlet waiting on ``name``, from any thread."""
+        if monkey.get_original("threading", "get_ident")() == self._hub_thread:
+            self._wake(name)
+        else:
+            self._hub.loop.run_callback_threadsafe(self._wake, name)
+
+    def _wake(self, name: str) -> None:
+        queue = self._waiters.get(name)
+        if queue:
+            queue.popleft().set()
+
+    def later(self, seconds: float, function: Callable[[], Any]) -> None:
+        """Run ``function`` in a pool thread after ``seconds`` of model time."""
+        greenlet = gevent.spawn_later(self.time.wall(seconds), self.offload, function)
+        self.background.add(greenlet)
+
+    def spawn(self, function: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+        """Start a background greenlet that ``drain`` waits for."""
+        return self.background.spawn(function, *args)
+
+    def drain(self, timeout_s: float) -> bool:
+        """Wait for background work; True if all of it finished in time."""
+        return self.background.join(timeout=timeout_s)
+
+    def quiesce(self, timeout_s: float = 10.0) -> bool:
+        """Wait until no thread is running a task, so the databases can be read and closed.
+
+        Killing a greenlet that waits on a pool thread does not stop the thread:
+        its task runs to the end, and may still write.
+        """
+        waiter = gevent.spawn(lambda: (self.pool.join(), self.inventory_pool.join()))
+        waiter.join(timeout_s)
+        finished = waiter.dead
+        waiter.kill(block=False)
+        return finished
+
+    def close(self) -> None:
+        """Stop background work and the thread pool."""
+        self.background.kill(block=False)
+        self.pool.kill()
+        self.inventory_pool.kill()

@@ -1,0 +1,136 @@
+"""Locust users that play the schedule: in-process, over HTTP, and closed-loop for benches.
+
+The users take their work from ``environment.checkoutsim`` (a ``ShopperRun``),
+so one user class serves every variant, and each variant gets a fresh
+``Environment``. Each intent is reported to Locust as one ``intent`` request
+named after what the shopper was told, timed from its intended start.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+
+from locust import FastHttpUser, User, constant, task
+from locust.exception import StopUser
+
+from checkoutsim.load.shoppers import ERROR, TIMED_OUT, Send, ShopperRun, told_from_response
+
+#: Shopper outcomes that count as failures in Locust's statistics.
+FAILURES = {ERROR, TIMED_OUT}
+
+
+class BenchTarget:
+    """What closed-loop buyers call, and intent ids unique across processes."""
+
+    #: Each process numbers its intents from its own block of ids.
+    BLOCK = 100_000_000
+
+    def __init__(self, api: Any, process: int) -> None:
+        self.api = api
+        self._ids = itertools.count(process * self.BLOCK)
+
+    def next_intent(self) -> int:
+        """A fresh intent id."""
+        return next(self._ids)
+
+
+def _play_next(user: User, send: Send | None = None) -> None:
+    """Take the next planned intent, play it, report it; stop when none is left."""
+    run: ShopperRun = user.environment.checkoutsim
+    intent = run.next_intent()
+    if intent is None:
+        raise StopUser()
+    told, latency = run.play(intent, send)
+    user.environment.events.request.fire(
+        request_type="intent",
+        name=told,
+        response_time=latency * 1000.0,
+        response_length=0,
+        exception=RuntimeError(told) if told in FAILURES else None,
+        context={},
+    )
+
+
+class InProcessShopper(User):
+    """A shopper calling the service in this process (``run.send`` is the API)."""
+
+    wait_time = constant(0)
+
+    @task
+    def shop(self) -> None:
+        """Play one intent of the schedule."""
+        _play_next(self)
+
+
+class HttpShopper(FastHttpUser):
+    """A shopper calling ``checkoutsim serve`` over HTTP with Locust's fast client."""
+
+    wait_time = constant(0)
+    # Each shopper may have a first click, a second click and retries in flight.
+    concurrency = 4
+
+    def send(self, key: str, body: dict[str, Any]) -> str:
+        """POST /checkout and turn the answer into what the shopper is told."""
+        with self.client.post(
+            "/checkout",
+            json=body,
+            headers={"Idempotency-Key": key},
+            name="/checkout",
+            catch_response=True,
+        ) as response:
+            try:
+                payload = response.json()
+            except Exception:
+                payload = {}
+            response.success()
+            return told_from_response(response.status_code or 0, payload)
+
+    @task
+    def shop(self) -> None:
+        """Play one intent of the schedule through this user's HTTP client."""
+        _play_next(self, self.send)
+
+
+class ClosedLoopBuyer(User):
+    """A buyer who checks out again as soon as the last checkout answered (benches)."""
+
+    wait_time = constant(0)
+
+    @task
+    def buy(self) -> None:
+        """One checkout with a fresh key and intent, reported to Locust."""
+        bench: BenchTarget = self.environment.checkoutsim
+        intent = bench.next_intent()
+        started = time.perf_counter()
+        code, payload = bench.api.checkout(
+            f"b{intent}", {"sku": "sku-0", "quantity": 1, "intent": intent}
+        )
+        ok = code == 200 and payload.get("status") == "ordered"
+        self.environment.events.request.fire(
+            request_type="checkout",
+            name="closed-loop",
+            response_time=(time.perf_counter() - started) * 1000.0,
+            response_length=0,
+            exception=None if ok else RuntimeError(str(payload)),
+            context={},
+        )
+
+
+class NoOpUser(User):
+    """Does nothing but report a request: Locust's own ceiling in this process."""
+
+    wait_time = constant(0)
+
+    @task
+    def nothing(self) -> None:
+        """Report an instant request."""
+        self.environment.events.request.fire(
+            request_type="noop",
+            name="noop",
+            response_time=0.0,
+            response_length=0,
+            exception=None,
+            context={},
+        )

@@ -1,0 +1,319 @@
+"""The checkout endpoint's logic without a transport: validation and idempotency keys.
+
+``POST /checkout`` (and the in-process load test, which calls the same code)
+lands in ``CheckoutApi.checkout``. How the ``Idempotency-Key`` is honoured is the
+variant's payment strategy, applied at the API's door as well as at the
+payment table, so that an HTTP run shows the same behaviour as an in-process run:
+
+- ``key_first``: Stripe's rules. The key row is inserted first (UNIQUE); a
+  replay with the same body gets the stored answer, another body gets 422, and
+  a request while the first is still running gets 409.
+- ``check_then_charge``: the textbook. Look the key up, run, then insert the
+  answer under the UNIQUE key; two concurrent clicks both run.
+- ``no_key``: the key is ignored; every request runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from checkoutsim.config import Settings
+from checkoutsim.policy.ops import Operation, Step
+from checkoutsim.real.database import Database
+from checkoutsim.real.store import SERVER_INTENT_BASE, RequestRow, SagaContext
+from checkoutsim.real.timebase import RealTime
+
+MAX_KEY_LENGTH = 255
+MAX_BODY_BYTES = 10_000
+
+#: The saga for (intent id, sku, quantity, key), as steps returning the outcome's name.
+RunSaga = Callable[[int, int, int, str], "Step[str]"]
+#: Runs steps to the end for a saga context (the executor's ``drive``).
+Drive = Callable[["Step[Any]", SagaContext], Any]
+
+
+class BadRequest(Exception):
+    """Malformed input: answered with a 4xx and ``{"error": ...}``."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def sku_name(sku: int) -> str:
+    """The public name of SKU number ``sku``."""
+    return f"sku-{sku}"
+
+
+@dataclass(frozen=True, slots=True)
+class CheckoutBody:
+    """A validated request body."""
+
+    sku: int
+    quantity: int
+    intent: int | None
+
+    def digest(self) -> str:
+        """A hash of the parameters, to tell a replay from a reused key."""
+        canonical = json.dumps([self.sku, self.quantity, self.intent])
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def parse_body(raw: bytes | dict[str, Any], settings: Settings) -> CheckoutBody:
+    """Validate ``{"sku": "sku-0", "quantity": 1, "intent": 7?}`` against the catalog."""
+    if isinstance(raw, bytes | bytearray):
+        if len(raw) > MAX_BODY_BYTES:
+            raise BadRequest(413, f"body larger than {MAX_BODY_BYTES} bytes")
+        try:
+            data = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            raise BadRequest(400, "body is not valid JSON") from None
+    else:
+        data = raw
+    if not isinstance(data, dict):
+        raise BadRequest(400, "body must be a JSON object")
+    unknown = set(data) - {"sku", "quantity", "intent"}
+    if unknown:
+        raise BadRequest(400, f"unknown field {sorted(unknown)[0]!r}")
+    catalog = settings.catalog
+    sku = data.get("sku")
+    if not isinstance(sku, str) or not sku.startswith("sku-") or not sku[4:].isdigit():
+        raise BadRequest(400, 'sku must be a string like "sku-0"')
+    number = int(sku[4:])
+    if number >= catalog.skus or sku != sku_name(number):
+        raise BadRequest(404, f"no such sku {sku!r}")
+    quantity = data.get("quantity")
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise BadRequest(400, "quantity must be an integer")
+    if not 1 <= quantity <= catalog.max_quantity:
+        raise BadRequest(422, f"quantity must be between 1 and {catalog.max_quantity}")
+    intent = data.get("intent")
+    if intent is not None and (
+        isinstance(intent, bool)
+        or not isinstance(intent, int)
+        or not 0 <= intent < SERVER_INTENT_BASE
+    ):
+        raise BadRequest(400, f"intent must be an integer in [0, {SERVER_INTENT_BASE})")
+    return CheckoutBody(number, quantity, intent)
+
+
+def check_key(key: str | None) -> str:
+    """Validate an ``Idempotency-Key`` header value."""
+    if key is None or not key:
+        raise BadRequest(400, "missing Idempotency-Key header")
+    if len(key) > MAX_KEY_LENGTH or not key.isprintable():
+        raise BadRequest(400, f"Idempotency-Key must be printable, at most {MAX_KEY_LENGTH} chars")
+    return key
+
+
+class RequestTable:
+    """The API's idempotency keys, in the shop database."""
+
+    def __init__(self, database: Database, time: RealTime) -> None:
+        self.db = database
+        self.time = time
+
+    def lookup(self, key: str) -> RequestRow | None:
+        """The row for ``key``, if any (an autocommit read)."""
+        row = (
+            self.db.read()
+            .execute(
+                "SELECT intent_id, body_hash, recovery_point, status_code, response FROM requests"
+                " WHERE key = ?",
+                (key,),
+            )
+            .fetchone()
+        )
+        if row is None:
+            return None
+        return RequestRow(row[0], row[1], row[2] == "finished", row[3], row[4])
+
+    def begin(self, key: str, intent_id: int, body_hash: str) -> RequestRow | None:
+        """Insert the key first; return the existing row if the UNIQUE key is taken."""
+        now = self.time.now()
+        written = self.db.write_one(
+            "INSERT INTO requests (key, intent_id, body_hash, recovery_point, created_s,"
+            " updated_s) VALUES (?, ?, ?, 'started', ?, ?) ON CONFLICT (key) DO NOTHING",
+            (key, intent_id, body_hash, now, now),
+        )
+        return None if written.rowcount else self.lookup(key)
+
+    def finish(self, key: str, status_code: int, response: dict[str, Any]) -> None:
+        """Store the answer to replay, at the last recovery point."""
+        self.db.write_one(
+            "UPDATE requests SET recovery_point = 'finished', status_code = ?, response = ?,"
+            " updated_s = ? WHERE key = ?",
+            (status_code, json.dumps(response), self.time.now(), key),
+        )
+
+    def forget(self, key: str) -> None:
+        """Drop a started key whose request crashed, so that a retry can run."""
+        self.db.write_one(
+            "DELETE FROM requests WHERE key = ? AND recovery_point = 'started'", (key,)
+        )
+
+    def insert_finished(
+        self, key: str, intent_id: int, body_hash: str, status_code: int, response: dict[str, Any]
+    ) -> RequestRow | None:
+        """The textbook's insert after the work; the existing row if the key is taken."""
+        now = self.time.now()
+        written = self.db.write_one(
+            "INSERT INTO requests (key, intent_id, body_hash, recovery_point, status_code,"
+            " response, created_s, updated_s) VALUES (?, ?, ?, 'finished', ?, ?, ?, ?)"
+            " ON CONFLICT (key) DO NOTHING",
+            (key, intent_id, body_hash, status_code, json.dumps(response), now, now),
+        )
+        return None if written.rowcount else self.lookup(key)
+
+    def new_intent_id(self) -> int:
+        """An intent id for a request that did not bring one."""
+        written = self.db.write_one(
+            "INSERT INTO intent_ids (created_s) VALUES (?)", (self.time.now(),)
+        )
+        assert written.lastrowid is not None
+        return SERVER_INTENT_BASE + written.lastrowid
+
+
+# --- the API's own operations, driven by the same executor as the saga's ------------
+
+
+@dataclass(frozen=True, slots=True)
+class NewIntent(Operation):
+    """Allocate an intent id for a request that did not bring one."""
+
+
+@dataclass(frozen=True, slots=True)
+class BeginRequest(Operation):
+    """Insert the key row first. Result: ``None``, or the clashing ``RequestRow``."""
+
+    key: str
+    intent_id: int
+    body_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class LookupRequest(Operation):
+    """Find the key row. Result: ``RequestRow`` or ``None``."""
+
+    key: str
+
+
+@dataclass(frozen=True, slots=True)
+class FinishRequest(Operation):
+    """Store the answer under the key (recovery point: finished)."""
+
+    key: str
+    status_code: int
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class InsertFinished(Operation):
+    """Insert the answer under the UNIQUE key after the work (the textbook)."""
+
+    key: str
+    intent_id: int
+    body_hash: str
+    status_code: int
+    response: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ForgetRequest(Operation):
+    """Drop a started key whose request failed with an error."""
+
+    key: str
+
+
+def handlers(table: RequestTable) -> dict[type, Callable[[Any, SagaContext], Any]]:
+    """Executor handlers for the API's operations."""
+
+    def new_intent(op: NewIntent, saga: SagaContext) -> int:
+        saga.intent_id = table.new_intent_id()
+        return saga.intent_id
+
+    return {
+        NewIntent: new_intent,
+        BeginRequest: lambda op, saga: table.begin(op.key, op.intent_id, op.body_hash),
+        LookupRequest: lambda op, saga: table.lookup(op.key),
+        FinishRequest: lambda op, saga: table.finish(op.key, op.status_code, op.response),
+        InsertFinished: lambda op, saga: table.insert_finished(
+            op.key, op.intent_id, op.body_hash, op.status_code, op.response
+        ),
+        ForgetRequest: lambda op, saga: table.forget(op.key),
+    }
+
+
+Answer = tuple[int, dict[str, Any]]
+
+
+def _replay(row: RequestRow, body_hash: str) -> Answer:
+    """Stripe's answers for a key that has been seen."""
+    if row.body_hash != body_hash:
+        return 422, {"error": "Idempotency-Key reused with different parameters"}
+    if not row.finished or row.status_code is None or row.response is None:
+        return 409, {"error": "a request with this Idempotency-Key is still running"}
+    return row.status_code, json.loads(row.response)
+
+
+def request_steps(
+    strategy: str, key: str, body: CheckoutBody, saga: SagaContext, run: RunSaga
+) -> Step[Answer]:
+    """One ``POST /checkout`` as operations: the variant's key rules around the saga."""
+    digest = body.digest()
+    if strategy == "check_then_charge":
+        row = yield LookupRequest(key)
+        if row is not None:
+            return _replay(row, digest)
+    intent = body.intent if body.intent is not None else (yield NewIntent())
+    saga.intent_id = intent
+    if strategy == "key_first":
+        row = yield BeginRequest(key, intent, digest)
+        if row is not None:
+            return _replay(row, digest)
+        try:
+            answer = yield from _answer(intent, body, key, saga, run)
+        except Exception:
+            yield ForgetRequest(key)
+            raise
+        yield FinishRequest(key, *answer)
+        return answer
+    answer = yield from _answer(intent, body, key, saga, run)
+    if strategy == "check_then_charge":
+        clash = yield InsertFinished(key, intent, digest, *answer)
+        if clash is not None:
+            # The textbook returns the stored answer when the unique index fires.
+            return _replay(clash, digest)
+    return answer
+
+
+def _answer(
+    intent: int, body: CheckoutBody, key: str, saga: SagaContext, run: RunSaga
+) -> Step[Answer]:
+    outcome = yield from run(intent, body.sku, body.quantity, key)
+    order_id = saga.order_id if outcome == "ordered" else None
+    return 200, {"status": outcome, "order_id": order_id, "intent": intent}
+
+
+class CheckoutApi:
+    """``POST /checkout`` as a function: key and body in, status code and JSON out."""
+
+    def __init__(self, settings: Settings, run: RunSaga, drive: Drive) -> None:
+        self.settings = settings
+        self.strategy = settings.payment.strategy
+        self._run = run
+        self._drive = drive
+
+    def checkout(self, key: str | None, raw: bytes | dict[str, Any]) -> Answer:
+        """Validate, apply the variant's key rules, run the saga, answer."""
+        try:
+            key = check_key(key)
+            body = parse_body(raw, self.settings)
+        except BadRequest as error:
+            return error.status, {"error": str(error)}
+        saga = SagaContext(-1 if body.intent is None else body.intent, key)
+        return self._drive(request_steps(self.strategy, key, body, saga, self._run), saga)

@@ -1,0 +1,314 @@
+"""The real driver: performs each operation the policy core yields, with real I/O.
+
+Every operation keeps the meaning the SimPy engine gives it
+(``checkoutsim.sim.engine``): the same store semantics, the same gateway steps,
+the same order-service failures, the same waits. What differs is the cost: here
+it is real SQLite work in real threads, plus the scenario's injected delays,
+slept cooperatively at the model's time scale.
+
+Driving is done in *segments*: a worker thread runs the policy generator from
+operation to operation until one needs to wait (a gateway call, a back-off, a
+lock held by someone else); the caller then waits cooperatively and hands the
+next segment to a thread. Calls to the inventory service are the model's
+pooled calls: each takes one of the service's workers, in place when one is
+idle and nobody is queued, else it queues first come, first served on the
+service's own pool, behind every call already waiting. So under a burst a
+read and the write after it are two trips through the queue, with other
+shoppers' reads between them, as in the model; and an unloaded checkout costs a
+single hand-off to the thread pool.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from checkoutsim.config import Settings
+from checkoutsim.policy import ops
+from checkoutsim.policy.inventory import lock_name
+from checkoutsim.real.gateway import Gateway
+from checkoutsim.real.runtime import Pause, Runtime, after
+from checkoutsim.real.store import SagaContext, Store
+from checkoutsim.sim.faults import FaultSchedule
+from checkoutsim.sim.latency import sampler
+
+#: Operations served by the inventory service (down during its outages).
+INVENTORY_OPS = (
+    ops.ReadStock,
+    ops.WriteStock,
+    ops.CompareAndSetStock,
+    ops.DecrementIfAvailable,
+    ops.AcquireLock,
+    ops.ReleaseLock,
+    ops.ReleaseReservation,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """A segment ran the policy generator to its end; ``value`` is what it returned."""
+
+    value: Any
+
+
+class Counters:
+    """Thread-safe counts the metrics need that no table holds."""
+
+    def __init__(self, lock: Any) -> None:
+        self._lock = lock
+        self._counts: Counter[str] = Counter()
+
+    def add(self, name: str, amount: int = 1) -> None:
+        """Add ``amount`` to counter ``name``."""
+        with self._lock:
+            self._counts[name] += amount
+
+    def snapshot(self) -> dict[str, int]:
+        """A copy of every counter."""
+        with self._lock:
+            return dict(self._counts)
+
+
+Handler = Callable[[Any, SagaContext], Any]
+
+
+class Executor:
+    """Turns policy operations into store, gateway and order-service calls."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        gateway: Gateway,
+        runtime: Runtime,
+        order_rng: random.Random,
+        lock_poll_s: float,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.gateway = gateway
+        self.runtime = runtime
+        self.counters = Counters(runtime.threading.lock())
+        self._order_latency = sampler(settings.order.latency, order_rng)
+        self._order_rng = order_rng
+        self._order_lock = runtime.threading.lock()
+        self._lock_poll_s = lock_poll_s
+        self.schedule = FaultSchedule(settings.faults)
+        self.handlers: dict[type, Handler] = {
+            ops.ReadStock: lambda op, saga: store.read_stock(op.sku),
+            ops.WriteStock: self._write_stock,
+            ops.CompareAndSetStock: self._compare_and_set,
+            ops.DecrementIfAvailable: lambda op, saga: store.decrement(op.reservation, saga),
+            ops.AcquireLock: self._acquire_lock,
+            ops.ReleaseLock: self._release_lock,
+            ops.ReleaseReservation: self._release_reservation,
+            ops.LookupPayment: lambda op, saga: store.lookup_payment(op.key),
+            ops.InsertPayment: lambda op, saga: store.insert_payment(op.record),
+            ops.UpdatePayment: lambda op, saga: store.update_payment(op.record),
+            ops.Charge: self._charge,
+            ops.Refund: self._refund,
+            ops.UnrefundedCaptures: lambda op, saga: gateway.unrefunded(op),
+            ops.CreateOrder: self._create_order,
+            ops.HasOrder: lambda op, saga: store.has_order(op.intent_id),
+            ops.Wait: lambda op, saga: after(op.seconds, _nothing),
+            # No coordinator outages in the real body: a checkpoint passes at once.
+            ops.Checkpoint: lambda op, saga: None,
+        }
+        if self.schedule.has_outages("inventory"):
+            for kind in INVENTORY_OPS:
+                self.handlers[kind] = self._unless_inventory_down(self.handlers[kind])
+
+    def _unless_inventory_down(self, handler: Handler) -> Handler:
+        """Wrap an inventory handler: during an outage the call does not happen."""
+
+        def guarded(op: Any, saga: SagaContext) -> Any:
+            if self.schedule.outage("inventory", self.runtime.time.now()) is not None:
+                return ops.UNAVAILABLE
+            return handler(op, saga)
+
+        return guarded
+
+    # --- driving ------------------------------------------------------------------
+
+    def drive(self, steps: ops.Step[Any], saga: SagaContext) -> Any:
+        """Run a policy generator to its end; call from the greenlet or thread that waits.
+
+        Inventory calls go to the inventory service's own pool of workers, one
+        call per hand-off, as the model queues them for its inventory workers;
+        everything else runs in segments on the general pool.
+        """
+        runtime = self.runtime
+        outcome = runtime.offload(self.segment, steps, saga, None, None)
+        while not isinstance(outcome, Done):
+            if outcome.inventory:
+                if outcome.seconds > 0:
+                    runtime.pause(outcome.seconds, outcome.wake, outcome.patience)
+                sent = self._inventory_call(outcome)
+                outcome = runtime.offload(self.segment, steps, saga, None, sent)
+                continue
+            if outcome.seconds > 0:
+                runtime.pause(outcome.seconds, outcome.wake, outcome.patience)
+            outcome = runtime.offload(self.segment, steps, saga, outcome, None)
+        return outcome.value
+
+    def _inventory_call(self, call: Pause) -> tuple[Any, Exception | None]:
+        """One call on the inventory pool, with its waits (a lock held elsewhere)."""
+        runtime = self.runtime
+        try:
+            value = runtime.offload_inventory(call.resume)
+            while isinstance(value, Pause):
+                runtime.pause(value.seconds, value.wake, value.patience)
+                value = runtime.offload_inventory(value.resume)
+        except Exception as failure:
+            return None, failure
+        return value, None
+
+    def segment(
+        self,
+        steps: ops.Step[Any],
+        saga: SagaContext,
+        paused: Pause | None,
+        sent: tuple[Any, Exception | None] | None,
+    ) -> Done | Pause:
+        """Thread side: finish a paused operation, then run operations until one waits.
+
+        A call to the inventory service ends the segment: it is returned as an
+        ``inventory`` pause, for ``drive`` to queue on the inventory pool.
+        """
+        value: Any = None
+        error: Exception | None = None
+        if sent is not None:
+            value, error = sent
+        elif paused is not None:
+            try:
+                value = paused.resume()
+            except Exception as failure:
+                error = failure
+            if isinstance(value, Pause):
+                return value
+        handlers = self.handlers
+        while True:
+            try:
+                # A failed operation is thrown into the generator, so that its
+                # own ``try`` blocks can compensate (the API forgets its key).
+                operation = steps.send(value) if error is None else steps.throw(error)
+            except StopIteration as stop:
+                return Done(stop.value)
+            error = None
+            try:
+                handler = handlers.get(type(operation))
+                if handler is None:
+                    raise NotImplementedError(
+                        f"the real body does not perform {type(operation).__name__} yet"
+                    )
+                if type(operation) in INVENTORY_OPS:
+                    if not self.runtime.claim_inventory_worker():
+                        # Busy: queue behind the calls already waiting, as the
+                        # model's calls queue for the inventory service's workers.
+                        call = functools.partial(handler, operation, saga)
+                        return Pause(0.0, call, inventory=True)
+                    try:
+                        value = handler(operation, saga)
+                    finally:
+                        self.runtime.release_inventory_worker()
+                else:
+                    value = handler(operation, saga)
+            except Exception as failure:
+                value, error = None, failure
+                continue
+            if isinstance(value, Pause):
+                return value
+
+    # --- inventory ------------------------------------------------------------------
+
+    def _write_stock(self, op: ops.WriteStock, saga: SagaContext) -> int | None:
+        lease = saga.leases.get(lock_name(op.sku))
+        return self.store.write_stock(op.reservation, op.available, op.fence_token, lease, saga)
+
+    def _compare_and_set(self, op: ops.CompareAndSetStock, saga: SagaContext) -> int | None:
+        lease = saga.leases.get(lock_name(op.sku))
+        return self.store.compare_and_set(
+            op.reservation, op.expected_version, op.available, lease, saga
+        )
+
+    def _release_reservation(self, op: ops.ReleaseReservation, saga: SagaContext) -> bool:
+        self.counters.add("compensations")
+        return self.store.release(op.reservation_id)
+
+    # --- leases -----------------------------------------------------------------------
+
+    def _acquire_lock(self, op: ops.AcquireLock, saga: SagaContext) -> int | Pause | None:
+        """Try the lease; while it is held, wait for its release, its expiry or a poll."""
+        now = self.runtime.time.now
+        deadline = now() + op.wait_s
+        poll_model_s = self._lock_poll_s / max(self.runtime.time.wall(1.0), 1e-12)
+
+        def attempt() -> int | Pause | None:
+            token, held_until = self.store.try_lock(op.name, op.ttl_s)
+            if token is not None:
+                saga.leases[op.name] = token
+                return token
+            remaining = deadline - now()
+            if remaining <= 0:
+                self.counters.add("lock_timeouts")
+                return None
+            # Wake at the first of: a release in this process, the lease's expiry,
+            # the deadline, or a poll (a release by another process is not notified).
+            until_expiry = max(held_until - now(), 0.0) + 1e-6
+            return Pause(
+                min(remaining, until_expiry, poll_model_s),
+                attempt,
+                wake=op.name,
+                inventory=True,
+                patience=min(remaining, until_expiry),
+            )
+
+        return attempt()
+
+    def _release_lock(self, op: ops.ReleaseLock, saga: SagaContext) -> None:
+        self.store.release_lock(op.name, op.token)
+        saga.leases.pop(op.name, None)
+        self.runtime.notify(op.name)
+
+    # --- gateway ------------------------------------------------------------------------
+
+    def _charge(self, op: ops.Charge, saga: SagaContext) -> ops.ChargeResult | Pause:
+        self.counters.add("gateway_calls")
+        return self.gateway.charge(op)
+
+    def _refund(self, op: ops.Refund, saga: SagaContext) -> bool | Pause:
+        self.counters.add("compensations")
+        return self.gateway.refund(op)
+
+    # --- order service ------------------------------------------------------------------
+
+    def _create_order(self, op: ops.CreateOrder, saga: SagaContext) -> ops.OrderStatus | Pause:
+        """The order service: its latency, its failures, then the order row."""
+        with self._order_lock:
+            # One stream shared by threads: draw both numbers together, as the model does.
+            latency = self._order_latency()
+            failed = self._order_rng.random() < self.settings.order.failure_rate
+        now = self.runtime.time.now()
+        if self.schedule.outage("order", now) is not None:
+            return ops.OrderStatus.FAILED  # the order service refuses: nothing written
+        latency *= self.schedule.latency_factor("order", now)
+        return after(
+            latency,
+            lambda: self.store.create_order(
+                op.intent_id,
+                op.reservation_id,
+                op.capture_id,
+                op.allow_expired,
+                failed,
+                saga,
+                (op.sku, op.quantity),
+            ),
+        )
+
+
+def _nothing() -> None:
+    return None

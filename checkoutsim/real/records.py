@@ -1,0 +1,205 @@
+"""From the databases and the shoppers' records to a ``History``, an audit and metrics.
+
+The server side (orders, the gateway's ledger, lease grants, stock writes,
+counters) is read from the two SQLite files into ``ServerFacts``, which travel as
+JSON when the service runs behind HTTP. The client side (what each shopper was
+told, and when) comes from the load generator. Together they make the same
+``History`` the model produces, so ``checkoutsim.metrics.summarise`` and
+``checkoutsim.audit`` judge both bodies with the same code.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from checkoutsim import audit
+from checkoutsim.history import CHECKOUT_COLUMNS, ORDER_COLUMNS, History
+from checkoutsim.metrics import summarise
+from checkoutsim.real.gateway import Ledger
+from checkoutsim.real.store import Store
+
+GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
+WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
+TIMELINE_COLUMNS = ("time_s", "available", "reserved", "in_flight", "orders", "captures")
+#: Counters each service process keeps in memory and saves when it closes.
+PROCESS_COUNTERS = ("compensations", "lock_timeouts", "gateway_calls", "sweeper_refunds")
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What the shop database and the gateway's ledger hold after a run."""
+
+    orders: pd.DataFrame
+    ledger: pd.DataFrame
+    grants: pd.DataFrame
+    writes: pd.DataFrame
+    stock: tuple[int, ...]
+    counters: dict[str, float] = field(default_factory=dict)
+
+    def shifted(self, offset_s: float) -> ServerFacts:
+        """The same facts with every time moved ``offset_s`` earlier (another origin)."""
+        if offset_s == 0:
+            return self
+
+        def shift(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+            frame = frame.copy()
+            for column in columns:
+                frame[column] = frame[column] - offset_s
+            return frame
+
+        return replace(
+            self,
+            orders=shift(self.orders, ["time_s"]),
+            ledger=shift(self.ledger, ["time_s", "refunded_s"]),
+            grants=shift(self.grants, ["granted_s", "expires_s", "released_s"]),
+            writes=shift(self.writes, ["time_s"]),
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain data (NaN as null) for ``GET /audit?history=1``."""
+
+        def rows(frame: pd.DataFrame) -> list[list[Any]]:
+            return [
+                [None if isinstance(v, float) and math.isnan(v) else v for v in row]
+                for row in frame.astype(object).itertuples(index=False, name=None)
+            ]
+
+        return {
+            "orders": rows(self.orders),
+            "ledger": rows(self.ledger),
+            "grants": rows(self.grants),
+            "writes": rows(self.writes),
+            "stock": list(self.stock),
+            "counters": self.counters,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServerFacts:
+        """Rebuild facts sent by ``to_json``."""
+        return cls(
+            orders=_frame(data["orders"], ORDER_COLUMNS),
+            ledger=_frame(
+                data["ledger"], ("capture_id", "intent_id", "amount", "time_s", "refunded_s")
+            ),
+            grants=_frame(data["grants"], GRANT_COLUMNS),
+            writes=_frame(data["writes"], WRITE_COLUMNS),
+            stock=tuple(int(units) for units in data["stock"]),
+            counters=dict(data["counters"]),
+        )
+
+
+def _frame(rows: list[list[Any]], columns: Sequence[str]) -> pd.DataFrame:
+    """A frame from rows, with float columns for times (None becomes NaN)."""
+    frame = pd.DataFrame(rows, columns=list(columns))
+    for column in columns:
+        if column.endswith("_s"):
+            frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    return frame
+
+
+def collect(store: Store, ledger: Ledger) -> ServerFacts:
+    """Read the server-side facts of a run (blocking: call from a thread or after it)."""
+    shop = store.db.read()
+    orders = _frame(
+        shop.execute(
+            "SELECT intent_id, sku, quantity, created_s FROM orders ORDER BY id"
+        ).fetchall(),
+        ORDER_COLUMNS,
+    )
+    grants = _frame(
+        shop.execute(
+            "SELECT token, name, granted_s, expires_s, released_s FROM lock_grants ORDER BY token"
+        ).fetchall(),
+        GRANT_COLUMNS,
+    )
+    writes = _frame(
+        shop.execute(
+            "SELECT sku, lease_token, fence_token, accepted, time_s FROM stock_writes ORDER BY id"
+        ).fetchall(),
+        WRITE_COLUMNS,
+    )
+    stock = tuple(row[0] for row in shop.execute("SELECT initial FROM inventory ORDER BY sku"))
+    counters: dict[str, float] = dict.fromkeys(PROCESS_COUNTERS, 0)
+    for (saved,) in shop.execute("SELECT counters FROM service_counters"):
+        for name, value in json.loads(saved).items():
+            counters[name] = counters.get(name, 0) + value
+    now = store.time.now()
+    lapsed = (grants["released_s"].isna() & (grants["expires_s"] <= now)) | (
+        grants["released_s"] > grants["expires_s"]
+    )
+    counters["lock_grants"] = len(grants)
+    counters["lock_expirations"] = int(lapsed.sum())
+    counters["fence_rejections"] = int(
+        ((writes["accepted"] == 0) & writes["fence_token"].notna()).sum()
+    )
+    counters["reservations_expired"] = shop.execute(
+        "SELECT COUNT(*) FROM reservations WHERE state = 'expired'"
+    ).fetchone()[0]
+    counters["unfinished_sagas"] = shop.execute(
+        "SELECT COUNT(*) FROM saga_log WHERE step IN ('reserved', 'captured')"
+    ).fetchone()[0]
+    return ServerFacts(orders, ledger.frame(), grants, writes, stock, counters)
+
+
+def checkout_frame(records: Sequence[Sequence[Any]]) -> pd.DataFrame:
+    """One row per intent from shopper records (``checkoutsim.load.shoppers``)."""
+    frame = pd.DataFrame(
+        [tuple(record[:8]) for record in records], columns=list(CHECKOUT_COLUMNS[:-1])
+    )
+    frame = frame.sort_values("intent_id", kind="stable").reset_index(drop=True)
+    answered = frame["answered_s"] >= 0
+    frame["latency_s"] = np.where(answered, frame["answered_s"] - frame["arrival_s"], np.nan)
+    return frame
+
+
+def build_history(
+    checkouts: pd.DataFrame,
+    facts: ServerFacts,
+    timeline: Sequence[Sequence[float]],
+    duration_s: float,
+) -> History:
+    """The run's ``History``, in the model's shape and units (model seconds)."""
+    counters = {key: value for key, value in facts.counters.items() if key != "unfinished_sagas"}
+    return History(
+        checkouts=checkouts,
+        orders=facts.orders,
+        ledger=facts.ledger,
+        timeline=pd.DataFrame(list(timeline), columns=list(TIMELINE_COLUMNS)),
+        stock=facts.stock,
+        duration_s=duration_s,
+        counters=counters,
+    )
+
+
+def real_audit(history: History, facts: ServerFacts) -> list[audit.Check]:
+    """Every checker over the run: the shared ones plus the lease checker."""
+    return [*audit.audit(history), audit.stale_lease_writes(facts.grants, facts.writes)]
+
+
+def real_metrics(
+    history: History, facts: ServerFacts, checks: Sequence[audit.Check], load_duration_s: float
+) -> dict[str, float]:
+    """The metrics contract, plus what only the real body can tell."""
+    metrics = summarise(history, load_duration_s)
+    by_name = {check.invariant: check for check in checks}
+    metrics["stale_lease_writes"] = by_name["no_stale_lease_write"].count
+    metrics["unfinished_sagas"] = facts.counters.get("unfinished_sagas", 0)
+    metrics["errors"] = int((history.checkouts["told"] == "error").sum())
+    return metrics
+
+
+def check_json(check: audit.Check) -> dict[str, Any]:
+    """A checker's verdict as plain data."""
+    return {
+        "invariant": check.invariant,
+        "status": check.status,
+        "count": check.count,
+        "example": check.example,
+    }

@@ -1,0 +1,242 @@
+"""The checkout service: the policy core driven over SQLite and the fake gateway.
+
+``CheckoutService`` wires a variant's settings into the store, the gateway, the
+executor and the API, and runs the background jobs a real deployment has: the
+reservation reaper, the orphan-payment sweeper (when the scenario enables it)
+and crash recovery from the saga log. It is transport-free: the in-process load
+test calls ``api.checkout`` directly, the HTTP adapter calls the same method.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from checkoutsim.config import Settings
+from checkoutsim.policy import ops
+from checkoutsim.policy.saga import CheckoutRequest, checkout, find_orphans, refund_orphan
+from checkoutsim.real import api
+from checkoutsim.real.database import Database
+from checkoutsim.real.executor import Executor
+from checkoutsim.real.gateway import Gateway, Ledger, faults_from_settings
+from checkoutsim.real.runtime import Runtime
+from checkoutsim.real.store import SagaContext, Store
+from checkoutsim.sim.faults import FaultSchedule
+from checkoutsim.sim.model import policies
+
+SHOP_FILE = "shop.sqlite"
+GATEWAY_FILE = "gateway.sqlite"
+
+
+@dataclass(frozen=True)
+class StorePaths:
+    """Where a run's two databases live."""
+
+    shop: Path
+    gateway: Path
+
+    @classmethod
+    def in_directory(cls, directory: Path) -> StorePaths:
+        """The standard file names inside ``directory``."""
+        return cls(Path(directory) / SHOP_FILE, Path(directory) / GATEWAY_FILE)
+
+    @classmethod
+    def beside(cls, shop: Path) -> StorePaths:
+        """A shop file given by the user, and the gateway's ledger next to it."""
+        shop = Path(shop)
+        return cls(shop, shop.with_name(f"{shop.stem}-gateway{shop.suffix or '.sqlite'}"))
+
+
+class UnsupportedScenario(Exception):
+    """The scenario asks for something the real body does not implement yet."""
+
+
+def unsupported(settings: Settings) -> list[str]:
+    """What in these settings the real body cannot run faithfully (empty: all of it)."""
+    problems = []
+    if settings.breakers.gateway.enabled or settings.breakers.inventory.enabled:
+        problems.append("circuit breakers (breakers.*.enabled)")
+    if settings.queue.enabled:
+        problems.append("the payment retry queue (queue.enabled)")
+    if settings.transaction.protocol != "saga":
+        problems.append(f"transaction.protocol = {settings.transaction.protocol!r}")
+    faults = settings.faults
+    if any(outage.service == "coordinator" for outage in faults.outages):
+        problems.append("coordinator outages")
+    if any(o.service == "inventory" and o.mode == "hang" for o in faults.outages):
+        problems.append("inventory outages in 'hang' mode")
+    if any(brownout.service == "inventory" for brownout in faults.brownouts):
+        problems.append("inventory brown-outs (database work is real, not scaled)")
+    if faults.pause_probability > 0:
+        problems.append("lock-holder pauses (faults.pause_probability)")
+    return problems
+
+
+def store_parent(settings: Settings) -> Path:
+    """The folder a load test's temporary database folder goes in (see ``real.store_dir``)."""
+    if settings.real.store_dir:
+        return Path(settings.real.store_dir)
+    shared_memory = Path("/dev/shm")
+    if shared_memory.is_dir() and os.access(shared_memory, os.W_OK):
+        return shared_memory
+    return Path(tempfile.gettempdir())
+
+
+def process_streams(seed: int, process: int) -> dict[str, random.Random]:
+    """Seeded streams for one service process (several processes share a run)."""
+    names = ("policy", "gateway", "orders")
+    children = np.random.SeedSequence([seed, process]).spawn(len(names))
+    return {
+        name: random.Random(int(child.generate_state(2, np.uint64)[0]))
+        for name, child in zip(names, children, strict=True)
+    }
+
+
+class CheckoutService:
+    """One process's instance of the service over shared database files."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        paths: StorePaths,
+        runtime: Runtime,
+        seed: int = 1,
+        process: int = 0,
+        meta: dict[str, str] | None = None,
+    ) -> None:
+        problems = unsupported(settings)
+        if problems:
+            raise UnsupportedScenario(
+                "the real implementation does not support " + "; ".join(problems) + " yet"
+            )
+        self.settings = settings
+        self.paths = paths
+        self.runtime = runtime
+        self.process_name = f"{os.getpid()}-{process}-{uuid.uuid4().hex[:8]}"
+        real = settings.real
+        self.shop_db = Database(
+            paths.shop, runtime.threading, real.store_round_trip_s, runtime.time.block
+        )
+        # The gateway is someone else's service: the store's round trip does not apply.
+        self.gateway_db = Database(paths.gateway, runtime.threading)
+        self.store = Store(self.shop_db, runtime.time)
+        self.ledger = Ledger(self.gateway_db, runtime)
+        catalog = settings.catalog
+        self.store.create([catalog.stock_per_sku] * catalog.skus, meta or {})
+        self.ledger.create()
+        rngs = process_streams(seed, process)
+        self._policy_rng = rngs["policy"]
+        self.policies = policies(settings)
+        self.gateway = Gateway(
+            self.ledger,
+            faults_from_settings(settings),
+            rngs["gateway"],
+            runtime,
+            FaultSchedule(settings.faults),
+        )
+        self.executor = Executor(
+            settings, self.store, self.gateway, runtime, rngs["orders"], real.lock_poll_s
+        )
+        self.requests = api.RequestTable(self.shop_db, runtime.time)
+        self.executor.handlers.update(api.handlers(self.requests))
+        self.api = api.CheckoutApi(settings, self._saga, self.executor.drive)
+        self._closed = False
+
+    def _saga(self, intent: int, sku: int, quantity: int, key: str) -> ops.Step[str]:
+        """The policy core's checkout saga, returning the outcome's name."""
+        amount = quantity * self.settings.catalog.price
+        outcome = yield from checkout(
+            CheckoutRequest(intent, sku, quantity, amount, key), self.policies, self._policy_rng
+        )
+        return outcome.value
+
+    # --- background jobs --------------------------------------------------------------
+
+    def reap(self) -> int:
+        """Return expired reservations to stock (blocking: call through ``offload``)."""
+        return self.store.expire_due()
+
+    def find_orphans(self) -> list[int]:
+        """The policy core's sweeper look-up: captures with no order and no refund."""
+        saga = SagaContext(-1, "sweeper")
+        return self.executor.drive(find_orphans(self.settings.saga.sweeper_min_age_s), saga)
+
+    def refund_orphan(self, capture_id: int) -> bool:
+        """The policy core's sweeper refund of one orphan (hosts run several at once)."""
+        refunded = self.executor.drive(refund_orphan(capture_id), SagaContext(-1, "sweeper"))
+        self.executor.counters.add("sweeper_refunds", int(refunded))
+        return refunded
+
+    def recover(self) -> dict[str, int]:
+        """Finish sagas a crash left at a recovery point (run before taking traffic).
+
+        A saga that reserved stock and never recorded a capture is compensated
+        (its units go back; money it may have moved is the sweeper's). A saga
+        that recorded a capture is rolled forward: its order is retried, and its
+        payment refunded only if the order can no longer be created.
+        """
+        released = ordered = refunded = 0
+        for reservation_id, intent, step, capture_id in self.store.open_sagas():
+            if step == "captured" and capture_id is not None:
+                saga = SagaContext(intent, "recovery")
+                status = self.store.create_order(
+                    intent, reservation_id, capture_id, False, False, saga
+                )
+                if status in (ops.OrderStatus.CREATED, ops.OrderStatus.EXISTS):
+                    ordered += 1
+                else:
+                    refunded += int(self.ledger.refund(capture_id))
+            else:
+                released += int(self.store.release(reservation_id))
+            self.store.mark_recovered(reservation_id)
+        return {"released": released, "ordered": ordered, "refunded": refunded}
+
+    # --- observing --------------------------------------------------------------------
+
+    def sample(self) -> tuple[int, int, int, int]:
+        """(available units, reserved units, orders, captures) right now."""
+        shop = self.shop_db.read()
+        available = shop.execute("SELECT COALESCE(SUM(available), 0) FROM inventory").fetchone()[0]
+        reserved = shop.execute(
+            "SELECT COALESCE(SUM(quantity), 0) FROM reservations WHERE state = 'active'"
+        ).fetchone()[0]
+        orders = shop.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
+        captures = self.gateway_db.read().execute("SELECT COUNT(*) FROM captures").fetchone()[0]
+        return available, reserved, orders, captures
+
+    def stock(self) -> dict[str, int]:
+        """Each SKU's available units, by public name."""
+        rows = self.shop_db.read().execute("SELECT sku, available FROM inventory ORDER BY sku")
+        return {api.sku_name(sku): available for sku, available in rows}
+
+    def save_counters(self) -> None:
+        """Write this process's counters where the audit can sum them."""
+        counters = self.executor.counters.snapshot()
+        with self.shop_db.write() as conn:
+            conn.execute(
+                "INSERT OR REPLACE INTO service_counters (process, counters) VALUES (?, ?)",
+                (self.process_name, json.dumps(counters)),
+            )
+
+    def close(self) -> None:
+        """Save the counters and close every connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self.save_counters()
+        self.shop_db.close()
+        self.gateway_db.close()
+
+    def __enter__(self) -> CheckoutService:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

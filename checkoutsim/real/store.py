@@ -1,0 +1,365 @@
+"""The shop's store on SQLite: inventory, reservations, leases, payments, orders.
+
+Each public method is one transaction, the way a service would issue it: a
+read is one autocommit ``SELECT``; a write is one ``BEGIN IMMEDIATE`` ...
+``COMMIT``. The naive strategy's read and write are therefore two statements
+with a real gap between them, and the race in that gap is real.
+
+The durable saga log is kept by triggers (``checkoutsim.real.schema``): writes
+that move a saga forward move its log row inside the same transaction, so the
+log costs no extra round trip and can never disagree with the rows it describes.
+Single-statement writes run as autocommit transactions, one round trip each.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkoutsim.policy.ops import (
+    KeyState,
+    PaymentRecord,
+    ReservationRequest,
+    StockRow,
+)
+from checkoutsim.real.database import Database
+from checkoutsim.real.orders import OrderStore
+from checkoutsim.real.schema import SHOP
+from checkoutsim.real.timebase import RealTime
+
+#: Server-assigned intent ids start here, clear of the ids load generators choose.
+SERVER_INTENT_BASE = 1_000_000_000
+
+
+@dataclass(slots=True)
+class SagaContext:
+    """What the body knows about the saga an operation belongs to.
+
+    ``leases`` maps lock names to the token this saga was granted, so a stock
+    write can be recorded with the lease its writer believed it held, even
+    when the strategy does not pass a fencing token.
+    """
+
+    intent_id: int
+    key: str
+    order_id: int | None = None
+    leases: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RequestRow:
+    """A row of the API's idempotency table."""
+
+    intent_id: int
+    body_hash: str
+    finished: bool
+    status_code: int | None
+    response: str | None
+
+
+class Store(OrderStore):
+    """Every shop-side operation of the real body, one transaction each."""
+
+    def __init__(self, database: Database, time: RealTime) -> None:
+        self.db = database
+        self.time = time
+
+    # --- setup ---------------------------------------------------------------------
+
+    def create(self, stock: Sequence[int], meta: dict[str, str]) -> None:
+        """Create the schema; stock the catalog and record ``meta`` if the file is new."""
+        self.db.execute_script(SHOP)
+
+        def work(conn: sqlite3.Connection) -> Any:
+            if conn.execute("SELECT COUNT(*) FROM inventory").fetchone()[0] == 0:
+                conn.executemany(
+                    "INSERT INTO inventory (sku, initial, available) VALUES (?, ?, ?)",
+                    [(sku, units, units) for sku, units in enumerate(stock)],
+                )
+                conn.executemany(
+                    "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", meta.items()
+                )
+
+        return self.db.transaction(work)
+
+    def meta(self) -> dict[str, str]:
+        """The run's metadata (scenario, variant, time scale, origin...)."""
+        return dict(self.db.read().execute("SELECT key, value FROM meta").fetchall())
+
+    def set_meta(self, key: str, value: str) -> None:
+        """Record one metadata value."""
+
+        def work(conn: sqlite3.Connection) -> Any:
+            conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+        return self.db.transaction(work)
+
+    # --- inventory -----------------------------------------------------------------
+
+    def read_stock(self, sku: int) -> StockRow:
+        """``SELECT`` one SKU's row."""
+        row = (
+            self.db.read()
+            .execute("SELECT available, version FROM inventory WHERE sku = ?", (sku,))
+            .fetchone()
+        )
+        return StockRow(row[0], row[1])
+
+    def write_stock(
+        self,
+        request: ReservationRequest,
+        available: int,
+        fence_token: int | None,
+        lease_token: int | None,
+        saga: SagaContext,
+    ) -> int | None:
+        """A blind write of ``available``; with a fence, refused if a newer token wrote."""
+        now = self.time.now()
+
+        def work(conn: sqlite3.Connection) -> Any:
+            changed = conn.execute(
+                "UPDATE inventory SET available = ?, version = version + 1, fence = MAX(fence, ?)"
+                " WHERE sku = ? AND fence <= ?",
+                # Without a fence the token is 0: every write passes, as a blind write does.
+                (available, fence_token or 0, request.sku, fence_token or 1 << 62),
+            ).rowcount
+            self._record_write(conn, request.sku, lease_token, fence_token, bool(changed), now)
+            if not changed:
+                return None
+            return self._reserve(conn, request, saga, now)
+
+        return self.db.transaction(work)
+
+    def compare_and_set(
+        self,
+        request: ReservationRequest,
+        expected_version: int,
+        available: int,
+        lease_token: int | None,
+        saga: SagaContext,
+    ) -> int | None:
+        """Write only if the version has not moved since the read."""
+        now = self.time.now()
+
+        def work(conn: sqlite3.Connection) -> Any:
+            changed = conn.execute(
+                "UPDATE inventory SET available = ?, version = version + 1"
+                " WHERE sku = ? AND version = ?",
+                (available, request.sku, expected_version),
+            ).rowcount
+            self._record_write(conn, request.sku, lease_token, None, bool(changed), now)
+            if not changed:
+                return None
+            return self._reserve(conn, request, saga, now)
+
+        return self.db.transaction(work)
+
+    def decrement(self, request: ReservationRequest, saga: SagaContext) -> int | None:
+        """One conditional ``UPDATE``: take the units only where that many are left."""
+        now = self.time.now()
+
+        def work(conn: sqlite3.Connection) -> Any:
+            changed = conn.execute(
+                "UPDATE inventory SET available = available - ?, version = version + 1"
+                " WHERE sku = ? AND available >= ?",
+                (request.quantity, request.sku, request.quantity),
+            ).rowcount
+            if not changed:
+                return None
+            return self._reserve(conn, request, saga, now)
+
+        return self.db.transaction(work)
+
+    def _record_write(
+        self,
+        conn: sqlite3.Connection,
+        sku: int,
+        lease_token: int | None,
+        fence_token: int | None,
+        accepted: bool,
+        now: float,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO stock_writes (sku, lease_token, fence_token, accepted, time_s)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (sku, lease_token, fence_token, int(accepted), now),
+        )
+
+    def _reserve(
+        self, conn: sqlite3.Connection, request: ReservationRequest, saga: SagaContext, now: float
+    ) -> int:
+        """Insert the reservation that goes with a stock write (a trigger opens its saga log)."""
+        reservation_id = conn.execute(
+            "INSERT INTO reservations (intent_id, saga_key, sku, quantity, created_s, expires_s,"
+            " updated_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                request.intent_id,
+                saga.key,
+                request.sku,
+                request.quantity,
+                now,
+                now + request.ttl_s,
+                now,
+            ),
+        ).lastrowid
+        assert reservation_id is not None
+        return reservation_id
+
+    def release(self, reservation_id: int) -> bool:
+        """Return an active reservation's units to stock."""
+        now = self.time.now()
+
+        def work(conn: sqlite3.Connection) -> Any:
+            row = conn.execute(
+                "UPDATE reservations SET state = 'released', updated_s = ?"
+                " WHERE id = ? AND state = 'active' RETURNING sku, quantity",
+                (now, reservation_id),
+            ).fetchone()
+            if row is not None:
+                conn.execute(
+                    "UPDATE inventory SET available = available + ?, version = version + 1"
+                    " WHERE sku = ?",
+                    (row[1], row[0]),
+                )
+            return row is not None
+
+        return self.db.transaction(work)
+
+    def expire_due(self) -> int:
+        """Return every reservation past its TTL to stock; how many expired.
+
+        A read finds them first (readers never block writers in WAL mode), so the
+        common case, nothing due, takes no write lock at all.
+        """
+        now = self.time.now()
+        due_ids = [
+            row[0]
+            for row in self.db.read().execute(
+                "SELECT id FROM reservations WHERE state = 'active' AND expires_s <= ?", (now,)
+            )
+        ]
+        if not due_ids:
+            return 0
+
+        def work(conn: sqlite3.Connection) -> int:
+            expired = 0
+            for reservation_id in due_ids:
+                row = conn.execute(
+                    "UPDATE reservations SET state = 'expired', updated_s = ?"
+                    " WHERE id = ? AND state = 'active' RETURNING sku, quantity",
+                    (now, reservation_id),
+                ).fetchone()
+                if row is not None:
+                    expired += 1
+                    conn.execute(
+                        "UPDATE inventory SET available = available + ?, version = version + 1"
+                        " WHERE sku = ?",
+                        (row[1], row[0]),
+                    )
+            return expired
+
+        return self.db.transaction(work)
+
+    # --- leases --------------------------------------------------------------------
+
+    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
+        """Grant ``name`` if it is free or its lease lapsed.
+
+        Returns ``(token, held_until)``: the fencing token when granted, else
+        ``None`` and the time the current lease runs out.
+        """
+        now = self.time.now()
+        # A read first: a waiter looking at a held lock takes no write lock.
+        held = self.db.read().execute("SELECT expires_s FROM locks WHERE name = ?", (name,))
+        current = held.fetchone()
+        if current is not None and current[0] > now:
+            return None, current[0]
+
+        def work(conn: sqlite3.Connection) -> Any:
+            held = conn.execute("SELECT expires_s FROM locks WHERE name = ?", (name,)).fetchone()
+            if held is not None and held[0] > now:
+                return None, held[0]
+            token = conn.execute(
+                "INSERT INTO lock_grants (name, granted_s, expires_s) VALUES (?, ?, ?)",
+                (name, now, now + ttl_s),
+            ).lastrowid
+            conn.execute(
+                "INSERT INTO locks (name, token, expires_s) VALUES (?, ?, ?)"
+                " ON CONFLICT (name) DO UPDATE SET token = excluded.token,"
+                " expires_s = excluded.expires_s",
+                (name, token, now + ttl_s),
+            )
+            return token, now + ttl_s
+
+        return self.db.transaction(work)
+
+    def release_lock(self, name: str, token: int) -> bool:
+        """Compare-and-delete: only the current token frees the lock."""
+        now = self.time.now()
+
+        def work(conn: sqlite3.Connection) -> Any:
+            freed = conn.execute(
+                "DELETE FROM locks WHERE name = ? AND token = ?", (name, token)
+            ).rowcount
+            if freed:
+                conn.execute("UPDATE lock_grants SET released_s = ? WHERE token = ?", (now, token))
+            return bool(freed)
+
+        return self.db.transaction(work)
+
+    # --- the payment service's table -------------------------------------------------
+
+    def lookup_payment(self, key: str) -> PaymentRecord | None:
+        """Find the payment row for ``key``."""
+        row = (
+            self.db.read()
+            .execute("SELECT state, capture_id FROM payments WHERE key = ?", (key,))
+            .fetchone()
+        )
+        return None if row is None else PaymentRecord(key, KeyState(row[0]), row[1])
+
+    def insert_payment(self, record: PaymentRecord) -> PaymentRecord | None:
+        """Insert under the UNIQUE key; return the clashing row if the constraint fires.
+
+        A row left in ``retry`` charged nothing, so the insert claims it instead.
+        """
+        written = self.db.write_one(
+            "INSERT INTO payments (key, state, capture_id, updated_s) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET state = excluded.state,"
+            " capture_id = excluded.capture_id, updated_s = excluded.updated_s"
+            " WHERE payments.state = 'retry'",
+            (record.key, record.state.value, record.capture_id, self.time.now()),
+        )
+        if written.rowcount:
+            return None
+        return self.lookup_payment(record.key)
+
+    def update_payment(self, record: PaymentRecord) -> None:
+        """Overwrite the row for ``record.key`` with its final state."""
+        self.db.write_one(
+            "UPDATE payments SET state = ?, capture_id = ?, updated_s = ? WHERE key = ?",
+            (record.state.value, record.capture_id, self.time.now(), record.key),
+        )
+
+    # --- saga log ---------------------------------------------------------------------
+
+    def open_sagas(self) -> list[tuple[int, int, str, int | None]]:
+        """Sagas stopped at a recovery point: (reservation, intent, step, capture)."""
+        return (
+            self.db.read()
+            .execute(
+                "SELECT reservation_id, intent_id, step, capture_id FROM saga_log"
+                " WHERE step IN ('reserved', 'captured') ORDER BY reservation_id"
+            )
+            .fetchall()
+        )
+
+    def mark_recovered(self, reservation_id: int) -> None:
+        """Close a saga the recovery pass compensated without going through the store."""
+        self.db.write_one(
+            "UPDATE reservations SET state = 'recovered', updated_s = ?"
+            " WHERE id = ? AND state = 'active'",
+            (self.time.now(), reservation_id),
+        )
