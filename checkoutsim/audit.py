@@ -137,7 +137,13 @@ def stale_lease_writes(grants: pd.DataFrame, writes: pd.DataFrame) -> Check:
 
 
 def _in_flight(checkouts: pd.DataFrame) -> list[int]:
-    """Intents still being worked on when the history ended."""
+    """Intents still being worked on when the history ended.
+
+    ``unfinished`` (a request still running) when the history has it: a saga
+    can outlive the shopper's wait, and it has not ended until it returns.
+    """
+    if "unfinished" in checkouts:
+        return checkouts.loc[checkouts["unfinished"], "intent_id"].tolist()
     if "told" not in checkouts:
         return []
     return checkouts.loc[checkouts["told"] == "in_flight", "intent_id"].tolist()

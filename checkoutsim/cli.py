@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -81,6 +82,17 @@ def executor_or_exit(jobs: int, cluster: str | None) -> Iterator[Executor | None
             yield executor
     except ExecutorError as error:
         raise UserError(str(error)) from None
+
+
+def check_output_folder(option: str, folder: Path | None) -> None:
+    """Refuse, before any work, a folder that exists as a file or cannot be made."""
+    if folder is None:
+        return
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"{option} {folder}: exists and is not a folder")
+    parent = next((p for p in [folder, *folder.parents] if p.exists()), Path("."))
+    if not os.access(parent, os.W_OK):
+        raise UserError(f"{option} {folder}: cannot write under {parent}")
 
 
 def emit_json(data: Any) -> None:
@@ -216,6 +228,8 @@ def run(
 ) -> None:
     """Run a named scenario through the SimPy model and compare its variants."""
     loaded = scenarios.load(scenario, overrides or [], variants or [])
+    check_output_folder("--csv", csv)
+    check_output_folder("--out", out_directory)
     with (
         executor_or_exit(jobs, cluster) as executor,
         progress_bar(f"simulating {loaded.name}") as update,
@@ -268,8 +282,9 @@ def render_run(result: RunResult) -> None:
             capacity = variant.metrics.get("row_capacity_per_s", 0)
             if capacity:
                 out.print(
-                    f"{variant.name}: the hot row saturates at {capacity:,.0f} orders/s "
-                    f"(the whole shop at {capacity / share:,.0f} orders/s), measured",
+                    f"{variant.name}: {capacity:,.0f} reservations per second of exclusive row "
+                    f"time at this load (the whole shop at {capacity / share:,.0f} orders/s if "
+                    "that held at any load; sweep the rate to find where it saturates)",
                     highlight=False,
                 )
 
@@ -346,6 +361,8 @@ def sweep(
     from checkoutsim.sweep import parse_axis, run_sweep
 
     axes = [parse_axis(text) for text in params]
+    check_output_folder("--csv", csv)
+    check_output_folder("--out", out_directory)
     with (
         executor_or_exit(jobs, cluster) as executor,
         progress_bar(f"sweeping {scenario}") as update,
@@ -425,12 +442,23 @@ def bench(
         bool,
         typer.Option("--real", help="Measure the real implementation under Locust instead."),
     ] = False,
+    store: Annotated[
+        str | None,
+        typer.Option("--store", help="With --real: postgresql://HOST/DATABASE to measure."),
+    ] = None,
 ) -> None:
     """Measure speed and memory; every figure comes from this run (see the README)."""
     from checkoutsim.bench import scale_bench, simulation_bench
 
     with err.status("benchmarking (a few minutes)...") if not as_json else _nothing():
-        if real:
+        if real and store is not None and not store.startswith("sqlite:"):
+            from checkoutsim.load.bench_server import server_bench
+
+            try:
+                figures = server_bench(store)
+            except RuntimeError as error:
+                raise UserError(str(error).splitlines()[0]) from None
+        elif real:
             from checkoutsim.load.bench import real_bench
 
             try:
@@ -468,10 +496,12 @@ def _register_commands() -> None:
     """Add the commands that live in their own modules."""
     from checkoutsim.cli_capacity import register_capacity
     from checkoutsim.cli_real import register_real
+    from checkoutsim.cli_remote import register_remote
     from checkoutsim.cli_report import register_report
     from checkoutsim.cli_walkthrough import register_walkthrough
 
     register_real(app)
+    register_remote(app)
     register_capacity(app)
     register_report(app)
     register_walkthrough(app)

@@ -54,6 +54,8 @@ class Load(Section):
     rate_per_s: float = Field(50.0, gt=0, le=1_000_000)
     #: Piecewise-constant rates as ``[[start_s, rate_per_s], ...]``; overrides rate_per_s.
     piecewise: list[tuple[float, float]] = Field(default_factory=list, max_length=10_000)
+    #: Upper bound on the arrivals a run may generate, so a typo cannot run forever.
+    max_arrivals: int = Field(20_000_000, ge=1, le=1_000_000_000)
     burst_at_s: float = Field(0.0, ge=0)
     burst_size: int = Field(0, ge=0, le=10_000_000)
     duration_s: float = Field(60.0, gt=0, le=10_000_000)
@@ -65,7 +67,24 @@ class Load(Section):
         starts = [start for start, _ in self.piecewise]
         if starts != sorted(starts) or any(rate < 0 or start < 0 for start, rate in self.piecewise):
             raise ValueError("piecewise must be [[start_s, rate_per_s], ...] sorted, non-negative")
+        if any(rate > 1_000_000 for _, rate in self.piecewise):
+            raise ValueError("piecewise rates must be at most 1,000,000 per second")
+        expected = self.expected_arrivals()
+        if expected > self.max_arrivals:
+            raise ValueError(
+                f"this load would start about {expected:,.0f} checkouts, more than "
+                f"max_arrivals ({self.max_arrivals:,}); shorten it or raise max_arrivals"
+            )
         return self
+
+    def expected_arrivals(self) -> float:
+        """The mean number of checkouts the arrival process starts."""
+        segments = list(self.piecewise) or [(0.0, self.rate_per_s)]
+        total = float(self.burst_size)
+        for index, (start, rate) in enumerate(segments):
+            end = segments[index + 1][0] if index + 1 < len(segments) else self.duration_s
+            total += rate * max(0.0, min(end, self.duration_s) - start)
+        return total
 
 
 class Catalog(Section):
@@ -74,7 +93,7 @@ class Catalog(Section):
     skus: int = Field(1, ge=1, le=1_000_000)
     stock_per_sku: int = Field(100, ge=0, le=1_000_000_000)
     max_quantity: int = Field(1, ge=1, le=1000)
-    price: int = Field(100, ge=1)
+    price: int = Field(100, ge=1, le=1_000_000_000)
     #: Share of checkouts that go to the first ``hot_skus`` SKUs.
     hot_share: float = Field(0.0, ge=0, le=1)
     hot_skus: int = Field(1, ge=1)
@@ -289,6 +308,19 @@ class Scale(Section):
     #: Customers simulated per tier's queue (more is slower and more precise).
     customers_per_tier: int = Field(200_000, ge=1000, le=100_000_000)
     assumptions: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _plannable(self) -> Scale:
+        # Check the capacity model accepts the volume and the assumptions now,
+        # so a bad one is a validation error, not a failure half-way in a run.
+        if self.orders_per_day > 0:
+            from checkoutsim.capacity import CapacityError, plan
+
+            try:
+                plan(self.orders_per_day, self.peak_factor, self.assumptions)
+            except CapacityError as error:
+                raise ValueError(str(error)) from None
+        return self
 
 
 class Settings(Section):

@@ -170,7 +170,8 @@ def _percentiles(latency: np.ndarray) -> dict[str, float]:
 
 def aggregate(runs: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, list[float]]]:
     """Mean of each metric over replications, and its 95% confidence interval."""
-    keys = list(runs[0])
+    # Every key any replication has: a diagnostic can be missing from one run.
+    keys = list(dict.fromkeys(key for run in runs for key in run))
     means: dict[str, float] = {}
     intervals: dict[str, list[float]] = {}
     for key in keys:

@@ -112,7 +112,9 @@ def run_scenario(
         scale = check(scenario.base.scale, seed)
     tasks = [
         (
-            variant.settings if scale is None else hot_sku_settings(variant.settings, scale),
+            variant.settings
+            if scale is None
+            else hot_sku_settings(variant.settings, scale.hot_sku_orders_per_s),
             seed,
             replication,
             keep_histories,

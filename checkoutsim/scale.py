@@ -189,7 +189,14 @@ def _close(simulated: float, model: float) -> bool:
     return abs(simulated - model) <= TOLERANCE * abs(model)
 
 
-def hot_sku_settings(settings: Settings, report: ScaleReport) -> Settings:
+def hot_sku_rate(settings: Scale) -> float:
+    """The hot SKU's share of the peak, in orders per second (from the capacity plan)."""
+    plan = capacity.plan(settings.orders_per_day, settings.peak_factor, settings.assumptions)
+    share = next(a.value for a in plan.assumptions if a.name == "inventory_db.hot_sku_share")
+    return plan.peak_orders_per_s * share
+
+
+def hot_sku_settings(settings: Settings, hot_orders_per_s: float) -> Settings:
     """A variant's settings for the checkout model of the hot SKU's row.
 
     The checkout model runs the hot SKU's share of the peak against one row
@@ -198,7 +205,7 @@ def hot_sku_settings(settings: Settings, report: ScaleReport) -> Settings:
     """
     return settings.model_copy(
         update={
-            "load": settings.load.model_copy(update={"rate_per_s": report.hot_sku_orders_per_s}),
+            "load": settings.load.model_copy(update={"rate_per_s": hot_orders_per_s}),
             "catalog": settings.catalog.model_copy(
                 update={"skus": 1, "stock_per_sku": 10**9, "hot_share": 0.0}
             ),

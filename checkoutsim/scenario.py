@@ -219,7 +219,14 @@ def _apply(raw: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> 
             target = child
         if parts[-1] not in target:
             raise ScenarioError(f"{where}: {dotted}: unknown field (value {value!r})")
-        target[parts[-1]] = value
+        if isinstance(value, Mapping) and isinstance(target[parts[-1]], dict):
+            # A table merges into the section: the keys it leaves out keep
+            # their values instead of falling back to the defaults.
+            target[parts[-1]] = _apply(
+                target[parts[-1]], {k: v for k, v in value.items()}, f"{where}: {dotted}"
+            )
+        else:
+            target[parts[-1]] = value
     return result
 
 

@@ -71,7 +71,17 @@ def test_safe_variants_never_oversell_double_charge_or_orphan(
     metrics = summarise(history, configured.load.duration_s)
     assert metrics["oversold_units"] == 0
     assert metrics["duplicate_charges"] == 0
-    assert metrics["orphan_payments"] == 0
+    assert metrics["unpaid_orders"] == 0
     assert metrics["units_sold"] <= metrics["stock"]
+    # Every capture the sweeper has had time to reach ends with an order or a
+    # refund. An overloaded run can still be capturing late payments near its
+    # end; those are orphans only until the next sweeps, so they are left out.
+    saga = configured.saga
+    reach = saga.sweeper_min_age_s + saga.sweeper_interval_s + 2 * configured.gateway.timeout_s
+    horizon = history.duration_s - reach
+    ledger, orders = history.ledger, history.orders
+    settled = ledger["refunded_s"].notna() | ledger["intent_id"].isin(orders["intent_id"])
+    assert settled[ledger["time_s"] <= horizon].all()
     # Money only moves for an order, or comes back.
-    assert metrics["captures"] - metrics["refunds"] == metrics["orders"]
+    unrefunded = ledger[ledger["refunded_s"].isna()]
+    assert unrefunded["intent_id"].isin(orders["intent_id"]).sum() == metrics["orders"]

@@ -291,10 +291,12 @@ class Checkpoint(Operation):
     """A step boundary where the transaction's coordinator must be alive.
 
     While the coordinator that owns ``intent_id`` is down the transaction waits
-    here, holding whatever it holds.
+    here, holding whatever it holds. At ``begin`` nothing is held yet: a
+    transaction whose coordinator is already down is taken by a live one.
     """
 
     intent_id: int
+    begin: bool = False
 
 
 @dataclass(frozen=True, slots=True)

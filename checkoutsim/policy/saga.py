@@ -103,6 +103,7 @@ class Policies:
 def checkout(request: CheckoutRequest, policies: Policies, rng: random.Random) -> Step[Outcome]:
     """Run one checkout request through the saga and return what the shopper sees."""
     saga = policies.saga
+    yield Checkpoint(request.intent_id, begin=True)
     reservation = yield from reserve(
         policies.inventory,
         ReservationRequest(

@@ -25,11 +25,15 @@ from checkoutsim.policy.ops import (
     OrderStatus,
     ReadStock,
     ReleaseLock,
+    ReleaseReservation,
     ReservationRequest,
     Step,
     WriteStock,
 )
 from checkoutsim.policy.saga import CheckoutRequest, Outcome
+
+#: Further capture attempts at commit, each with the transaction's key.
+COMMIT_RETRIES = 5
 
 
 def two_phase_checkout(
@@ -37,6 +41,7 @@ def two_phase_checkout(
 ) -> Step[Outcome]:
     """One checkout as a 2PC transaction: prepare both participants, decide, commit."""
     name = lock_name(request.sku)
+    yield Checkpoint(request.intent_id, begin=True)
     # Prepare, inventory: an exclusive row lock held until the decision arrives.
     # Participants in 2PC do not time their locks out: that is the protocol.
     token = yield AcquireLock(name, math.inf, lock_wait_s)
@@ -54,7 +59,9 @@ def two_phase_checkout(
     # The decision: while this transaction's coordinator is down, it waits
     # here with the row lock and the funds held.
     yield Checkpoint(request.intent_id)
-    # Commit both participants, then release the lock.
+    # Commit both participants, then release the lock. A participant that voted
+    # yes must commit: the capture of the held funds is retried with the key
+    # (the gateway replays it) rather than given up.
     reservation = ReservationRequest(
         request.intent_id, request.sku, request.quantity, reservation_ttl_s
     )
@@ -62,10 +69,15 @@ def two_phase_checkout(
         request.sku, row.available - request.quantity, reservation, token
     )
     capture = yield Charge(request.intent_id, request.amount, request.key)
+    for _ in range(COMMIT_RETRIES):
+        if capture.status is ChargeStatus.CAPTURED:
+            break
+        capture = yield Charge(request.intent_id, request.amount, request.key)
     yield ReleaseLock(name, token)
     if reservation_id is UNAVAILABLE or reservation_id is None:
         return Outcome.REJECTED
     if capture.status is not ChargeStatus.CAPTURED:
+        yield ReleaseReservation(reservation_id)
         return Outcome.PAYMENT_FAILED
     status = yield CreateOrder(request.intent_id, reservation_id, capture.capture_id)
     if status in (OrderStatus.CREATED, OrderStatus.EXISTS):

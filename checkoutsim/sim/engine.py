@@ -118,10 +118,12 @@ class Engine:
         self._order_rng = streams["order_faults"]
         self._pause_rng = streams["pauses"]
         self._pause = sampler(settings.faults.pause, streams["pauses"])
+        self._pause_probability = settings.faults.pause_probability
         brownouts = {brownout.service for brownout in settings.faults.brownouts}
         self._inventory_faulty = self.faults.has_outages("inventory") or "inventory" in brownouts
         self._order_faulty = self.faults.has_outages("order") or "order" in brownouts
         self._coordinator_faulty = self.faults.has_outages("coordinator")
+        self._rerouted: set[int] = set()
         self.handlers: dict[type, Callable[[Any], SimStep]] = {
             ops.ReadStock: self._read_stock,
             ops.WriteStock: self._write_stock,
@@ -200,6 +202,10 @@ class Engine:
         stats.busy_s += latency
         if breaker is not None:
             breaker.on_success(env.now - started)
+        if self._pause_rng.random() < self._pause_probability:
+            # The caller stops the world (GC, page fault) after an inventory
+            # call, with whatever lock it holds: past the TTL, two holders.
+            yield env.timeout(self._pause())
         return True
 
     def _payment_round_trip(self) -> SimStep:
@@ -213,12 +219,7 @@ class Engine:
     def _read_stock(self, op: ops.ReadStock) -> SimStep:
         if not (yield from self._inventory_round_trip()):
             return UNAVAILABLE
-        row = self.shop.read(op.sku)
-        if self._pause_rng.random() < self.settings.faults.pause_probability:
-            # The reader stops the world (GC, page fault) after its read, with
-            # whatever lock it holds: a pause past the TTL gives two holders.
-            yield self.env.timeout(self._pause())
-        return row
+        return self.shop.read(op.sku)
 
     def _write_stock(self, op: ops.WriteStock) -> SimStep:
         if not (yield from self._inventory_round_trip(op.sku)):
@@ -240,8 +241,9 @@ class Engine:
     def _release_reservation(self, op: ops.ReleaseReservation) -> SimStep:
         if not (yield from self._inventory_round_trip()):
             return UNAVAILABLE  # the units stay held until the reservation expires
-        self.counters.compensations += 1
-        return self.shop.release(op.reservation_id)
+        released = self.shop.release(op.reservation_id)
+        self.counters.compensations += int(released)
+        return released
 
     def _acquire_lock(self, op: ops.AcquireLock) -> SimStep:
         """SET NX PX: grant if free or lapsed, else queue FIFO until release or expiry."""
@@ -294,12 +296,21 @@ class Engine:
         return op.intent_id in self.shop.orders
 
     def _checkpoint(self, op: ops.Checkpoint) -> SimStep:
-        """Wait out a crash of the coordinator that owns this transaction."""
+        """Wait out a crash of the coordinator that owns this transaction.
+
+        Coordinator ``intent_id % coordinators == 0`` is the one that crashes.
+        A transaction that begins while it is down is taken by a live one;
+        one it had already begun waits at its next step until it is back.
+        """
         if not self._coordinator_faulty:
             return
-        coordinators = self.settings.transaction.coordinators
         outage = self.faults.outage("coordinator", self.env.now)
-        if outage is not None and op.intent_id % coordinators == 0:
+        if outage is None or op.intent_id % self.settings.transaction.coordinators != 0:
+            return
+        if op.begin:
+            self._rerouted.add(op.intent_id)
+            return
+        if op.intent_id not in self._rerouted:
             self.counters.stalled_by_coordinator += 1
             yield self.env.timeout(outage.end_s - self.env.now)
 

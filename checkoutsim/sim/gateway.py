@@ -54,6 +54,7 @@ class GatewayModel:
         self._latency = sampler(settings.gateway.latency, streams["gateway"])
         self._rng = streams["gateway_faults"]
         self._faulty = faults.has_outages("gateway") or bool(settings.faults.brownouts)
+        self._authorised: set[int] = set()
 
     def handlers(self) -> dict[type, Any]:
         """The operations this model executes."""
@@ -91,6 +92,8 @@ class GatewayModel:
         errored = rng.random() < gateway.error_rate
         declined = rng.random() < gateway.decline_rate
         lost = rng.random() < gateway.lost_response_rate
+        # Funds held by a two-phase prepare are captured, not declined again.
+        declined = declined and op.intent_id not in self._authorised
         if self._faulty:
             latency *= self.faults.latency_factor("gateway", env.now)
             outage = self.faults.outage("gateway", env.now)
@@ -152,7 +155,10 @@ class GatewayModel:
         yield self.env.timeout(min(latency, self.settings.timeout_s))
         if self._faulty and self.faults.outage("gateway", self.env.now) is not None:
             return False
-        return not declined and latency <= self.settings.timeout_s
+        held = not declined and latency <= self.settings.timeout_s
+        if held:
+            self._authorised.add(op.intent_id)
+        return held
 
     def unrefunded(self, op: ops.UnrefundedCaptures) -> SimStep:
         """The sweeper's read of the ledger (a reporting API, no fault injection)."""

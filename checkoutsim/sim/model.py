@@ -195,6 +195,7 @@ def _checkout_frame(shoppers: Shoppers) -> pd.DataFrame:
             "attempts": np.fromiter((i.attempts for i in intents), np.int64, len(intents)),
             "told": pd.Categorical([i.told for i in intents]),
             "answered_s": np.fromiter((i.answered_s for i in intents), float, len(intents)),
+            "unfinished": np.fromiter((i.running > 0 for i in intents), bool, len(intents)),
         }
     )
     answered = frame["answered_s"].to_numpy() >= 0

@@ -36,6 +36,8 @@ class Intent:
     told: str = IN_FLIGHT
     answered_s: float = -1.0
     current_attempt: int = 0
+    #: Requests of this intent still running (a saga can outlive the shopper's wait).
+    running: int = 0
 
 
 def arrival_times(settings: Settings, rng: random.Random) -> Iterator[float]:
@@ -132,6 +134,7 @@ class Shoppers:
             key,
         )
         self.in_flight += 1
+        intent.running += 1
         transaction = self.settings.transaction
         if transaction.protocol == "two_phase_commit":
             steps = two_phase_checkout(
@@ -141,6 +144,7 @@ class Shoppers:
             steps = checkout(request, self.policies, self._policy_rng)
         outcome = yield from self.engine.drive(steps)
         self.in_flight -= 1
+        intent.running -= 1
         if primary and intent.answered_s < 0 and intent.current_attempt == attempt:
             gave_up_at = intent.arrival_s + self.settings.shopper.timeout_s
             if self.env.now > gave_up_at and self.settings.shopper.retries_on_timeout == 0:
