@@ -146,3 +146,14 @@ def test_latency_p99_below_p50_is_refused(tmp_path: Path) -> None:
     text = GOOD + "\n[gateway]\nlatency = { p50_s = 1.0, p99_s = 0.5 }\n"
     with pytest.raises(ScenarioError, match=r"gateway\.latency: Value error, p99_s"):
         scenarios.load(write(tmp_path, text))
+
+
+def test_the_schema_names_every_strategy_the_policy_core_has() -> None:
+    from typing import get_args
+
+    from checkoutsim.config import InventoryStrategy, PaymentStrategy
+    from checkoutsim.policy.inventory import STRATEGIES as INVENTORY
+    from checkoutsim.policy.payment import STRATEGIES as PAYMENT
+
+    assert set(get_args(InventoryStrategy)) == set(INVENTORY)
+    assert set(get_args(PaymentStrategy)) == set(PAYMENT)

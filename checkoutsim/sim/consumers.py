@@ -17,7 +17,8 @@ from checkoutsim.policy import ops
 from checkoutsim.policy.parked import Delivery, abandon, deliver
 from checkoutsim.policy.retry_queue import NackOutcome, RetryMessage, RetryQueue
 from checkoutsim.policy.saga import SagaPolicy
-from checkoutsim.sim.engine import Engine, SimStep
+from checkoutsim.sim import SimStep
+from checkoutsim.sim.engine import Engine
 
 
 class RetryConsumers:

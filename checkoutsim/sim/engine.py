@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,13 +21,13 @@ import simpy
 from checkoutsim.clock import SimClock
 from checkoutsim.config import Settings
 from checkoutsim.policy import ops
+from checkoutsim.sim import SimStep
 from checkoutsim.sim.faults import FaultSchedule, make_breaker
 from checkoutsim.sim.gateway import GatewayModel
 from checkoutsim.sim.latency import sampler
 from checkoutsim.sim.locks import LockTable
 from checkoutsim.sim.state import Ledger, Shop
 
-SimStep = Generator[simpy.Event, Any, Any]
 UNAVAILABLE = ops.UNAVAILABLE
 
 

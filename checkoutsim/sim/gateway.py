@@ -9,7 +9,6 @@ duration.
 from __future__ import annotations
 
 import random
-from collections.abc import Generator
 from typing import Any
 
 import simpy
@@ -17,11 +16,10 @@ import simpy
 from checkoutsim.clock import SimClock
 from checkoutsim.config import Settings
 from checkoutsim.policy import ops
+from checkoutsim.sim import SimStep
 from checkoutsim.sim.faults import FaultSchedule, RateLimiter, make_breaker
 from checkoutsim.sim.latency import sampler
 from checkoutsim.sim.state import Ledger
-
-SimStep = Generator[simpy.Event, Any, Any]
 
 UNKNOWN = ops.ChargeResult(ops.ChargeStatus.UNKNOWN)
 ERROR = ops.ChargeResult(ops.ChargeStatus.ERROR)

@@ -13,8 +13,9 @@ from checkoutsim.history import History
 from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.payment import PaymentPolicy
 from checkoutsim.policy.saga import Policies, SagaPolicy, find_orphans, refund_orphan
+from checkoutsim.sim import SimStep
 from checkoutsim.sim.consumers import RetryConsumers
-from checkoutsim.sim.engine import Engine, SimStep
+from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
 

@@ -17,7 +17,8 @@ import simpy
 from checkoutsim.config import Settings
 from checkoutsim.policy.saga import CheckoutRequest, Policies, checkout
 from checkoutsim.policy.two_phase import two_phase_checkout
-from checkoutsim.sim.engine import Engine, SimStep
+from checkoutsim.sim import SimStep
+from checkoutsim.sim.engine import Engine
 
 TIMED_OUT = "timed_out"
 IN_FLIGHT = "in_flight"
