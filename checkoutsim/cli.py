@@ -378,12 +378,10 @@ def _register_commands() -> None:
     """Add the commands that live in their own modules."""
     from checkoutsim.cli_capacity import register_capacity
     from checkoutsim.cli_real import register_real
-    from checkoutsim.cli_remote import register_remote
     from checkoutsim.cli_report import register_report
     from checkoutsim.cli_walkthrough import register_walkthrough
 
     register_real(app)
-    register_remote(app)
     register_capacity(app)
     register_report(app)
     register_walkthrough(app)
