@@ -19,6 +19,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
@@ -144,7 +145,7 @@ def list_scenarios() -> None:
     for name, path in scenarios.available().items():
         try:
             loaded = scenarios.load(str(path))
-            table.add_row(name, loaded.title, loaded.question)
+            table.add_row(name, escape(loaded.title), escape(loaded.question))
         except scenarios.ScenarioError as error:
             table.add_row(name, f"[red]invalid: {error}[/]", "")
     out.print(table)
@@ -178,13 +179,16 @@ def show(
     if as_json:
         emit_json(data)
         return
-    out.print(f"[bold]{loaded.name}[/]: {loaded.title}", highlight=False)
-    out.print(f"[italic]{loaded.question}[/]", highlight=False)
+    # Scenario text is data: escaped, so a "[" in a title is shown, not parsed.
+    out.print(f"[bold]{loaded.name}[/]: {escape(loaded.title)}", highlight=False)
+    out.print(f"[italic]{escape(loaded.question)}[/]", highlight=False)
     out.print(loaded.description.strip(), markup=False, highlight=False)
     out.print_json(json.dumps(loaded.base.model_dump(mode="json")))
     for variant in loaded.variants:
         changes = ", ".join(f"{k} = {v!r}" for k, v in variant.overrides.items()) or "(base)"
-        out.print(f"[bold]{variant.name}[/]: {changes}  [dim]{variant.description}[/]")
+        out.print(
+            f"[bold]{variant.name}[/]: {escape(changes)}  [dim]{escape(variant.description)}[/]"
+        )
 
 
 @app.command()
@@ -377,12 +381,14 @@ def main() -> None:
 def _register_commands() -> None:
     """Add the commands that live in their own modules."""
     from checkoutsim.cli_capacity import register_capacity
+    from checkoutsim.cli_chaos import register_chaos
     from checkoutsim.cli_real import register_real
     from checkoutsim.cli_report import register_report
     from checkoutsim.cli_walkthrough import register_walkthrough
 
     register_real(app)
     register_capacity(app)
+    register_chaos(app)
     register_report(app)
     register_walkthrough(app)
 

@@ -121,6 +121,9 @@ def register_real(app: typer.Typer) -> None:
     for name, function in (("loadtest", loadtest), ("compare", compare), ("serve", serve)):
         if name not in known:
             app.command(name)(function)
+    from checkoutsim.cli_remote import register_remote
+
+    register_remote(app)
 
 
 @user_errors
@@ -145,6 +148,33 @@ def loadtest(
     ] = None,
     seed: SeedOption = 1,
     overrides: SetOption = None,
+    store: Annotated[
+        str | None,
+        typer.Option(
+            "--store",
+            help="sqlite:PATH (default) or postgresql://HOST/DATABASE (env CHECKOUTSIM_STORE).",
+        ),
+    ] = None,
+    locks: Annotated[
+        str | None,
+        typer.Option(
+            "--locks", help="database (default) or redis://HOST:PORT/DB (env CHECKOUTSIM_LOCKS)."
+        ),
+    ] = None,
+    master: Annotated[
+        bool, typer.Option("--master", help="Be a Locust master for `loadtest-worker`s.")
+    ] = False,
+    expect_workers: Annotated[
+        int, typer.Option("--expect-workers", min=1, help="Workers the master waits for.")
+    ] = 1,
+    master_bind_host: Annotated[
+        str,
+        typer.Option(
+            "--master-bind-host",
+            help="Address the master listens on (127.0.0.1; give 0.0.0.0 for other machines).",
+        ),
+    ] = "127.0.0.1",
+    master_port: Annotated[int, typer.Option("--master-port", min=1, max=65535)] = 5557,
 ) -> None:
     """Hammer the real checkout (SQLite + fake gateway) with Locust, then audit it."""
     loaded = _load(scenario, overrides, variants)
@@ -164,10 +194,20 @@ def loadtest(
         web=web,
         web_port=web_port,
         html=html is not None,
+        store=store,
+        locks=locks,
+        master=master,
+        expect_workers=expect_workers if master else 0,
+        master_bind_host=master_bind_host,
+        master_port=master_port,
     )
     if web:
         err.print(f"Locust web UI: http://127.0.0.1:{web_port}", highlight=False)
     runs = run_real(loaded, options, show=not as_json)
+    if master:
+        from checkoutsim.load.remote import dismiss_workers
+
+        dismiss_workers(options)
     if html is not None:
         _write_html(html, runs)
     if as_json:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from rich.live import Live
+from rich.markup import escape
 from rich.table import Table
 
 from checkoutsim import __version__
@@ -119,8 +120,9 @@ def _check_json(check: Any) -> dict[str, Any]:
 
 def render_real(loaded: scenarios.Scenario, runs: list[VariantRun], options: LoadOptions) -> None:
     """Print a load test's variants side by side, then each audit's verdicts."""
-    out.print(f"[bold]{loaded.title}[/]", highlight=False)
-    out.print(f"[italic]Question:[/] {loaded.question}", highlight=False)
+    # Scenario files are user text: escape it, or "[/x]" in a title is a markup error.
+    out.print(f"[bold]{escape(loaded.title)}[/]", highlight=False)
+    out.print(f"[italic]Question:[/] {escape(loaded.question)}", highlight=False)
     where = options.target or (f"{options.workers} workers" if options.workers else "in process")
     title = f"{loaded.name} · seed {options.seed} · real ({where}), audited"
     out.print(metrics_table(title, [(run.name, run.metrics, None) for run in runs]))
@@ -147,7 +149,7 @@ def render_real(loaded: scenarios.Scenario, runs: list[VariantRun], options: Loa
 
 def render_compare(loaded: scenarios.Scenario, rows: list[dict[str, Any]]) -> None:
     """Per variant: model and real rates side by side, disagreements flagged."""
-    out.print(f"[bold]{loaded.title}[/]: model vs real", highlight=False)
+    out.print(f"[bold]{escape(loaded.title)}[/]: model vs real", highlight=False)
     table = Table(title=f"{loaded.name} · compare", title_justify="left")
     for column in ("variant", "metric", "model", "real", "model rate", "real rate", "ratio", ""):
         table.add_column(column, justify="left" if column in ("variant", "metric", "") else "right")

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from checkoutsim.metrics import CONTRACT, INVARIANTS, verdict_text
@@ -93,8 +94,8 @@ def metrics_table(
 def render_run(console: Console, result: RunResult) -> None:
     """Print a run's variants side by side with their verdicts."""
     loaded = result.scenario
-    console.print(f"[bold]{loaded.title}[/]", highlight=False)
-    console.print(f"[italic]Question:[/] {loaded.question}", highlight=False)
+    console.print(f"[bold]{escape(loaded.title)}[/]", highlight=False)
+    console.print(f"[italic]Question:[/] {escape(loaded.question)}", highlight=False)
     reps = (
         f"{result.replications} replications, mean ±95% CI"
         if result.replications > 1

@@ -8,6 +8,7 @@ do not depend on which worker finished first.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor
@@ -154,6 +155,10 @@ def execute(
                 progress(done, total)
         return outputs
     own = executor is None
+    if own:
+        # Forked workers share the parent's heap copy-on-write; freezing it
+        # keeps their garbage collector from touching (and so copying) it.
+        gc.freeze()
     pool = executor or ProcessPoolExecutor(max_workers=jobs)
     try:
         futures = [pool.submit(simulate_once, *task) for task in tasks]
@@ -166,3 +171,4 @@ def execute(
     finally:
         if own:
             pool.shutdown()
+            gc.unfreeze()

@@ -60,6 +60,14 @@ class LoadOptions:
     web_port: int = 8089
     html: bool = False
     seed: int = 1
+    #: ``--store`` and ``--locks`` (``checkoutsim.real.backends``); None: the defaults.
+    store: str | None = None
+    locks: str | None = None
+    #: ``--master``: wait for ``expect_workers`` ``loadtest-worker`` processes on ``port``.
+    master: bool = False
+    expect_workers: int = 0
+    master_bind_host: str = "*"
+    master_port: int = 5557
 
 
 @dataclass
@@ -95,6 +103,12 @@ def run_variant(
 ) -> VariantRun:
     """Load-test one variant the way ``options`` says, and audit it."""
     settings = run_settings(variant, options)
+    if options.master or options.store or options.locks:
+        from checkoutsim.load.backed import run_backed
+
+        backed = run_backed(variant, settings, options, progress)
+        if backed is not None:
+            return backed
     if options.target:
         return _run_http(variant, settings, options, progress)
     if options.workers > 0:
@@ -184,13 +198,21 @@ def _play(
     load_end = run.origin_perf + settings.load.duration_s * scale
     hard_end = load_end + settings.load.drain_s * scale
 
+    sweeper = settings.saga
+    sweep_s = (sweeper.sweeper_min_age_s + sweeper.sweeper_interval_s) * scale
+    quiet_since: list[float] = []
+
     def done() -> bool:
-        return (
-            time.perf_counter() >= load_end
-            and run.finished
-            and len(run.requests) == 0
-            and background() == 0
-        )
+        now = time.perf_counter()
+        if not (now >= load_end and run.finished and len(run.requests) == 0):
+            quiet_since.clear()
+            return False
+        if not quiet_since:
+            quiet_since.append(now)
+        # With a sweeper, payments whose outcome stayed unknown are its to settle:
+        # the drain gives it one pass past its minimum age after the last saga ended.
+        swept = sweeper.sweeper_interval_s == 0 or now >= quiet_since[0] + sweep_s
+        return swept and background() == 0
 
     session.wait(
         hard_end,

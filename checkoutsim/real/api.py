@@ -70,7 +70,8 @@ def parse_body(raw: bytes | dict[str, Any], settings: Settings) -> CheckoutBody:
             raise BadRequest(413, f"body larger than {MAX_BODY_BYTES} bytes")
         try:
             data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            # RecursionError: a small body of deeply nested brackets must be a 400, not a 500.
             raise BadRequest(400, "body is not valid JSON") from None
     else:
         data = raw

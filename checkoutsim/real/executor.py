@@ -98,6 +98,14 @@ class Executor:
         self._order_lock = runtime.threading.lock()
         self._lock_poll_s = lock_poll_s
         self.schedule = FaultSchedule(settings.faults)
+        # Lock-holder pauses draw from a stream of their own (derived only when the
+        # scenario pauses, so that other scenarios' order draws stay as they were).
+        self._pause_rng = (
+            random.Random(order_rng.getrandbits(64))
+            if settings.faults.pause_probability > 0
+            else None
+        )
+        self._pause = sampler(settings.faults.pause, self._pause_rng) if self._pause_rng else None
         self.handlers: dict[type, Handler] = {
             ops.ReadStock: lambda op, saga: store.read_stock(op.sku),
             ops.WriteStock: self._write_stock,
@@ -121,6 +129,9 @@ class Executor:
         if self.schedule.has_outages("inventory"):
             for kind in INVENTORY_OPS:
                 self.handlers[kind] = self._unless_inventory_down(self.handlers[kind])
+        if self._pause_rng is not None:
+            for kind in INVENTORY_OPS:
+                self.handlers[kind] = self._pausing(self.handlers[kind])
 
     def _unless_inventory_down(self, handler: Handler) -> Handler:
         """Wrap an inventory handler: during an outage the call does not happen."""
@@ -224,6 +235,26 @@ class Executor:
                 return value
 
     # --- inventory ------------------------------------------------------------------
+
+    def _pausing(self, handler: Handler) -> Handler:
+        """Wrap an inventory handler: now and then the caller stops the world after it.
+
+        As in the model, a GC or page fault after an inventory call: a real wait
+        of the scaled pause, with whatever lease the saga holds, so one longer
+        than the TTL gives two holders. (A lock wait that ends in a grant is not
+        drawn again: its attempts return through ``Pause``.)
+        """
+
+        def paused(op: Any, saga: SagaContext) -> Any:
+            value = handler(op, saga)
+            if isinstance(value, Pause) or self._pause_rng is None or self._pause is None:
+                return value
+            with self._order_lock:
+                stops = self._pause_rng.random() < self.settings.faults.pause_probability
+                seconds = self._pause() if stops else 0.0
+            return after(seconds, lambda: value)
+
+        return paused
 
     def _write_stock(self, op: ops.WriteStock, saga: SagaContext) -> int | None:
         lease = saga.leases.get(lock_name(op.sku))

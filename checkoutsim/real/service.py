@@ -26,6 +26,7 @@ from checkoutsim.policy.saga import CheckoutRequest, checkout, find_orphans, ref
 from checkoutsim.real import api
 from checkoutsim.real.database import Database
 from checkoutsim.real.executor import Executor
+from checkoutsim.real.fault_counts import count_faults
 from checkoutsim.real.gateway import Gateway, Ledger, faults_from_settings
 from checkoutsim.real.runtime import Runtime
 from checkoutsim.real.store import SagaContext, Store
@@ -75,8 +76,6 @@ def unsupported(settings: Settings) -> list[str]:
         problems.append("inventory outages in 'hang' mode")
     if any(brownout.service == "inventory" for brownout in faults.brownouts):
         problems.append("inventory brown-outs (database work is real, not scaled)")
-    if faults.pause_probability > 0:
-        problems.append("lock-holder pauses (faults.pause_probability)")
     return problems
 
 
@@ -111,6 +110,7 @@ class CheckoutService:
         seed: int = 1,
         process: int = 0,
         meta: dict[str, str] | None = None,
+        backend: Any = None,
     ) -> None:
         problems = unsupported(settings)
         if problems:
@@ -122,12 +122,16 @@ class CheckoutService:
         self.runtime = runtime
         self.process_name = f"{os.getpid()}-{process}-{uuid.uuid4().hex[:8]}"
         real = settings.real
-        self.shop_db = Database(
-            paths.shop, runtime.threading, real.store_round_trip_s, runtime.time.block
-        )
-        # The gateway is someone else's service: the store's round trip does not apply.
-        self.gateway_db = Database(paths.gateway, runtime.threading)
-        self.store = Store(self.shop_db, runtime.time)
+        if backend is not None:
+            # A server store or Redis leases (``checkoutsim.real.backends.RunBackend``).
+            self.shop_db, self.gateway_db, self.store = backend.open(settings, runtime, paths)
+        else:
+            self.shop_db = Database(
+                paths.shop, runtime.threading, real.store_round_trip_s, runtime.time.block
+            )
+            # The gateway is someone else's service: the store's round trip does not apply.
+            self.gateway_db = Database(paths.gateway, runtime.threading)
+            self.store = Store(self.shop_db, runtime.time)
         self.ledger = Ledger(self.gateway_db, runtime)
         catalog = settings.catalog
         self.store.create([catalog.stock_per_sku] * catalog.skus, meta or {})
@@ -148,6 +152,8 @@ class CheckoutService:
         self.requests = api.RequestTable(self.shop_db, runtime.time)
         self.executor.handlers.update(api.handlers(self.requests))
         self.api = api.CheckoutApi(settings, self._saga, self.executor.drive)
+        # Count injected faults (fault_* counters) so a soak can report what it survived.
+        count_faults(self)
         self._closed = False
 
     def _saga(self, intent: int, sku: int, quantity: int, key: str) -> ops.Step[str]:
@@ -178,26 +184,13 @@ class CheckoutService:
     def recover(self) -> dict[str, int]:
         """Finish sagas a crash left at a recovery point (run before taking traffic).
 
-        A saga that reserved stock and never recorded a capture is compensated
-        (its units go back; money it may have moved is the sweeper's). A saga
-        that recorded a capture is rolled forward: its order is retried, and its
-        payment refunded only if the order can no longer be created.
+        See ``checkoutsim.real.recovery``: sagas past the pivot are rolled
+        forward (the order, or a refund if the reservation lapsed), the others
+        compensated, and money the saga log cannot see is refunded.
         """
-        released = ordered = refunded = 0
-        for reservation_id, intent, step, capture_id in self.store.open_sagas():
-            if step == "captured" and capture_id is not None:
-                saga = SagaContext(intent, "recovery")
-                status = self.store.create_order(
-                    intent, reservation_id, capture_id, False, False, saga
-                )
-                if status in (ops.OrderStatus.CREATED, ops.OrderStatus.EXISTS):
-                    ordered += 1
-                else:
-                    refunded += int(self.ledger.refund(capture_id))
-            else:
-                released += int(self.store.release(reservation_id))
-            self.store.mark_recovered(reservation_id)
-        return {"released": released, "ordered": ordered, "refunded": refunded}
+        from checkoutsim.real.recovery import recover
+
+        return recover(self).as_dict()
 
     # --- observing --------------------------------------------------------------------
 

@@ -1,0 +1,137 @@
+"""Load tests on a chosen backend: ``--store postgresql://...``, ``--locks redis://...``.
+
+The in-process run is the default load test's (``checkoutsim.load.loadtest``)
+with the run's state on the chosen backend: a fresh namespace (schemas, key
+prefix) per variant, created before the run and dropped after the audit. With a
+PostgreSQL store the service's calls run in greenlets (``GreenletRuntime``:
+their sockets are cooperative); SQLite keeps its thread pool. ``--master`` and
+``--workers N`` with a server store go to ``checkoutsim.load.remote``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from checkoutsim.config import Settings
+from checkoutsim.load import session
+from checkoutsim.load.green import GreenletRuntime
+from checkoutsim.load.loadtest import (
+    LoadError,
+    LoadOptions,
+    VariantRun,
+    _play,
+    _start_origin,
+    assemble,
+    session_options,
+)
+from checkoutsim.load.runtime import GeventRuntime
+from checkoutsim.load.session import Progress
+from checkoutsim.load.shoppers import ShopperRun, told_from_response
+from checkoutsim.load.users import InProcessShopper
+from checkoutsim.real import records
+from checkoutsim.real.backends import BackendChoice, BackendError, RunBackend, choose
+from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
+from checkoutsim.scenario import Variant
+
+
+def make_runtime(choice: BackendChoice, settings: Settings, origin: float) -> GeventRuntime:
+    """Greenlets for a server store, real threads for SQLite (its calls block)."""
+    kind = GreenletRuntime if choice.postgres else GeventRuntime
+    return kind(
+        origin, settings.real.time_scale, settings.inventory.workers, settings.real.service_threads
+    )
+
+
+def run_backed(
+    variant: Variant, settings: Settings, options: LoadOptions, progress: Progress | None
+) -> VariantRun | None:
+    """Run one variant on the chosen backend; None when the defaults serve it unchanged."""
+    try:
+        choice = choose(options.store, options.locks)
+    except BackendError as error:
+        raise LoadError(str(error)) from None
+    if options.master or (options.workers > 0 and not choice.default):
+        if not choice.postgres:
+            raise LoadError(
+                "--master and --workers with --store/--locks need a server store"
+                " (--store postgresql://...): workers share state through it"
+            )
+        from checkoutsim.load.remote import run_master
+
+        return run_master(variant, settings, options, choice, progress)
+    if choice.default or options.target:
+        return None
+    return run_local(variant, settings, options, choice, progress)
+
+
+def run_local(
+    variant: Variant,
+    settings: Settings,
+    options: LoadOptions,
+    choice: BackendChoice,
+    progress: Progress | None,
+) -> VariantRun:
+    """Service, users and audit in this process, with state on the chosen backend."""
+    folder = choice.sqlite_folder or store_parent(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="checkoutsim-", dir=folder))
+    backend = RunBackend(choice)
+    runtime = make_runtime(choice, settings, time.time())
+    try:
+        service = open_service(settings, directory, runtime, options.seed, 0, backend)
+
+        def send(key: str, body: dict[str, Any]) -> str:
+            return told_from_response(*service.api.checkout(key, body))
+
+        from checkoutsim.load.schedule import plan
+
+        run = ShopperRun(plan(settings, options.seed), settings, send, options.seed)
+        samples: list[tuple[float, ...]] = []
+        jobs = session.background_jobs(
+            service, runtime, settings, samples, lambda: len(run.requests)
+        )
+        opts = session_options(settings, options)
+        env = session.environment([InProcessShopper], opts, run)
+        runner = env.create_local_runner()
+        origin = _start_origin(opts.users)
+        runtime.time.origin = origin
+        run.start_at(origin)
+        history = session.start(env, runner, opts)
+        _play(run, settings, runtime.background.__len__, env, variant.name, samples, progress)
+        result = session.finish(env, runner, history, options.html)
+        for job in jobs:
+            job.kill()
+        run.requests.kill(block=True, timeout=5)
+        runtime.drain(1.0)
+        runtime.quiesce()
+        service.save_counters()
+        facts = records.collect(service.store, service.ledger)
+        service.close()
+        return assemble(variant, settings, run.records, facts, samples, result, opts.users)
+    finally:
+        runtime.close()
+        backend.drop()
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def open_service(
+    settings: Settings,
+    directory: Path,
+    runtime: GeventRuntime,
+    seed: int,
+    process: int,
+    backend: RunBackend,
+) -> CheckoutService:
+    """One process's service over the run's backend (in ``directory`` for SQLite files)."""
+    try:
+        return CheckoutService(
+            settings, StorePaths.in_directory(directory), runtime, seed, process, backend=backend
+        )
+    except Exception as error:
+        if type(error).__module__.startswith(("psycopg", "redis")):
+            raise LoadError(f"cannot open the store: {error}") from None
+        raise

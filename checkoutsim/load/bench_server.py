@@ -1,0 +1,170 @@
+"""``checkoutsim bench --real --store postgresql://...``: the real checkout on a server store.
+
+Figures, all from one run (printed, never asserted), with the bench's settings
+(``checkoutsim.load.bench.bench_settings``: atomic, key-first, nothing injected):
+
+- ``checkouts_per_s``: closed-loop buyers driven by Locust in one process,
+  through the whole service, with the store's calls in greenlets;
+- ``store_ceiling_per_s``: the same transactions a checkout issues, straight to
+  the server with no service around them, from ``CEILING_THREADS`` threads at
+  once (a server serves connections in parallel, so one thread would be a
+  round-trip figure, not a ceiling); ``store_ceiling_one_thread_per_s`` too;
+- ``share_of_ceiling``: the first over the second.
+
+Runs in a child process, as the SQLite bench does (Locust patches whoever
+imports it); every namespace it creates is dropped.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from checkoutsim.config import Settings
+from checkoutsim.load.bench import BUYERS, bench_settings
+from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
+from checkoutsim.real.backends import RunBackend, choose
+from checkoutsim.real.runtime import ThreadRuntime
+from checkoutsim.real.service import CheckoutService, StorePaths
+from checkoutsim.real.store import SagaContext
+from checkoutsim.real.timebase import WallTime
+
+CEILING_THREADS = 8
+
+
+def _checkout(service: CheckoutService, intent: int) -> None:
+    """A key-first, atomic checkout's transactions, with no service around them."""
+    store, ledger, requests = service.store, service.ledger, service.requests
+    key = f"c{intent}"
+    saga = SagaContext(intent, key)
+    requests.begin(key, intent, "hash")
+    reservation = store.decrement(ReservationRequest(intent, 0, 1, 600.0), saga)
+    store.insert_payment(PaymentRecord(key, KeyState.IN_PROGRESS))
+    ledger.claim(key, claim=True)
+    capture = ledger.settle(intent, 100, key, declined=False)
+    store.update_payment(PaymentRecord(key, KeyState.CAPTURED, capture.capture_id))
+    store.create_order(intent, reservation, capture.capture_id or 0, False, False, saga)
+    requests.finish(key, 200, {"status": "ordered", "order_id": 0, "intent": intent})
+
+
+def store_ceiling(store_url: str, settings: Settings, seconds: float, threads: int) -> float:
+    """Checkouts' transactions per second from ``threads`` threads straight to the server."""
+    backend = RunBackend(choose(store_url))
+    with tempfile.TemporaryDirectory() as directory:
+        runtime = ThreadRuntime(WallTime(time.time(), settings.real.time_scale))
+        service = CheckoutService(
+            settings, StorePaths.in_directory(Path(directory)), runtime, backend=backend
+        )
+        ids = itertools.count()
+        done = [0] * threads
+        deadline = time.perf_counter() + seconds
+
+        def loop(slot: int) -> None:
+            while time.perf_counter() < deadline:
+                _checkout(service, next(ids))
+                done[slot] += 1
+
+        started = time.perf_counter()
+        pool = [threading.Thread(target=loop, args=(slot,)) for slot in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        rate = sum(done) / (time.perf_counter() - started)
+        service.close()
+    backend.drop()
+    return rate
+
+
+def closed_loop(store_url: str, settings: Settings, seconds: float, warmup_s: float = 1.0) -> float:
+    """Checkouts per second of closed-loop Locust buyers through the service, one process."""
+    import gevent
+
+    from checkoutsim.load import session
+    from checkoutsim.load.green import GreenletRuntime
+    from checkoutsim.load.users import BenchTarget, ClosedLoopBuyer
+
+    backend = RunBackend(choose(store_url))
+    runtime = GreenletRuntime(time.time(), settings.real.time_scale, settings.inventory.workers)
+    try:
+        with tempfile.TemporaryDirectory() as directory:
+            service = CheckoutService(
+                settings, StorePaths.in_directory(Path(directory)), runtime, backend=backend
+            )
+            options = session.SessionOptions(users=BUYERS)
+            env = session.environment([ClosedLoopBuyer], options, BenchTarget(service.api, 0))
+            runner = env.create_local_runner()
+            history = session.start(env, runner, options)
+            gevent.sleep(warmup_s)
+            before, started = _orders(service), time.perf_counter()
+            gevent.sleep(seconds)
+            after, elapsed = _orders(service), time.perf_counter() - started
+            session.finish(env, runner, history, html=False)
+            service.close()
+        return (after - before) / elapsed
+    finally:
+        runtime.close()
+        backend.drop()
+
+
+def _orders(service: CheckoutService) -> int:
+    return int(service.shop_db.read().execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+
+def measure(store_url: str, seconds: float) -> dict[str, dict[str, Any]]:
+    """Every figure, in this process (which Locust will monkey-patch)."""
+    settings = bench_settings()
+    one_thread = store_ceiling(store_url, settings, seconds, 1)
+    ceiling = store_ceiling(store_url, settings, seconds, CEILING_THREADS)
+    import locust  # noqa: F401  (patches now, before the load part opens sockets)
+
+    checkouts = closed_loop(store_url, settings, seconds)
+    return {
+        "real": {
+            "store": "postgresql",
+            "checkouts_per_s": round(checkouts, 1),
+            "store_ceiling_per_s": round(ceiling, 1),
+            "store_ceiling_one_thread_per_s": round(one_thread, 1),
+            "share_of_ceiling": round(checkouts / ceiling, 3),
+            "ceiling_threads": CEILING_THREADS,
+            "seconds_per_figure": seconds,
+            "buyers": BUYERS,
+            "inventory_workers": settings.inventory.workers,
+        }
+    }
+
+
+def server_bench(store_url: str, seconds: float = 5.0) -> dict[str, dict[str, Any]]:
+    """Run ``measure`` in a child process and return its figures."""
+    command = [sys.executable, "-m", "checkoutsim.load.bench_server", "--store", store_url]
+    completed = subprocess.run(
+        [*command, "--seconds", str(seconds)],
+        capture_output=True,
+        text=True,
+        timeout=120 + 10 * seconds,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"server bench failed: {completed.stderr.strip()[-2000:]}")
+    return json.loads(completed.stdout)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the figures as JSON (the child process of ``server_bench``)."""
+    parser = argparse.ArgumentParser(description="checkoutsim server bench (child process)")
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    args = parser.parse_args(argv)
+    sys.stdout.write(json.dumps(measure(args.store, args.seconds)) + "\n")
+
+
+if __name__ == "__main__":
+    main()

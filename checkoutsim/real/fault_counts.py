@@ -1,0 +1,92 @@
+"""Count the faults the real body injects, so a soak can say what it survived.
+
+The gateway and the order service decide their faults inside their own calls;
+this module wraps those two calls on one ``CheckoutService`` and classifies
+each answer by what the scenario injected at that moment. The counts go into
+the executor's counters, which the service saves per process and the audit's
+``collect`` sums (``fault_*`` names), so several processes add up.
+
+Classification, per call:
+
+- ``fault_gateway_outage_refused`` / ``fault_gateway_outage_hung``: the call
+  fell in a gateway outage window (``error`` / ``hang`` mode);
+- ``fault_gateway_rate_limited``: refused at once outside an outage (a 429);
+- ``fault_gateway_errors``: an injected error after the call's latency;
+- ``fault_gateway_unknown``: no answer (a response lost after the capture, or
+  the read time-out): the third outcome the saga must survive;
+- ``fault_order_failures``: the order service refused or failed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from checkoutsim.policy import ops
+from checkoutsim.real.runtime import Pause
+
+if TYPE_CHECKING:
+    from checkoutsim.real.service import CheckoutService
+
+FAULT_COUNTERS = (
+    "fault_gateway_outage_refused",
+    "fault_gateway_outage_hung",
+    "fault_gateway_rate_limited",
+    "fault_gateway_errors",
+    "fault_gateway_unknown",
+    "fault_order_failures",
+)
+
+
+def _when_done(value: Any, judge: Callable[[Any], None]) -> Any:
+    """Call ``judge`` on the call's final answer, following ``Pause`` resumptions."""
+    if isinstance(value, Pause):
+        resume = value.resume
+
+        def resumed() -> Any:
+            return _when_done(resume(), judge)
+
+        return Pause(value.seconds, resumed, value.wake, value.inventory, value.patience)
+    judge(value)
+    return value
+
+
+def count_faults(service: CheckoutService) -> None:
+    """Wrap ``service``'s gateway charges and order calls to count injected faults."""
+    gateway = service.gateway
+    counters = service.executor.counters
+    charge = gateway.charge
+    for name in FAULT_COUNTERS:
+        counters.add(name, 0)
+
+    def counted_charge(op: ops.Charge) -> Any:
+        outage = gateway._outage(service.runtime.time.now()) if gateway.faults.outages else None
+        value = charge(op)
+        if outage is not None:
+            counters.add(f"fault_gateway_outage_{'refused' if outage == 'error' else 'hung'}")
+            return value
+        if not isinstance(value, Pause):
+            if value.status is ops.ChargeStatus.ERROR:
+                counters.add("fault_gateway_rate_limited")
+            return value
+
+        def judge(result: Any) -> None:
+            if result.status is ops.ChargeStatus.ERROR:
+                counters.add("fault_gateway_errors")
+            elif result.status is ops.ChargeStatus.UNKNOWN:
+                counters.add("fault_gateway_unknown")
+
+        return _when_done(value, judge)
+
+    gateway.charge = counted_charge  # type: ignore[method-assign]
+    handlers = service.executor.handlers
+    create_order = handlers[ops.CreateOrder]
+
+    def counted_order(op: ops.CreateOrder, saga: Any) -> Any:
+        def judge(result: Any) -> None:
+            if result is ops.OrderStatus.FAILED:
+                counters.add("fault_order_failures")
+
+        return _when_done(create_order(op, saga), judge)
+
+    handlers[ops.CreateOrder] = counted_order

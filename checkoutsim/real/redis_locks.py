@@ -1,0 +1,122 @@
+"""Lock leases in Redis: ``SET key token NX PX ttl``, compare-and-delete, INCR tokens.
+
+``RedisLeases`` stands in for the store's own leases (``Store.try_lock`` and
+``Store.release_lock``) for the lock_ttl and fenced strategies. A grant takes a
+fencing token from ``INCR`` on the run's counter, then sets the lock key to it
+with ``NX`` (only if nobody holds it) and ``PX`` (a TTL in wall milliseconds,
+the model TTL compressed by the time scale), in one script: one round trip.
+Redis expires the key on its own, so a holder that pauses past the TTL really
+does lose the lock while it still believes it holds it. Release deletes the key
+only if it still holds this holder's token (a Lua script, atomic in Redis). The
+store checks fencing tokens on write, as it does for its own leases.
+
+Every grant and release is also recorded in the store's ``lock_grants`` table,
+so the audit's stale-lease checker reads the same history whichever service
+granted the lease. redis-py is imported lazily.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from checkoutsim.real.timebase import RealTime
+
+#: One grant attempt in one round trip (a script runs atomically in Redis): if
+#: the lock is held, how long it still runs; else a token from INCR, then
+#: ``SET key token NX PX ttl``. Tokens are taken only for grants, so they stay
+#: dense, and a waiter polling a held lock costs one call, not three.
+GRANT = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    return {0, redis.call('PTTL', KEYS[1])}
+end
+local token = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[1])
+return {token, tonumber(ARGV[1])}
+"""
+#: Delete the lock only if it still holds the caller's token.
+RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+    return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def connect(url: str) -> Any:
+    """A Redis client for ``redis://HOST:PORT/DB`` (answers decoded as text)."""
+    import redis
+
+    return redis.Redis.from_url(url, decode_responses=True, socket_timeout=30)
+
+
+def new_prefix() -> str:
+    """A key prefix of its own for one run (removed with ``RedisLeases.drop``)."""
+    return f"checkoutsim:{uuid.uuid4().hex[:12]}:"
+
+
+class RedisLeases:
+    """Lease grants and releases for one run's key prefix."""
+
+    def __init__(self, client: Any, prefix: str, time: RealTime) -> None:
+        self.client = client
+        self.prefix = prefix
+        self.time = time
+        self._release = client.register_script(RELEASE)
+        self._grant = client.register_script(GRANT)
+
+    def _key(self, name: str) -> str:
+        return f"{self.prefix}lock:{name}"
+
+    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
+        """Grant ``name`` if nobody holds it: ``(token, held_until)`` as ``Store.try_lock``."""
+        ttl_ms = max(1, round(self.time.wall(ttl_s) * 1000))
+        now = self.time.now()
+        token, remaining_ms = self._grant(
+            keys=[self._key(name), f"{self.prefix}fence"], args=[ttl_ms]
+        )
+        if token:
+            return int(token), now + ttl_s
+        # -2: it expired just now; -1 cannot happen (every lock key has a TTL).
+        wall = max(int(remaining_ms), 0) / 1000
+        return None, now + wall / max(self.time.wall(1.0), 1e-12)
+
+    def release_lock(self, name: str, token: int) -> bool:
+        """Compare-and-delete: only the holder of ``token`` frees the lock."""
+        return bool(self._release(keys=[self._key(name)], args=[str(token)]))
+
+    def drop(self) -> int:
+        """Remove every key of this run; how many were removed."""
+        keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
+        return int(self.client.delete(*keys)) if keys else 0
+
+
+class LeasedStore:
+    """A store whose leases come from Redis; every other call goes to the store itself."""
+
+    def __init__(self, store: Any, leases: RedisLeases) -> None:
+        self._store = store
+        self.leases = leases
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
+        """A Redis grant, recorded in the store's ``lock_grants`` for the audit."""
+        token, held_until = self.leases.try_lock(name, ttl_s)
+        if token is not None:
+            self._store.db.write_one(
+                "INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)",
+                (token, name, self._store.time.now(), held_until),
+            )
+        return token, held_until
+
+    def release_lock(self, name: str, token: int) -> bool:
+        """A Redis compare-and-delete; a successful release is recorded too."""
+        freed = self.leases.release_lock(name, token)
+        if freed:
+            self._store.db.write_one(
+                "UPDATE lock_grants SET released_s = ? WHERE token = ?",
+                (self._store.time.now(), token),
+            )
+        return freed

@@ -1,0 +1,99 @@
+"""The lock leases' contract, written once: in-database leases (SQLite, PostgreSQL) and Redis.
+
+A lease is granted to one holder at a time, lapses after its TTL whatever its
+holder is doing, is freed only by the token it was granted with, and each
+grant's fencing token is larger than every earlier one. Grants and releases are
+recorded in the store's ``lock_grants`` for the audit, whichever service
+granted them. Server cases skip, with the reason, when the server is not
+reachable.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from checkoutsim.real.timebase import ManualTime
+from tests.backend_support import Services, services_for
+
+#: A TTL short enough to wait out for real (Redis expires keys on its own clock).
+TTL_S = 0.2
+
+
+@pytest.fixture(
+    params=[
+        ("sqlite", "database"),
+        ("postgresql", "database"),
+        ("sqlite", "redis"),
+        ("postgresql", "redis"),
+    ],
+    ids=lambda param: "-".join(param),
+)
+def services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+    """Services on each store with each kind of lease."""
+    store, locks = request.param
+    yield from services_for(store, locks, tmp_path)
+
+
+def lapse(clock: ManualTime, seconds: float) -> None:
+    """Let ``seconds`` pass for every lease service: the manual clock and the real one."""
+    clock.advance(seconds)
+    time.sleep(seconds)
+
+
+def test_one_holder_until_release_and_only_its_token_frees_it(services: Services) -> None:
+    shop, _ = services.make()
+    store = shop.store
+    token, _ = store.try_lock("sku", TTL_S * 50)
+    assert token is not None
+    refused, held_until = store.try_lock("sku", TTL_S * 50)
+    assert refused is None and held_until > 0
+    assert not store.release_lock("sku", token + 1000)
+    assert store.release_lock("sku", token)
+    newer, _ = store.try_lock("sku", TTL_S * 50)
+    assert newer is not None and newer > token
+
+
+def test_a_lease_lapses_and_the_stale_holder_cannot_free_the_new_one(services: Services) -> None:
+    shop, clock = services.make()
+    store = shop.store
+    token, _ = store.try_lock("sku", TTL_S)
+    assert token is not None
+    lapse(clock, TTL_S * 1.5)
+    newer, _ = store.try_lock("sku", TTL_S * 50)
+    assert newer is not None and newer > token
+    assert not store.release_lock("sku", token)
+    assert store.release_lock("sku", newer)
+
+
+def test_grants_are_recorded_for_the_audit(services: Services) -> None:
+    shop, _ = services.make()
+    store = shop.store
+    token, _ = store.try_lock("sku", TTL_S * 50)
+    assert token is not None
+    store.release_lock("sku", token)
+    rows = store.db.read().execute("SELECT token, name, released_s FROM lock_grants").fetchall()
+    assert [(row[0], row[1], row[2] is not None) for row in rows] == [(token, "sku", True)]
+
+
+def test_concurrent_grabs_grant_one_holder(services: Services) -> None:
+    shop, _ = services.make()
+    granted: list[int] = []
+    start = threading.Barrier(8)
+
+    def grab() -> None:
+        start.wait()
+        token, _ = shop.store.try_lock("hot", TTL_S * 50)
+        if token is not None:
+            granted.append(token)
+
+    threads = [threading.Thread(target=grab) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(granted) == 1
