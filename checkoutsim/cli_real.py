@@ -27,6 +27,7 @@ from checkoutsim.cli import (
     user_errors,
 )
 from checkoutsim.cli_real_output import live_table, real_json, render_compare, render_real
+from checkoutsim.cli_report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.real.compare import agreement
 from checkoutsim.real.service import unsupported
 
@@ -148,6 +149,8 @@ def loadtest(
     ] = None,
     seed: SeedOption = 1,
     overrides: SetOption = None,
+    report: ReportFlag = False,
+    out_directory: OutOption = None,
     store: Annotated[
         str | None,
         typer.Option(
@@ -210,6 +213,9 @@ def loadtest(
         dismiss_workers(options)
     if html is not None:
         _write_html(html, runs)
+    if report:
+        histories = {run.name: [run.history] for run in runs}
+        write_and_announce(real_json(loaded, options, runs), histories, out_directory, loaded)
     if as_json:
         emit_json(real_json(loaded, options, runs))
         return
@@ -251,6 +257,8 @@ def compare(
     as_json: JsonOption = False,
     seed: SeedOption = 1,
     overrides: SetOption = None,
+    report: ReportFlag = False,
+    out_directory: OutOption = None,
 ) -> None:
     """Run the model and the real implementation with the same parameters, side by side."""
     from checkoutsim.load.loadtest import run_settings
@@ -263,7 +271,7 @@ def compare(
         loaded,
         variants=tuple(replace(v, settings=run_settings(v, options)) for v in loaded.variants),
     )
-    sim = run_scenario(stretched, seed, replications)
+    sim = run_scenario(stretched, seed, replications, keep_histories=report)
     runs = run_real(loaded, options, show=not as_json)
     rows = []
     for sim_variant, run in zip(sim.variants, runs, strict=True):
@@ -277,19 +285,23 @@ def compare(
                 "evidence": evidence,
             }
         )
+    document = {
+        "scenario": loaded.name,
+        "mode": "compare",
+        "seed": seed,
+        "replications": replications,
+        "version": __version__,
+        "parameters": real_json(loaded, options, runs)["parameters"],
+        "variants": rows,
+    }
+    if report:
+        histories: dict[str, list[Any]] = {}
+        for sim_variant, run in zip(sim.variants, runs, strict=True):
+            histories[f"{run.name} · model"] = list(sim_variant.histories)
+            histories[f"{run.name} · real"] = [run.history]
+        write_and_announce(document, histories, out_directory, loaded)
     if as_json:
-        document = real_json(loaded, options, runs)
-        emit_json(
-            {
-                "scenario": loaded.name,
-                "mode": "compare",
-                "seed": seed,
-                "replications": replications,
-                "version": __version__,
-                "parameters": document["parameters"],
-                "variants": rows,
-            }
-        )
+        emit_json(document)
         return
     render_compare(loaded, rows)
 

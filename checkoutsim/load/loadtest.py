@@ -66,7 +66,7 @@ class LoadOptions:
     #: ``--master``: wait for ``expect_workers`` ``loadtest-worker`` processes on ``port``.
     master: bool = False
     expect_workers: int = 0
-    master_bind_host: str = "*"
+    master_bind_host: str = "127.0.0.1"
     master_port: int = 5557
 
 

@@ -138,8 +138,15 @@ def outcome_chart(histories: frames.Histories, mode: str) -> Chart | None:
 
 
 def _enabled(parameters: Mapping[str, Any], label: str, dotted: str, values: pd.Series) -> bool:
-    """Whether a series has a component switched on, or shows it working anyway."""
-    return bool(frames.setting(parameters, label, dotted)) or bool((values != 0).any())
+    """Whether a series has a component switched on, or shows it working anyway.
+
+    A series with no values at all (a real run's timeline has no breaker or
+    queue columns, which show up as NaN beside a model's) has nothing to draw.
+    """
+    present = values.dropna()
+    if present.empty:
+        return False
+    return bool(frames.setting(parameters, label, dotted)) or bool((present != 0).any())
 
 
 def breaker_chart(
