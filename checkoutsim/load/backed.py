@@ -14,25 +14,17 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 from checkoutsim.config import Settings
-from checkoutsim.load import session
 from checkoutsim.load.green import GreenletRuntime
 from checkoutsim.load.loadtest import (
     LoadError,
     LoadOptions,
     VariantRun,
-    _play,
-    _start_origin,
-    assemble,
-    session_options,
+    drive_in_process,
 )
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.session import Progress
-from checkoutsim.load.shoppers import ShopperRun, told_from_response
-from checkoutsim.load.users import InProcessShopper
-from checkoutsim.real import records
 from checkoutsim.real.backends import BackendChoice, BackendError, RunBackend, choose
 from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
 from checkoutsim.scenario import Variant
@@ -84,34 +76,7 @@ def run_local(
     try:
         service = open_service(settings, directory, runtime, options.seed, 0, backend)
 
-        def send(key: str, body: dict[str, Any]) -> str:
-            return told_from_response(*service.api.checkout(key, body))
-
-        from checkoutsim.load.schedule import plan
-
-        run = ShopperRun(plan(settings, options.seed), settings, send, options.seed)
-        samples: list[tuple[float, ...]] = []
-        jobs = session.background_jobs(
-            service, runtime, settings, samples, lambda: len(run.requests)
-        )
-        opts = session_options(settings, options)
-        env = session.environment([InProcessShopper], opts, run)
-        runner = env.create_local_runner()
-        origin = _start_origin(opts.users)
-        runtime.time.origin = origin
-        run.start_at(origin)
-        history = session.start(env, runner, opts)
-        _play(run, settings, runtime.background.__len__, env, variant.name, samples, progress)
-        result = session.finish(env, runner, history, options.html)
-        for job in jobs:
-            job.kill()
-        run.requests.kill(block=True, timeout=5)
-        runtime.drain(1.0)
-        runtime.quiesce()
-        service.save_counters()
-        facts = records.collect(service.store, service.ledger)
-        service.close()
-        return assemble(variant, settings, run.records, facts, samples, result, opts.users)
+        return drive_in_process(service, runtime, variant, settings, options, progress)
     finally:
         runtime.close()
         backend.drop()

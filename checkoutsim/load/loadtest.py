@@ -147,35 +147,49 @@ def _run_local(
             settings, StorePaths.in_directory(directory), runtime, options.seed, process=0
         )
 
-        def send(key: str, body: dict[str, Any]) -> str:
-            return told_from_response(*service.api.checkout(key, body))
-
-        run = ShopperRun(plan(settings, options.seed), settings, send, options.seed)
-        samples: list[tuple[float, ...]] = []
-        jobs = session.background_jobs(
-            service, runtime, settings, samples, lambda: len(run.requests)
-        )
-        opts = session_options(settings, options)
-        env = session.environment([InProcessShopper], opts, run)
-        runner = env.create_local_runner()
-        origin = _start_origin(opts.users)
-        runtime.time.origin = origin
-        run.start_at(origin)
-        history = session.start(env, runner, opts)
-        _play(run, settings, runtime.background.__len__, env, variant.name, samples, progress)
-        result = session.finish(env, runner, history, options.html)
-        for job in jobs:
-            job.kill()
-        run.requests.kill(block=True, timeout=5)
-        runtime.drain(1.0)
-        runtime.quiesce()
-        service.save_counters()
-        facts = records.collect(service.store, service.ledger)
-        service.close()
-        return assemble(variant, settings, run.records, facts, samples, result, opts.users)
+        return drive_in_process(service, runtime, variant, settings, options, progress)
     finally:
         runtime.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def drive_in_process(
+    service: CheckoutService,
+    runtime: GeventRuntime,
+    variant: Variant,
+    settings: Settings,
+    options: LoadOptions,
+    progress: Progress | None,
+) -> VariantRun:
+    """Play the schedule against an open in-process service, then audit it.
+
+    Shared by every store backend: only how the service is opened differs.
+    """
+
+    def send(key: str, body: dict[str, Any]) -> str:
+        return told_from_response(*service.api.checkout(key, body))
+
+    run = ShopperRun(plan(settings, options.seed), settings, send, options.seed)
+    samples: list[tuple[float, ...]] = []
+    jobs = session.background_jobs(service, runtime, settings, samples, lambda: len(run.requests))
+    opts = session_options(settings, options)
+    env = session.environment([InProcessShopper], opts, run)
+    runner = env.create_local_runner()
+    origin = _start_origin(opts.users)
+    runtime.time.origin = origin
+    run.start_at(origin)
+    history = session.start(env, runner, opts)
+    _play(run, settings, runtime.background.__len__, env, variant.name, samples, progress)
+    result = session.finish(env, runner, history, options.html)
+    for job in jobs:
+        job.kill()
+    run.requests.kill(block=True, timeout=5)
+    runtime.drain(1.0)
+    runtime.quiesce()
+    service.save_counters()
+    facts = records.collect(service.store, service.ledger)
+    service.close()
+    return assemble(variant, settings, run.records, facts, samples, result, opts.users)
 
 
 def _start_origin(users: int) -> float:
