@@ -103,6 +103,11 @@ class DecrementIfAvailable(Operation):
 
     reservation: ReservationRequest
 
+    @property
+    def sku(self) -> int:
+        """The SKU whose row the update writes."""
+        return self.reservation.sku
+
 
 @dataclass(frozen=True, slots=True)
 class AcquireLock(Operation):

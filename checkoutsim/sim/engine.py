@@ -11,7 +11,6 @@ because every extra SimPy process costs events.
 from __future__ import annotations
 
 import random
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +25,7 @@ from checkoutsim.sim.faults import FaultSchedule, make_breaker
 from checkoutsim.sim.gateway import GatewayModel
 from checkoutsim.sim.latency import sampler
 from checkoutsim.sim.locks import LockTable
+from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.sim.state import Ledger, Shop
 
 UNAVAILABLE = ops.UNAVAILABLE
@@ -48,44 +48,6 @@ class Counters:
     sweeper_refunds: int = 0
     inventory_refusals: int = 0
     stalled_by_coordinator: int = 0
-
-
-class WorkerPool:
-    """A FIFO pool of ``capacity`` workers, cheaper than ``simpy.Resource``.
-
-    A free worker is taken with no event at all; only a caller that has to queue
-    waits on an event, handed the worker directly by the one releasing it. In a
-    model where most queries find a free worker this halves the events per query.
-    """
-
-    __slots__ = ("_env", "_waiting", "busy", "capacity")
-
-    def __init__(self, env: simpy.Environment, capacity: int) -> None:
-        self._env = env
-        self.capacity = capacity
-        self.busy = 0
-        self._waiting: deque[simpy.Event] = deque()
-
-    def acquire(self) -> simpy.Event | None:
-        """Take a worker: None if one was free, else an event that fires when handed one."""
-        if self.busy < self.capacity:
-            self.busy += 1
-            return None
-        event = self._env.event()
-        self._waiting.append(event)
-        return event
-
-    def release(self) -> None:
-        """Give the worker back, or straight to the first caller in the queue."""
-        if self._waiting:
-            self._waiting.popleft().succeed()
-        else:
-            self.busy -= 1
-
-    @property
-    def queued(self) -> int:
-        """How many callers wait for a worker."""
-        return len(self._waiting)
 
 
 class Engine:
@@ -112,26 +74,33 @@ class Engine:
         self.locks = LockTable(env)
         self.gateway = GatewayModel(env, settings, streams, ledger, self.faults)
         self.inventory_breaker = make_breaker(settings.breakers.inventory, SimClock(env))
-        self._inventory_query = sampler(settings.inventory.query, streams["inventory"])
-        self._payment_query = sampler(settings.payment.query, streams["payments"])
-        self._order_latency = sampler(settings.order.latency, streams["orders"])
+        self._inventory_query = sampler(
+            settings.inventory.query, streams["inventory"], batched=True
+        )
+        self._payment_query = sampler(settings.payment.query, streams["payments"], batched=True)
+        self._order_latency = sampler(settings.order.latency, streams["orders"], batched=True)
         self._order_rng = streams["order_faults"]
         self._pause_rng = streams["pauses"]
-        self._pause = sampler(settings.faults.pause, streams["pauses"])
+        self._pause = sampler(settings.faults.pause, streams["pauses"], batched=True)
         self._pause_probability = settings.faults.pause_probability
         brownouts = {brownout.service for brownout in settings.faults.brownouts}
         self._inventory_faulty = self.faults.has_outages("inventory") or "inventory" in brownouts
+        self._inventory_guarded = self._inventory_faulty or self.inventory_breaker is not None
         self._order_faulty = self.faults.has_outages("order") or "order" in brownouts
         self._coordinator_faulty = self.faults.has_outages("coordinator")
         self._rerouted: set[int] = set()
+        #: Inventory operations: whether each writes its SKU's row, and the plain
+        #: function applying it to the shop once the query's cost is paid.
+        self.inventory_operations: dict[type, tuple[bool, Callable[[Any], Any]]] = {
+            ops.ReadStock: (False, self._read_stock),
+            ops.WriteStock: (True, self._write_stock),
+            ops.CompareAndSetStock: (True, self._compare_and_set),
+            ops.DecrementIfAvailable: (True, self._decrement),
+            ops.ReleaseReservation: (False, self._release_reservation),
+            ops.AcquireLock: (False, self._acquire_lock),
+            ops.ReleaseLock: (False, self._release_lock),
+        }
         self.handlers: dict[type, Callable[[Any], SimStep]] = {
-            ops.ReadStock: self._read_stock,
-            ops.WriteStock: self._write_stock,
-            ops.CompareAndSetStock: self._compare_and_set,
-            ops.DecrementIfAvailable: self._decrement,
-            ops.AcquireLock: self._acquire_lock,
-            ops.ReleaseLock: self._release_lock,
-            ops.ReleaseReservation: self._release_reservation,
             ops.LookupPayment: self._lookup_payment,
             ops.InsertPayment: self._insert_payment,
             ops.UpdatePayment: self._update_payment,
@@ -143,10 +112,26 @@ class Engine:
         }
 
     def drive(self, steps: ops.Step[Any]) -> SimStep:
-        """Run a policy generator to the end inside the calling SimPy process."""
+        """Run a policy generator to the end inside the calling SimPy process.
+
+        This is the model's hot loop: a flash sale spends most of its time
+        here. Inventory queries, the most frequent operations, are costed
+        inline rather than through nested generators, because each generator
+        level is paid again on every event the query waits for.
+        """
+        env = self.env
         handlers = self.handlers
-        # Checkpoints cost nothing without coordinator crashes: skipping their
-        # handler saves a generator per step on the hot path.
+        inventory_operations = self.inventory_operations
+        workers = self.workers
+        row_locks = self.row_locks
+        stats = self.inventory_stats
+        row_stats = self.row_stats
+        query = self._inventory_query
+        guarded = self._inventory_guarded
+        breaker = self.inventory_breaker
+        pause_probability = self._pause_probability
+        pause_rng = self._pause_rng
+        # Checkpoints cost nothing without coordinator crashes: skip them.
         free = ops.Checkpoint if not self._coordinator_faulty else None
         result: Any = None
         while True:
@@ -154,65 +139,82 @@ class Engine:
                 operation = steps.send(result)
             except StopIteration as stop:
                 return stop.value
-            if type(operation) is free:
+            kind = type(operation)
+            if kind is free:
                 result = None
                 continue
-            result = yield from handlers[type(operation)](operation)
+            inventory = inventory_operations.get(kind)
+            if inventory is None:
+                result = yield from handlers[kind](operation)
+                continue
+            # One inventory query: a pooled worker for its duration and, for a
+            # write, the SKU's row lock too, held as an UPDATE holds its row
+            # until commit, so writes to one hot row queue behind each other
+            # while holding their connections.
+            started = env.now
+            factor = 1.0
+            if guarded:
+                factor = yield from self._inventory_gate(started)
+                if factor is None:
+                    result = UNAVAILABLE
+                    continue
+            # The latency is drawn up front so that a caller handed a worker
+            # or the row by the one before it can be woken when served.
+            latency = query() * factor
+            writes, apply = inventory
+            row_lock = row_locks[operation.sku] if writes else None
+            served = False
+            queued = workers.acquire(None if writes else latency)
+            if queued is not None:
+                yield queued
+                served = not writes
+                stats.wait_s += env.now - started - (latency if served else 0.0)
+            if row_lock is not None:
+                asked = env.now
+                waiting = row_lock.acquire(latency)
+                if waiting is not None:
+                    yield waiting
+                    served = True
+                    row_stats.wait_s += env.now - asked - latency
+            if not served and latency > 0:
+                yield env.timeout(latency)
+            if row_lock is not None:
+                row_lock.release()
+                row_stats.calls += 1
+                row_stats.busy_s += latency
+            workers.release()
+            stats.calls += 1
+            stats.busy_s += latency
+            if breaker is not None:
+                breaker.on_success(env.now - started)
+            if pause_probability > 0 and pause_rng.random() < pause_probability:
+                # The caller stops the world (GC, page fault) after an inventory
+                # call, with whatever lock it holds: past the TTL, two holders.
+                yield env.timeout(self._pause())
+            result = apply(operation)
+            if isinstance(result, simpy.Event):
+                # A lock taken while held: wait in line for release or expiry.
+                result = yield result
 
     # --- costs --------------------------------------------------------------------
 
-    def _inventory_round_trip(self, row: int | None = None) -> SimStep:
-        """One inventory query; False if the service was down or its breaker open.
-
-        A write names its ``row``: it holds the SKU's row lock for the query's
-        duration, as an UPDATE does until commit, so writes to one hot row queue
-        one behind the other while holding their connections.
-        """
+    def _inventory_gate(self, started: float) -> SimStep:
+        """Before an inventory query: None if the service is down or its breaker
+        open (after the time that takes), else the query's latency factor."""
         breaker = self.inventory_breaker
         if breaker is not None and not breaker.try_acquire_permission():
             self.counters.inventory_refusals += 1
-            return False
-        env = self.env
-        started = env.now
-        factor = 1.0
-        if self._inventory_faulty:
-            outage = self.faults.outage("inventory", started)
-            if outage is not None:
-                hang = outage.mode == "hang"
-                yield env.timeout(self.settings.inventory.timeout_s if hang else 0.001)
-                if breaker is not None:
-                    breaker.on_error(env.now - started)
-                return False
-            factor = self.faults.latency_factor("inventory", started)
-        stats = self.inventory_stats
-        queued = self.workers.acquire()
-        if queued is not None:
-            yield queued
-            stats.wait_s += env.now - started
-        row_lock = self.row_locks[row] if row is not None else None
-        if row_lock is not None:
-            waiting = row_lock.acquire()
-            if waiting is not None:
-                asked = env.now
-                yield waiting
-                self.row_stats.wait_s += env.now - asked
-        latency = self._inventory_query() * factor
-        if latency > 0:
-            yield env.timeout(latency)
-        if row_lock is not None:
-            row_lock.release()
-            self.row_stats.calls += 1
-            self.row_stats.busy_s += latency
-        self.workers.release()
-        stats.calls += 1
-        stats.busy_s += latency
-        if breaker is not None:
-            breaker.on_success(env.now - started)
-        if self._pause_rng.random() < self._pause_probability:
-            # The caller stops the world (GC, page fault) after an inventory
-            # call, with whatever lock it holds: past the TTL, two holders.
-            yield env.timeout(self._pause())
-        return True
+            return None
+        if not self._inventory_faulty:
+            return 1.0
+        outage = self.faults.outage("inventory", started)
+        if outage is not None:
+            hang = outage.mode == "hang"
+            yield self.env.timeout(self.settings.inventory.timeout_s if hang else 0.001)
+            if breaker is not None:
+                breaker.on_error(self.env.now - started)
+            return None
+        return self.faults.latency_factor("inventory", started)
 
     def _payment_round_trip(self) -> SimStep:
         """One query on the shop's payment table (not pooled)."""
@@ -220,49 +222,34 @@ class Engine:
         if latency > 0:
             yield self.env.timeout(latency)
 
-    # --- inventory ----------------------------------------------------------------
+    # --- inventory: applied once the query's cost is paid -------------------------
 
-    def _read_stock(self, op: ops.ReadStock) -> SimStep:
-        if not (yield from self._inventory_round_trip()):
-            return UNAVAILABLE
+    def _read_stock(self, op: ops.ReadStock) -> Any:
         return self.shop.read(op.sku)
 
-    def _write_stock(self, op: ops.WriteStock) -> SimStep:
-        if not (yield from self._inventory_round_trip(op.sku)):
-            return UNAVAILABLE
+    def _write_stock(self, op: ops.WriteStock) -> Any:
         return self.shop.write(op.reservation, op.available, op.fence_token, self.env.now)
 
-    def _compare_and_set(self, op: ops.CompareAndSetStock) -> SimStep:
-        if not (yield from self._inventory_round_trip(op.sku)):
-            return UNAVAILABLE
+    def _compare_and_set(self, op: ops.CompareAndSetStock) -> Any:
         return self.shop.compare_and_set(
             op.reservation, op.expected_version, op.available, self.env.now
         )
 
-    def _decrement(self, op: ops.DecrementIfAvailable) -> SimStep:
-        if not (yield from self._inventory_round_trip(op.reservation.sku)):
-            return UNAVAILABLE
+    def _decrement(self, op: ops.DecrementIfAvailable) -> Any:
         return self.shop.decrement_if_available(op.reservation, self.env.now)
 
-    def _release_reservation(self, op: ops.ReleaseReservation) -> SimStep:
-        if not (yield from self._inventory_round_trip()):
-            return UNAVAILABLE  # the units stay held until the reservation expires
+    def _release_reservation(self, op: ops.ReleaseReservation) -> bool:
+        # Had the query failed, the units would stay held until the reservation expires.
         released = self.shop.release(op.reservation_id)
         self.counters.compensations += int(released)
         return released
 
-    def _acquire_lock(self, op: ops.AcquireLock) -> SimStep:
-        """SET NX PX: grant if free or lapsed, else queue FIFO until release or expiry."""
-        if not (yield from self._inventory_round_trip()):
-            return UNAVAILABLE
-        outcome = self.locks.try_acquire(op.name, op.ttl_s, op.wait_s)
-        if isinstance(outcome, simpy.Event):
-            outcome = yield outcome
-        return outcome
+    def _acquire_lock(self, op: ops.AcquireLock) -> Any:
+        """SET NX PX: a token if free or lapsed, else an event fired on release or expiry."""
+        return self.locks.try_acquire(op.name, op.ttl_s, op.wait_s)
 
-    def _release_lock(self, op: ops.ReleaseLock) -> SimStep:
-        if (yield from self._inventory_round_trip()):
-            self.locks.release(op.name, op.token)
+    def _release_lock(self, op: ops.ReleaseLock) -> None:
+        self.locks.release(op.name, op.token)
 
     # --- the shop's payment table ------------------------------------------------
 

@@ -49,7 +49,7 @@ class GatewayModel:
         self.limiter = RateLimiter(settings.faults)
         self.calls = 0
         self.refunds = 0
-        self._latency = sampler(settings.gateway.latency, streams["gateway"])
+        self._latency = sampler(settings.gateway.latency, streams["gateway"], batched=True)
         self._rng = streams["gateway_faults"]
         self._faulty = faults.has_outages("gateway") or bool(settings.faults.brownouts)
         self._authorised: set[int] = set()

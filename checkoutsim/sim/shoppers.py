@@ -17,7 +17,7 @@ import simpy
 from checkoutsim.config import Settings
 from checkoutsim.policy.saga import CheckoutRequest, Policies, checkout
 from checkoutsim.policy.two_phase import two_phase_checkout
-from checkoutsim.sim import SimStep
+from checkoutsim.sim import SimStep, task
 from checkoutsim.sim.engine import Engine
 
 TIMED_OUT = "timed_out"
@@ -118,7 +118,7 @@ class Shoppers:
         shopper = self.settings.shopper
         same_key = attempt == 0 or shopper.retry_same_key
         key = f"i{intent.intent_id}" if same_key else f"i{intent.intent_id}r{attempt}"
-        self.env.process(self._request(intent, attempt, primary, key))
+        task.start(self._request(intent, attempt, primary, key))
         # Without retries a time-out changes nothing but what the shopper is
         # told, which ``_request`` works out on completion: no timer needed.
         if primary and shopper.retries_on_timeout > 0:

@@ -1,0 +1,120 @@
+"""The model's lean queueing parts: worker pools, hand-offs, tasks and batched samplers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+import simpy
+
+from checkoutsim.config import Latency
+from checkoutsim.sim import SimStep, task
+from checkoutsim.sim.latency import BLOCK, sampler
+from checkoutsim.sim.pool import WorkerPool
+
+
+def _caller(
+    env: simpy.Environment,
+    pool: WorkerPool,
+    service_s: float,
+    merged: bool,
+    done: list[tuple[str, float]],
+    name: str,
+) -> SimStep:
+    queued = pool.acquire(service_s if merged else None)
+    served = False
+    if queued is not None:
+        yield queued
+        served = merged
+    if not served:
+        yield env.timeout(service_s)
+    pool.release()
+    done.append((name, env.now))
+
+
+@pytest.mark.parametrize("merged", [False, True])
+def test_pool_serves_fifo_with_the_same_timing_whether_or_not_the_handoff_is_merged(
+    merged: bool,
+) -> None:
+    env = simpy.Environment()
+    pool = WorkerPool(env, capacity=2)
+    done: list[tuple[str, float]] = []
+    for name, service_s in (("a", 3.0), ("b", 1.0), ("c", 2.0), ("d", 5.0)):
+        task.start(_caller(env, pool, service_s, merged, done, name))
+    assert pool.busy == 2
+    assert pool.queued == 2
+    env.run()
+    # b frees a worker at 1 (c runs 1..3), a at 3 (d runs 3..8).
+    assert done == [("b", 1.0), ("a", 3.0), ("c", 3.0), ("d", 8.0)]
+    assert pool.busy == 0
+    assert pool.queued == 0
+
+
+def test_task_runs_at_once_and_resumes_on_each_event() -> None:
+    env = simpy.Environment()
+    seen: list[tuple[str, float]] = []
+
+    def body() -> SimStep:
+        seen.append(("start", env.now))
+        value = yield env.timeout(2.0, value="late")
+        seen.append((value, env.now))
+        value = yield env.timeout(1.0, value="again")
+        seen.append((value, env.now))
+
+    task.start(body())
+    assert seen == [("start", 0.0)]  # started synchronously, before any event
+    env.run()
+    assert seen == [("start", 0.0), ("late", 2.0), ("again", 3.0)]
+
+
+def test_task_goes_on_at_once_after_an_event_already_processed() -> None:
+    env = simpy.Environment()
+    processed = env.timeout(1.0, value="old")
+    env.run(until=2.0)
+    seen: list[object] = []
+
+    def body() -> SimStep:
+        seen.append((yield processed))
+        seen.append(env.now)
+
+    task.start(body())
+    assert seen == ["old", 2.0]
+
+
+def test_task_throws_a_failed_event_into_its_generator() -> None:
+    env = simpy.Environment()
+    caught: list[str] = []
+
+    def body() -> SimStep:
+        failing = env.event()
+        failing.fail(RuntimeError("gateway down"))
+        try:
+            yield failing
+        except RuntimeError as error:
+            caught.append(str(error))
+
+    task.start(body())
+    env.run()
+    assert caught == ["gateway down"]
+
+
+def test_batched_sampler_is_seeded_by_its_stream_and_matches_the_spec() -> None:
+    spec = Latency(distribution="lognormal", p50_s=0.002, p99_s=0.010)
+    first = sampler(spec, random.Random(7), batched=True)
+    again = sampler(spec, random.Random(7), batched=True)
+    other = sampler(spec, random.Random(8), batched=True)
+    draws = [first() for _ in range(3 * BLOCK)]  # crosses block refills
+    assert draws == [again() for _ in range(3 * BLOCK)]
+    assert draws[:10] != [other() for _ in range(10)]
+    ordered = sorted(draws)
+    median = ordered[len(ordered) // 2]
+    p99 = ordered[int(len(ordered) * 0.99)]
+    assert median == pytest.approx(0.002, rel=0.1)
+    assert p99 == pytest.approx(0.010, rel=0.25)
+
+
+def test_batched_exponential_sampler_has_the_spec_mean() -> None:
+    spec = Latency(distribution="exponential", mean_s=0.5)
+    draw = sampler(spec, random.Random(3), batched=True)
+    draws = [draw() for _ in range(20_000)]
+    assert sum(draws) / len(draws) == pytest.approx(0.5, rel=0.05)
