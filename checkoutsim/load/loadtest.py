@@ -179,7 +179,15 @@ def drive_in_process(
     runtime.time.origin = origin
     run.start_at(origin)
     history = session.start(env, runner, opts)
-    _play(run, settings, runtime.background.__len__, env, variant.name, samples, progress)
+    _play(
+        run,
+        settings,
+        lambda: len(runtime.background) + runtime.offload(service.parked_depth),
+        env,
+        variant.name,
+        samples,
+        progress,
+    )
     result = session.finish(env, runner, history, options.html)
     for job in jobs:
         job.kill()
@@ -206,7 +214,11 @@ def _play(
     samples: list[tuple[float, ...]],
     progress: Progress | None,
 ) -> None:
-    """Wait out the schedule and the drain, reporting progress."""
+    """Wait out the schedule and the drain, reporting progress.
+
+    The drain ends early once every shopper has an answer and ``background()``
+    (late gateway work, payments still parked in the retry queue) is 0.
+    """
     assert run.origin_perf is not None
     scale = settings.real.time_scale
     load_end = run.origin_perf + settings.load.duration_s * scale

@@ -94,7 +94,7 @@ def background_jobs(
     samples: list[tuple[float, ...]],
     in_flight: Callable[[], int],
 ) -> list[gevent.Greenlet]:
-    """The service's reaper, its sweeper (if enabled) and the timeline sampler."""
+    """The service's reaper, its sweeper and retry-queue consumers (if enabled), the sampler."""
     saga = settings.saga
 
     def every(model_seconds: float, job: Callable[[], None]) -> None:
@@ -131,6 +131,13 @@ def background_jobs(
     ]
     if saga.sweeper_interval_s > 0:
         jobs.append(gevent.spawn(every, saga.sweeper_interval_s, sweep))
+    if service.consumers is not None:
+        # One consumer per partition, as the model runs them, for the whole run.
+        consumers = service.consumers
+        jobs += [
+            gevent.spawn(consumers.consume, partition)
+            for partition in range(consumers.queue.partitions)
+        ]
     return jobs
 
 

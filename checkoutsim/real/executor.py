@@ -16,6 +16,10 @@ service's own pool, behind every call already waiting. So under a burst a
 read and the write after it are two trips through the queue, with other
 shoppers' reads between them, as in the model; and an unloaded checkout costs a
 single hand-off to the thread pool.
+
+The scenario's circuit breakers are the policy core's state machine on the
+run's scaled wall clock (``checkoutsim.real.breakers``): the gateway's guards
+each charge, the inventory service's each inventory call, as in the model.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any
 from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.inventory import lock_name
+from checkoutsim.real.breakers import REFUSED, SharedBreaker, charge_failed, shared_breaker
 from checkoutsim.real.gateway import Gateway
 from checkoutsim.real.runtime import Pause, Runtime, after
 from checkoutsim.real.store import SagaContext, Store
@@ -106,6 +111,14 @@ class Executor:
             else None
         )
         self._pause = sampler(settings.faults.pause, self._pause_rng) if self._pause_rng else None
+        # The policy core's breakers, on the run's scaled wall clock, one per process.
+        breakers = settings.breakers
+        self.gateway_breaker = shared_breaker(
+            breakers.gateway, runtime.time, runtime.threading.lock()
+        )
+        self.inventory_breaker = shared_breaker(
+            breakers.inventory, runtime.time, runtime.threading.lock()
+        )
         self.handlers: dict[type, Handler] = {
             ops.ReadStock: lambda op, saga: store.read_stock(op.sku),
             ops.WriteStock: self._write_stock,
@@ -129,6 +142,11 @@ class Executor:
         if self.schedule.has_outages("inventory"):
             for kind in INVENTORY_OPS:
                 self.handlers[kind] = self._unless_inventory_down(self.handlers[kind])
+        if self.inventory_breaker is not None:
+            for kind in INVENTORY_OPS:
+                self.handlers[kind] = self._behind_breaker(
+                    self.handlers[kind], self.inventory_breaker
+                )
         if self._pause_rng is not None:
             for kind in INVENTORY_OPS:
                 self.handlers[kind] = self._pausing(self.handlers[kind])
@@ -140,6 +158,34 @@ class Executor:
             if self.schedule.outage("inventory", self.runtime.time.now()) is not None:
                 return ops.UNAVAILABLE
             return handler(op, saga)
+
+        return guarded
+
+    def _behind_breaker(self, handler: Handler, breaker: SharedBreaker) -> Handler:
+        """Wrap an inventory handler in the inventory service's breaker, as the model does.
+
+        An open breaker refuses the call (it does not happen: ``UNAVAILABLE``);
+        otherwise the query's own duration is recorded when it answers, a failure
+        if the service was down. A lock wait or a pause that follows is not part
+        of the query, as in the model.
+        """
+        now = self.runtime.time.now
+
+        def guarded(op: Any, saga: SagaContext) -> Any:
+            if not breaker.try_acquire_permission():
+                self.counters.add("inventory_refusals")
+                return ops.UNAVAILABLE
+            started = now()
+            try:
+                value = handler(op, saga)
+            except Exception:
+                breaker.on_error(now() - started)
+                raise
+            if value is ops.UNAVAILABLE:
+                breaker.on_error(now() - started)
+            else:
+                breaker.on_success(now() - started)
+            return value
 
         return guarded
 
@@ -308,8 +354,14 @@ class Executor:
     # --- gateway ------------------------------------------------------------------------
 
     def _charge(self, op: ops.Charge, saga: SagaContext) -> ops.ChargeResult | Pause:
+        """A charge, behind the gateway's breaker when there is one (as the model's)."""
         self.counters.add("gateway_calls")
-        return self.gateway.charge(op)
+        breaker = self.gateway_breaker
+        if breaker is None:
+            return self.gateway.charge(op)
+        if not breaker.try_acquire_permission():
+            return REFUSED  # not sent: failing fast is the breaker's point
+        return breaker.measured(lambda: self.gateway.charge(op), charge_failed)
 
     def _refund(self, op: ops.Refund, saga: SagaContext) -> bool | Pause:
         self.counters.add("compensations")

@@ -157,3 +157,37 @@ CREATE TABLE IF NOT EXISTS rate_limit (
     updated_s REAL NOT NULL
 );
 """
+
+# The payment retry queue (``checkoutsim.real.parked_queue``), in the shop's
+# database so that every service process produces to and consumes from one
+# queue. The id is the queue-wide offset; a partition's head is its lowest open
+# id. Created only when the scenario enables the queue.
+PARKED = """
+CREATE TABLE IF NOT EXISTS parked_payments (
+    id INTEGER PRIMARY KEY,
+    partition_no INTEGER NOT NULL CHECK (partition_no >= 0),
+    intent_id INTEGER NOT NULL,
+    key TEXT NOT NULL,
+    gateway_key TEXT,
+    amount INTEGER NOT NULL CHECK (amount > 0),
+    sku INTEGER NOT NULL,
+    quantity INTEGER NOT NULL CHECK (quantity > 0),
+    reservation_id INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+    -- hand-outs so far; only the latest claim may ack or nack
+    claims INTEGER NOT NULL DEFAULT 0,
+    -- payments parked, this one included, when it was enqueued
+    depth_at_enqueue INTEGER NOT NULL CHECK (depth_at_enqueue >= 1),
+    enqueued_s REAL NOT NULL,
+    due_s REAL NOT NULL,
+    state TEXT NOT NULL DEFAULT 'queued'
+        CHECK (state IN ('queued', 'in_flight', 'delivered', 'dead_letter')),
+    outcome TEXT CHECK (outcome IN ('recovered', 'settled')),
+    finished_s REAL,
+    -- while in flight: when the claim lapses and the row is handed out again
+    lease_until_s REAL,
+    CHECK ((state = 'delivered') = (outcome IS NOT NULL))
+);
+CREATE INDEX IF NOT EXISTS parked_open ON parked_payments (partition_no, id)
+    WHERE state IN ('queued', 'in_flight');
+"""

@@ -2,8 +2,9 @@
 
 ``CheckoutService`` wires a variant's settings into the store, the gateway, the
 executor and the API, and runs the background jobs a real deployment has: the
-reservation reaper, the orphan-payment sweeper (when the scenario enables it)
-and crash recovery from the saga log. It is transport-free: the in-process load
+reservation reaper, the orphan-payment sweeper (when the scenario enables it),
+the payment retry queue's consumers (when it enables the queue) and crash
+recovery from the saga log. It is transport-free: the in-process load
 test calls ``api.checkout`` directly, the HTTP adapter calls the same method.
 """
 
@@ -28,6 +29,8 @@ from checkoutsim.real.database import Database
 from checkoutsim.real.executor import Executor
 from checkoutsim.real.fault_counts import count_faults
 from checkoutsim.real.gateway import Gateway, Ledger, faults_from_settings
+from checkoutsim.real.parked_consumers import ParkedConsumers
+from checkoutsim.real.parked_queue import ParkedQueue
 from checkoutsim.real.runtime import Runtime
 from checkoutsim.real.store import SagaContext, Store
 from checkoutsim.sim.faults import FaultSchedule
@@ -35,6 +38,11 @@ from checkoutsim.sim.model import policies
 
 SHOP_FILE = "shop.sqlite"
 GATEWAY_FILE = "gateway.sqlite"
+#: The ``service_counters`` row that holds the retry queue's figures. The queue is
+#: shared by every process, so its figures are written under one name (each
+#: process's save replaces the row) and the audit, which sums the rows, counts
+#: them once.
+QUEUE_COUNTERS_ROW = "parked_payments"
 
 
 @dataclass(frozen=True)
@@ -63,10 +71,6 @@ class UnsupportedScenario(Exception):
 def unsupported(settings: Settings) -> list[str]:
     """What in these settings the real body cannot run faithfully (empty: all of it)."""
     problems = []
-    if settings.breakers.gateway.enabled or settings.breakers.inventory.enabled:
-        problems.append("circuit breakers (breakers.*.enabled)")
-    if settings.queue.enabled:
-        problems.append("the payment retry queue (queue.enabled)")
     if settings.transaction.protocol != "saga":
         problems.append(f"transaction.protocol = {settings.transaction.protocol!r}")
     faults = settings.faults
@@ -77,6 +81,17 @@ def unsupported(settings: Settings) -> list[str]:
     if any(brownout.service == "inventory" for brownout in faults.brownouts):
         problems.append("inventory brown-outs (database work is real, not scaled)")
     return problems
+
+
+def claim_lease_s(settings: Settings) -> float:
+    """Model seconds a retry-queue consumer may hold a parked payment before it is redelivered.
+
+    Far longer than a delivery takes (a gateway call up to its time-out, then
+    the order's retries and back-offs), so only a consumer that died loses it.
+    """
+    saga = settings.saga
+    order_s = (saga.order_retries + 1) * saga.order_backoff_cap_s
+    return max(120.0, 4 * (settings.gateway.timeout_s + order_s))
 
 
 def store_parent(settings: Settings) -> Path:
@@ -91,7 +106,9 @@ def store_parent(settings: Settings) -> Path:
 
 def process_streams(seed: int, process: int) -> dict[str, random.Random]:
     """Seeded streams for one service process (several processes share a run)."""
-    names = ("policy", "gateway", "orders")
+    # Appending a name leaves the earlier streams as they were (spawned children
+    # depend on their index only).
+    names = ("policy", "gateway", "orders", "queue")
     children = np.random.SeedSequence([seed, process]).spawn(len(names))
     return {
         name: random.Random(int(child.generate_state(2, np.uint64)[0]))
@@ -152,6 +169,7 @@ class CheckoutService:
         self.requests = api.RequestTable(self.shop_db, runtime.time)
         self.executor.handlers.update(api.handlers(self.requests))
         self.api = api.CheckoutApi(settings, self._saga, self.executor.drive)
+        self.consumers = self._consumers(rngs["queue"]) if settings.queue.enabled else None
         # Count injected faults (fault_* counters) so a soak can report what it survived.
         count_faults(self)
         self._closed = False
@@ -163,6 +181,22 @@ class CheckoutService:
             CheckoutRequest(intent, sku, quantity, amount, key), self.policies, self._policy_rng
         )
         return outcome.value
+
+    def _consumers(self, rng: random.Random) -> ParkedConsumers:
+        """The durable retry queue in the shop's database, and its consumers."""
+        settings = self.settings.queue
+        queue = ParkedQueue(
+            self.shop_db,
+            settings.partitions,
+            settings.max_attempts,
+            settings.backoff_base_s,
+            settings.backoff_cap_s,
+            rng,
+            self.runtime.threading.lock(),
+            lease_s=claim_lease_s(self.settings),
+        )
+        queue.create()
+        return ParkedConsumers(queue, self.executor, self.policies.saga, self.runtime, rng)
 
     # --- background jobs --------------------------------------------------------------
 
@@ -210,14 +244,34 @@ class CheckoutService:
         rows = self.shop_db.read().execute("SELECT sku, available FROM inventory ORDER BY sku")
         return {api.sku_name(sku): available for sku, available in rows}
 
+    def parked_depth(self) -> int:
+        """Payments parked in the retry queue now, across processes (0 without a queue)."""
+        return self.consumers.queue.depth() if self.consumers is not None else 0
+
+    def breaker_figures(self) -> dict[str, float]:
+        """This process's breakers: time the gateway's spent open, and the calls both refused."""
+        executor = self.executor
+        gateway, inventory = executor.gateway_breaker, executor.inventory_breaker
+        if gateway is None and inventory is None:
+            return {}
+        refusals = executor.counters.snapshot().get("inventory_refusals", 0)
+        return {
+            "breaker_open_s": gateway.open_seconds() if gateway is not None else 0.0,
+            "breaker_rejections": (gateway.rejections() if gateway is not None else 0) + refusals,
+        }
+
     def save_counters(self) -> None:
-        """Write this process's counters where the audit can sum them."""
-        counters = self.executor.counters.snapshot()
+        """Write this process's counters (and the shared queue's figures) for the audit."""
+        counters = {**self.executor.counters.snapshot(), **self.breaker_figures()}
+        rows = [(self.process_name, json.dumps(counters))]
+        if self.consumers is not None:
+            rows.append((QUEUE_COUNTERS_ROW, json.dumps(self.consumers.figures())))
         with self.shop_db.write() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO service_counters (process, counters) VALUES (?, ?)",
-                (self.process_name, json.dumps(counters)),
-            )
+            for row in rows:
+                conn.execute(
+                    "INSERT OR REPLACE INTO service_counters (process, counters) VALUES (?, ?)",
+                    row,
+                )
 
     def close(self) -> None:
         """Save the counters and close every connection (idempotent)."""

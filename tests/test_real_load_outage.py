@@ -1,0 +1,33 @@
+"""The gateway-outage scenario end to end on the real body: breakers and the retry queue.
+
+One short in-process load test of every variant (127.0.0.1 only, a few seconds
+of wall time, the outage compressed by the time scale), audited: the breaker
+fails fast, the queue parks payments and charges each once after the outage.
+"""
+
+from __future__ import annotations
+
+from tests.test_real_load import loadtest_json
+
+#: 4 wall seconds at 0.02 play 200 model seconds: the outage is 60 s to 180 s.
+SHORT = ["--run-time", "4s", "--set", "real.time_scale=0.02", "--rate", "100"]
+
+
+def test_breakers_fail_fast_and_the_queue_recovers_every_parked_payment() -> None:
+    variants = loadtest_json("gateway-outage", *SHORT)
+    no_breaker, breaker, queued = (
+        variants[name]["metrics"] for name in ("no_breaker", "breaker", "breaker_queue")
+    )
+    for metrics in (no_breaker, breaker, queued):
+        assert metrics["duplicate_charges"] == 0 and metrics["orphan_payments"] == 0
+    assert no_breaker["breaker_open_s"] == 0 and no_breaker["payment_queued"] == 0
+    # Failing fast: most shoppers in the outage are answered at once, not after 30 s.
+    assert breaker["breaker_open_s"] > 15 and breaker["breaker_rejections"] > 0
+    assert breaker["latency_p50_s"] < no_breaker["latency_p50_s"] / 10
+    assert breaker["latency_p99_s"] < no_breaker["latency_p99_s"]
+    assert breaker["rejected"] > 0 and no_breaker["rejected"] == 0
+    # Parked with their key, every payment is charged once the gateway is back.
+    assert queued["payment_queued"] > 0
+    assert queued["queued_recovered"] == queued["payment_queued"]
+    assert queued["retry_queue_max_depth"] > 0 and queued["retry_queue_depth_at_end"] == 0
+    assert queued["orders"] == queued["checkouts"] == queued["captures"]
