@@ -151,6 +151,8 @@ class Order(Section):
 
     latency: Latency = Latency(p50_s=0.01, p99_s=0.05)
     failure_rate: float = Field(0.0, ge=0, le=1)
+    #: How long a call waits for an answer; a hung order service costs this much.
+    timeout_s: float = Field(5.0, gt=0, le=3600)
 
 
 class Saga(Section):

@@ -86,3 +86,29 @@ def test_timeline_records_breaker_state_and_queue_depth_each_second() -> None:
     assert timeline.loc[timeline["time_s"] < 60, "breaker_state"].eq(0).all()
     assert during["queue_depth"].max() > 0
     assert timeline["queue_depth"].iloc[-1] == 0
+
+
+def _order_outage_latencies(mode: str) -> tuple[float, float]:
+    """Median latency of checkouts answered inside an order outage, and the order time-out."""
+    base = scenarios.load("order-failure")
+    variant = next(v for v in base.variants if v.name == "saga")
+    settings = variant.settings.model_copy(
+        update={
+            "order": variant.settings.order.model_copy(update={"failure_rate": 0.0}),
+            "faults": variant.settings.faults.model_validate(
+                {"outages": [{"service": "order", "start_s": 2.0, "end_s": 4.0, "mode": mode}]}
+            ),
+            "saga": variant.settings.saga.model_copy(update={"order_retries": 0}),
+        }
+    )
+    checkouts = simulate(settings, seed=1).checkouts
+    inside = checkouts[(checkouts.arrival_s > 2.5) & (checkouts.arrival_s < 3.5)]
+    latency = inside.answered_s - inside.arrival_s
+    return float(latency.median()), settings.order.timeout_s
+
+
+def test_order_outage_hang_costs_the_time_out_and_error_fails_fast() -> None:
+    hung, timeout_s = _order_outage_latencies("hang")
+    refused, _ = _order_outage_latencies("error")
+    assert hung >= timeout_s
+    assert refused < 1.0

@@ -376,8 +376,12 @@ class Executor:
             latency = self._order_latency()
             failed = self._order_rng.random() < self.settings.order.failure_rate
         now = self.runtime.time.now()
-        if self.schedule.outage("order", now) is not None:
-            return ops.OrderStatus.FAILED  # the order service refuses: nothing written
+        outage = self.schedule.outage("order", now)
+        if outage is not None:
+            # Nothing is written: refused at once, or hung until the call times out.
+            if outage.mode == "hang":
+                return after(self.settings.order.timeout_s, lambda: ops.OrderStatus.FAILED)
+            return ops.OrderStatus.FAILED
         latency *= self.schedule.latency_factor("order", now)
         return after(
             latency,

@@ -22,7 +22,7 @@ from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.faults import FaultSchedule, make_breaker
-from checkoutsim.sim.gateway import GatewayModel
+from checkoutsim.sim.gateway import FAST_FAILURE_S, GatewayModel
 from checkoutsim.sim.latency import sampler
 from checkoutsim.sim.locks import LockTable
 from checkoutsim.sim.pool import WorkerPool
@@ -271,8 +271,15 @@ class Engine:
         latency = self._order_latency()
         failed = self._order_rng.random() < self.settings.order.failure_rate
         if self._order_faulty:
-            latency *= self.faults.latency_factor("order", self.env.now)
-            failed = failed or self.faults.outage("order", self.env.now) is not None
+            outage = self.faults.outage("order", self.env.now)
+            if outage is None:
+                latency *= self.faults.latency_factor("order", self.env.now)
+            else:
+                # Refused at once, or accepted and never answered: then the
+                # saga finds out only when its call times out.
+                hang = outage.mode == "hang"
+                latency = self.settings.order.timeout_s if hang else FAST_FAILURE_S
+                failed = True
         if latency > 0:
             yield self.env.timeout(latency)
         if failed and op.intent_id not in self.shop.orders:
