@@ -118,3 +118,42 @@ def test_batched_exponential_sampler_has_the_spec_mean() -> None:
     draw = sampler(spec, random.Random(3), batched=True)
     draws = [draw() for _ in range(20_000)]
     assert sum(draws) / len(draws) == pytest.approx(0.5, rel=0.05)
+
+
+def _write(
+    env: simpy.Environment,
+    connections: WorkerPool,
+    row: WorkerPool,
+    service_s: float,
+    chained: bool,
+    done: list[tuple[str, float]],
+    name: str,
+) -> SimStep:
+    """A write: a connection, then the row, then the query; released together."""
+    served = False
+    queued = connections.acquire(service_s, row) if chained else connections.acquire()
+    if queued is not None:
+        yield queued
+        served = chained
+    if not served:
+        waiting = row.acquire()
+        if waiting is not None:
+            yield waiting
+        yield env.timeout(service_s)
+    row.release()
+    connections.release()
+    done.append((name, env.now))
+
+
+@pytest.mark.parametrize("chained", [False, True])
+def test_chained_acquisition_queues_for_the_row_on_the_callers_behalf(chained: bool) -> None:
+    env = simpy.Environment()
+    connections = WorkerPool(env, capacity=2)
+    row = WorkerPool(env, capacity=1)
+    done: list[tuple[str, float]] = []
+    for name in "abcd":
+        task.start(_write(env, connections, row, 1.0, chained, done, name))
+    env.run()
+    # One row: the writes go one after the other whatever the connections do.
+    assert done == [("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0)]
+    assert (connections.busy, row.busy, connections.queued, row.queued) == (0, 0, 0, 0)

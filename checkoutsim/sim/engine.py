@@ -164,18 +164,20 @@ class Engine:
             writes, apply = inventory
             row_lock = row_locks[operation.sku] if writes else None
             served = False
-            queued = workers.acquire(None if writes else latency)
+            queued = workers.acquire(latency, row_lock)
             if queued is not None:
+                # Woken once: connection, row (for a write) and query all done.
                 yield queued
-                served = not writes
-                stats.wait_s += env.now - started - (latency if served else 0.0)
-            if row_lock is not None:
-                asked = env.now
+                served = True
+                stats.wait_s += queued.handed_at - started
+                if row_lock is not None:
+                    row_stats.wait_s += env.now - queued.handed_at - latency
+            elif row_lock is not None:
                 waiting = row_lock.acquire(latency)
                 if waiting is not None:
                     yield waiting
                     served = True
-                    row_stats.wait_s += env.now - asked - latency
+                    row_stats.wait_s += waiting.handed_at - started
             if not served and latency > 0:
                 yield env.timeout(latency)
             if row_lock is not None:
