@@ -28,6 +28,7 @@ from checkoutsim.cli import (
 )
 from checkoutsim.cli_real_output import live_table, real_json, render_compare, render_real
 from checkoutsim.cli_report import OutOption, ReportFlag, write_and_announce
+from checkoutsim.real.backends import BackendChoice, BackendError, choose
 from checkoutsim.real.compare import agreement
 from checkoutsim.real.service import unsupported
 
@@ -67,6 +68,34 @@ RateOption = Annotated[
         "--rate", min=0.001, help="Checkout intents per wall second (replaces the scenario's)."
     ),
 ]
+
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="CHECKOUTSIM_STORE",
+        show_envvar=True,
+        help="sqlite:PATH (default) or postgresql://HOST/DATABASE.",
+    ),
+]
+LocksOption = Annotated[
+    str | None,
+    typer.Option(
+        "--locks",
+        envvar="CHECKOUTSIM_LOCKS",
+        show_envvar=True,
+        help="database (default) or redis://HOST:PORT/DB.",
+    ),
+]
+
+
+def _backend(store: str | None, locks: str | None) -> BackendChoice:
+    """Validate ``--store`` and ``--locks`` before anything runs (exit 2 on a bad one)."""
+    try:
+        return choose(store, locks)
+    except BackendError as error:
+        raise UserError(str(error)) from None
 
 
 def _load(
@@ -151,19 +180,8 @@ def loadtest(
     overrides: SetOption = None,
     report: ReportFlag = False,
     out_directory: OutOption = None,
-    store: Annotated[
-        str | None,
-        typer.Option(
-            "--store",
-            help="sqlite:PATH (default) or postgresql://HOST/DATABASE (env CHECKOUTSIM_STORE).",
-        ),
-    ] = None,
-    locks: Annotated[
-        str | None,
-        typer.Option(
-            "--locks", help="database (default) or redis://HOST:PORT/DB (env CHECKOUTSIM_LOCKS)."
-        ),
-    ] = None,
+    store: StoreOption = None,
+    locks: LocksOption = None,
     master: Annotated[
         bool, typer.Option("--master", help="Be a Locust master for `loadtest-worker`s.")
     ] = False,
@@ -180,6 +198,7 @@ def loadtest(
     master_port: Annotated[int, typer.Option("--master-port", min=1, max=65535)] = 5557,
 ) -> None:
     """Hammer the real checkout (SQLite + fake gateway) with Locust, then audit it."""
+    _backend(store, locks)
     loaded = _load(scenario, overrides, variants)
     if target is not None and not re.match(r"^https?://[^/\s]+/?$", target):
         raise UserError(f"--target {target!r}: expected http://HOST:PORT")
@@ -259,13 +278,16 @@ def compare(
     overrides: SetOption = None,
     report: ReportFlag = False,
     out_directory: OutOption = None,
+    store: StoreOption = None,
+    locks: LocksOption = None,
 ) -> None:
     """Run the model and the real implementation with the same parameters, side by side."""
     from checkoutsim.load.loadtest import run_settings
     from checkoutsim.runner import run_scenario
 
+    _backend(store, locks)
     loaded = _load(scenario, overrides, variants)
-    options = _options(run_time, rate, users, seed)
+    options = _options(run_time, rate, users, seed, store=store, locks=locks)
     # The model runs exactly what the real run plays: the same length and rates.
     stretched = replace(
         loaded,
@@ -324,18 +346,32 @@ def serve(
     ] = None,
     seed: SeedOption = 1,
     overrides: SetOption = None,
+    store: StoreOption = None,
+    locks: LocksOption = None,
 ) -> None:
     """Serve the checkout over HTTP: POST /checkout, GET /audit, /stock, /health."""
+    choice = _backend(store, locks)
+    if db is not None and (choice.postgres or choice.sqlite_folder is not None):
+        raise UserError(f"--db {db}: only with the default SQLite store, not --store {store}")
     loaded = _load(scenario, overrides, [variant] if variant else [])
     chosen = loaded.variants[0]
+    if not choice.default:
+        from checkoutsim.load.backed import serve_backed
+
+        serve_backed(loaded.name, chosen, host, port, choice, seed, announce=_announce)
+        return
     from checkoutsim.load.server import serve_forever
 
     serve_forever(loaded.name, chosen, host, port, db, seed, announce=_announce)
 
 
-def _announce(url: str, paths: Any, recovered: dict[str, int]) -> None:
-    """Tell the user (and scripts waiting for it) where the server listens."""
+def _announce(url: str, where: Any, recovered: dict[str, int]) -> None:
+    """Tell the user (and scripts waiting for it) where the server listens and keeps state."""
     err.print(f"serving on {url}", highlight=False, soft_wrap=True)
-    err.print(f"shop {paths.shop}, ledger {paths.gateway}", highlight=False, soft_wrap=True)
+    if isinstance(where, str):
+        where = f"PostgreSQL schemas {where} (shop) and {where}_gateway (ledger)"
+    else:
+        where = f"shop {where.shop}, ledger {where.gateway}"
+    err.print(where, highlight=False, soft_wrap=True)
     if any(recovered.values()):
         err.print(f"recovered unfinished sagas: {recovered}", highlight=False, soft_wrap=True)

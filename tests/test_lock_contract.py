@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from checkoutsim.policy.inventory import lock_name
+from checkoutsim.policy.ops import ReservationRequest
+from checkoutsim.real.store import SagaContext
 from checkoutsim.real.timebase import ManualTime
 from tests.backend_support import Services, services_for
 
@@ -97,3 +100,48 @@ def test_concurrent_grabs_grant_one_holder(services: Services) -> None:
     for thread in threads:
         thread.join()
     assert len(granted) == 1
+
+
+@pytest.fixture(
+    params=[("postgresql", "database"), ("sqlite", "redis"), ("postgresql", "redis")],
+    ids=lambda param: "-".join(param),
+)
+def fencing_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
+    """Backends whose grants raise the row's fence (SQLite's own leases fence on write only)."""
+    store, locks = request.param
+    yield from services_for(store, locks, tmp_path)
+
+
+def test_a_grant_fences_out_the_paused_holder_before_the_new_holder_writes(
+    fencing_services: Services,
+) -> None:
+    shop, clock = fencing_services.make()
+    store = shop.store
+    name = lock_name(0)
+    old, _ = store.try_lock(name, TTL_S)
+    assert old is not None
+    stale_read = store.read_stock(0)
+    lapse(clock, TTL_S * 1.5)
+    new, _ = store.try_lock(name, TTL_S * 50)
+    assert new is not None and new > old
+    # The paused holder wakes first: its write is refused although the new
+    # holder has not written yet, so the new holder's read stays true.
+    refused = store.write_stock(
+        ReservationRequest(1, 0, 1, 600.0), stale_read.available - 1, old, old, SagaContext(1, "a")
+    )
+    assert refused is None
+    fresh = store.read_stock(0)
+    assert fresh.available == stale_read.available
+    accepted = store.write_stock(
+        ReservationRequest(2, 0, 1, 600.0), fresh.available - 1, new, new, SagaContext(2, "b")
+    )
+    assert accepted is not None
+    assert shop.stock() == {"sku-0": stale_read.available - 1}
+
+
+def test_other_locks_leave_every_fence_alone(fencing_services: Services) -> None:
+    shop, _ = fencing_services.make()
+    token, _ = shop.store.try_lock("report-job", TTL_S * 50)
+    assert token is not None
+    fences = shop.store.db.read().execute("SELECT fence FROM inventory").fetchall()
+    assert [row[0] for row in fences] == [0] * len(fences)

@@ -6,14 +6,21 @@ prefix) per variant, created before the run and dropped after the audit. With a
 PostgreSQL store the service's calls run in greenlets (``GreenletRuntime``:
 their sockets are cooperative); SQLite keeps its thread pool. ``--master`` and
 ``--workers N`` with a server store go to ``checkoutsim.load.remote``.
+``serve_backed`` is ``checkoutsim serve`` on such a backend.
 """
 
 from __future__ import annotations
 
 import shutil
+import signal
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import gevent
+import gevent.event
 
 from checkoutsim.config import Settings
 from checkoutsim.load.green import GreenletRuntime
@@ -100,3 +107,52 @@ def open_service(
         if type(error).__module__.startswith(("psycopg", "redis")):
             raise LoadError(f"cannot open the store: {error}") from None
         raise
+
+
+def serve_backed(
+    scenario: str,
+    variant: Variant,
+    host: str,
+    port: int,
+    choice: BackendChoice,
+    seed: int,
+    announce: Callable[[str, Any, dict[str, int]], None],
+) -> None:
+    """``checkoutsim serve`` on a chosen backend, until SIGINT or SIGTERM.
+
+    The server gets a fresh namespace (announced as its store), dropped when it
+    stops cleanly; a server killed outright leaves it for inspection.
+    """
+    from checkoutsim.load.server import NoDelayServer
+    from checkoutsim.load.session import background_jobs
+    from checkoutsim.real.http import CheckoutApp
+
+    settings = variant.settings
+    folder = choice.sqlite_folder or store_parent(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    directory = Path(tempfile.mkdtemp(prefix="checkoutsim-serve-", dir=folder))
+    backend = RunBackend(choice)
+    runtime = make_runtime(choice, settings, time.time())
+    try:
+        service = open_service(settings, directory, runtime, seed, 0, backend)
+        app = CheckoutApp(service, scenario, variant.name, runtime.offload)
+        jobs = background_jobs(service, runtime, settings, [], lambda: app.in_flight)
+        server = NoDelayServer((host, port), app, log=None)
+        server.start()
+        where = backend.namespace if choice.postgres else StorePaths.in_directory(directory)
+        announce(f"http://{host}:{server.server_port}", where, {})
+        stop = gevent.event.Event()
+        for number in (signal.SIGINT, signal.SIGTERM):
+            gevent.signal_handler(number, stop.set)
+        try:
+            stop.wait()
+        finally:
+            server.stop(timeout=2)
+            for job in jobs:
+                job.kill()
+            runtime.drain(2.0)
+            service.close()
+    finally:
+        runtime.close()
+        backend.drop()
+        shutil.rmtree(directory, ignore_errors=True)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from checkoutsim.config import Settings
+from checkoutsim.policy.inventory import lock_name
 from checkoutsim.real.database import Database
 from checkoutsim.real.store import Store
 
@@ -72,6 +73,16 @@ def choose(store: str | None = None, locks: str | None = None) -> BackendChoice:
     if locks != "database" and not locks.startswith(("redis://", "rediss://")):
         raise BackendError(f"--locks {locks!r}: expected database or redis://HOST:PORT/DB")
     return BackendChoice(store, locks)
+
+
+#: What every per-SKU inventory lock's name starts with (``lock:inventory:SKU``).
+_INVENTORY_LOCK = lock_name(0).removesuffix("0")
+
+
+def locked_sku(name: str) -> int | None:
+    """The SKU whose inventory row a lock guards, or None for any other lock."""
+    number = name.removeprefix(_INVENTORY_LOCK)
+    return int(number) if number != name and number.isdigit() else None
 
 
 def new_namespace() -> str:
@@ -133,13 +144,22 @@ class RunBackend:
         return shop, gateway, store
 
     def drop(self) -> None:
-        """Remove the run's schemas and keys (the SQLite files are the caller's)."""
+        """Remove the run's schemas and keys (the SQLite files are the caller's).
+
+        A server that does not answer has nothing of the run to drop, or cannot
+        be told to; failing here would hide the error that ended the run.
+        """
         if self.choice.postgres:
             import psycopg
 
-            with psycopg.connect(self.choice.store, autocommit=True) as connection:
-                for schema_name in self.schemas:
-                    connection.execute(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE')
+            try:
+                connection = psycopg.connect(self.choice.store, autocommit=True, connect_timeout=5)
+            except psycopg.OperationalError:
+                connection = None
+            if connection is not None:
+                with connection:
+                    for schema_name in self.schemas:
+                        connection.execute(f'DROP SCHEMA IF EXISTS "{schema_name}" CASCADE')
         if self.choice.redis:
             from checkoutsim.real.redis_locks import RedisLeases, connect
 

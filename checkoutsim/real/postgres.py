@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from checkoutsim.real import pg_schema, schema
+from checkoutsim.real.backends import locked_sku
 from checkoutsim.real.database import Written
 from checkoutsim.real.store import Store
 
@@ -262,19 +263,25 @@ class PostgresStore(Store):
         Two shoppers that both saw the lease lapse both try; PostgreSQL locks the
         row for the first and re-checks the ``WHERE`` for the second against the
         new lease, so exactly one is granted. The token comes from a sequence.
+        A grant of an inventory lock also raises that SKU row's fence to the new
+        token (see ``checkoutsim.real.redis_locks.LeasedStore.try_lock``: the
+        store knows the newest holder before it writes).
         """
         now = self.time.now()
         expires = now + ttl_s
+        sku = locked_sku(name)
 
         def work(session: Session) -> tuple[int | None, float]:
             granted = session.execute(
                 "WITH granted AS (INSERT INTO locks (name, token, expires_s)"
                 " VALUES (?, nextval('lock_tokens'), ?) ON CONFLICT (name) DO UPDATE"
                 " SET token = EXCLUDED.token, expires_s = EXCLUDED.expires_s"
-                " WHERE locks.expires_s <= ? RETURNING token)"
+                " WHERE locks.expires_s <= ? RETURNING token),"
+                " fenced AS (UPDATE inventory SET fence = GREATEST(fence, granted.token)"
+                " FROM granted WHERE inventory.sku = ?)"
                 " INSERT INTO lock_grants (token, name, granted_s, expires_s)"
                 " SELECT token, ?, ?, ? FROM granted RETURNING token",
-                (name, expires, now, name, now, expires),
+                (name, expires, now, -1 if sku is None else sku, name, now, expires),
             ).fetchone()
             if granted is not None:
                 return granted[0], expires

@@ -20,6 +20,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from checkoutsim.real.backends import locked_sku
+from checkoutsim.real.postgres import PostgresDatabase
 from checkoutsim.real.timebase import RealTime
 
 #: One grant attempt in one round trip (a script runs atomically in Redis): if
@@ -91,6 +93,33 @@ class RedisLeases:
         return int(self.client.delete(*keys)) if keys else 0
 
 
+#: PostgreSQL: the grant's record and the fence in one statement (one round trip).
+_RECORD_AND_FENCE = (
+    "WITH fenced AS (UPDATE inventory SET fence = GREATEST(fence, ?) WHERE sku = ?)"
+    " INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)"
+)
+_RECORD = "INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)"
+_FENCE = "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?"
+
+
+def record_grant(store: Any, name: str, token: int, granted_s: float, expires_s: float) -> None:
+    """Write a grant made outside the store into ``lock_grants``, and raise its row's fence."""
+    grant = (token, name, granted_s, expires_s)
+    sku = locked_sku(name)
+    if sku is None:
+        store.db.write_one(_RECORD, grant)
+    elif isinstance(store.db, PostgresDatabase):
+        # PostgreSQL runs data-modifying CTEs: both writes in one autocommit statement.
+        store.db.write_one(_RECORD_AND_FENCE, (token, sku, *grant))
+    else:
+
+        def work(connection: Any) -> None:
+            connection.execute(_RECORD, grant)
+            connection.execute(_FENCE, (token, sku))
+
+        store.db.transaction(work)
+
+
 class LeasedStore:
     """A store whose leases come from Redis; every other call goes to the store itself."""
 
@@ -102,13 +131,20 @@ class LeasedStore:
         return getattr(self._store, name)
 
     def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
-        """A Redis grant, recorded in the store's ``lock_grants`` for the audit."""
+        """A Redis grant, recorded in the store for the audit, and raising the row's fence.
+
+        The grant is written to ``lock_grants`` and, for an inventory lock,
+        raises the SKU row's fence to the new token in the same transaction.
+        The store thus knows the newest token from the moment the lock changes
+        hands, not only once the new holder writes: a paused holder that wakes
+        and writes before its successor does is refused too, where a fence
+        raised only by writes would accept it and then accept the successor's
+        write from a read made before it (a lost update under a fenced lock).
+        Blind (unfenced) writes ignore the fence, so lock_ttl is unaffected.
+        """
         token, held_until = self.leases.try_lock(name, ttl_s)
         if token is not None:
-            self._store.db.write_one(
-                "INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)",
-                (token, name, self._store.time.now(), held_until),
-            )
+            record_grant(self._store, name, token, self._store.time.now(), held_until)
         return token, held_until
 
     def release_lock(self, name: str, token: int) -> bool:
