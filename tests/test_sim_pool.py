@@ -1,4 +1,4 @@
-"""The model's lean queueing parts: worker pools, hand-offs, tasks and batched samplers."""
+"""The model's queueing parts: worker pools, hand-offs, tasks, batched samplers, fences."""
 
 from __future__ import annotations
 
@@ -8,9 +8,13 @@ import pytest
 import simpy
 
 from checkoutsim.config import Latency
+from checkoutsim.policy.inventory import lock_name, locked_sku
+from checkoutsim.policy.ops import ReservationRequest
 from checkoutsim.sim import SimStep, task
 from checkoutsim.sim.latency import BLOCK, sampler
+from checkoutsim.sim.locks import LockTable
 from checkoutsim.sim.pool import WorkerPool
+from checkoutsim.sim.state import Shop
 
 
 def _caller(
@@ -157,3 +161,26 @@ def test_chained_acquisition_queues_for_the_row_on_the_callers_behalf(chained: b
     # One row: the writes go one after the other whatever the connections do.
     assert done == [("a", 1.0), ("b", 2.0), ("c", 3.0), ("d", 4.0)]
     assert (connections.busy, row.busy, connections.queued, row.queued) == (0, 0, 0, 0)
+
+
+def test_a_grant_fences_the_row_before_the_new_holder_writes() -> None:
+    """A paused holder waking after its lease lapsed is refused, even first to write."""
+    env = simpy.Environment()
+    shop = Shop([10])
+
+    def raise_fence(name: str, token: int) -> None:
+        sku = locked_sku(name)
+        if sku is not None:
+            shop.raise_fence(sku, token)
+
+    locks = LockTable(env, on_grant=raise_fence)
+    name = lock_name(0)
+    stale = locks.try_acquire(name, ttl_s=1.0, wait_s=0.0)
+    env.run(until=2.0)  # the first lease lapses while its holder is paused
+    fresh = locks.try_acquire(name, ttl_s=1.0, wait_s=0.0)
+    assert isinstance(stale, int) and isinstance(fresh, int) and fresh > stale
+    row = shop.read(0)
+    assert shop.write(ReservationRequest(1, 0, 1, 60.0), row.available - 1, stale, 2.0) is None
+    assert shop.fence_rejections == 1
+    assert shop.write(ReservationRequest(2, 0, 1, 60.0), row.available - 1, fresh, 2.0) is not None
+    assert locked_sku("lock:orders:0") is None

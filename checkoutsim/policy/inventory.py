@@ -76,6 +76,16 @@ def lock_name(sku: int) -> str:
     return f"lock:inventory:{sku}"
 
 
+#: What every per-SKU inventory lock's name starts with.
+_INVENTORY_LOCK = lock_name(0).removesuffix("0")
+
+
+def locked_sku(name: str) -> int | None:
+    """The SKU whose inventory row a lock guards, or None for any other lock."""
+    number = name.removeprefix(_INVENTORY_LOCK)
+    return int(number) if number != name and number.isdigit() else None
+
+
 def reserve(
     policy: InventoryPolicy, request: ReservationRequest, rng: random.Random
 ) -> Step[ReserveResult]:

@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from checkoutsim.config import Settings
-from checkoutsim.policy.inventory import lock_name
 from checkoutsim.real.database import Database
 from checkoutsim.real.store import Store
 
@@ -73,16 +72,6 @@ def choose(store: str | None = None, locks: str | None = None) -> BackendChoice:
     if locks != "database" and not locks.startswith(("redis://", "rediss://")):
         raise BackendError(f"--locks {locks!r}: expected database or redis://HOST:PORT/DB")
     return BackendChoice(store, locks)
-
-
-#: What every per-SKU inventory lock's name starts with (``lock:inventory:SKU``).
-_INVENTORY_LOCK = lock_name(0).removesuffix("0")
-
-
-def locked_sku(name: str) -> int | None:
-    """The SKU whose inventory row a lock guards, or None for any other lock."""
-    number = name.removeprefix(_INVENTORY_LOCK)
-    return int(number) if number != name and number.isdigit() else None
 
 
 def new_namespace() -> str:

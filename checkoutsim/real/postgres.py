@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
+from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.real import pg_schema, schema
-from checkoutsim.real.backends import locked_sku
 from checkoutsim.real.database import Written
 from checkoutsim.real.store import Store
 

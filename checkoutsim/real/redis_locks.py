@@ -20,7 +20,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from checkoutsim.real.backends import locked_sku
+from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.real.postgres import PostgresDatabase
 from checkoutsim.real.timebase import RealTime
 

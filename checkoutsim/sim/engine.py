@@ -20,6 +20,7 @@ import simpy
 from checkoutsim.clock import SimClock
 from checkoutsim.config import Settings
 from checkoutsim.policy import ops
+from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.faults import FaultSchedule, make_breaker
 from checkoutsim.sim.gateway import FAST_FAILURE_S, GatewayModel
@@ -71,7 +72,7 @@ class Engine:
         self.workers = WorkerPool(env, settings.inventory.workers)
         self.row_locks = [WorkerPool(env, 1) for _ in range(settings.catalog.skus)]
         self.row_stats = TierStats()
-        self.locks = LockTable(env)
+        self.locks = LockTable(env, on_grant=self._lock_granted)
         self.gateway = GatewayModel(env, settings, streams, ledger, self.faults)
         self.inventory_breaker = make_breaker(settings.breakers.inventory, SimClock(env))
         self._inventory_query = sampler(
@@ -249,6 +250,12 @@ class Engine:
     def _acquire_lock(self, op: ops.AcquireLock) -> Any:
         """SET NX PX: a token if free or lapsed, else an event fired on release or expiry."""
         return self.locks.try_acquire(op.name, op.ttl_s, op.wait_s)
+
+    def _lock_granted(self, name: str, token: int) -> None:
+        """The store hears of each grant of a row's lock (see ``Shop.raise_fence``)."""
+        sku = locked_sku(name)
+        if sku is not None:
+            self.shop.raise_fence(sku, token)
 
     def _release_lock(self, op: ops.ReleaseLock) -> None:
         self.locks.release(op.name, op.token)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import simpy
@@ -30,6 +31,7 @@ class Waiter:
 class LockState:
     """One named lease: its token, its expiry, and who waits for it."""
 
+    name: str
     token: int | None = None
     expires_at: float = 0.0
     granted_at: float = 0.0
@@ -55,8 +57,12 @@ class LockTable:
     #: A wait this long counts as a transaction blocked behind another's lock.
     LONG_WAIT_S = 1.0
 
-    def __init__(self, env: simpy.Environment) -> None:
+    def __init__(
+        self, env: simpy.Environment, on_grant: Callable[[str, int], None] | None = None
+    ) -> None:
         self.env = env
+        #: Told of each grant (name, token): the store raises its fence with it.
+        self._on_grant = on_grant
         self.stats = LockStats()
         self._locks: dict[str, LockState] = {}
         self._next_token = 0
@@ -65,7 +71,7 @@ class LockTable:
         """Grant now (a token), queue (an event that yields a token or None), or refuse."""
         lock = self._locks.get(name)
         if lock is None:
-            lock = self._locks[name] = LockState()
+            lock = self._locks[name] = LockState(name)
         now = self.env.now
         if lock.token is None or lock.expires_at <= now:
             if lock.token is not None:
@@ -96,6 +102,8 @@ class LockTable:
         lock.granted_at = self.env.now
         lock.expires_at = self.env.now + ttl_s
         self.stats.grants += 1
+        if self._on_grant is not None:
+            self._on_grant(lock.name, self._next_token)
         return self._next_token
 
     def _end_hold(self, lock: LockState) -> None:

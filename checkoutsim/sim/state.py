@@ -85,6 +85,17 @@ class Shop:
         self.version[sku] += 1
         return self._reserve(request, now)
 
+    def raise_fence(self, sku: int, token: int) -> None:
+        """A lock on the row changed hands: writes fenced with older tokens are refused.
+
+        The store learns a token when its lock is granted, not only when its
+        holder first writes: otherwise a paused holder that wakes and writes
+        before its successor does is accepted, and so is the successor's write
+        from a read made before it, one update lost under a fenced lock.
+        """
+        if token > self.fence[sku]:
+            self.fence[sku] = token
+
     def compare_and_set(
         self, request: ReservationRequest, expected_version: int, available: int, now: float
     ) -> int | None:
