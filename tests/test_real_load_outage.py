@@ -7,6 +7,10 @@ fails fast, the queue parks payments and charges each once after the outage.
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
 from tests.test_real_load import loadtest_json
 
 #: 4 wall seconds at 0.02 play 200 model seconds: the outage is 60 s to 180 s.
@@ -31,3 +35,28 @@ def test_breakers_fail_fast_and_the_queue_recovers_every_parked_payment() -> Non
     assert queued["queued_recovered"] == queued["payment_queued"]
     assert queued["retry_queue_max_depth"] > 0 and queued["retry_queue_depth_at_end"] == 0
     assert queued["orders"] == queued["checkouts"] == queued["captures"]
+
+
+#: Run in a child process: Locust monkey-patches the process that imports it.
+TIMELINE_PROBE = """
+import json
+import locust  # noqa: F401
+from checkoutsim import scenario
+from checkoutsim.load.loadtest import LoadOptions, run_variant
+loaded = scenario.load("gateway-outage", ["real.time_scale=0.02"])
+variant = next(v for v in loaded.variants if v.name == "breaker_queue")
+run = run_variant(variant, LoadOptions(run_time_s=4.0, rate_per_s=100.0))
+timeline = run.history.timeline
+print(json.dumps({"open": int((timeline.breaker_state == 2).sum()),
+                  "deepest": int(timeline.queue_depth.max())}))
+"""
+
+
+def test_the_real_timeline_records_breaker_state_and_queue_depth() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", TIMELINE_PROBE], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    figures = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert figures["open"] > 0  # seconds sampled with the gateway's breaker open
+    assert figures["deepest"] > 0  # payments parked during the outage

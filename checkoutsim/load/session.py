@@ -122,8 +122,9 @@ def background_jobs(
 
     def sample() -> None:
         available, reserved, orders, captures = runtime.offload(service.sample)
+        breaker, queued = runtime.offload(service.timeline_state)
         now = runtime.time.now()
-        samples.append((now, available, reserved, in_flight(), orders, captures))
+        samples.append((now, available, reserved, in_flight(), orders, captures, breaker, queued))
 
     jobs = [
         gevent.spawn(every, min(1.0, saga.reservation_ttl_s / 10), reap),

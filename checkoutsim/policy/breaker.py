@@ -56,6 +56,10 @@ class BreakerState(Enum):
     HALF_OPEN = "half_open"
 
 
+#: A state as a timeline records it: 0 closed (or no breaker), 1 half-open, 2 open.
+TIMELINE_CODES = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
 class IllegalStateTransitionError(RuntimeError):
     """A transition resilience4j forbids (CLOSED -> HALF_OPEN)."""
 

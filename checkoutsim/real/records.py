@@ -27,7 +27,16 @@ from checkoutsim.real.store import Store
 
 GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
 WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
-TIMELINE_COLUMNS = ("time_s", "available", "reserved", "in_flight", "orders", "captures")
+TIMELINE_COLUMNS = (
+    "time_s",
+    "available",
+    "reserved",
+    "in_flight",
+    "orders",
+    "captures",
+    "breaker_state",
+    "queue_depth",
+)
 #: Counters each service process keeps in memory and saves when it closes.
 PROCESS_COUNTERS = ("compensations", "lock_timeouts", "gateway_calls", "sweeper_refunds")
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from checkoutsim.config import Settings
 from checkoutsim.policy import ops
+from checkoutsim.policy.breaker import TIMELINE_CODES
 from checkoutsim.policy.saga import CheckoutRequest, checkout, find_orphans, refund_orphan
 from checkoutsim.real import api
 from checkoutsim.real.database import Database
@@ -247,6 +248,12 @@ class CheckoutService:
     def parked_depth(self) -> int:
         """Payments parked in the retry queue now, across processes (0 without a queue)."""
         return self.consumers.queue.depth() if self.consumers is not None else 0
+
+    def timeline_state(self) -> tuple[int, int]:
+        """The gateway breaker's state code (as the model's timeline has it) and the queue depth."""
+        breaker = self.executor.gateway_breaker
+        state = TIMELINE_CODES[breaker.state] if breaker is not None else 0
+        return state, self.parked_depth()
 
     def breaker_figures(self) -> dict[str, float]:
         """This process's breakers: time the gateway's spent open, and the calls both refused."""

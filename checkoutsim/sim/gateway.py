@@ -16,6 +16,7 @@ import simpy
 from checkoutsim.clock import SimClock
 from checkoutsim.config import Settings
 from checkoutsim.policy import ops
+from checkoutsim.policy.breaker import TIMELINE_CODES
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.faults import FaultSchedule, RateLimiter, make_breaker
 from checkoutsim.sim.latency import sampler
@@ -173,6 +174,4 @@ class GatewayModel:
 
     def state_code(self) -> int:
         """Breaker state for the timeline: 0 closed (or none), 1 half-open, 2 open."""
-        if self.breaker is None:
-            return 0
-        return {"CLOSED": 0, "HALF_OPEN": 1, "OPEN": 2}[self.breaker.state.name]
+        return TIMELINE_CODES[self.breaker.state] if self.breaker is not None else 0
