@@ -12,15 +12,11 @@ their sockets are cooperative); SQLite keeps its thread pool. ``--master`` and
 from __future__ import annotations
 
 import shutil
-import signal
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-
-import gevent
-import gevent.event
 
 from checkoutsim.config import Settings
 from checkoutsim.load.green import GreenletRuntime
@@ -123,9 +119,7 @@ def serve_backed(
     The server gets a fresh namespace (announced as its store), dropped when it
     stops cleanly; a server killed outright leaves it for inspection.
     """
-    from checkoutsim.load.server import NoDelayServer
-    from checkoutsim.load.session import background_jobs
-    from checkoutsim.real.http import CheckoutApp
+    from checkoutsim.load.server import serve_until_stopped
 
     settings = variant.settings
     folder = choice.sqlite_folder or store_parent(settings)
@@ -135,23 +129,15 @@ def serve_backed(
     runtime = make_runtime(choice, settings, time.time())
     try:
         service = open_service(settings, directory, runtime, seed, 0, backend)
-        app = CheckoutApp(service, scenario, variant.name, runtime.offload)
-        jobs = background_jobs(service, runtime, settings, [], lambda: app.in_flight)
-        server = NoDelayServer((host, port), app, log=None)
-        server.start()
         where = backend.namespace if choice.postgres else StorePaths.in_directory(directory)
-        announce(f"http://{host}:{server.server_port}", where, {})
-        stop = gevent.event.Event()
-        for number in (signal.SIGINT, signal.SIGTERM):
-            gevent.signal_handler(number, stop.set)
-        try:
-            stop.wait()
-        finally:
-            server.stop(timeout=2)
-            for job in jobs:
-                job.kill()
-            runtime.drain(2.0)
-            service.close()
+        serve_until_stopped(
+            service,
+            runtime,
+            scenario,
+            variant.name,
+            (host, port),
+            lambda url: announce(url, where, {}),
+        )
     finally:
         runtime.close()
         backend.drop()

@@ -79,11 +79,40 @@ def serve_forever(
     # A reopened store keeps its clock, so its timestamps stay in order.
     runtime.time.origin = float(service.store.meta().get("origin_epoch", runtime.time.origin))
     recovered = runtime.offload(service.recover) if reopened else {}
-    app = CheckoutApp(service, scenario, variant.name, runtime.offload)
-    jobs = background_jobs(service, runtime, settings, [], lambda: app.in_flight)
-    server = NoDelayServer((host, port), app, log=None)
+    try:
+        serve_until_stopped(
+            service,
+            runtime,
+            scenario,
+            variant.name,
+            (host, port),
+            lambda url: announce(url, paths, recovered),
+        )
+    finally:
+        runtime.close()
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+
+
+def serve_until_stopped(
+    service: CheckoutService,
+    runtime: Any,
+    scenario: str,
+    variant_name: str,
+    address: tuple[str, int],
+    announce: Callable[[str], None],
+) -> None:
+    """Serve ``service`` over HTTP with its background jobs until SIGINT or SIGTERM.
+
+    ``announce`` is told the URL once the server listens. On the way out the
+    server stops, the jobs are killed, in-flight work drains and the service
+    closes; the runtime and the store's files are the caller's.
+    """
+    app = CheckoutApp(service, scenario, variant_name, runtime.offload)
+    jobs = background_jobs(service, runtime, service.settings, [], lambda: app.in_flight)
+    server = NoDelayServer(address, app, log=None)
     server.start()
-    announce(f"http://{host}:{server.server_port}", paths, recovered)
+    announce(f"http://{address[0]}:{server.server_port}")
     stop = gevent.event.Event()
     for number in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(number, stop.set)
@@ -95,6 +124,3 @@ def serve_forever(
             job.kill()
         runtime.drain(2.0)
         service.close()
-        runtime.close()
-        if temporary is not None:
-            shutil.rmtree(temporary, ignore_errors=True)
