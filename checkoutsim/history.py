@@ -25,6 +25,17 @@ CHECKOUT_COLUMNS = (
 )
 ORDER_COLUMNS = ("intent_id", "sku", "quantity", "time_s")
 LEDGER_COLUMNS = ("capture_id", "intent_id", "amount", "time_s", "refunded_s")
+#: One row per second; the breaker's state is 0 closed (or none), 1 half-open, 2 open.
+TIMELINE_COLUMNS = (
+    "time_s",
+    "available",
+    "reserved",
+    "in_flight",
+    "orders",
+    "captures",
+    "breaker_state",
+    "queue_depth",
+)
 
 
 @dataclass(frozen=True)

@@ -20,23 +20,13 @@ import numpy as np
 import pandas as pd
 
 from checkoutsim import audit
-from checkoutsim.history import CHECKOUT_COLUMNS, ORDER_COLUMNS, History
+from checkoutsim.history import CHECKOUT_COLUMNS, ORDER_COLUMNS, TIMELINE_COLUMNS, History
 from checkoutsim.metrics import summarise
 from checkoutsim.real.gateway import Ledger
 from checkoutsim.real.store import Store
 
 GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
 WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
-TIMELINE_COLUMNS = (
-    "time_s",
-    "available",
-    "reserved",
-    "in_flight",
-    "orders",
-    "captures",
-    "breaker_state",
-    "queue_depth",
-)
 #: Counters each service process keeps in memory and saves when it closes.
 PROCESS_COUNTERS = ("compensations", "lock_timeouts", "gateway_calls", "sweeper_refunds")
 

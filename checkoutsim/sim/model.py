@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from checkoutsim import history
 from checkoutsim.config import Settings
 from checkoutsim.history import History
 from checkoutsim.policy.inventory import InventoryPolicy
@@ -246,17 +247,8 @@ def _sweeper(env: simpy.Environment, engine: Engine, settings: Settings) -> SimS
                 env.process(refund(capture_id))
 
 
-TIMELINE_COLUMNS = (
-    "time_s",
-    "available",
-    "reserved",
-    "in_flight",
-    "orders",
-    "captures",
-    "breaker_state",
-    "queue_depth",
-    "inventory_queue",
-)
+#: The model also samples how many inventory queries wait for a connection.
+TIMELINE_COLUMNS = (*history.TIMELINE_COLUMNS, "inventory_queue")
 
 
 def _sampler(
