@@ -59,7 +59,7 @@ def _best_rate(work: Callable[[], int], rounds: int) -> float:
     return best
 
 
-def simulation_bench(seed: int = 1, rounds: int = 3) -> dict[str, dict[str, float]]:
+def simulation_bench(seed: int = 1, rounds: int = 5) -> dict[str, dict[str, float]]:
     """Figures for ``checkoutsim bench``: checkouts/s, M/M/c customers/s, their ratio."""
     flash_sale = scenarios.load("flash-sale")
 
