@@ -102,20 +102,10 @@ def test_concurrent_grabs_grant_one_holder(services: Services) -> None:
     assert len(granted) == 1
 
 
-@pytest.fixture(
-    params=[("postgresql", "database"), ("sqlite", "redis"), ("postgresql", "redis")],
-    ids=lambda param: "-".join(param),
-)
-def fencing_services(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Services]:
-    """Backends whose grants raise the row's fence (SQLite's own leases fence on write only)."""
-    store, locks = request.param
-    yield from services_for(store, locks, tmp_path)
-
-
 def test_a_grant_fences_out_the_paused_holder_before_the_new_holder_writes(
-    fencing_services: Services,
+    services: Services,
 ) -> None:
-    shop, clock = fencing_services.make()
+    shop, clock = services.make()
     store = shop.store
     name = lock_name(0)
     old, _ = store.try_lock(name, TTL_S)
@@ -139,8 +129,8 @@ def test_a_grant_fences_out_the_paused_holder_before_the_new_holder_writes(
     assert shop.stock() == {"sku-0": stale_read.available - 1}
 
 
-def test_other_locks_leave_every_fence_alone(fencing_services: Services) -> None:
-    shop, _ = fencing_services.make()
+def test_other_locks_leave_every_fence_alone(services: Services) -> None:
+    shop, _ = services.make()
     token, _ = shop.store.try_lock("report-job", TTL_S * 50)
     assert token is not None
     fences = shop.store.db.read().execute("SELECT fence FROM inventory").fetchall()

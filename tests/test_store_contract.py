@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from checkoutsim.policy.inventory import lock_name
 from checkoutsim.policy.ops import KeyState, OrderStatus, PaymentRecord, ReservationRequest
 from checkoutsim.real.store import SagaContext
 from tests.backend_support import Services, services_for, sql_count
@@ -65,6 +66,28 @@ def test_a_fenced_write_from_an_older_token_is_refused(services: Services) -> No
     assert store.write_stock(request(2), 8, 4, 4, SagaContext(2, "b")) is None
     rows = store.db.read().execute("SELECT fence_token, accepted FROM stock_writes ORDER BY id")
     assert [tuple(row) for row in rows.fetchall()] == [(5, 1), (4, 0)]
+
+
+def test_a_lease_grant_refuses_the_older_holders_fenced_write(services: Services) -> None:
+    # The fence moves when the lease changes hands, not when the new holder
+    # writes: the older holder's write is refused before the newer one writes.
+    shop, _ = services.make()
+    store = shop.store
+    name = lock_name(0)
+    older, _ = store.try_lock(name, 600.0)
+    assert older is not None
+    stale = store.read_stock(0)
+    assert store.release_lock(name, older)
+    newer, _ = store.try_lock(name, 600.0)
+    assert newer is not None and newer > older
+    late = store.write_stock(request(1), stale.available - 1, older, older, SagaContext(1, "a"))
+    assert late is None
+    assert store.read_stock(0) == stale
+    other, _ = store.try_lock(lock_name(1), 600.0)
+    assert other is not None
+    # A grant on another SKU's lock leaves this row's fence alone.
+    fresh = store.write_stock(request(2), stale.available - 1, newer, newer, SagaContext(2, "b"))
+    assert fresh is not None
 
 
 def test_compare_and_set_fails_when_the_version_moved(services: Services) -> None:

@@ -22,6 +22,7 @@ from gevent import monkey
 
 from checkoutsim.real.database import Threading
 from checkoutsim.real.timebase import WallTime
+from checkoutsim.real.wait_lines import Ticket, WaitLines
 
 T = TypeVar("T")
 
@@ -57,6 +58,9 @@ class GeventRuntime:
         self.background = gevent.pool.Group()
         self._hub = gevent.get_hub()
         self._waiters: dict[str, deque[gevent.event.Event]] = {}
+        # Lock lines are touched only in the hub's thread (``notify`` from a pool
+        # thread goes through the hub), so the guard never waits; it is a real lock.
+        self.lines = WaitLines(gevent.event.Event, self.threading.lock())
         self._hub_thread = self._hub.thread_ident
 
     def offload(self, function: Callable[..., T], *args: Any) -> T:
@@ -91,13 +95,8 @@ class GeventRuntime:
         with self._inventory_lock:
             self._inventory_busy -= 1
 
-    def pause(self, seconds: float, wake: str | None = None, patience: float | None = None) -> None:
-        """Sleep ``seconds`` of model time, or until ``notify(wake)``.
-
-        Only the first waiter on ``wake`` polls; the others wait ``patience``
-        (their deadline) unless a release in this process wakes them first, so a
-        crowd of waiters does not flood the inventory pool with polls.
-        """
+    def pause(self, seconds: float, wake: str | None = None) -> None:
+        """Sleep ``seconds`` of model time, or until ``notify(wake)``."""
         if seconds <= 0:
             return
         if wake is None:
@@ -105,14 +104,36 @@ class GeventRuntime:
             return
         event = gevent.event.Event()
         queue = self._waiters.setdefault(wake, deque())
-        if queue and patience is not None:
-            seconds = patience
         queue.append(event)
         try:
             event.wait(self.time.wall(seconds))
         finally:
             if event in queue:
                 queue.remove(event)
+
+    def join_line(self, name: str) -> Ticket:
+        """Take a place at the back of lock ``name``'s line."""
+        return self.lines.join(name)
+
+    def wait_in_line(self, ticket: Ticket, first_s: float, behind_s: float) -> bool:
+        """Wait cooperatively: the front until its next look, the rest until woken.
+
+        Only the front polls; the others wait ``behind_s`` (their deadline)
+        unless a release in this process or their turn at the front wakes them,
+        so a crowd of waiters does not flood the store with attempts. True if
+        woken rather than timed out.
+        """
+        seconds = self.lines.seconds_for(ticket, first_s, behind_s)
+        woken = ticket.event.is_set()
+        if seconds > 0 and not woken:
+            woken = ticket.event.wait(self.time.wall(seconds))
+        # A wake-up is spent by the attempt that follows it.
+        ticket.event.clear()
+        return woken
+
+    def leave_line(self, ticket: Ticket) -> None:
+        """Leave the line; the next in line is woken to take over looking."""
+        self.lines.leave(ticket)
 
     def notify(self, name: str) -> None:
         """Wake the first greenlet waiting on ``name``, from any thread."""
@@ -125,6 +146,7 @@ class GeventRuntime:
         queue = self._waiters.get(name)
         if queue:
             queue.popleft().set()
+        self.lines.wake_first(name)
 
     def later(self, seconds: float, function: Callable[[], Any]) -> None:
         """Run ``function`` in a pool thread after ``seconds`` of model time."""

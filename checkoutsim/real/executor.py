@@ -36,7 +36,8 @@ from checkoutsim.policy import ops
 from checkoutsim.policy.inventory import lock_name
 from checkoutsim.real.breakers import REFUSED, SharedBreaker, charge_failed, shared_breaker
 from checkoutsim.real.gateway import Gateway
-from checkoutsim.real.runtime import Pause, Runtime, after
+from checkoutsim.real.lock_waits import Leases
+from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
 from checkoutsim.real.store import SagaContext, Store
 from checkoutsim.sim.faults import FaultSchedule
 from checkoutsim.sim.latency import sampler
@@ -101,7 +102,7 @@ class Executor:
         self._order_latency = sampler(settings.order.latency, order_rng)
         self._order_rng = order_rng
         self._order_lock = runtime.threading.lock()
-        self._lock_poll_s = lock_poll_s
+        self.leases = Leases(store, runtime, self.counters, lock_poll_s)
         self.schedule = FaultSchedule(settings.faults)
         # Lock-holder pauses draw from a stream of their own (derived only when the
         # scenario pauses, so that other scenarios' order draws stay as they were).
@@ -124,8 +125,8 @@ class Executor:
             ops.WriteStock: self._write_stock,
             ops.CompareAndSetStock: self._compare_and_set,
             ops.DecrementIfAvailable: lambda op, saga: store.decrement(op.reservation, saga),
-            ops.AcquireLock: self._acquire_lock,
-            ops.ReleaseLock: self._release_lock,
+            ops.AcquireLock: self.leases.acquire,
+            ops.ReleaseLock: self.leases.release,
             ops.ReleaseReservation: self._release_reservation,
             ops.LookupPayment: lambda op, saga: store.lookup_payment(op.key),
             ops.InsertPayment: lambda op, saga: store.insert_payment(op.record),
@@ -196,30 +197,41 @@ class Executor:
 
         Inventory calls go to the inventory service's own pool of workers, one
         call per hand-off, as the model queues them for its inventory workers;
-        everything else runs in segments on the general pool.
+        everything else runs in segments on the general pool. A shopper refused
+        a lock waits in the lock's line holding no worker (``Leases.wait``).
         """
         runtime = self.runtime
         outcome = runtime.offload(self.segment, steps, saga, None, None)
         while not isinstance(outcome, Done):
+            if isinstance(outcome, LockWait):
+                sent = self.leases.wait(outcome)
+                outcome = runtime.offload(self.segment, steps, saga, None, sent)
+                continue
             if outcome.inventory:
                 if outcome.seconds > 0:
-                    runtime.pause(outcome.seconds, outcome.wake, outcome.patience)
+                    runtime.pause(outcome.seconds, outcome.wake)
                 sent = self._inventory_call(outcome)
                 outcome = runtime.offload(self.segment, steps, saga, None, sent)
                 continue
             if outcome.seconds > 0:
-                runtime.pause(outcome.seconds, outcome.wake, outcome.patience)
+                runtime.pause(outcome.seconds, outcome.wake)
             outcome = runtime.offload(self.segment, steps, saga, outcome, None)
         return outcome.value
 
     def _inventory_call(self, call: Pause) -> tuple[Any, Exception | None]:
-        """One call on the inventory pool, with its waits (a lock held elsewhere)."""
+        """One call on the inventory pool, then its waits (a pause, a lock held elsewhere).
+
+        Only the call itself takes a worker: what follows it (a pause's
+        resumption, a lock's line) holds none, as in the model.
+        """
         runtime = self.runtime
         try:
             value = runtime.offload_inventory(call.resume)
             while isinstance(value, Pause):
-                runtime.pause(value.seconds, value.wake, value.patience)
-                value = runtime.offload_inventory(value.resume)
+                if isinstance(value, LockWait):
+                    return self.leases.wait(value)
+                runtime.pause(value.seconds, value.wake)
+                value = runtime.offload(value.resume)
         except Exception as failure:
             return None, failure
         return value, None
@@ -315,41 +327,6 @@ class Executor:
     def _release_reservation(self, op: ops.ReleaseReservation, saga: SagaContext) -> bool:
         self.counters.add("compensations")
         return self.store.release(op.reservation_id)
-
-    # --- leases -----------------------------------------------------------------------
-
-    def _acquire_lock(self, op: ops.AcquireLock, saga: SagaContext) -> int | Pause | None:
-        """Try the lease; while it is held, wait for its release, its expiry or a poll."""
-        now = self.runtime.time.now
-        deadline = now() + op.wait_s
-        poll_model_s = self._lock_poll_s / max(self.runtime.time.wall(1.0), 1e-12)
-
-        def attempt() -> int | Pause | None:
-            token, held_until = self.store.try_lock(op.name, op.ttl_s)
-            if token is not None:
-                saga.leases[op.name] = token
-                return token
-            remaining = deadline - now()
-            if remaining <= 0:
-                self.counters.add("lock_timeouts")
-                return None
-            # Wake at the first of: a release in this process, the lease's expiry,
-            # the deadline, or a poll (a release by another process is not notified).
-            until_expiry = max(held_until - now(), 0.0) + 1e-6
-            return Pause(
-                min(remaining, until_expiry, poll_model_s),
-                attempt,
-                wake=op.name,
-                inventory=True,
-                patience=min(remaining, until_expiry),
-            )
-
-        return attempt()
-
-    def _release_lock(self, op: ops.ReleaseLock, saga: SagaContext) -> None:
-        self.store.release_lock(op.name, op.token)
-        saga.leases.pop(op.name, None)
-        self.runtime.notify(op.name)
 
     # --- gateway ------------------------------------------------------------------------
 

@@ -1,11 +1,13 @@
 """How the real body waits and hands work to threads, injected from outside.
 
 The executor runs database work through ``offload`` (a real thread), waits
-through ``pause`` (cooperatively, in the caller), wakes lock waiters through
-``notify`` (callable from any thread), and lets the gateway finish late work
-through ``later``. ``checkoutsim.load.runtime`` implements this over gevent's
-hub and thread pool; ``ThreadRuntime`` here implements it over plain threads for
-tests and tools that do not run under gevent.
+through ``pause`` (cooperatively, in the caller), queues lock waiters in lines
+(``join_line``, ``wait_in_line``, ``leave_line``: ``checkoutsim.real.wait_lines``),
+wakes waiters through ``notify`` (callable from any thread), and lets the
+gateway finish late work through ``later``. ``checkoutsim.load.runtime``
+implements this over gevent's hub and thread pool; ``ThreadRuntime`` here
+implements it over plain threads for tests and tools that do not run under
+gevent.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 from checkoutsim.real.database import Threading
 from checkoutsim.real.timebase import ManualTime, RealTime
+from checkoutsim.real.wait_lines import Ticket, WaitLines
 
 T = TypeVar("T")
 
@@ -35,9 +38,22 @@ class Pause:
     wake: str | None = None
     #: ``resume`` is a call to the inventory service (it queued for its turn).
     inventory: bool = False
-    #: How long a waiter that is not first in line for ``wake`` waits: only the
-    #: first polls, the others wait to be woken (or for their own deadline).
+    #: Unused since lock waits became ``LockWait`` (their lines decide who polls);
+    #: kept because wrappers copy a pause field by field (``real.breakers``,
+    #: ``real.fault_counts``).
     patience: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LockWait(Pause):
+    """A lock attempt refused: wait in the line for lock ``wake``, then call ``resume``.
+
+    The front of the line waits ``seconds`` (to the lease's expiry, the
+    deadline or the next poll); a waiter behind it waits until ``deadline``
+    (model time) unless a release or its turn at the front wakes it first.
+    """
+
+    deadline: float = 0.0
 
 
 def after(seconds: float, resume: Callable[[], Any]) -> Any:
@@ -74,11 +90,24 @@ class Runtime(Protocol):
         """Give back a worker taken by ``claim_inventory_worker``."""
         ...
 
-    def pause(self, seconds: float, wake: str | None = None, patience: float | None = None) -> None:
-        """Wait ``seconds`` of model time, or until ``notify(wake)``.
+    def pause(self, seconds: float, wake: str | None = None) -> None:
+        """Wait ``seconds`` of model time, or until ``notify(wake)``."""
+        ...
 
-        A waiter behind others on ``wake`` waits ``patience`` instead, if given.
+    def join_line(self, name: str) -> Ticket:
+        """Take a place at the back of lock ``name``'s line of waiters."""
+        ...
+
+    def wait_in_line(self, ticket: Ticket, first_s: float, behind_s: float) -> bool:
+        """Wait ``first_s`` of model time at the front of the line, else ``behind_s``.
+
+        A release (``notify``) wakes the front early, and a waiter that reaches
+        the front is woken to take over looking. True if woken, not timed out.
         """
+        ...
+
+    def leave_line(self, ticket: Ticket) -> None:
+        """Leave the line (granted, or out of time); the next in line is woken."""
         ...
 
     def notify(self, name: str) -> None:
@@ -104,6 +133,7 @@ class ThreadRuntime:
         self._manual = isinstance(time, ManualTime)
         self._lock = threading.Lock()
         self._waiters: dict[str, deque[threading.Event]] = {}
+        self.lines = WaitLines(threading.Event, threading.Lock())
         self._pending: list[tuple[float, Callable[[], Any]]] = []
         self._timers: list[threading.Timer] = []
 
@@ -122,7 +152,7 @@ class ThreadRuntime:
     def release_inventory_worker(self) -> None:
         """Nothing to give back."""
 
-    def pause(self, seconds: float, wake: str | None = None, patience: float | None = None) -> None:
+    def pause(self, seconds: float, wake: str | None = None) -> None:
         """Sleep, or wait on an event that ``notify`` may set first."""
         if seconds <= 0:
             return
@@ -131,15 +161,33 @@ class ThreadRuntime:
             return
         event = threading.Event()
         with self._lock:
-            queue = self._waiters.setdefault(wake, deque())
-            if queue and patience is not None:
-                seconds = patience
-            queue.append(event)
+            self._waiters.setdefault(wake, deque()).append(event)
         event.wait(self.time.wall(seconds))
         with self._lock:
             queue = self._waiters.get(wake)
             if queue and event in queue:
                 queue.remove(event)
+
+    def join_line(self, name: str) -> Ticket:
+        """Take a place at the back of lock ``name``'s line."""
+        return self.lines.join(name)
+
+    def wait_in_line(self, ticket: Ticket, first_s: float, behind_s: float) -> bool:
+        """Sleep (manual clock) or wait on the ticket's event (wall clock); True if woken."""
+        seconds = self.lines.seconds_for(ticket, first_s, behind_s)
+        woken = ticket.event.is_set()
+        if seconds > 0 and not woken:
+            if self._manual:
+                self.time.sleep(seconds)
+            else:
+                woken = ticket.event.wait(self.time.wall(seconds))
+        # A wake-up is spent by the attempt that follows it.
+        ticket.event.clear()
+        return woken
+
+    def leave_line(self, ticket: Ticket) -> None:
+        """Leave the line; the next in line takes over looking."""
+        self.lines.leave(ticket)
 
     def notify(self, name: str) -> None:
         """Wake the longest-waiting thread on ``name`` (first come, first served)."""
@@ -148,6 +196,7 @@ class ThreadRuntime:
             event = queue.popleft() if queue else None
         if event is not None:
             event.set()
+        self.lines.wake_first(name)
 
     def later(self, seconds: float, function: Callable[[], Any]) -> None:
         """Queue (manual clock) or time (wall clock) background work."""

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.policy.ops import (
     KeyState,
     PaymentRecord,
@@ -268,9 +269,14 @@ class Store(OrderStore):
         """Grant ``name`` if it is free or its lease lapsed.
 
         Returns ``(token, held_until)``: the fencing token when granted, else
-        ``None`` and the time the current lease runs out.
+        ``None`` and the time the current lease runs out. A grant of an
+        inventory lock raises that SKU row's fence to the new token in the same
+        transaction, as PostgreSQL and Redis grants do (see
+        ``checkoutsim.real.redis_locks.LeasedStore.try_lock``): a paused holder
+        that wakes and writes before its successor does is refused too.
         """
         now = self.time.now()
+        sku = locked_sku(name)
         # A read first: a waiter looking at a held lock takes no write lock.
         held = self.db.read().execute("SELECT expires_s FROM locks WHERE name = ?", (name,))
         current = held.fetchone()
@@ -291,6 +297,10 @@ class Store(OrderStore):
                 " expires_s = excluded.expires_s",
                 (name, token, now + ttl_s),
             )
+            if sku is not None:
+                conn.execute(
+                    "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?", (token, sku)
+                )
             return token, now + ttl_s
 
         return self.db.transaction(work)
