@@ -10,6 +10,11 @@ Figures, all from one run on this machine (printed, never asserted):
 - ``locust_noop_per_s``: Locust reporting requests that do nothing, in one process.
 - ``workers2_speedup``: checkouts per second with a master and two worker
   processes sharing the store, divided by the one-process figure.
+- ``checkouts_cores``, ``workers2_cores``: CPU seconds the run's processes used
+  per wall second of each window, and ``*_cpu_ms_per_checkout`` the CPU one
+  checkout cost. With ``cpu_count`` and the load average (before and after) they
+  tell whether the two-worker run had the cores a speed-up needs: on a shared
+  machine it often has not, and the speed-up then measures the other load.
 
 Locust monkey-patches the process that imports it, so ``real_bench`` measures in
 a child process and returns its figures.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -108,23 +114,32 @@ def noop_rate(seconds: float, users: int = BUYERS) -> float:
 def measure(seconds: float) -> dict[str, dict[str, Any]]:
     """Every figure, in this process (which Locust will monkey-patch)."""
     settings = bench_settings()
+    # The machine's load before anything here runs: another process's load
+    # takes cores from the two-worker run and so from its speed-up.
+    load_before = round(os.getloadavg()[0], 2)
     # The ceiling first, before Locust patches anything.
     ceiling = sqlite_ceiling(settings, seconds)
     import locust  # noqa: F401  (patches now, before the load parts open sockets)
 
-    from checkoutsim.load.distributed import closed_loop
+    from checkoutsim.load.distributed import closed_loop_figures
 
-    one = closed_loop(settings, workers=0, users=BUYERS, seconds=seconds)
+    one = closed_loop_figures(settings, workers=0, users=BUYERS, seconds=seconds)
     noop = noop_rate(seconds)
-    two = closed_loop(settings, workers=2, users=BUYERS * 2, seconds=seconds)
+    two = closed_loop_figures(settings, workers=2, users=BUYERS * 2, seconds=seconds)
     return {
         "real": {
-            "checkouts_per_s": round(one, 1),
+            "checkouts_per_s": round(one.checkouts_per_s, 1),
             "sqlite_ceiling_per_s": round(ceiling, 1),
-            "share_of_ceiling": round(one / ceiling, 3),
+            "share_of_ceiling": round(one.checkouts_per_s / ceiling, 3),
             "locust_noop_per_s": round(noop, 1),
-            "workers2_checkouts_per_s": round(two, 1),
-            "workers2_speedup": round(two / one, 3),
+            "workers2_checkouts_per_s": round(two.checkouts_per_s, 1),
+            "workers2_speedup": round(two.checkouts_per_s / one.checkouts_per_s, 3),
+            "checkouts_cores": _rounded(one.cores, 2),
+            "checkouts_cpu_ms_per_checkout": _rounded(one.cpu_ms_per_checkout, 3),
+            "workers2_cores": _rounded(two.cores, 2),
+            "workers2_cpu_ms_per_checkout": _rounded(two.cpu_ms_per_checkout, 3),
+            "cpu_count": os.cpu_count(),
+            "load_average_1m": [load_before, round(os.getloadavg()[0], 2)],
             "seconds_per_figure": seconds,
             "buyers": BUYERS,
             "inventory_threads": settings.inventory.workers,
@@ -132,6 +147,11 @@ def measure(seconds: float) -> dict[str, dict[str, Any]]:
             "store_dir": str(store_parent(settings)),
         }
     }
+
+
+def _rounded(value: float | None, digits: int) -> float | None:
+    """``round(value, digits)``, keeping ``None`` (a figure this platform cannot take)."""
+    return None if value is None else round(value, digits)
 
 
 def real_bench(seconds: float = 5.0) -> dict[str, dict[str, Any]]:

@@ -11,12 +11,14 @@ shared databases like any other run.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -184,10 +186,31 @@ def _planned(settings: Settings, seed: int) -> int:
     return len(plan(settings, seed))
 
 
+@dataclass(frozen=True)
+class ClosedLoopFigures:
+    """What one closed-loop window measured.
+
+    ``cores`` is the CPU time the run's processes (this one and its workers)
+    used during the window, per wall second: on a shared 2-core machine it shows
+    whether the run had the cores its rate needs (``None`` without ``/proc``).
+    """
+
+    checkouts_per_s: float
+    cores: float | None
+    cpu_ms_per_checkout: float | None
+
+
 def closed_loop(
     settings: Settings, workers: int, users: int, seconds: float, warmup_s: float = 1.0
 ) -> float:
     """Checkouts per second of closed-loop buyers on ``workers`` processes (0: this one)."""
+    return closed_loop_figures(settings, workers, users, seconds, warmup_s).checkouts_per_s
+
+
+def closed_loop_figures(
+    settings: Settings, workers: int, users: int, seconds: float, warmup_s: float = 1.0
+) -> ClosedLoopFigures:
+    """Checkouts per second and CPU use of closed-loop buyers on ``workers`` processes."""
     from checkoutsim.load.users import BenchTarget
 
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-bench-", dir=store_parent(settings)))
@@ -211,20 +234,48 @@ def closed_loop(
             wait_for_workers(runner, processes, directory)
         history = session.start(env, runner, opts)
         gevent.sleep(warmup_s)
-        before, started = _orders(service), time.perf_counter()
+        pids = [os.getpid(), *(process.pid for process in processes)]
+        before, cpu_before, started = _orders(service), cpu_seconds(pids), time.perf_counter()
         gevent.sleep(seconds)
-        after, elapsed = _orders(service), time.perf_counter() - started
+        after, cpu_after = _orders(service), cpu_seconds(pids)
+        elapsed = time.perf_counter() - started
         session.finish(env, runner, history, html=False)
         stop_workers(processes, timeout_s=15.0)
         runtime.quiesce()
         service.close()
-        return (after - before) / elapsed
+        checkouts = after - before
+        if cpu_before is None or cpu_after is None:
+            return ClosedLoopFigures(checkouts / elapsed, None, None)
+        cpu = cpu_after - cpu_before
+        return ClosedLoopFigures(
+            checkouts / elapsed, cpu / elapsed, 1000.0 * cpu / checkouts if checkouts else None
+        )
     finally:
         for process in processes:
             if process.poll() is None:
                 process.kill()
         runtime.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def cpu_seconds(pids: list[int]) -> float | None:
+    """User and system CPU seconds the processes have used so far, all threads (Linux ``/proc``).
+
+    ``None`` where ``/proc`` is missing or a process is gone: a figure from only
+    some of the processes would understate the run's CPU use.
+    """
+    ticks_per_s = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return None
+        # Fields after the command name (which may hold spaces), from field 3 on:
+        # utime and stime are fields 14 and 15.
+        fields = stat[stat.rindex(")") + 2 :].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks_per_s
 
 
 def _orders(service: CheckoutService) -> int:

@@ -1,0 +1,57 @@
+"""The real bench's figures: CPU use per window, and every figure from one run.
+
+Importing the load modules lets Locust monkey-patch the process, so the checks
+that need them run in a child process; ``real_bench`` already measures in one.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CPU_SECONDS_CHECK = """
+import os, time
+from checkoutsim.load.distributed import cpu_seconds
+before = cpu_seconds([os.getpid()])
+deadline = time.process_time() + 0.3
+while time.process_time() < deadline:
+    pass
+after = cpu_seconds([os.getpid()])
+assert before is not None and after is not None, (before, after)
+assert 0.2 <= after - before <= 1.0, (before, after)
+# A process that is gone cannot be counted: no figure rather than an understated one.
+gone = subprocess.Popen([sys.executable, "-c", "pass"])
+gone.wait()
+assert cpu_seconds([os.getpid(), gone.pid]) is None
+print("ok")
+"""
+
+
+def test_cpu_seconds_counts_busy_time_and_refuses_a_gone_process() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", "import subprocess, sys\n" + CPU_SECONDS_CHECK],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+@pytest.mark.slow
+def test_real_bench_reports_cores_and_load_with_the_speedup() -> None:
+    from checkoutsim.load.bench import real_bench
+
+    figures = real_bench(seconds=1.0)["real"]
+    assert figures["checkouts_per_s"] > 0
+    assert figures["workers2_checkouts_per_s"] > 0
+    assert figures["workers2_speedup"] == pytest.approx(
+        figures["workers2_checkouts_per_s"] / figures["checkouts_per_s"], rel=0.01
+    )
+    for key in ("checkouts_cores", "workers2_cores"):
+        assert figures[key] is None or figures[key] > 0
+    assert figures["cpu_count"] >= 1
+    assert len(figures["load_average_1m"]) == 2
