@@ -184,3 +184,33 @@ def test_a_grant_fences_the_row_before_the_new_holder_writes() -> None:
     assert shop.fence_rejections == 1
     assert shop.write(ReservationRequest(2, 0, 1, 60.0), row.available - 1, fresh, 2.0) is not None
     assert locked_sku("lock:orders:0") is None
+
+
+def test_a_caller_that_no_longer_matches_is_served_without_the_row() -> None:
+    """Conditional writes queued on one row: once the first commits, the others match nothing."""
+    env = simpy.Environment()
+    row = WorkerPool(env, capacity=1)
+    version = [0]
+    done: list[tuple[str, float, bool]] = []
+
+    def write(name: str) -> SimStep:
+        expected = version[0]
+        waiting = row.acquire(1.0, wanted=lambda: version[0] == expected)
+        holds = True
+        if waiting is None:
+            yield env.timeout(1.0)
+        else:
+            yield waiting
+            holds = waiting.holds
+        if holds:
+            version[0] += 1
+            row.release()
+        done.append((name, env.now, holds))
+
+    for name in "abc":
+        task.start(write(name))
+    env.run()
+    # b and c waited for a's row, then found the version moved: a query's cost
+    # each, side by side, not one after the other holding the row.
+    assert done == [("a", 1.0, True), ("b", 2.0, False), ("c", 2.0, False)]
+    assert row.busy == 0 and row.queued == 0

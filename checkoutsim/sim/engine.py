@@ -10,6 +10,7 @@ because every extra SimPy process costs events.
 
 from __future__ import annotations
 
+import functools
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -51,6 +52,11 @@ class Counters:
     stalled_by_coordinator: int = 0
 
 
+def _always(_operation: Any) -> bool:
+    """A blind write always finds its row, and so always locks it."""
+    return True
+
+
 class Engine:
     """Turns policy operations into SimPy events over one shop and one gateway."""
 
@@ -90,16 +96,19 @@ class Engine:
         self._order_faulty = self.faults.has_outages("order") or "order" in brownouts
         self._coordinator_faulty = self.faults.has_outages("coordinator")
         self._rerouted: set[int] = set()
-        #: Inventory operations: whether each writes its SKU's row, and the plain
-        #: function applying it to the shop once the query's cost is paid.
-        self.inventory_operations: dict[type, tuple[bool, Callable[[Any], Any]]] = {
-            ops.ReadStock: (False, self._read_stock),
-            ops.WriteStock: (True, self._write_stock),
-            ops.CompareAndSetStock: (True, self._compare_and_set),
-            ops.DecrementIfAvailable: (True, self._decrement),
-            ops.ReleaseReservation: (False, self._release_reservation),
-            ops.AcquireLock: (False, self._acquire_lock),
-            ops.ReleaseLock: (False, self._release_lock),
+        #: Inventory operations: which of them lock their SKU's row (None: none
+        #: do; else a test of the operation), and the plain function applying
+        #: each to the shop once the query's cost is paid.
+        self.inventory_operations: dict[
+            type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any]]
+        ] = {
+            ops.ReadStock: (None, self._read_stock),
+            ops.WriteStock: (_always, self._write_stock),
+            ops.CompareAndSetStock: (self._version_matches, self._compare_and_set),
+            ops.DecrementIfAvailable: (self._enough_left, self._decrement),
+            ops.ReleaseReservation: (None, self._release_reservation),
+            ops.AcquireLock: (None, self._acquire_lock),
+            ops.ReleaseLock: (None, self._release_lock),
         }
         self.handlers: dict[type, Callable[[Any], SimStep]] = {
             ops.LookupPayment: self._lookup_payment,
@@ -162,23 +171,29 @@ class Engine:
             # The latency is drawn up front so that a caller handed a worker
             # or the row by the one before it can be woken when served.
             latency = query() * factor
-            writes, apply = inventory
-            row_lock = row_locks[operation.sku] if writes else None
+            locks_row, apply = inventory
+            row_lock = None
+            wanted = None
+            if locks_row is not None and locks_row(operation):
+                row_lock = row_locks[operation.sku]
+                # Asked again whenever the row is about to be handed over.
+                wanted = functools.partial(locks_row, operation)
             served = False
-            queued = workers.acquire(latency, row_lock)
+            queued = workers.acquire(latency, row_lock, wanted)
             if queued is not None:
                 # Woken once: connection, row (for a write) and query all done.
                 yield queued
                 served = True
                 stats.wait_s += queued.handed_at - started
-                if row_lock is not None:
-                    row_stats.wait_s += env.now - queued.handed_at - latency
+                if not queued.holds:
+                    row_lock = None  # matched nothing once its turn came
             elif row_lock is not None:
-                waiting = row_lock.acquire(latency)
+                waiting = row_lock.acquire(latency, wanted=wanted)
                 if waiting is not None:
                     yield waiting
                     served = True
-                    row_stats.wait_s += waiting.handed_at - started
+                    if not waiting.holds:
+                        row_lock = None
             if not served and latency > 0:
                 yield env.timeout(latency)
             if row_lock is not None:
@@ -226,6 +241,18 @@ class Engine:
             yield self.env.timeout(latency)
 
     # --- inventory: applied once the query's cost is paid -------------------------
+
+    # A conditional UPDATE whose WHERE the row's committed state already fails
+    # (a stale version, too little stock) matches no row and so takes no row
+    # lock, as in PostgreSQL: it fails at the cost of a query, without waiting
+    # behind the row's writers. One whose WHERE holds queues for the row and
+    # is judged again once it has it (``apply``).
+
+    def _version_matches(self, op: ops.CompareAndSetStock) -> bool:
+        return self.shop.version[op.sku] == op.expected_version
+
+    def _enough_left(self, op: ops.DecrementIfAvailable) -> bool:
+        return self.shop.available[op.sku] >= op.reservation.quantity
 
     def _read_stock(self, op: ops.ReadStock) -> Any:
         return self.shop.read(op.sku)

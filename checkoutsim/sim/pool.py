@@ -8,6 +8,7 @@ These pools cost as few events as the queueing allows.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 
 import simpy
 from simpy.events import NORMAL
@@ -19,16 +20,21 @@ class Handoff(simpy.Event):
     ``fire_after`` schedules it a service time from now, the way SimPy's own
     ``Timeout`` schedules itself, so a caller handed a worker with its service
     time known resumes once, when served, not once to start and once to finish.
-    ``handed_at`` is when it got the worker.
+    ``handed_at`` is when it got its (first) worker; ``holds`` is False when it
+    was served without the worker it queued for (see ``wanted``).
     """
 
-    __slots__ = ("handed_at",)
+    __slots__ = ("handed_at", "holds")
 
     def fire_after(self, delay: float) -> None:
         """Trigger successfully, ``delay`` simulated seconds from now."""
         self._ok = True
         self._value = None
         self.env.schedule(self, NORMAL, delay)
+
+
+#: Whether a queued caller still needs the worker it waits for (asked on hand-over).
+Wanted = Callable[[], bool]
 
 
 class WorkerPool:
@@ -40,7 +46,10 @@ class WorkerPool:
     queued, woken only when its service is over: one event instead of two. A
     caller that needs a second pool too (``then``: a write needs a connection,
     then its row) is queued there on its behalf when handed the first, and
-    still woken once.
+    still woken once. A caller with ``wanted`` is asked, when a worker of
+    ``then`` (or of this pool) would be handed to it, whether it still needs
+    one: a conditional UPDATE whose condition the row no longer meets matches
+    nothing and fails without taking the row, so the row goes to the next.
     """
 
     __slots__ = ("_env", "_waiting", "busy", "capacity")
@@ -49,52 +58,75 @@ class WorkerPool:
         self._env = env
         self.capacity = capacity
         self.busy = 0
-        self._waiting: deque[tuple[Handoff, float | None, WorkerPool | None]] = deque()
+        self._waiting: deque[tuple[Handoff, float | None, WorkerPool | None, Wanted | None]] = (
+            deque()
+        )
 
     def acquire(
-        self, service_s: float | None = None, then: WorkerPool | None = None
+        self,
+        service_s: float | None = None,
+        then: WorkerPool | None = None,
+        wanted: Wanted | None = None,
     ) -> Handoff | None:
         """Take a worker: None if one was free, else an event to wait on.
 
         Without ``service_s`` the event fires when the worker is handed over;
         with it, ``service_s`` after that, the service done; with ``then`` too,
         ``service_s`` after a worker of ``then`` is handed over as well. The
-        caller holds what it was given until it calls ``release`` on each.
-        A caller that gets a worker at once (None) asks ``then`` itself.
+        caller holds what it was given (``holds``) until it calls ``release``
+        on each. A caller that gets a worker at once (None) asks ``then`` itself.
         """
         if self.busy < self.capacity:
             self.busy += 1
             return None
         event = Handoff(self._env)
-        self._waiting.append((event, service_s, then))
+        event.handed_at = None
+        event.holds = True
+        self._waiting.append((event, service_s, then, wanted))
         return event
 
     def release(self) -> None:
-        """Give the worker back, or straight to the first caller in the queue."""
-        if not self._waiting:
-            self.busy -= 1
+        """Give the worker back, or straight to the first caller in the queue that needs it."""
+        waiting = self._waiting
+        while waiting:
+            event, service_s, then, wanted = waiting.popleft()
+            if event.handed_at is None:
+                event.handed_at = self._env.now
+            if then is not None:
+                then._take_for(event, service_s, wanted)
+                return
+            if wanted is not None and not wanted():
+                _serve_without(event, service_s)
+                continue
+            _serve(event, service_s)
             return
-        event, service_s, then = self._waiting.popleft()
-        event.handed_at = self._env.now
-        if then is not None:
-            then._take_for(event, service_s)
-        elif service_s is None:
-            event.succeed()
-        else:
-            event.fire_after(service_s)
+        self.busy -= 1
 
-    def _take_for(self, event: Handoff, service_s: float | None) -> None:
+    def _take_for(self, event: Handoff, service_s: float | None, wanted: Wanted | None) -> None:
         """Acquire for a caller already waiting on ``event`` (see ``then``)."""
-        if self.busy < self.capacity:
+        if wanted is not None and not wanted():
+            _serve_without(event, service_s)
+        elif self.busy < self.capacity:
             self.busy += 1
-            if service_s is None:
-                event.succeed()
-            else:
-                event.fire_after(service_s)
+            _serve(event, service_s)
         else:
-            self._waiting.append((event, service_s, None))
+            self._waiting.append((event, service_s, None, wanted))
 
     @property
     def queued(self) -> int:
         """How many callers wait for a worker."""
         return len(self._waiting)
+
+
+def _serve(event: Handoff, service_s: float | None) -> None:
+    """Hand over now, or wake the caller when its service is over."""
+    if service_s is None:
+        event.succeed()
+    else:
+        event.fire_after(service_s)
+
+
+def _serve_without(event: Handoff, service_s: float | None) -> None:
+    """The caller no longer needs the worker: it finishes without it."""
+    event.holds = False
+    _serve(event, service_s)
