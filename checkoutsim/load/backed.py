@@ -36,9 +36,7 @@ from checkoutsim.scenario import Variant
 def make_runtime(choice: BackendChoice, settings: Settings, origin: float) -> GeventRuntime:
     """Greenlets for a server store, real threads for SQLite (its calls block)."""
     kind = GreenletRuntime if choice.postgres else GeventRuntime
-    return kind(
-        origin, settings.real.time_scale, settings.inventory.workers, settings.real.service_threads
-    )
+    return kind.for_settings(settings, origin)
 
 
 def run_backed(

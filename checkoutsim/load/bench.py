@@ -154,18 +154,27 @@ def _rounded(value: float | None, digits: int) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def real_bench(seconds: float = 5.0) -> dict[str, dict[str, Any]]:
-    """Run ``measure`` in a child process (keeps this one unpatched) and return its figures."""
+def child_figures(module: str, arguments: list[str], seconds: float) -> dict[str, Any]:
+    """Run a bench module's ``main`` in a child process and return the JSON it prints.
+
+    Locust patches the process that imports it, so the measuring happens in a
+    child and this process stays as it was.
+    """
     completed = subprocess.run(
-        [sys.executable, "-m", "checkoutsim.load.bench", "--seconds", str(seconds)],
+        [sys.executable, "-m", module, *arguments, "--seconds", str(seconds)],
         capture_output=True,
         text=True,
         timeout=120 + 10 * seconds,
         check=False,
     )
     if completed.returncode != 0:
-        raise RuntimeError(f"real bench failed: {completed.stderr.strip()[-2000:]}")
+        raise RuntimeError(f"{module} failed: {completed.stderr.strip()[-2000:]}")
     return json.loads(completed.stdout)
+
+
+def real_bench(seconds: float = 5.0) -> dict[str, dict[str, Any]]:
+    """Run ``measure`` in a child process (keeps this one unpatched) and return its figures."""
+    return child_figures("checkoutsim.load.bench", [], seconds)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from checkoutsim.config import Settings
-from checkoutsim.load.bench import BUYERS, bench_settings
+from checkoutsim.load.bench import BUYERS, bench_settings, child_figures
 from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
 from checkoutsim.real.backends import RunBackend, choose
 from checkoutsim.real.runtime import ThreadRuntime
@@ -144,17 +143,7 @@ def measure(store_url: str, seconds: float) -> dict[str, dict[str, Any]]:
 
 def server_bench(store_url: str, seconds: float = 5.0) -> dict[str, dict[str, Any]]:
     """Run ``measure`` in a child process and return its figures."""
-    command = [sys.executable, "-m", "checkoutsim.load.bench_server", "--store", store_url]
-    completed = subprocess.run(
-        [*command, "--seconds", str(seconds)],
-        capture_output=True,
-        text=True,
-        timeout=120 + 10 * seconds,
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"server bench failed: {completed.stderr.strip()[-2000:]}")
-    return json.loads(completed.stdout)
+    return child_figures("checkoutsim.load.bench_server", ["--store", store_url], seconds)
 
 
 def main(argv: list[str] | None = None) -> None:

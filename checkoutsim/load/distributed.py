@@ -120,12 +120,7 @@ def run_master(
 ) -> VariantRun:
     """Run one variant with a Locust master and ``options.workers`` worker processes."""
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-workers-", dir=store_parent(settings)))
-    runtime = GeventRuntime(
-        time.time(),
-        settings.real.time_scale,
-        settings.inventory.workers,
-        settings.real.service_threads,
-    )
+    runtime = GeventRuntime.for_settings(settings)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         service = prepare(directory, settings, runtime, options.seed)
@@ -214,12 +209,7 @@ def closed_loop_figures(
     from checkoutsim.load.users import BenchTarget
 
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-bench-", dir=store_parent(settings)))
-    runtime = GeventRuntime(
-        time.time(),
-        settings.real.time_scale,
-        settings.inventory.workers,
-        settings.real.service_threads,
-    )
+    runtime = GeventRuntime.for_settings(settings)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         service = prepare(directory, settings, runtime, 1)

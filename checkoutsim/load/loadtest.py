@@ -136,12 +136,7 @@ def _run_local(
 ) -> VariantRun:
     """Service, users and audit all in this process."""
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-", dir=store_parent(settings)))
-    runtime = GeventRuntime(
-        time.time(),
-        settings.real.time_scale,
-        settings.inventory.workers,
-        settings.real.service_threads,
-    )
+    runtime = GeventRuntime.for_settings(settings)
     try:
         service = CheckoutService(
             settings, StorePaths.in_directory(directory), runtime, options.seed, process=0

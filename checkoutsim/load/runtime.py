@@ -10,9 +10,10 @@ because the patched ones are greenlet objects that do not work across threads.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import gevent
 import gevent.event
@@ -23,6 +24,9 @@ from gevent import monkey
 from checkoutsim.real.database import Threading
 from checkoutsim.real.timebase import WallTime
 from checkoutsim.real.wait_lines import Ticket, WaitLines
+
+if TYPE_CHECKING:
+    from checkoutsim.config import Settings
 
 T = TypeVar("T")
 
@@ -62,6 +66,16 @@ class GeventRuntime:
         # thread goes through the hub), so the guard never waits; it is a real lock.
         self.lines = WaitLines(gevent.event.Event, self.threading.lock())
         self._hub_thread = self._hub.thread_ident
+
+    @classmethod
+    def for_settings(cls, settings: Settings, origin: float | None = None) -> Self:
+        """A runtime with the scenario's time scale and pools, its clock starting at ``origin``."""
+        return cls(
+            time.time() if origin is None else origin,
+            settings.real.time_scale,
+            settings.inventory.workers,
+            settings.real.service_threads,
+        )
 
     def offload(self, function: Callable[..., T], *args: Any) -> T:
         """Run ``function`` in a pool thread; this greenlet yields until it returns."""

@@ -16,7 +16,6 @@ import shutil
 import signal
 import socket
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -59,12 +58,7 @@ def serve_forever(
     temporary = None if db else Path(tempfile.mkdtemp(prefix="checkoutsim-serve-"))
     paths = StorePaths.beside(db) if db else StorePaths.in_directory(temporary)  # type: ignore[arg-type]
     reopened = paths.shop.exists()
-    runtime = GeventRuntime(
-        time.time(),
-        settings.real.time_scale,
-        settings.inventory.workers,
-        settings.real.service_threads,
-    )
+    runtime = GeventRuntime.for_settings(settings)
     service = CheckoutService(
         settings,
         paths,

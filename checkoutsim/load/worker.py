@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -39,12 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=("schedule", "bench"), default="schedule")
     args = parser.parse_args(argv)
     settings = Settings.model_validate_json((args.directory / "settings.json").read_text())
-    runtime = GeventRuntime(
-        time.time(),
-        settings.real.time_scale,
-        settings.inventory.workers,
-        settings.real.service_threads,
-    )
+    runtime = GeventRuntime.for_settings(settings)
     service = CheckoutService(
         settings, StorePaths.in_directory(args.directory), runtime, args.seed, args.index + 1
     )

@@ -44,7 +44,7 @@ def sampler(
         expovariate = rng.expovariate
         return lambda: expovariate(rate)
     mu = math.log(spec.p50_s * scale)
-    sigma = (math.log(spec.p99_s) - math.log(spec.p50_s)) / Z99
+    sigma = _sigma(spec)
     if sigma == 0:
         value = spec.p50_s * scale
         return lambda: value
@@ -58,22 +58,33 @@ def sampler(
 def _batched(spec: Latency, generator: numpy.random.Generator, scale: float) -> Iterator[float]:
     """An endless stream of draws from ``spec``, generated ``BLOCK`` at a time."""
 
+    if spec.distribution == "exponential":
+        mean_s = spec.mean_s * scale
+
+        def block() -> numpy.ndarray:
+            return generator.exponential(mean_s, BLOCK)
+
+    else:
+        mu, sigma = math.log(spec.p50_s * scale), _sigma(spec)
+
+        def block() -> numpy.ndarray:
+            return generator.lognormal(mu, sigma, BLOCK)
+
     def blocks() -> Iterator[list[float]]:
         while True:
-            if spec.distribution == "exponential":
-                block = generator.exponential(spec.mean_s * scale, BLOCK)
-            else:
-                mu = math.log(spec.p50_s * scale)
-                sigma = (math.log(spec.p99_s) - math.log(spec.p50_s)) / Z99
-                block = generator.lognormal(mu, sigma, BLOCK)
-            yield block.tolist()
+            yield block().tolist()
 
     return itertools.chain.from_iterable(blocks())
+
+
+def _sigma(spec: Latency) -> float:
+    """The lognormal's shape, from the ratio of its p99 to its p50."""
+    return (math.log(spec.p99_s) - math.log(spec.p50_s)) / Z99
 
 
 def mean(spec: Latency) -> float:
     """The distribution's mean in seconds (for capacity arithmetic)."""
     if spec.distribution in ("constant", "exponential"):
         return spec.mean_s
-    sigma = (math.log(spec.p99_s) - math.log(spec.p50_s)) / Z99
+    sigma = _sigma(spec)
     return spec.p50_s * math.exp(sigma * sigma / 2)
