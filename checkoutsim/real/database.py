@@ -6,12 +6,14 @@ so threads queue in the kernel instead of in SQLite's busy handler (which sleeps
 by ``flock`` on a side file, so several processes sharing the file (Locust
 workers, a server) also queue without polling.
 
-Writes are *group-committed*, as server databases do: a thread that gets the
-write lock commits every write queued by then, each in its own savepoint (one
-failing does not undo the others), in one transaction. A commit's cost (its WAL
-frames, the shared pages they dirty) is then paid once per group, not once per
-write. Each caller still gets its own result, or its own exception, only after
-the group's commit.
+Writes are *group-committed*, as server databases do: one thread at a time
+leads, and commits every write queued by the time it holds the write lock, in
+one transaction on the process's one writer connection; a write of several
+statements runs in its own savepoint, so one failing does not undo the others.
+A commit's cost (its WAL frames, the shared pages they dirty) is then paid
+once per group, not once per write. Each caller still gets its own result, or
+its own exception, only after the group's commit; the leader then wakes each
+of them, and hands the lead to the first write that queued behind the group.
 
 The threading primitives are injected: under gevent's monkey-patching
 ``threading.local`` and ``threading.Lock`` become greenlet objects, and this
@@ -42,13 +44,22 @@ class Threading:
 
 
 class _Job(Generic[T]):
-    """One caller's write, waiting for a group commit."""
+    """One caller's write, waiting for a group commit.
 
-    __slots__ = ("error", "finished", "result", "single_statement", "work")
+    ``wake`` is a lock its caller holds from the start and blocks on a second
+    time: releasing it wakes that caller alone, when the job is done or when
+    the caller is to lead the next group.
+    """
 
-    def __init__(self, work: Callable[[sqlite3.Connection], T], single_statement: bool) -> None:
+    __slots__ = ("error", "finished", "result", "single_statement", "wake", "work")
+
+    def __init__(
+        self, work: Callable[[sqlite3.Connection], T], single_statement: bool, wake: Any
+    ) -> None:
         self.work = work
         self.single_statement = single_statement
+        self.wake = wake
+        self.wake.acquire()
         self.result: T | None = None
         self.error: Exception | None = None
         self.finished = False
@@ -93,29 +104,49 @@ class Database:
         self._mutex = self.threading.lock()
         self._pending_lock = self.threading.lock()
         self._pending: list[_Job[Any]] = []
+        # True while a thread leads a group; later writers wait to be woken.
+        self._leading = False
         self._registry_lock = self.threading.lock()
         self._connections: list[sqlite3.Connection] = []
+        self._writer: sqlite3.Connection | None = None
         self._lock_fd = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT, 0o644)
 
     def connection(self) -> sqlite3.Connection:
-        """This thread's connection, opened on first use."""
+        """This thread's connection (for reads), opened on first use."""
         connection = getattr(self._local, "connection", None)
         if connection is None:
-            # check_same_thread=False only so close() can run from another thread;
-            # each connection is otherwise used by the thread that opened it.
-            connection = sqlite3.connect(
-                self.path, isolation_level=None, check_same_thread=False, timeout=30
-            )
-            connection.execute("PRAGMA journal_mode=WAL")
-            # NORMAL in WAL mode survives a crash of the application and loses
-            # at most the last transactions on power loss: the usual production choice.
-            connection.execute("PRAGMA synchronous=NORMAL")
-            connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
-            connection.execute("PRAGMA foreign_keys=ON")
+            connection = self._open()
             self._local.connection = connection
-            with self._registry_lock:
-                self._connections.append(connection)
         return connection
+
+    def _open(self) -> sqlite3.Connection:
+        # check_same_thread=False so that close() can run from another thread,
+        # and so that the writer connection can serve whichever thread leads a group.
+        connection = sqlite3.connect(
+            self.path, isolation_level=None, check_same_thread=False, timeout=30
+        )
+        connection.execute("PRAGMA journal_mode=WAL")
+        # NORMAL in WAL mode survives a crash of the application and loses
+        # at most the last transactions on power loss: the usual production choice.
+        connection.execute("PRAGMA synchronous=NORMAL")
+        connection.execute(f"PRAGMA busy_timeout={self.busy_timeout_ms}")
+        connection.execute("PRAGMA foreign_keys=ON")
+        with self._registry_lock:
+            self._connections.append(connection)
+        return connection
+
+    def _writer_connection(self) -> sqlite3.Connection:
+        """The process's one connection for writes (the caller holds the mutex).
+
+        SQLite empties a connection's page cache whenever it starts a
+        transaction on a file another connection has written since, so a
+        write on a thread's own connection would nearly always start cold.
+        One connection for every write keeps its cache warm for as long as
+        this process is the only writer.
+        """
+        if self._writer is None:
+            self._writer = self._open()
+        return self._writer
 
     def _round_trip(self) -> None:
         if self.round_trip_s > 0 and self.block is not None:
@@ -130,8 +161,8 @@ class Database:
     def write(self) -> Iterator[sqlite3.Connection]:
         """One write transaction (``BEGIN IMMEDIATE``), committed on success."""
         self._round_trip()
-        connection = self.connection()
         with self._mutex:
+            connection = self._writer_connection()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 connection.execute("BEGIN IMMEDIATE")
@@ -166,43 +197,71 @@ class Database:
         leader of its group): it must use only the connection it is given.
         """
         self._round_trip()
-        job: _Job[T] = _Job(work, single_statement)
+        job: _Job[T] = _Job(work, single_statement, self.threading.lock())
         with self._pending_lock:
             self._pending.append(job)
-        with self._mutex:
-            if not job.finished:
-                with self._pending_lock:
-                    batch, self._pending = self._pending, []
-                self._commit(batch)
+            follow = self._leading
+            self._leading = True
+        if follow:
+            # Another thread leads: wait to be told the job is done, or to lead.
+            job.wake.acquire()
+        if not job.finished:
+            self._lead()
         if job.error is not None:
             raise job.error
         return job.result  # type: ignore[return-value]
 
-    def _commit(self, batch: list[_Job[Any]]) -> None:
-        """Run a group of writes in one transaction (the caller holds the mutex)."""
-        connection = self.connection()
-        fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+    def _lead(self) -> None:
+        """Commit the queued group, then wake the next leader and every caller served.
+
+        Each caller waits on its own lock, so a finished group is released at
+        once, instead of its callers filing one by one through a shared mutex.
+        """
+        batch: list[_Job[Any]] = []
+        try:
+            with self._mutex:
+                connection = self._writer_connection()
+                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+                try:
+                    # Taken once the file lock is held, so writes that queued
+                    # while another process held it join this group.
+                    with self._pending_lock:
+                        batch, self._pending = self._pending, []
+                    self._commit(connection, batch)
+                finally:
+                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        finally:
+            with self._pending_lock:
+                successor = self._pending[0] if self._pending else None
+                self._leading = successor is not None
+            if successor is not None:
+                successor.wake.release()
+            for served in batch:
+                served.wake.release()
+
+    def _commit(self, connection: sqlite3.Connection, batch: list[_Job[Any]]) -> None:
+        """Run a group of writes in one transaction (the caller holds both write locks)."""
         try:
             if len(batch) == 1 and batch[0].single_statement:
                 # Alone and one statement: its own autocommit transaction is
                 # the same atomic write, without the BEGIN and COMMIT round trips.
-                try:
-                    batch[0].run(connection)
-                finally:
-                    batch[0].finished = True
+                batch[0].run(connection)
                 return
             connection.execute("BEGIN IMMEDIATE")
             try:
-                if len(batch) == 1:
-                    batch[0].run(connection)
-                else:
-                    for job in batch:
+                for job in batch:
+                    if len(batch) == 1:
+                        job.run(connection)
+                    elif job.single_statement:
+                        # A failed statement undoes only itself: no savepoint
+                        # needed, unless SQLite gave up the whole transaction.
+                        if not job.run(connection) and not connection.in_transaction:
+                            raise job.error  # type: ignore[misc]
+                    else:
                         connection.execute("SAVEPOINT job")
-                        if job.run(connection):
-                            connection.execute("RELEASE job")
-                        else:
+                        if not job.run(connection):
                             connection.execute("ROLLBACK TO job")
-                            connection.execute("RELEASE job")
+                        connection.execute("RELEASE job")
                 if len(batch) == 1 and batch[0].error is not None:
                     connection.execute("ROLLBACK")
                 else:
@@ -217,16 +276,14 @@ class Database:
                         failure if isinstance(failure, Exception) else None,
                     )
                 raise
-            finally:
-                for job in batch:
-                    job.finished = True
         finally:
-            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            for job in batch:
+                job.finished = True
 
     def execute_script(self, script: str) -> None:
         """Run DDL (idempotent ``CREATE ... IF NOT EXISTS``) under the write lock."""
-        connection = self.connection()
         with self._mutex:
+            connection = self._writer_connection()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
                 connection.executescript(script)
@@ -237,6 +294,7 @@ class Database:
         """Close every connection opened by any thread, and the lock file."""
         with self._registry_lock:
             connections, self._connections = self._connections, []
+        self._writer = None
         for connection in connections:
             connection.close()
         self._local = self.threading.local()
