@@ -196,6 +196,10 @@ class Real(Section):
     #: The model does not pool that work at all, so there are enough threads not
     #: to cap how many sagas run at once (idle threads cost nothing).
     service_threads: int = Field(64, ge=1, le=1024)
+    #: Keep each process that serves checkouts on one core (where the platform
+    #: allows): its threads then hand the GIL to one another without waking a
+    #: thread on another core each time (``checkoutsim.load.affinity``).
+    one_core_per_process: bool = True
     #: Where a load test's throw-away databases go; empty means RAM-backed
     #: ``/dev/shm`` when the machine has it (no disk flushes), else the temp folder.
     store_dir: str = ""

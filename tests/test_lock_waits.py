@@ -86,7 +86,8 @@ def test_a_waiter_behind_the_front_gives_up_at_its_deadline_without_asking_again
     # One attempt only, however many leases ran out meanwhile.
     assert store.attempts == 1
     assert runtime.time.now() == 20.0
-    assert leases.counters.counts == {"lock_timeouts": 1}
+    # A wait of a second or more counts as a transaction blocked behind a holder.
+    assert leases.counters.counts == {"lock_timeouts": 1, "blocked_transactions": 1}
     assert runtime.lines.is_first(front) and runtime.lines.waiting("lock") == 1
 
 

@@ -23,7 +23,7 @@ from checkoutsim.config import Breaker
 from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import BreakerState, CircuitBreaker
 from checkoutsim.real.breakers import charge_failed, shared_breaker
-from checkoutsim.real.runtime import Pause
+from checkoutsim.real.runtime import LockWait, Pause
 from checkoutsim.real.timebase import ManualTime
 from checkoutsim.sim.faults import make_breaker
 from tests.real_support import body, service, settings
@@ -87,6 +87,25 @@ def test_a_hung_call_is_measured_until_its_answer() -> None:
     assert metrics.number_of_slow_failed_calls == 2
     assert breaker.state is BreakerState.OPEN
     assert not breaker.try_acquire_permission()
+
+
+def test_a_wait_keeps_its_kind_through_the_breaker() -> None:
+    time = ManualTime()
+    breaker = shared_breaker(SMALL, time, threading.Lock())
+    assert breaker is not None
+    line = LockWait(2.0, lambda: CAPTURED, "inventory:0", inventory=True, deadline=9.0)
+    answer = breaker.measured(lambda: line, charge_failed)
+    # A lock wait stays a lock wait, with its lock, line deadline and service.
+    assert type(answer) is LockWait
+    assert (answer.seconds, answer.wake, answer.inventory, answer.deadline) == (
+        2.0,
+        "inventory:0",
+        True,
+        9.0,
+    )
+    time.advance(2.0)
+    assert answer.resume() is CAPTURED
+    assert breaker.metrics.number_of_successful_calls == 1
 
 
 def test_a_call_that_raises_is_a_failure() -> None:
@@ -181,6 +200,32 @@ def test_an_open_inventory_breaker_refuses_inventory_calls(tmp_path: Path) -> No
     assert told == ["rejected"] * 5
     assert shop.executor.counters.snapshot()["inventory_refusals"] == 3
     assert shop.breaker_figures()["breaker_rejections"] == 3
+    clock.advance(31.0)
+    assert shop.api.checkout("k-after", body(intent=99))[1]["status"] == "ordered"
+    shop.close()
+
+
+def test_a_hung_inventory_service_is_waited_out_and_counted_against_its_breaker(
+    tmp_path: Path,
+) -> None:
+    config = settings(
+        breakers={"inventory": {**breaker_section(), "slow_call_duration_threshold_s": 2.0}},
+        faults={
+            "outages": [{"service": "inventory", "start_s": 0.0, "end_s": 30.0, "mode": "hang"}]
+        },
+        inventory={"strategy": "atomic", "timeout_s": 5.0},
+        catalog={"skus": 1, "stock_per_sku": 100},
+    )
+    shop, clock = service(tmp_path, config)
+    told = [shop.api.checkout(f"k{i}", body(intent=i))[1]["status"] for i in range(4)]
+    assert told == ["rejected"] * 4
+    # Each of the first two calls hung for the whole time-out; then the breaker,
+    # having seen two slow failures, refused the other two at once.
+    assert clock.slept.count(5.0) == 2
+    assert shop.executor.counters.snapshot()["inventory_refusals"] == 2
+    assert shop.executor.inventory_breaker is not None
+    metrics = shop.executor.inventory_breaker.metrics
+    assert metrics.number_of_slow_failed_calls == 2
     clock.advance(31.0)
     assert shop.api.checkout("k-after", body(intent=99))[1]["status"] == "ordered"
     shop.close()

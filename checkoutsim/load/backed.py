@@ -33,10 +33,16 @@ from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
 from checkoutsim.scenario import Variant
 
 
-def make_runtime(choice: BackendChoice, settings: Settings, origin: float) -> GeventRuntime:
-    """Greenlets for a server store, real threads for SQLite (its calls block)."""
+def make_runtime(
+    choice: BackendChoice, settings: Settings, origin: float, process: int | None = None
+) -> GeventRuntime:
+    """Greenlets for a server store, real threads for SQLite (its calls block).
+
+    ``process`` as in ``GeventRuntime.for_settings``: the index of a process
+    that serves checkouts, whose threads then stay on one core.
+    """
     kind = GreenletRuntime if choice.postgres else GeventRuntime
-    return kind.for_settings(settings, origin)
+    return kind.for_settings(settings, origin, process)
 
 
 def run_backed(
@@ -73,7 +79,7 @@ def run_local(
     folder.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-", dir=folder))
     backend = RunBackend(choice)
-    runtime = make_runtime(choice, settings, time.time())
+    runtime = make_runtime(choice, settings, time.time(), process=0)
     try:
         service = open_service(settings, directory, runtime, options.seed, 0, backend)
 
@@ -124,7 +130,7 @@ def serve_backed(
     folder.mkdir(parents=True, exist_ok=True)
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-serve-", dir=folder))
     backend = RunBackend(choice)
-    runtime = make_runtime(choice, settings, time.time())
+    runtime = make_runtime(choice, settings, time.time(), process=0)
     try:
         service = open_service(settings, directory, runtime, seed, 0, backend)
         where = backend.namespace if choice.postgres else StorePaths.in_directory(directory)

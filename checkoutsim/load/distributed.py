@@ -209,7 +209,8 @@ def closed_loop_figures(
     from checkoutsim.load.users import BenchTarget
 
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-bench-", dir=store_parent(settings)))
-    runtime = GeventRuntime.for_settings(settings)
+    # This process serves the checkouts only when there are no workers.
+    runtime = GeventRuntime.for_settings(settings, process=0 if workers == 0 else None)
     processes: list[subprocess.Popen[bytes]] = []
     try:
         service = prepare(directory, settings, runtime, 1)

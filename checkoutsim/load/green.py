@@ -31,10 +31,11 @@ T = TypeVar("T")
 class GreenletRuntime(GeventRuntime):
     """``GeventRuntime`` whose offloaded work runs in place, in the calling greenlet."""
 
-    def __init__(
-        self, origin: float, time_scale: float, threads: int, general_threads: int = 32
-    ) -> None:
-        super().__init__(origin, time_scale, threads, general_threads=1)
+    #: Nothing is offloaded, so one pool thread is plenty.
+    pool_threads = 1
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
         self._slots = gevent.lock.Semaphore(self.inventory_workers)
         #: Greenlets queued for an inventory worker (a claim must not jump them).
         self._queued = 0

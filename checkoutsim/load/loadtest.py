@@ -136,7 +136,7 @@ def _run_local(
 ) -> VariantRun:
     """Service, users and audit all in this process."""
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-", dir=store_parent(settings)))
-    runtime = GeventRuntime.for_settings(settings)
+    runtime = GeventRuntime.for_settings(settings, process=0)
     try:
         service = CheckoutService(
             settings, StorePaths.in_directory(directory), runtime, options.seed, process=0
@@ -287,7 +287,7 @@ def assemble(
     end = load.duration_s + load.drain_s
     _close_unanswered(shopper_records, settings.shopper.timeout_s, end)
     checkouts = records.checkout_frame(shopper_records)
-    history = records.build_history(checkouts, facts, samples, end)
+    history = records.build_history(checkouts, facts, samples, end, settings.faults)
     checks = records.real_audit(history, facts)
     metrics = records.real_metrics(history, facts, checks, load.duration_s)
     latency = checkouts["latency_s"].dropna().to_numpy() * scale

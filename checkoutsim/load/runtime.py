@@ -21,6 +21,7 @@ import gevent.pool
 import gevent.threadpool
 from gevent import monkey
 
+from checkoutsim.load.affinity import Pinned, core_for
 from checkoutsim.real.database import Threading
 from checkoutsim.real.timebase import WallTime
 from checkoutsim.real.wait_lines import Ticket, WaitLines
@@ -47,12 +48,23 @@ def real_sleep() -> Callable[[float], None]:
 class GeventRuntime:
     """``checkoutsim.real.runtime.Runtime`` over gevent's hub and a thread pool."""
 
+    #: Threads of the general pool when a subclass needs a fixed number (else
+    #: ``general_threads``).
+    pool_threads: int | None = None
+
     def __init__(
-        self, origin: float, time_scale: float, threads: int, general_threads: int = 32
+        self,
+        origin: float,
+        time_scale: float,
+        threads: int,
+        general_threads: int = 32,
+        core: int | None = None,
     ) -> None:
+        # Pinned first, so that every thread the pools start inherits the core.
+        self.pinned = Pinned(core) if core is not None else None
         self.threading = real_threading()
         self.time = WallTime(origin, time_scale, sleep=gevent.sleep, block=real_sleep())
-        self.pool = gevent.threadpool.ThreadPool(max(1, general_threads))
+        self.pool = gevent.threadpool.ThreadPool(max(1, self.pool_threads or general_threads))
         # The inventory service's workers: its calls queue here, first come first served.
         self.inventory_pool = gevent.threadpool.ThreadPool(max(1, threads))
         self.inventory_workers = max(1, threads)
@@ -68,13 +80,25 @@ class GeventRuntime:
         self._hub_thread = self._hub.thread_ident
 
     @classmethod
-    def for_settings(cls, settings: Settings, origin: float | None = None) -> Self:
-        """A runtime with the scenario's time scale and pools, its clock starting at ``origin``."""
+    def for_settings(
+        cls, settings: Settings, origin: float | None = None, process: int | None = None
+    ) -> Self:
+        """A runtime with the scenario's time scale and pools, its clock starting at ``origin``.
+
+        ``process`` is the index of a process that serves checkouts: with
+        ``real.one_core_per_process`` its threads are kept on one core
+        (``checkoutsim.load.affinity``). ``None`` (a master that only
+        coordinates) leaves them where they are.
+        """
+        core = None
+        if process is not None and settings.real.one_core_per_process:
+            core = core_for(process)
         return cls(
             time.time() if origin is None else origin,
             settings.real.time_scale,
             settings.inventory.workers,
             settings.real.service_threads,
+            core,
         )
 
     def offload(self, function: Callable[..., T], *args: Any) -> T:
@@ -188,7 +212,10 @@ class GeventRuntime:
         return finished
 
     def close(self) -> None:
-        """Stop background work and the thread pool."""
+        """Stop background work and the thread pools; give back the cores it had."""
         self.background.kill(block=False)
         self.pool.kill()
         self.inventory_pool.kill()
+        if self.pinned is not None:
+            self.pinned.release()
+            self.pinned = None

@@ -58,7 +58,7 @@ def serve_forever(
     temporary = None if db else Path(tempfile.mkdtemp(prefix="checkoutsim-serve-"))
     paths = StorePaths.beside(db) if db else StorePaths.in_directory(temporary)  # type: ignore[arg-type]
     reopened = paths.shop.exists()
-    runtime = GeventRuntime.for_settings(settings)
+    runtime = GeventRuntime.for_settings(settings, process=0)
     service = CheckoutService(
         settings,
         paths,

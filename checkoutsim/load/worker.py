@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=("schedule", "bench"), default="schedule")
     args = parser.parse_args(argv)
     settings = Settings.model_validate_json((args.directory / "settings.json").read_text())
-    runtime = GeventRuntime.for_settings(settings)
+    runtime = GeventRuntime.for_settings(settings, process=args.index)
     service = CheckoutService(
         settings, StorePaths.in_directory(args.directory), runtime, args.seed, args.index + 1
     )

@@ -12,6 +12,7 @@ the model measure against the saga.
 from __future__ import annotations
 
 import math
+import random
 
 from checkoutsim.policy.inventory import lock_name
 from checkoutsim.policy.ops import (
@@ -30,10 +31,23 @@ from checkoutsim.policy.ops import (
     Step,
     WriteStock,
 )
-from checkoutsim.policy.saga import CheckoutRequest, Outcome
+from checkoutsim.policy.saga import CheckoutRequest, Outcome, Policies, checkout
 
 #: Further capture attempts at commit, each with the transaction's key.
 COMMIT_RETRIES = 5
+
+
+def protocol_checkout(
+    request: CheckoutRequest,
+    policies: Policies,
+    rng: random.Random,
+    protocol: str,
+    lock_wait_s: float,
+) -> Step[Outcome]:
+    """One checkout under ``protocol``: the saga, or two-phase commit."""
+    if protocol == "two_phase_commit":
+        return two_phase_checkout(request, lock_wait_s, policies.saga.reservation_ttl_s)
+    return checkout(request, policies, rng)
 
 
 def two_phase_checkout(

@@ -15,6 +15,7 @@ several service processes each keep their own.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from checkoutsim.config import Breaker
@@ -105,7 +106,8 @@ class SharedBreaker:
                     raise
                 return self._follow(answer, started, failed)
 
-            return Pause(value.seconds, resumed, value.wake, value.inventory, value.patience)
+            # The same kind of pause (a lock wait stays one), resuming through here.
+            return replace(value, resume=resumed)
         duration = self._time.now() - started
         if failed(value):
             self.on_error(duration)

@@ -137,9 +137,13 @@ class Executor:
             ops.CreateOrder: self._create_order,
             ops.HasOrder: lambda op, saga: store.has_order(op.intent_id),
             ops.Wait: lambda op, saga: after(op.seconds, _nothing),
-            # No coordinator outages in the real body: a checkpoint passes at once.
-            ops.Checkpoint: lambda op, saga: None,
+            ops.Authorize: lambda op, saga: gateway.authorize(op),
+            ops.Checkpoint: self._checkpoint,
         }
+        # Transactions whose crashed coordinator was down when they began: a live
+        # coordinator took them, so that crash does not stall them.
+        self._rerouted: set[int] = set()
+        self._coordinator_faulty = self.schedule.has_outages("coordinator")
         if self.schedule.has_outages("inventory"):
             for kind in INVENTORY_OPS:
                 self.handlers[kind] = self._unless_inventory_down(self.handlers[kind])
@@ -153,12 +157,20 @@ class Executor:
                 self.handlers[kind] = self._pausing(self.handlers[kind])
 
     def _unless_inventory_down(self, handler: Handler) -> Handler:
-        """Wrap an inventory handler: during an outage the call does not happen."""
+        """Wrap an inventory handler: during an outage the call does not happen.
+
+        ``error`` refuses at once; ``hang`` answers nothing until the caller's
+        time-out (``inventory.timeout_s``), waited holding no worker, as in the model.
+        """
+        timeout_s = self.settings.inventory.timeout_s
 
         def guarded(op: Any, saga: SagaContext) -> Any:
-            if self.schedule.outage("inventory", self.runtime.time.now()) is not None:
-                return ops.UNAVAILABLE
-            return handler(op, saga)
+            outage = self.schedule.outage("inventory", self.runtime.time.now())
+            if outage is None:
+                return handler(op, saga)
+            if outage.mode == "hang":
+                return after(timeout_s, _unavailable)
+            return ops.UNAVAILABLE
 
         return guarded
 
@@ -182,6 +194,9 @@ class Executor:
             except Exception:
                 breaker.on_error(now() - started)
                 raise
+            if isinstance(value, Pause) and not isinstance(value, LockWait):
+                # A hung call: measured until it gives up (a lock's line is not a query).
+                return breaker.measured(lambda: value, _is_unavailable)
             if value is ops.UNAVAILABLE:
                 breaker.on_error(now() - started)
             else:
@@ -344,6 +359,29 @@ class Executor:
         self.counters.add("compensations")
         return self.gateway.refund(op)
 
+    # --- coordinators -------------------------------------------------------------------
+
+    def _checkpoint(self, op: ops.Checkpoint, saga: SagaContext) -> Pause | None:
+        """Wait out a crash of the coordinator that owns this transaction, as the model does.
+
+        Coordinator ``intent_id % coordinators == 0`` is the one that crashes.
+        A transaction that begins while it is down is taken by a live one; one
+        it had already begun waits here, holding what it holds, until it is back.
+        """
+        if not self._coordinator_faulty:
+            return None
+        now = self.runtime.time.now()
+        outage = self.schedule.outage("coordinator", now)
+        if outage is None or op.intent_id % self.settings.transaction.coordinators != 0:
+            return None
+        if op.begin:
+            self._rerouted.add(op.intent_id)
+            return None
+        if op.intent_id in self._rerouted:
+            return None
+        self.counters.add("stalled_by_coordinator")
+        return after(outage.end_s - now, _nothing)
+
     # --- order service ------------------------------------------------------------------
 
     def _create_order(self, op: ops.CreateOrder, saga: SagaContext) -> ops.OrderStatus | Pause:
@@ -376,3 +414,11 @@ class Executor:
 
 def _nothing() -> None:
     return None
+
+
+def _unavailable() -> Any:
+    return ops.UNAVAILABLE
+
+
+def _is_unavailable(value: Any) -> bool:
+    return value is ops.UNAVAILABLE

@@ -20,6 +20,7 @@ Classification, per call:
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim.policy import ops
@@ -46,7 +47,8 @@ def _when_done(value: Any, judge: Callable[[Any], None]) -> Any:
         def resumed() -> Any:
             return _when_done(resume(), judge)
 
-        return Pause(value.seconds, resumed, value.wake, value.inventory, value.patience)
+        # The same kind of pause (a lock wait stays one), resuming through here.
+        return replace(value, resume=resumed)
     judge(value)
     return value
 

@@ -251,6 +251,25 @@ class Gateway:
 
         return after(latency, settle)
 
+    def authorize(self, op: ops.Authorize) -> bool | Pause:
+        """Two-phase commit's prepare: hold the funds (no ledger row until the capture).
+
+        As the model's: one latency draw and one decline draw; a hold that
+        takes longer than the caller's time-out, or ends inside an outage,
+        is not held.
+        """
+        faults = self.faults
+        with self._draw_lock:
+            latency = self._latency()
+            declined = self._rng.random() < faults.decline_rate
+
+        def held() -> bool:
+            if faults.outages and self._outage(self.runtime.time.now()) is not None:
+                return False
+            return not declined and latency <= faults.timeout_s
+
+        return after(min(latency, faults.timeout_s), held)
+
     def refund(self, op: ops.Refund) -> bool | Pause:
         """A refund call: one gateway latency, then the ledger row."""
         with self._draw_lock:

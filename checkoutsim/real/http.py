@@ -140,7 +140,9 @@ class CheckoutApp:
         self.service.save_counters()
         facts = records.collect(self.service.store, self.service.ledger)
         now = self.service.runtime.time.now()
-        history = records.build_history(server_checkouts(self.requests), facts, [], now)
+        history = records.build_history(
+            server_checkouts(self.requests), facts, [], now, self.service.settings.faults
+        )
         checks = records.real_audit(history, facts)
         payload: dict[str, Any] = {
             "scenario": self.scenario,

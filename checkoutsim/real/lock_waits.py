@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     from checkoutsim.real.store import SagaContext, Store
 
 
+#: A wait this long (model seconds) or longer counts as a transaction blocked
+#: behind a holder, as in the model (``checkoutsim.sim.locks.LockTable``).
+LONG_WAIT_S = 1.0
+
+
 class Leases:
     """``AcquireLock`` and ``ReleaseLock`` on the store's (or Redis's) leases."""
 
@@ -75,6 +80,7 @@ class Leases:
         assert wait.wake is not None
         ticket = runtime.join_line(wait.wake)
         value: Any = wait
+        asked = now()
         try:
             while isinstance(value, LockWait):
                 woken = runtime.wait_in_line(ticket, value.seconds, value.deadline - now())
@@ -89,4 +95,6 @@ class Leases:
             return None, failure
         finally:
             runtime.leave_line(ticket)
+            if now() - asked >= LONG_WAIT_S:
+                self.counters.add("blocked_transactions")
         return value, None

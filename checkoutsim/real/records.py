@@ -20,15 +20,24 @@ import numpy as np
 import pandas as pd
 
 from checkoutsim import audit
+from checkoutsim.config import Faults
 from checkoutsim.history import CHECKOUT_COLUMNS, ORDER_COLUMNS, TIMELINE_COLUMNS, History
 from checkoutsim.metrics import summarise
 from checkoutsim.real.gateway import Ledger
 from checkoutsim.real.store import Store
+from checkoutsim.sim.faults import FaultSchedule
 
 GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
 WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
 #: Counters each service process keeps in memory and saves when it closes.
-PROCESS_COUNTERS = ("compensations", "lock_timeouts", "gateway_calls", "sweeper_refunds")
+PROCESS_COUNTERS = (
+    "compensations",
+    "lock_timeouts",
+    "gateway_calls",
+    "sweeper_refunds",
+    "blocked_transactions",
+    "stalled_by_coordinator",
+)
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,8 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
         grants["released_s"] > grants["expires_s"]
     )
     counters["lock_grants"] = len(grants)
+    held = grants["released_s"] - grants["granted_s"]
+    counters["lock_hold_mean_s"] = float(held.mean()) if held.notna().any() else 0.0
     counters["lock_expirations"] = int(lapsed.sum())
     counters["fence_rejections"] = int(
         ((writes["accepted"] == 0) & writes["fence_token"].notna()).sum()
@@ -163,8 +174,13 @@ def build_history(
     facts: ServerFacts,
     timeline: Sequence[Sequence[float]],
     duration_s: float,
+    faults: Faults | None = None,
 ) -> History:
-    """The run's ``History``, in the model's shape and units (model seconds)."""
+    """The run's ``History``, in the model's shape and units (model seconds).
+
+    ``faults`` are the scenario's fault windows, so that the metrics measure
+    throughput inside them, as the model's do.
+    """
     counters = {key: value for key, value in facts.counters.items() if key != "unfinished_sagas"}
     return History(
         checkouts=checkouts,
@@ -174,6 +190,7 @@ def build_history(
         stock=facts.stock,
         duration_s=duration_s,
         counters=counters,
+        fault_windows=FaultSchedule(faults).windows() if faults is not None else [],
     )
 
 

@@ -24,6 +24,9 @@ from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.real.postgres import PostgresDatabase
 from checkoutsim.real.timebase import RealTime
 
+#: Wall seconds a Redis lease lasts when the lock should never lapse.
+NEVER_LAPSES_S = 86_400.0
+
 #: One grant attempt in one round trip (a script runs atomically in Redis): if
 #: the lock is held, how long it still runs; else a token from INCR, then
 #: ``SET key token NX PX ttl``. Tokens are taken only for grants, so they stay
@@ -72,7 +75,9 @@ class RedisLeases:
 
     def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
         """Grant ``name`` if nobody holds it: ``(token, held_until)`` as ``Store.try_lock``."""
-        ttl_ms = max(1, round(self.time.wall(ttl_s) * 1000))
+        # A lease that never lapses (a 2PC participant's lock) is held for a day:
+        # Redis needs a finite TTL, and no run lasts that long.
+        ttl_ms = max(1, round(min(self.time.wall(ttl_s), NEVER_LAPSES_S) * 1000))
         now = self.time.now()
         token, remaining_ms = self._grant(
             keys=[self._key(name), f"{self.prefix}fence"], args=[ttl_ms]

@@ -38,10 +38,6 @@ class Pause:
     wake: str | None = None
     #: ``resume`` is a call to the inventory service (it queued for its turn).
     inventory: bool = False
-    #: Unused since lock waits became ``LockWait`` (their lines decide who polls);
-    #: kept because wrappers copy a pause field by field (``real.breakers``,
-    #: ``real.fault_counts``).
-    patience: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,8 @@ import numpy as np
 from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import TIMELINE_CODES
-from checkoutsim.policy.saga import CheckoutRequest, checkout, find_orphans, refund_orphan
+from checkoutsim.policy.saga import CheckoutRequest, find_orphans, refund_orphan
+from checkoutsim.policy.two_phase import protocol_checkout
 from checkoutsim.real import api
 from checkoutsim.real.database import Database
 from checkoutsim.real.executor import Executor
@@ -72,13 +73,7 @@ class UnsupportedScenario(Exception):
 def unsupported(settings: Settings) -> list[str]:
     """What in these settings the real body cannot run faithfully (empty: all of it)."""
     problems = []
-    if settings.transaction.protocol != "saga":
-        problems.append(f"transaction.protocol = {settings.transaction.protocol!r}")
     faults = settings.faults
-    if any(outage.service == "coordinator" for outage in faults.outages):
-        problems.append("coordinator outages")
-    if any(o.service == "inventory" and o.mode == "hang" for o in faults.outages):
-        problems.append("inventory outages in 'hang' mode")
     if any(brownout.service == "inventory" for brownout in faults.brownouts):
         problems.append("inventory brown-outs (database work is real, not scaled)")
     return problems
@@ -176,10 +171,13 @@ class CheckoutService:
         self._closed = False
 
     def _saga(self, intent: int, sku: int, quantity: int, key: str) -> ops.Step[str]:
-        """The policy core's checkout saga, returning the outcome's name."""
-        amount = quantity * self.settings.catalog.price
-        outcome = yield from checkout(
-            CheckoutRequest(intent, sku, quantity, amount, key), self.policies, self._policy_rng
+        """The policy core's checkout (a saga, or 2PC), returning the outcome's name."""
+        request = CheckoutRequest(
+            intent, sku, quantity, quantity * self.settings.catalog.price, key
+        )
+        transaction = self.settings.transaction
+        outcome = yield from protocol_checkout(
+            request, self.policies, self._policy_rng, transaction.protocol, transaction.lock_wait_s
         )
         return outcome.value
 

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import simpy
 
 from checkoutsim.config import Settings
-from checkoutsim.policy.saga import CheckoutRequest, Policies, checkout
-from checkoutsim.policy.two_phase import two_phase_checkout
+from checkoutsim.policy.saga import CheckoutRequest, Policies
+from checkoutsim.policy.two_phase import protocol_checkout
 from checkoutsim.sim import SimStep, task
 from checkoutsim.sim.engine import Engine
 
@@ -137,12 +137,9 @@ class Shoppers:
         self.in_flight += 1
         intent.running += 1
         transaction = self.settings.transaction
-        if transaction.protocol == "two_phase_commit":
-            steps = two_phase_checkout(
-                request, transaction.lock_wait_s, self.settings.saga.reservation_ttl_s
-            )
-        else:
-            steps = checkout(request, self.policies, self._policy_rng)
+        steps = protocol_checkout(
+            request, self.policies, self._policy_rng, transaction.protocol, transaction.lock_wait_s
+        )
         outcome = yield from self.engine.drive(steps)
         self.in_flight -= 1
         intent.running -= 1
