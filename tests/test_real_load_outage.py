@@ -60,3 +60,16 @@ def test_the_real_timeline_records_breaker_state_and_queue_depth() -> None:
     figures = json.loads(completed.stdout.strip().splitlines()[-1])
     assert figures["open"] > 0  # seconds sampled with the gateway's breaker open
     assert figures["deepest"] > 0  # payments parked during the outage
+
+
+def test_two_workers_drain_the_queue_and_report_one_breakers_open_time() -> None:
+    variants = loadtest_json("gateway-outage", "-v", "breaker_queue", "--workers", "2", *SHORT)
+    queued = variants["breaker_queue"]["metrics"]
+    # The master's consumers drain the shared queue before the audit.
+    assert queued["payment_queued"] > 0
+    assert queued["queued_recovered"] == queued["payment_queued"]
+    assert queued["retry_queue_depth_at_end"] == 0 and queued["unfinished_sagas"] == 0
+    assert queued["duplicate_charges"] == 0
+    # Each process has its own breaker; the run reports the longest open time, which
+    # an outage of 120 s bounds (a sum over the processes would not be).
+    assert 15 < queued["breaker_open_s"] <= 125

@@ -143,9 +143,17 @@ def run_master(
         scale = settings.real.time_scale
         hard_end = origin_perf + (settings.load.duration_s + settings.load.drain_s) * scale
         planned = _planned(settings, options.seed)
+
+        def finished() -> bool:
+            # Every worker's slice answered, and nothing left in the retry queue
+            # (the master's consumers drain it) or in the master's background work.
+            if len(done) < options.workers:
+                return False
+            return len(runtime.background) + runtime.offload(service.parked_depth) == 0
+
         session.wait(
             hard_end,
-            lambda: len(done) == options.workers,
+            finished,
             lambda: snapshot(variant.name, settings, env, origin_perf, samples, planned),
             progress,
         )
