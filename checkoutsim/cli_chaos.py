@@ -31,7 +31,6 @@ from checkoutsim.cli import (
     out,
     user_errors,
 )
-from checkoutsim.real.service import unsupported
 
 
 def register_chaos(app: typer.Typer) -> None:
@@ -77,9 +76,6 @@ def recover(
         raise UserError(f"--db {db}: the store names no scenario; pass --scenario")
     loaded = scenarios.load(scenario, overrides or [])
     chosen = _variant(loaded, variant or meta.get("variant"))
-    problems = unsupported(chosen.settings)
-    if problems:
-        raise UserError(f"{loaded.name}: variant {chosen.name}: unsupported {'; '.join(problems)}")
     service = open_service(loaded.name, chosen, db)
     try:
         done = service.recover()
@@ -141,10 +137,6 @@ def chaos(
     chosen = [v for v in loaded.variants if variants or all_variants or is_safe(v)]
     if not chosen:
         raise UserError(f"{loaded.name}: no crash-safe variant; pick one with --variant or --all")
-    for variant in chosen:
-        problems = unsupported(variant.settings)
-        if problems:
-            raise UserError(f"{loaded.name}: variant {variant.name}: unsupported {problems[0]}")
     options = ChaosOptions(
         kills=kills, seed=seed, clients=clients, overrides=tuple(overrides or [])
     )
@@ -208,10 +200,6 @@ def soak(
     from checkoutsim.real.soak import soak_figures
 
     loaded = scenarios.load(scenario, overrides or [], variants or [])
-    for variant in loaded.variants:
-        problems = unsupported(variant.settings)
-        if problems:
-            raise UserError(f"{loaded.name}: variant {variant.name}: unsupported {problems[0]}")
     options = _options(run_time, None, None, seed)
     runs = run_real(loaded, options, show=not as_json)
     figures = [soak_figures(run) for run in runs]

@@ -30,7 +30,6 @@ from checkoutsim.cli_real_output import live_table, real_json, render_compare, r
 from checkoutsim.cli_report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.real.backends import BackendChoice, BackendError, choose
 from checkoutsim.real.compare import agreement
-from checkoutsim.real.service import unsupported
 
 if TYPE_CHECKING:
     from checkoutsim.load.loadtest import LoadOptions, VariantRun
@@ -101,16 +100,8 @@ def _backend(store: str | None, locks: str | None) -> BackendChoice:
 def _load(
     scenario: str, overrides: list[str] | None, variants: list[str] | None
 ) -> scenarios.Scenario:
-    """Load a scenario and refuse variants the real body cannot run."""
-    loaded = scenarios.load(scenario, overrides or [], variants or [])
-    for variant in loaded.variants:
-        problems = unsupported(variant.settings)
-        if problems:
-            raise UserError(
-                f"{loaded.name}: variant {variant.name}: the real implementation does not"
-                f" support {'; '.join(problems)} yet"
-            )
-    return loaded
+    """Load a scenario (the real body runs every variant the model does)."""
+    return scenarios.load(scenario, overrides or [], variants or [])
 
 
 def _options(

@@ -117,13 +117,6 @@ def test_validate_reports_each_file(tmp_path: Path) -> None:
         ["run", "flash-sale", "--set", "nonsense"],
         ["run", "flash-sale", "--variant", "nope"],
         ["show", "/tmp/does-not-exist.toml"],
-        # What the real body cannot run is refused before anything starts.
-        [
-            "loadtest",
-            "flash-sale",
-            "--set",
-            'faults.brownouts=[{service="inventory", start_s=1, end_s=2, latency_factor=3}]',
-        ],
     ],
 )
 def test_user_errors_are_one_line_exit_2_no_traceback(args: list[str]) -> None:

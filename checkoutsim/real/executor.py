@@ -34,8 +34,9 @@ from typing import Any
 from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.inventory import lock_name
-from checkoutsim.real.breakers import REFUSED, SharedBreaker, charge_failed, shared_breaker
+from checkoutsim.real.breakers import REFUSED, charge_failed, shared_breaker
 from checkoutsim.real.gateway import Gateway
+from checkoutsim.real.inventory_faults import InventoryFaults
 from checkoutsim.real.lock_waits import Leases
 from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
 from checkoutsim.real.store import SagaContext, Store
@@ -104,14 +105,6 @@ class Executor:
         self._order_lock = runtime.threading.lock()
         self.leases = Leases(store, runtime, self.counters, lock_poll_s)
         self.schedule = FaultSchedule(settings.faults)
-        # Lock-holder pauses draw from a stream of their own (derived only when the
-        # scenario pauses, so that other scenarios' order draws stay as they were).
-        self._pause_rng = (
-            random.Random(order_rng.getrandbits(64))
-            if settings.faults.pause_probability > 0
-            else None
-        )
-        self._pause = sampler(settings.faults.pause, self._pause_rng) if self._pause_rng else None
         # The policy core's breakers, on the run's scaled wall clock, one per process.
         breakers = settings.breakers
         self.gateway_breaker = shared_breaker(
@@ -119,6 +112,11 @@ class Executor:
         )
         self.inventory_breaker = shared_breaker(
             breakers.inventory, runtime.time, runtime.threading.lock()
+        )
+        # Derives its random streams from the order stream, as it always has: before
+        # any order is drawn, so that runs with the same seed draw the same numbers.
+        inventory_faults = InventoryFaults(
+            settings, runtime, self.counters, self.inventory_breaker, order_rng
         )
         self.handlers: dict[type, Handler] = {
             ops.ReadStock: lambda op, saga: store.read_stock(op.sku),
@@ -144,66 +142,8 @@ class Executor:
         # coordinator took them, so that crash does not stall them.
         self._rerouted: set[int] = set()
         self._coordinator_faulty = self.schedule.has_outages("coordinator")
-        if self.schedule.has_outages("inventory"):
-            for kind in INVENTORY_OPS:
-                self.handlers[kind] = self._unless_inventory_down(self.handlers[kind])
-        if self.inventory_breaker is not None:
-            for kind in INVENTORY_OPS:
-                self.handlers[kind] = self._behind_breaker(
-                    self.handlers[kind], self.inventory_breaker
-                )
-        if self._pause_rng is not None:
-            for kind in INVENTORY_OPS:
-                self.handlers[kind] = self._pausing(self.handlers[kind])
-
-    def _unless_inventory_down(self, handler: Handler) -> Handler:
-        """Wrap an inventory handler: during an outage the call does not happen.
-
-        ``error`` refuses at once; ``hang`` answers nothing until the caller's
-        time-out (``inventory.timeout_s``), waited holding no worker, as in the model.
-        """
-        timeout_s = self.settings.inventory.timeout_s
-
-        def guarded(op: Any, saga: SagaContext) -> Any:
-            outage = self.schedule.outage("inventory", self.runtime.time.now())
-            if outage is None:
-                return handler(op, saga)
-            if outage.mode == "hang":
-                return after(timeout_s, _unavailable)
-            return ops.UNAVAILABLE
-
-        return guarded
-
-    def _behind_breaker(self, handler: Handler, breaker: SharedBreaker) -> Handler:
-        """Wrap an inventory handler in the inventory service's breaker, as the model does.
-
-        An open breaker refuses the call (it does not happen: ``UNAVAILABLE``);
-        otherwise the query's own duration is recorded when it answers, a failure
-        if the service was down. A lock wait or a pause that follows is not part
-        of the query, as in the model.
-        """
-        now = self.runtime.time.now
-
-        def guarded(op: Any, saga: SagaContext) -> Any:
-            if not breaker.try_acquire_permission():
-                self.counters.add("inventory_refusals")
-                return ops.UNAVAILABLE
-            started = now()
-            try:
-                value = handler(op, saga)
-            except Exception:
-                breaker.on_error(now() - started)
-                raise
-            if isinstance(value, Pause) and not isinstance(value, LockWait):
-                # A hung call: measured until it gives up (a lock's line is not a query).
-                return breaker.measured(lambda: value, _is_unavailable)
-            if value is ops.UNAVAILABLE:
-                breaker.on_error(now() - started)
-            else:
-                breaker.on_success(now() - started)
-            return value
-
-        return guarded
+        for kind in INVENTORY_OPS:
+            self.handlers[kind] = inventory_faults.wrap(self.handlers[kind])
 
     # --- driving ------------------------------------------------------------------
 
@@ -309,26 +249,6 @@ class Executor:
 
     # --- inventory ------------------------------------------------------------------
 
-    def _pausing(self, handler: Handler) -> Handler:
-        """Wrap an inventory handler: now and then the caller stops the world after it.
-
-        As in the model, a GC or page fault after an inventory call: a real wait
-        of the scaled pause, with whatever lease the saga holds, so one longer
-        than the TTL gives two holders. (A lock wait that ends in a grant is not
-        drawn again: its attempts return through ``Pause``.)
-        """
-
-        def paused(op: Any, saga: SagaContext) -> Any:
-            value = handler(op, saga)
-            if isinstance(value, Pause) or self._pause_rng is None or self._pause is None:
-                return value
-            with self._order_lock:
-                stops = self._pause_rng.random() < self.settings.faults.pause_probability
-                seconds = self._pause() if stops else 0.0
-            return after(seconds, lambda: value)
-
-        return paused
-
     def _write_stock(self, op: ops.WriteStock, saga: SagaContext) -> int | None:
         lease = saga.leases.get(lock_name(op.sku))
         return self.store.write_stock(op.reservation, op.available, op.fence_token, lease, saga)
@@ -414,11 +334,3 @@ class Executor:
 
 def _nothing() -> None:
     return None
-
-
-def _unavailable() -> Any:
-    return ops.UNAVAILABLE
-
-
-def _is_unavailable(value: Any) -> bool:
-    return value is ops.UNAVAILABLE

@@ -66,19 +66,6 @@ class StorePaths:
         return cls(shop, shop.with_name(f"{shop.stem}-gateway{shop.suffix or '.sqlite'}"))
 
 
-class UnsupportedScenario(Exception):
-    """The scenario asks for something the real body does not implement yet."""
-
-
-def unsupported(settings: Settings) -> list[str]:
-    """What in these settings the real body cannot run faithfully (empty: all of it)."""
-    problems = []
-    faults = settings.faults
-    if any(brownout.service == "inventory" for brownout in faults.brownouts):
-        problems.append("inventory brown-outs (database work is real, not scaled)")
-    return problems
-
-
 def claim_lease_s(settings: Settings) -> float:
     """Model seconds a retry-queue consumer may hold a parked payment before it is redelivered.
 
@@ -125,11 +112,6 @@ class CheckoutService:
         meta: dict[str, str] | None = None,
         backend: Any = None,
     ) -> None:
-        problems = unsupported(settings)
-        if problems:
-            raise UnsupportedScenario(
-                "the real implementation does not support " + "; ".join(problems) + " yet"
-            )
         self.settings = settings
         self.paths = paths
         self.runtime = runtime
