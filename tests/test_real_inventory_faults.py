@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from checkoutsim.real.chaos import audit_store
 from tests.real_support import body, service, settings
 
 QUERY_S = 0.1
@@ -44,4 +45,28 @@ def test_a_brownout_slows_each_inventory_call_by_its_factor(
     after_window = clock.now()
     assert shop.api.checkout("k1", body(intent=1))[1]["status"] == "ordered"
     assert clock.now() == pytest.approx(after_window)
+    shop.close()
+
+
+def test_selling_blind_while_inventory_is_down_takes_no_stock_and_so_oversells(
+    tmp_path: Path,
+) -> None:
+    config = settings(
+        faults={
+            "outages": [{"service": "inventory", "start_s": 0.0, "end_s": 30.0, "mode": "error"}]
+        },
+        inventory={"strategy": "atomic", "when_down": "accept"},
+        catalog={"skus": 1, "stock_per_sku": 1},
+    )
+    shop, clock = service(tmp_path, config)
+    told = [shop.api.checkout(f"k{i}", body(intent=i))[1]["status"] for i in range(2)]
+    assert told == ["ordered", "ordered"]
+    # The inventory service owned the stock and was down: its one unit is still there.
+    assert shop.store.read_stock(0).available == 1
+    clock.advance(31.0)
+    assert shop.api.checkout("k-after", body(intent=9))[1]["status"] == "ordered"
+    assert shop.api.checkout("k-sold-out", body(intent=10))[1]["status"] == "sold_out"
+    checks, metrics = audit_store(shop)
+    oversold = next(check for check in checks if check["invariant"] == "no_oversell")
+    assert metrics["orders"] == 3 and oversold["count"] == 2
     shop.close()

@@ -117,16 +117,13 @@ class OrderStore:
         quantity: int,
         now: float,
     ) -> int:
-        """Take units for an order placed without a reservation, as far as stock goes.
+        """The bookkeeping row of an order placed without a reservation; it takes no stock.
 
-        The CHECK on stock keeps ``available`` at zero or more; units sold past
-        it show up where they should, as orders beyond the initial stock.
+        The inventory service owns the stock and it is down, so, as in the model
+        (``checkoutsim.sim.state.Shop.create_blind_order``), the units stay
+        counted as available and are sold again once it is back: that is how
+        selling blind oversells, as orders beyond the initial stock.
         """
-        conn.execute(
-            "UPDATE inventory SET available = MAX(available - ?, 0), version = version + 1"
-            " WHERE sku = ?",
-            (quantity, sku),
-        )
         reservation_id = conn.execute(
             "INSERT INTO reservations (intent_id, saga_key, sku, quantity, created_s, expires_s,"
             " updated_s) VALUES (?, ?, ?, ?, ?, ?, ?)",
