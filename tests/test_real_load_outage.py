@@ -73,3 +73,27 @@ def test_two_workers_drain_the_queue_and_report_one_breakers_open_time() -> None
     # Each process has its own breaker; the run reports the longest open time, which
     # an outage of 120 s bounds (a sum over the processes would not be).
     assert 15 < queued["breaker_open_s"] <= 125
+
+
+#: Run in a child process: Locust monkey-patches the process that imports it.
+LATER_PROBE = """
+import time
+import locust  # noqa: F401
+import gevent
+from checkoutsim.load.runtime import GeventRuntime
+runtime = GeventRuntime(time.time(), 1.0, threads=2, general_threads=2)
+ran = []
+# A gateway call schedules its late capture from a pool thread, not the hub's.
+runtime.offload(lambda: runtime.later(0.01, lambda: ran.append("late capture")))
+gevent.sleep(0)
+print(runtime.drain(5.0), ran)
+runtime.close()
+"""
+
+
+def test_work_scheduled_from_a_pool_thread_still_runs() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", LATER_PROBE], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().splitlines()[-1] == "True ['late capture']"

@@ -187,7 +187,18 @@ class GeventRuntime:
         self.lines.wake_first(name)
 
     def later(self, seconds: float, function: Callable[[], Any]) -> None:
-        """Run ``function`` in a pool thread after ``seconds`` of model time."""
+        """Run ``function`` in a pool thread after ``seconds`` of model time, from any thread.
+
+        Called from a pool thread (a gateway call runs in one), the timer must
+        still go to the hub's loop: a greenlet spawned there would belong to
+        that thread's own hub, which never runs, and the work would never happen.
+        """
+        if monkey.get_original("threading", "get_ident")() == self._hub_thread:
+            self._spawn_later(seconds, function)
+        else:
+            self._hub.loop.run_callback_threadsafe(self._spawn_later, seconds, function)
+
+    def _spawn_later(self, seconds: float, function: Callable[[], Any]) -> None:
         greenlet = gevent.spawn_later(self.time.wall(seconds), self.offload, function)
         self.background.add(greenlet)
 
