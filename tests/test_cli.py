@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,14 +17,17 @@ runner = CliRunner()
 QUICK = ["--set", "load.duration_s=5", "--set", "load.drain_s=5"]
 
 
-def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run the real console entry point in a subprocess."""
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """Run the real console entry point in a subprocess, with ``env`` added to ours."""
     return subprocess.run(
         [sys.executable, "-m", "checkoutsim", *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=False,
+        env={**os.environ, **(env or {})},
     )
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from tests.backend_support import POSTGRES_URL, REDIS_URL, require
+from tests.test_cli import run_cli
 
 #: Nothing listens on port 1: the pool gives up with the server's reason.
 DEAD_STORE = "postgresql://127.0.0.1:1/test"
@@ -25,14 +26,7 @@ DEAD_STORE = "postgresql://127.0.0.1:1/test"
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """The console entry point in a subprocess, bounded in time."""
-    return subprocess.run(
-        [sys.executable, "-m", "checkoutsim", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={**os.environ, **(env or {})},
-    )
+    return run_cli(*args, env=env, timeout=180)
 
 
 @pytest.mark.parametrize("command", ["serve", "compare", "loadtest"])

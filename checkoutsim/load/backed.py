@@ -14,7 +14,8 @@ from __future__ import annotations
 import shutil
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -75,15 +76,29 @@ def run_local(
     progress: Progress | None,
 ) -> VariantRun:
     """Service, users and audit in this process, with state on the chosen backend."""
+    with served(choice, settings, options.seed, "checkoutsim-") as (service, runtime, _):
+        return drive_in_process(service, runtime, variant, settings, options, progress)
+
+
+@contextmanager
+def served(
+    choice: BackendChoice, settings: Settings, seed: int, prefix: str
+) -> Iterator[tuple[CheckoutService, GeventRuntime, Any]]:
+    """A fresh namespace on the chosen backend and this process's service over it.
+
+    Yields the service, its runtime and where the store is (the namespace for
+    PostgreSQL, the files for SQLite); afterwards the runtime is closed, the
+    namespace dropped and the temporary folder removed.
+    """
     folder = choice.sqlite_folder or store_parent(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    directory = Path(tempfile.mkdtemp(prefix="checkoutsim-", dir=folder))
+    directory = Path(tempfile.mkdtemp(prefix=prefix, dir=folder))
     backend = RunBackend(choice)
     runtime = make_runtime(choice, settings, time.time(), process=0)
     try:
-        service = open_service(settings, directory, runtime, options.seed, 0, backend)
-
-        return drive_in_process(service, runtime, variant, settings, options, progress)
+        service = open_service(settings, directory, runtime, seed, 0, backend)
+        where = backend.namespace if choice.postgres else StorePaths.in_directory(directory)
+        yield service, runtime, where
     finally:
         runtime.close()
         backend.drop()
@@ -125,15 +140,8 @@ def serve_backed(
     """
     from checkoutsim.load.server import serve_until_stopped
 
-    settings = variant.settings
-    folder = choice.sqlite_folder or store_parent(settings)
-    folder.mkdir(parents=True, exist_ok=True)
-    directory = Path(tempfile.mkdtemp(prefix="checkoutsim-serve-", dir=folder))
-    backend = RunBackend(choice)
-    runtime = make_runtime(choice, settings, time.time(), process=0)
-    try:
-        service = open_service(settings, directory, runtime, seed, 0, backend)
-        where = backend.namespace if choice.postgres else StorePaths.in_directory(directory)
+    with served(choice, variant.settings, seed, "checkoutsim-serve-") as opened:
+        service, runtime, where = opened
         serve_until_stopped(
             service,
             runtime,
@@ -142,7 +150,3 @@ def serve_backed(
             (host, port),
             lambda url: announce(url, where, {}),
         )
-    finally:
-        runtime.close()
-        backend.drop()
-        shutil.rmtree(directory, ignore_errors=True)

@@ -203,13 +203,6 @@ class ClosedLoopFigures:
     cpu_ms_per_checkout: float | None
 
 
-def closed_loop(
-    settings: Settings, workers: int, users: int, seconds: float, warmup_s: float = 1.0
-) -> float:
-    """Checkouts per second of closed-loop buyers on ``workers`` processes (0: this one)."""
-    return closed_loop_figures(settings, workers, users, seconds, warmup_s).checkouts_per_s
-
-
 def closed_loop_figures(
     settings: Settings, workers: int, users: int, seconds: float, warmup_s: float = 1.0
 ) -> ClosedLoopFigures:

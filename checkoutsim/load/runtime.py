@@ -173,12 +173,20 @@ class GeventRuntime:
         """Leave the line; the next in line is woken to take over looking."""
         self.lines.leave(ticket)
 
+    def _in_hub(self, function: Callable[..., Any], *args: Any) -> None:
+        """Call ``function`` in the hub's thread: now if this is it, else on its loop.
+
+        Greenlets, events and groups belong to the hub of the thread that made
+        them; one made in a pool thread would sit on that thread's hub, which never runs.
+        """
+        if monkey.get_original("threading", "get_ident")() == self._hub_thread:
+            function(*args)
+        else:
+            self._hub.loop.run_callback_threadsafe(function, *args)
+
     def notify(self, name: str) -> None:
         """Wake the first greenlet waiting on ``name``, from any thread."""
-        if monkey.get_original("threading", "get_ident")() == self._hub_thread:
-            self._wake(name)
-        else:
-            self._hub.loop.run_callback_threadsafe(self._wake, name)
+        self._in_hub(self._wake, name)
 
     def _wake(self, name: str) -> None:
         queue = self._waiters.get(name)
@@ -189,14 +197,10 @@ class GeventRuntime:
     def later(self, seconds: float, function: Callable[[], Any]) -> None:
         """Run ``function`` in a pool thread after ``seconds`` of model time, from any thread.
 
-        Called from a pool thread (a gateway call runs in one), the timer must
-        still go to the hub's loop: a greenlet spawned there would belong to
-        that thread's own hub, which never runs, and the work would never happen.
+        A gateway call runs in a pool thread, so its late capture's timer goes
+        to the hub (``_in_hub``), or it would never fire.
         """
-        if monkey.get_original("threading", "get_ident")() == self._hub_thread:
-            self._spawn_later(seconds, function)
-        else:
-            self._hub.loop.run_callback_threadsafe(self._spawn_later, seconds, function)
+        self._in_hub(self._spawn_later, seconds, function)
 
     def _spawn_later(self, seconds: float, function: Callable[[], Any]) -> None:
         greenlet = gevent.spawn_later(self.time.wall(seconds), self.offload, function)

@@ -136,7 +136,7 @@ class Database:
         return connection
 
     def _writer_connection(self) -> sqlite3.Connection:
-        """The process's one connection for writes (the caller holds the mutex).
+        """The process's one connection for writes (call with ``_mutex`` held).
 
         SQLite empties a connection's page cache whenever it starts a
         transaction on a file another connection has written since, so a
@@ -158,22 +158,28 @@ class Database:
         return self.connection()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (``BEGIN IMMEDIATE``), committed on success."""
-        self._round_trip()
+    def _write_locked(self) -> Iterator[sqlite3.Connection]:
+        """The writer connection, with both write locks held: this process's, then the file's."""
         with self._mutex:
             connection = self._writer_connection()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
             try:
-                connection.execute("BEGIN IMMEDIATE")
-                try:
-                    yield connection
-                except BaseException:
-                    connection.execute("ROLLBACK")
-                    raise
-                connection.execute("COMMIT")
+                yield connection
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE``), committed on success."""
+        self._round_trip()
+        with self._write_locked() as connection:
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield connection
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            connection.execute("COMMIT")
 
     def write_one(self, sql: str, parameters: tuple[Any, ...] = ()) -> Written:
         """One statement as one write (grouped with others' writes at commit).
@@ -193,8 +199,8 @@ class Database:
     ) -> T:
         """Run ``work(connection)`` as one atomic write; return its result or raise its error.
 
-        ``work`` may run in another thread, on that thread's connection (the
-        leader of its group): it must use only the connection it is given.
+        ``work`` may run in another thread (the leader of its group), on the
+        process's writer connection: it must use only the connection it is given.
         """
         self._round_trip()
         job: _Job[T] = _Job(work, single_statement, self.threading.lock())
@@ -219,17 +225,12 @@ class Database:
         """
         batch: list[_Job[Any]] = []
         try:
-            with self._mutex:
-                connection = self._writer_connection()
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-                try:
-                    # Taken once the file lock is held, so writes that queued
-                    # while another process held it join this group.
-                    with self._pending_lock:
-                        batch, self._pending = self._pending, []
-                    self._commit(connection, batch)
-                finally:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            with self._write_locked() as connection:
+                # Taken once the file lock is held, so writes that queued while
+                # another process held it join this group.
+                with self._pending_lock:
+                    batch, self._pending = self._pending, []
+                self._commit(connection, batch)
         finally:
             with self._pending_lock:
                 successor = self._pending[0] if self._pending else None
@@ -282,13 +283,8 @@ class Database:
 
     def execute_script(self, script: str) -> None:
         """Run DDL (idempotent ``CREATE ... IF NOT EXISTS``) under the write lock."""
-        with self._mutex:
-            connection = self._writer_connection()
-            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
-            try:
-                connection.executescript(script)
-            finally:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+        with self._write_locked() as connection:
+            connection.executescript(script)
 
     def close(self) -> None:
         """Close every connection opened by any thread, and the lock file."""

@@ -40,7 +40,7 @@ from checkoutsim.real.inventory_faults import InventoryFaults
 from checkoutsim.real.lock_waits import Leases
 from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
 from checkoutsim.real.store import SagaContext, Store
-from checkoutsim.sim.faults import FaultSchedule
+from checkoutsim.sim.faults import CoordinatorCrashes, FaultSchedule
 from checkoutsim.sim.latency import sampler
 
 #: Operations served by the inventory service (down during its outages).
@@ -138,10 +138,11 @@ class Executor:
             ops.Authorize: lambda op, saga: gateway.authorize(op),
             ops.Checkpoint: self._checkpoint,
         }
-        # Transactions whose crashed coordinator was down when they began: a live
-        # coordinator took them, so that crash does not stall them.
-        self._rerouted: set[int] = set()
-        self._coordinator_faulty = self.schedule.has_outages("coordinator")
+        self._crashes = (
+            CoordinatorCrashes(self.schedule, settings.transaction.coordinators)
+            if self.schedule.has_outages("coordinator")
+            else None
+        )
         for kind in INVENTORY_OPS:
             self.handlers[kind] = inventory_faults.wrap(self.handlers[kind])
 
@@ -282,25 +283,14 @@ class Executor:
     # --- coordinators -------------------------------------------------------------------
 
     def _checkpoint(self, op: ops.Checkpoint, saga: SagaContext) -> Pause | None:
-        """Wait out a crash of the coordinator that owns this transaction, as the model does.
-
-        Coordinator ``intent_id % coordinators == 0`` is the one that crashes.
-        A transaction that begins while it is down is taken by a live one; one
-        it had already begun waits here, holding what it holds, until it is back.
-        """
-        if not self._coordinator_faulty:
+        """Wait out a crash of the coordinator that owns this transaction, as the model does."""
+        if self._crashes is None:
             return None
-        now = self.runtime.time.now()
-        outage = self.schedule.outage("coordinator", now)
-        if outage is None or op.intent_id % self.settings.transaction.coordinators != 0:
-            return None
-        if op.begin:
-            self._rerouted.add(op.intent_id)
-            return None
-        if op.intent_id in self._rerouted:
+        stall_s = self._crashes.stall_s(op.intent_id, op.begin, self.runtime.time.now())
+        if stall_s <= 0:
             return None
         self.counters.add("stalled_by_coordinator")
-        return after(outage.end_s - now, _nothing)
+        return after(stall_s, _nothing)
 
     # --- order service ------------------------------------------------------------------
 

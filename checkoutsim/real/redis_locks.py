@@ -20,8 +20,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from checkoutsim.policy.inventory import locked_sku
-from checkoutsim.real.postgres import PostgresDatabase
 from checkoutsim.real.timebase import RealTime
 
 #: Wall seconds a Redis lease lasts when the lock should never lapse.
@@ -98,33 +96,6 @@ class RedisLeases:
         return int(self.client.delete(*keys)) if keys else 0
 
 
-#: PostgreSQL: the grant's record and the fence in one statement (one round trip).
-_RECORD_AND_FENCE = (
-    "WITH fenced AS (UPDATE inventory SET fence = GREATEST(fence, ?) WHERE sku = ?)"
-    " INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)"
-)
-_RECORD = "INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)"
-_FENCE = "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?"
-
-
-def record_grant(store: Any, name: str, token: int, granted_s: float, expires_s: float) -> None:
-    """Write a grant made outside the store into ``lock_grants``, and raise its row's fence."""
-    grant = (token, name, granted_s, expires_s)
-    sku = locked_sku(name)
-    if sku is None:
-        store.db.write_one(_RECORD, grant)
-    elif isinstance(store.db, PostgresDatabase):
-        # PostgreSQL runs data-modifying CTEs: both writes in one autocommit statement.
-        store.db.write_one(_RECORD_AND_FENCE, (token, sku, *grant))
-    else:
-
-        def work(connection: Any) -> None:
-            connection.execute(_RECORD, grant)
-            connection.execute(_FENCE, (token, sku))
-
-        store.db.transaction(work)
-
-
 class LeasedStore:
     """A store whose leases come from Redis; every other call goes to the store itself."""
 
@@ -149,7 +120,7 @@ class LeasedStore:
         """
         token, held_until = self.leases.try_lock(name, ttl_s)
         if token is not None:
-            record_grant(self._store, name, token, self._store.time.now(), held_until)
+            self._store.record_grant(name, token, self._store.time.now(), held_until)
         return token, held_until
 
     def release_lock(self, name: str, token: int) -> bool:

@@ -30,6 +30,8 @@ from checkoutsim.real.orders import OrderStore
 from checkoutsim.real.schema import SHOP
 from checkoutsim.real.timebase import RealTime
 
+#: A grant's record, for the audit's check of writes made under stale leases.
+RECORD_GRANT = "INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)"
 #: Server-assigned intent ids start here, clear of the ids load generators choose.
 SERVER_INTENT_BASE = 1_000_000_000
 
@@ -304,6 +306,22 @@ class Store(OrderStore):
             return token, now + ttl_s
 
         return self.db.transaction(work)
+
+    def record_grant(self, name: str, token: int, granted_s: float, expires_s: float) -> None:
+        """Record a grant made outside the store (Redis) and raise its row's fence, in one write.
+
+        Why the fence rises at the grant: ``checkoutsim.real.redis_locks.LeasedStore.try_lock``.
+        """
+        sku = locked_sku(name)
+
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(RECORD_GRANT, (token, name, granted_s, expires_s))
+            if sku is not None:
+                conn.execute(
+                    "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?", (token, sku)
+                )
+
+        self.db.transaction(work, single_statement=sku is None)
 
     def release_lock(self, name: str, token: int) -> bool:
         """Compare-and-delete: only the current token frees the lock."""

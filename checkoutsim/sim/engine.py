@@ -23,7 +23,7 @@ from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.sim import SimStep
-from checkoutsim.sim.faults import FaultSchedule, make_breaker
+from checkoutsim.sim.faults import CoordinatorCrashes, FaultSchedule, make_breaker
 from checkoutsim.sim.gateway import FAST_FAILURE_S, GatewayModel
 from checkoutsim.sim.latency import sampler
 from checkoutsim.sim.locks import LockTable
@@ -95,7 +95,7 @@ class Engine:
         self._inventory_guarded = self._inventory_faulty or self.inventory_breaker is not None
         self._order_faulty = self.faults.has_outages("order") or "order" in brownouts
         self._coordinator_faulty = self.faults.has_outages("coordinator")
-        self._rerouted: set[int] = set()
+        self._crashes = CoordinatorCrashes(self.faults, settings.transaction.coordinators)
         #: Inventory operations: which of them lock their SKU's row (None: none
         #: do; else a test of the operation), and the plain function applying
         #: each to the shop once the query's cost is paid.
@@ -332,23 +332,13 @@ class Engine:
         return op.intent_id in self.shop.orders
 
     def _checkpoint(self, op: ops.Checkpoint) -> SimStep:
-        """Wait out a crash of the coordinator that owns this transaction.
-
-        Coordinator ``intent_id % coordinators == 0`` is the one that crashes.
-        A transaction that begins while it is down is taken by a live one;
-        one it had already begun waits at its next step until it is back.
-        """
+        """Wait out a crash of the coordinator that owns this transaction."""
         if not self._coordinator_faulty:
             return
-        outage = self.faults.outage("coordinator", self.env.now)
-        if outage is None or op.intent_id % self.settings.transaction.coordinators != 0:
-            return
-        if op.begin:
-            self._rerouted.add(op.intent_id)
-            return
-        if op.intent_id not in self._rerouted:
+        stall_s = self._crashes.stall_s(op.intent_id, op.begin, self.env.now)
+        if stall_s > 0:
             self.counters.stalled_by_coordinator += 1
-            yield self.env.timeout(outage.end_s - self.env.now)
+            yield self.env.timeout(stall_s)
 
     def _wait(self, op: ops.Wait) -> SimStep:
         if op.seconds > 0:

@@ -57,6 +57,34 @@ class FaultSchedule:
         return sorted(spans, key=lambda span: span[1])
 
 
+class CoordinatorCrashes:
+    """Which transactions a coordinator crash stalls, and for how long (both bodies ask).
+
+    Coordinator ``intent_id % coordinators == 0`` is the one that crashes. A
+    transaction that begins while it is down is taken by a live one; one it
+    had already begun waits at its next step, holding what it holds, until it
+    is back.
+    """
+
+    def __init__(self, schedule: FaultSchedule, coordinators: int) -> None:
+        self._schedule = schedule
+        self._coordinators = coordinators
+        #: Transactions a live coordinator took over: that crash never stalls them.
+        self._rerouted: set[int] = set()
+
+    def stall_s(self, intent_id: int, begin: bool, now: float) -> float:
+        """Seconds the transaction waits at this step (0: it goes on at once)."""
+        outage = self._schedule.outage("coordinator", now)
+        if outage is None or intent_id % self._coordinators != 0:
+            return 0.0
+        if begin:
+            self._rerouted.add(intent_id)
+            return 0.0
+        if intent_id in self._rerouted:
+            return 0.0
+        return outage.end_s - now
+
+
 @dataclass(slots=True)
 class TokenBucket:
     """A token bucket: ``rate_per_s`` tokens a second, at most ``burst`` saved up."""
