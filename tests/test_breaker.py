@@ -458,6 +458,21 @@ def test_open_time_and_transitions_are_recorded() -> None:
     assert breaker.open_seconds() == 9.0
 
 
+def test_a_spell_nobody_asks_about_stops_counting_at_the_last_call() -> None:
+    breaker, clock = make_breaker(sliding_window_type="count", minimum_number_of_calls=1)
+    clock.set(10.0)
+    breaker.on_error(0.0)
+    clock.set(12.0)
+    assert not breaker.try_acquire_permission()  # refused: still open at 12
+    clock.set(90.0)  # the load has stopped; the run is read much later
+    assert breaker.state is OPEN
+    assert breaker.open_seconds() == 80.0
+    assert breaker.open_seconds_while_asked() == 2.0
+    clock.set(95.0)
+    assert breaker.try_acquire_permission()  # asked again: the whole spell counts
+    assert breaker.open_seconds_while_asked() == 85.0
+
+
 # --- invariants ------------------------------------------------------------
 
 configs = st.builds(

@@ -70,8 +70,10 @@ def test_two_workers_drain_the_queue_and_report_one_breakers_open_time() -> None
     assert queued["queued_recovered"] == queued["payment_queued"]
     assert queued["retry_queue_depth_at_end"] == 0 and queued["unfinished_sagas"] == 0
     assert queued["duplicate_charges"] == 0
-    # Each process has its own breaker; the run reports the longest open time, which
-    # an outage of 120 s bounds (a sum over the processes would not be).
+    # Each process has its own breaker; the run reports the longest open time (a sum
+    # over the processes would be about twice the model's 75 s). A worker's breaker
+    # may still be open when its arrivals stop; that spell counts only up to its
+    # last call, not through the master's drain, so the outage's 120 s bounds it.
     assert 15 < queued["breaker_open_s"] <= 125
 
 

@@ -36,11 +36,17 @@ state changes (``transitions``).
 
 from __future__ import annotations
 
-import math
-from collections import deque
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Literal
+
+from checkoutsim.policy.breaker_window import (
+    BreakerMetrics,
+    CountWindow,
+    Recorder,
+    Tally,
+    TimeWindow,
+)
 
 if TYPE_CHECKING:
     from checkoutsim.clock import Clock
@@ -109,21 +115,6 @@ class BreakerConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class BreakerMetrics:
-    """A snapshot of the current state's window; rates are percent, or -1.0 below the minimum."""
-
-    failure_rate: float
-    slow_call_rate: float
-    number_of_buffered_calls: int
-    number_of_failed_calls: int
-    number_of_slow_calls: int
-    number_of_slow_successful_calls: int
-    number_of_slow_failed_calls: int
-    number_of_successful_calls: int
-    number_of_not_permitted_calls: int
-
-
-@dataclass(frozen=True, slots=True)
 class BreakerTransition:
     """One change of state, at clock time ``at``."""
 
@@ -132,122 +123,12 @@ class BreakerTransition:
     to_state: BreakerState
 
 
-@dataclass(slots=True)
-class _Tally:
-    """Running counts of a window or of one bucket."""
-
-    calls: int = 0
-    failed: int = 0
-    slow: int = 0
-    slow_failed: int = 0
-
-    def add(self, failed: bool, slow: bool, weight: int = 1) -> None:
-        """Count one outcome in (weight 1) or out (weight -1)."""
-        self.calls += weight
-        self.failed += weight * failed
-        self.slow += weight * slow
-        self.slow_failed += weight * (failed and slow)
-
-    def remove(self, other: _Tally) -> None:
-        """Subtract a whole bucket that leaves the window."""
-        self.calls -= other.calls
-        self.failed -= other.failed
-        self.slow -= other.slow
-        self.slow_failed -= other.slow_failed
-
-
-class _CountWindow:
-    """The last ``size`` outcomes, with running totals so a read costs nothing."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._outcomes: deque[tuple[bool, bool]] = deque()
-        self._total = _Tally()
-
-    def record(self, failed: bool, slow: bool, now: float) -> _Tally:
-        """Add an outcome, pushing out the oldest once full; return the totals."""
-        if len(self._outcomes) == self._size:
-            oldest_failed, oldest_slow = self._outcomes.popleft()
-            self._total.add(oldest_failed, oldest_slow, weight=-1)
-        self._outcomes.append((failed, slow))
-        self._total.add(failed, slow)
-        return self._total
-
-    def totals(self, now: float) -> _Tally:
-        """Totals over the window (time plays no part)."""
-        return self._total
-
-
-class _TimeWindow:
-    """One bucket per whole second of the last ``size`` seconds of clock time."""
-
-    def __init__(self, size: int) -> None:
-        self._size = size
-        self._buckets: deque[tuple[int, _Tally]] = deque()
-        self._total = _Tally()
-
-    def _expire(self, second: int) -> None:
-        # A bucket is in the window while its second is one of the last `size`
-        # seconds, counting the current one, exactly as resilience4j rolls its ring.
-        while self._buckets and self._buckets[0][0] <= second - self._size:
-            _, bucket = self._buckets.popleft()
-            self._total.remove(bucket)
-
-    def record(self, failed: bool, slow: bool, now: float) -> _Tally:
-        """Add an outcome to the current second's bucket; return the totals."""
-        second = math.floor(now)
-        self._expire(second)
-        # Clocks never go back; if a stale reading ever did, the newest bucket
-        # takes it rather than breaking the buckets' order.
-        if not self._buckets or self._buckets[-1][0] < second:
-            self._buckets.append((second, _Tally()))
-        self._buckets[-1][1].add(failed, slow)
-        self._total.add(failed, slow)
-        return self._total
-
-    def totals(self, now: float) -> _Tally:
-        """Totals over the buckets still inside the window at ``now``."""
-        self._expire(math.floor(now))
-        return self._total
-
-
 class _Verdict(Enum):
     """What a window says after an outcome is recorded."""
 
     BELOW_MINIMUM = "below_minimum"
     BELOW_THRESHOLDS = "below_thresholds"
     ABOVE_THRESHOLDS = "above_thresholds"
-
-
-class _Recorder:
-    """A window, the minimum number of calls it needs, and its refusals."""
-
-    def __init__(self, window: _CountWindow | _TimeWindow, minimum_number_of_calls: int) -> None:
-        self.window = window
-        self.minimum_number_of_calls = minimum_number_of_calls
-        self.not_permitted_calls = 0
-
-    def rates(self, totals: _Tally) -> tuple[float, float]:
-        """Failure and slow-call rates in percent, both -1.0 below the minimum."""
-        if totals.calls == 0 or totals.calls < self.minimum_number_of_calls:
-            return -1.0, -1.0
-        return totals.failed * 100.0 / totals.calls, totals.slow * 100.0 / totals.calls
-
-    def snapshot(self, now: float) -> BreakerMetrics:
-        """Freeze the window's current numbers."""
-        totals = self.window.totals(now)
-        failure_rate, slow_call_rate = self.rates(totals)
-        return BreakerMetrics(
-            failure_rate=failure_rate,
-            slow_call_rate=slow_call_rate,
-            number_of_buffered_calls=totals.calls,
-            number_of_failed_calls=totals.failed,
-            number_of_slow_calls=totals.slow,
-            number_of_slow_successful_calls=totals.slow - totals.slow_failed,
-            number_of_slow_failed_calls=totals.slow_failed,
-            number_of_successful_calls=totals.calls - totals.failed,
-            number_of_not_permitted_calls=self.not_permitted_calls,
-        )
 
 
 class CircuitBreaker:
@@ -267,6 +148,7 @@ class CircuitBreaker:
         self._open_until: float | None = None
         self._opened_at: float | None = None
         self._finished_open_seconds = 0.0
+        self._last_asked_at: float | None = None
         self._total_not_permitted_calls = 0
         self._transitions: list[BreakerTransition] = []
 
@@ -318,8 +200,20 @@ class CircuitBreaker:
             total += max(0.0, now - self._opened_at)
         return total
 
+    def open_seconds_while_asked(self) -> float:
+        """Total time spent OPEN, a spell still open counted up to the last call asked about.
+
+        Once nobody asks, an open breaker refuses no one: the time after the last
+        call would only measure how late the run was read, which for a load test
+        depends on how long its drain took.
+        """
+        if self._state is BreakerState.OPEN and self._last_asked_at is not None:
+            return self.open_seconds(self._last_asked_at)
+        return self.open_seconds()
+
     def try_acquire_permission(self) -> bool:
         """Ask to make a call; False means it must not be made (and is counted as refused)."""
+        self._last_asked_at = self._clock.now()
         if self._state is BreakerState.CLOSED:
             return True
         if self._state is BreakerState.OPEN:
@@ -367,7 +261,7 @@ class CircuitBreaker:
             raise IllegalStateTransitionError("illegal state transition from CLOSED to HALF_OPEN")
         permitted = self._config.permitted_number_of_calls_in_half_open_state
         minimum = min(self._config.minimum_number_of_calls, permitted)
-        self._recorder = _Recorder(_CountWindow(permitted), minimum)
+        self._recorder = Recorder(CountWindow(permitted), minimum)
         self._half_open_permits_left = permitted
         self._move_to(BreakerState.HALF_OPEN, self._clock.now())
 
@@ -376,14 +270,14 @@ class CircuitBreaker:
         self._recorder = self._closed_recorder()
         self._move_to(BreakerState.CLOSED, self._clock.now())
 
-    def _closed_recorder(self) -> _Recorder:
+    def _closed_recorder(self) -> Recorder:
         size = self._config.sliding_window_size
         minimum = self._config.minimum_number_of_calls
         if self._config.sliding_window_type == "time":
-            return _Recorder(_TimeWindow(size), minimum)
+            return Recorder(TimeWindow(size), minimum)
         # A count window can never hold more than its size, so a larger minimum
         # would keep it from ever deciding; resilience4j clamps it the same way.
-        return _Recorder(_CountWindow(size), min(minimum, size))
+        return Recorder(CountWindow(size), min(minimum, size))
 
     def _refuse(self) -> None:
         self._recorder.not_permitted_calls += 1
@@ -393,6 +287,7 @@ class CircuitBreaker:
         if not duration_s >= 0:
             raise ValueError(f"duration_s must be >= 0, got {duration_s!r}")
         now = self._clock.now()
+        self._last_asked_at = now
         slow = duration_s > self._config.slow_call_duration_threshold_s
         totals = self._recorder.window.record(failed, slow, now)
         if self._state is BreakerState.OPEN:
@@ -405,7 +300,7 @@ class CircuitBreaker:
         elif verdict is _Verdict.BELOW_THRESHOLDS and self._state is BreakerState.HALF_OPEN:
             self.transition_to_closed_state()
 
-    def _verdict(self, totals: _Tally) -> _Verdict:
+    def _verdict(self, totals: Tally) -> _Verdict:
         failure_rate, slow_call_rate = self._recorder.rates(totals)
         if failure_rate < 0:
             return _Verdict.BELOW_MINIMUM

@@ -64,9 +64,9 @@ class SharedBreaker:
             self._breaker.on_error(max(0.0, duration_s))
 
     def open_seconds(self) -> float:
-        """Model seconds spent OPEN so far, the current spell included."""
+        """Model seconds spent OPEN, a spell still open counted up to the last call."""
         with self._lock:
-            return self._breaker.open_seconds()
+            return self._breaker.open_seconds_while_asked()
 
     def rejections(self) -> int:
         """Calls refused over the breaker's life."""

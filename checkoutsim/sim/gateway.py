@@ -165,8 +165,8 @@ class GatewayModel:
         return self.ledger.unrefunded(self.env.now - op.min_age_s)
 
     def open_seconds(self) -> float:
-        """Time the breaker spent open, so far."""
-        return self.breaker.open_seconds(self.env.now) if self.breaker is not None else 0.0
+        """Time the breaker spent open, up to the last call it was asked about."""
+        return self.breaker.open_seconds_while_asked() if self.breaker is not None else 0.0
 
     def rejections(self) -> int:
         """Calls the breaker refused."""
