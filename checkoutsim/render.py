@@ -47,6 +47,9 @@ def format_value(value: Any, name: str = "") -> str:
     if isinstance(value, float) and math.isinf(value):
         return "∞"
     seconds = name.endswith("_s") and not name.endswith("_per_s")
+    if name.endswith("_rate"):
+        # A rate of exactly 0 or 1 is still a rate: 100.00%, not "1".
+        return f"{value:.2%}"
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if whole and not seconds:
         return f"{int(value):,}"
@@ -54,8 +57,6 @@ def format_value(value: Any, name: str = "") -> str:
         if value < 1:
             return f"{value * 1000:.1f} ms"
         return f"{value:.2f} s"
-    if name.endswith("_rate"):
-        return f"{value:.2%}"
     return f"{value:,.2f}"
 
 

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from tests.test_real_load import loadtest_json
 
-#: 4 wall seconds at the default 0.05 play 80 model seconds: the crash is 30 s to 60 s.
+#: 4 wall seconds at 0.05 play 80 model seconds: the crash is 30 s to 60 s.
 #: Two coordinators and eight SKUs, so that the crash always catches transactions
 #: in flight (about nine at once) and their locks cover most of the catalog.
 SHORT = [
     "--run-time",
     "4s",
+    "--set",
+    "real.time_scale=0.05",
     "--rate",
     "600",
     "--set",
