@@ -276,16 +276,17 @@ class Store(OrderStore):
         transaction, as PostgreSQL and Redis grants do (see
         ``checkoutsim.real.redis_locks.LeasedStore.try_lock``): a paused holder
         that wakes and writes before its successor does is refused too.
+
+        One round trip, as a PostgreSQL upsert or a Redis ``SET NX`` is: a read
+        first would save a refused attempt its write, but it cost every grant a
+        second round trip inside the hot lock's hand-over, where the model has
+        none. The grant is stamped when it commits, so a hold is measured from
+        the moment others are shut out.
         """
-        now = self.time.now()
         sku = locked_sku(name)
-        # A read first: a waiter looking at a held lock takes no write lock.
-        held = self.db.read().execute("SELECT expires_s FROM locks WHERE name = ?", (name,))
-        current = held.fetchone()
-        if current is not None and current[0] > now:
-            return None, current[0]
 
         def work(conn: sqlite3.Connection) -> Any:
+            now = self.time.now()
             held = conn.execute("SELECT expires_s FROM locks WHERE name = ?", (name,)).fetchone()
             if held is not None and held[0] > now:
                 return None, held[0]
@@ -324,10 +325,10 @@ class Store(OrderStore):
         self.db.transaction(work, single_statement=sku is None)
 
     def release_lock(self, name: str, token: int) -> bool:
-        """Compare-and-delete: only the current token frees the lock."""
-        now = self.time.now()
+        """Compare-and-delete: only the current token frees the lock (stamped at commit)."""
 
         def work(conn: sqlite3.Connection) -> Any:
+            now = self.time.now()
             freed = conn.execute(
                 "DELETE FROM locks WHERE name = ? AND token = ?", (name, token)
             ).rowcount
