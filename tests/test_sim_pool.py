@@ -8,13 +8,17 @@ import pytest
 import simpy
 
 from checkoutsim.config import Latency
+from checkoutsim.policy import ops
 from checkoutsim.policy.inventory import lock_name, locked_sku
 from checkoutsim.policy.ops import ReservationRequest
 from checkoutsim.sim import SimStep, task
+from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.latency import BLOCK, sampler
 from checkoutsim.sim.locks import LockTable
+from checkoutsim.sim.model import streams
 from checkoutsim.sim.pool import WorkerPool
-from checkoutsim.sim.state import Shop
+from checkoutsim.sim.state import Ledger, Shop
+from tests.real_support import settings
 
 
 def _caller(
@@ -214,3 +218,29 @@ def test_a_caller_that_no_longer_matches_is_served_without_the_row() -> None:
     # each, side by side, not one after the other holding the row.
     assert done == [("a", 1.0, True), ("b", 2.0, False), ("c", 2.0, False)]
     assert row.busy == 0 and row.queued == 0
+
+
+def test_a_waiter_handed_the_lock_pays_its_own_attempt_before_its_hold() -> None:
+    """Told the lock is free, a waiter still sets the key itself: one query, then the hold."""
+    constant = {"distribution": "constant", "mean_s": 1.0}
+    chosen = settings(inventory={"query": constant, "workers": 4})
+    env = simpy.Environment()
+    engine = Engine(env, chosen, streams(1, 0), Shop([10]), Ledger())
+    name = lock_name(0)
+    read_at: dict[str, float] = {}
+
+    def shopper(label: str) -> ops.Step[None]:
+        token = yield ops.AcquireLock(name, 60.0, 30.0)
+        yield ops.ReadStock(0)
+        read_at[label] = env.now
+        yield ops.ReleaseLock(name, token)
+
+    task.start(engine.drive(shopper("first")))
+    task.start(engine.drive(shopper("second")))
+    env.run()
+    # first: acquire 0..1, read 1..2, release 2..3 (the lock is free at 3).
+    # second: refused at 1, handed the lock at 3, its own attempt 3..4, read 4..5.
+    assert read_at == {"first": 2.0, "second": 5.0}
+    # Each hold runs from its grant to its release: 1..3 and 4..6.
+    assert engine.locks.stats.holds == 2
+    assert engine.locks.stats.hold_s == 4.0

@@ -213,6 +213,12 @@ class Engine:
             if isinstance(result, simpy.Event):
                 # A lock taken while held: wait in line for release or expiry.
                 result = yield result
+                if result is not None:
+                    # Told the lock is free, a real client still sets the key
+                    # itself: one more query (no worker, as the real retry runs
+                    # off the inventory pool) before its hold begins.
+                    yield env.timeout(query() * factor)
+                    self.locks.hold_from_now(operation.name, result)
 
     # --- costs --------------------------------------------------------------------
 

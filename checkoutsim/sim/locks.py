@@ -3,8 +3,10 @@
 ``SET key token NX PX ttl`` semantics: a lock is free, held, or held by a lease
 that has lapsed. Waiters queue FIFO and are handed the lock on release or when
 the holder's lease lapses (the holder may still be running: that is how two
-holders happen). Tokens grow with every grant, so the store can fence stale
-writers.
+holders happen). A waiter handed the lock still pays its own attempt (one
+query, charged by the engine) before its hold is counted: a real client, told
+the lock is free, has to set the key itself. Tokens grow with every grant, so
+the store can fence stale writers.
 """
 
 from __future__ import annotations
@@ -95,6 +97,17 @@ class LockTable:
             self._end_hold(lock)
             lock.token = None
             self._hand_over(lock)
+
+    def hold_from_now(self, name: str, token: int) -> None:
+        """A waiter handed the lock has made its own attempt: count its hold from now.
+
+        The lock was kept for it since the release (nobody barges in), but a
+        real grant is stamped when the waiter's attempt commits, so the holds
+        of both bodies measure the same stretch.
+        """
+        lock = self._locks.get(name)
+        if lock is not None and lock.token == token:
+            lock.granted_at = self.env.now
 
     def _grant(self, lock: LockState, ttl_s: float) -> int:
         self._next_token += 1
