@@ -76,6 +76,10 @@ def lock_name(sku: int) -> str:
     return f"lock:inventory:{sku}"
 
 
+#: A wait for a lock this long (seconds) or longer counts as a transaction
+#: blocked behind its holder (``blocked_transactions``), in both bodies.
+LONG_LOCK_WAIT_S = 1.0
+
 #: What every per-SKU inventory lock's name starts with.
 _INVENTORY_LOCK = lock_name(0).removesuffix("0")
 

@@ -13,17 +13,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim.policy import ops
+from checkoutsim.policy.inventory import LONG_LOCK_WAIT_S
 from checkoutsim.real.runtime import LockWait
 
 if TYPE_CHECKING:
     from checkoutsim.real.executor import Counters
     from checkoutsim.real.runtime import Runtime
     from checkoutsim.real.store import SagaContext, Store
-
-
-#: A wait this long (model seconds) or longer counts as a transaction blocked
-#: behind a holder, as in the model (``checkoutsim.sim.locks.LockTable``).
-LONG_WAIT_S = 1.0
 
 
 class Leases:
@@ -95,6 +91,6 @@ class Leases:
             return None, failure
         finally:
             runtime.leave_line(ticket)
-            if now() - asked >= LONG_WAIT_S:
+            if now() - asked >= LONG_LOCK_WAIT_S:
                 self.counters.add("blocked_transactions")
         return value, None

@@ -32,6 +32,8 @@ from checkoutsim.real.timebase import RealTime
 
 #: A grant's record, for the audit's check of writes made under stale leases.
 RECORD_GRANT = "INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)"
+#: A grant raises its row's fence to the new token (SQLite's dialect).
+RAISE_FENCE = "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?"
 #: Server-assigned intent ids start here, clear of the ids load generators choose.
 SERVER_INTENT_BASE = 1_000_000_000
 
@@ -277,11 +279,11 @@ class Store(OrderStore):
         ``checkoutsim.real.redis_locks.LeasedStore.try_lock``): a paused holder
         that wakes and writes before its successor does is refused too.
 
-        One round trip, as a PostgreSQL upsert or a Redis ``SET NX`` is: a read
-        first would save a refused attempt its write, but it cost every grant a
-        second round trip inside the hot lock's hand-over, where the model has
-        none. The grant is stamped when it commits, so a hold is measured from
-        the moment others are shut out.
+        One round trip, as a PostgreSQL upsert or a Redis ``SET NX`` is, and as
+        the model charges one query: a read first would save a refused attempt
+        its write, but it cost every grant a second round trip inside the hot
+        lock's hand-over. The grant is stamped when it commits, so a hold is
+        measured from the moment others are shut out.
         """
         sku = locked_sku(name)
 
@@ -301,9 +303,7 @@ class Store(OrderStore):
                 (name, token, now + ttl_s),
             )
             if sku is not None:
-                conn.execute(
-                    "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?", (token, sku)
-                )
+                conn.execute(RAISE_FENCE, (token, sku))
             return token, now + ttl_s
 
         return self.db.transaction(work)
@@ -318,9 +318,7 @@ class Store(OrderStore):
         def work(conn: sqlite3.Connection) -> None:
             conn.execute(RECORD_GRANT, (token, name, granted_s, expires_s))
             if sku is not None:
-                conn.execute(
-                    "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?", (token, sku)
-                )
+                conn.execute(RAISE_FENCE, (token, sku))
 
         self.db.transaction(work, single_statement=sku is None)
 

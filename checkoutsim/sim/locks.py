@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import simpy
 
+from checkoutsim.policy.inventory import LONG_LOCK_WAIT_S
+
 
 @dataclass(slots=True)
 class Waiter:
@@ -55,9 +57,6 @@ class LockStats:
 
 class LockTable:
     """All named locks of one run."""
-
-    #: A wait this long counts as a transaction blocked behind another's lock.
-    LONG_WAIT_S = 1.0
 
     def __init__(
         self, env: simpy.Environment, on_grant: Callable[[str, int], None] | None = None
@@ -133,7 +132,7 @@ class LockTable:
         if not waiter.done:
             waiter.done = True
             self.stats.timeouts += 1
-            self.stats.long_waits += self.env.now - waiter.asked_at >= self.LONG_WAIT_S
+            self.stats.long_waits += self.env.now - waiter.asked_at >= LONG_LOCK_WAIT_S
             waiter.event.succeed(None)
 
     def _hand_over(self, lock: LockState) -> None:
@@ -143,7 +142,7 @@ class LockTable:
             if waiter.done:
                 continue
             waiter.done = True
-            self.stats.long_waits += self.env.now - waiter.asked_at >= self.LONG_WAIT_S
+            self.stats.long_waits += self.env.now - waiter.asked_at >= LONG_LOCK_WAIT_S
             waiter.event.succeed(self._grant(lock, waiter.ttl_s))
             if lock.waiters:
                 self._watch_expiry(lock)
