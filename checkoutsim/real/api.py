@@ -24,24 +24,16 @@ from typing import Any
 from checkoutsim.config import Settings
 from checkoutsim.policy.ops import Operation, Step
 from checkoutsim.real.database import Database
+from checkoutsim.real.request_text import BadRequest, decode_object, sku_number
 from checkoutsim.real.store import SERVER_INTENT_BASE, RequestRow, SagaContext
 from checkoutsim.real.timebase import RealTime
 
 MAX_KEY_LENGTH = 255
-MAX_BODY_BYTES = 10_000
 
 #: The saga for (intent id, sku, quantity, key), as steps returning the outcome's name.
 RunSaga = Callable[[int, int, int, str], "Step[str]"]
 #: Runs steps to the end for a saga context (the executor's ``drive``).
 Drive = Callable[["Step[Any]", SagaContext], Any]
-
-
-class BadRequest(Exception):
-    """Malformed input: answered with a 4xx and ``{"error": ...}``."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def sku_name(sku: int) -> str:
@@ -65,16 +57,7 @@ class CheckoutBody:
 
 def parse_body(raw: bytes | dict[str, Any], settings: Settings) -> CheckoutBody:
     """Validate ``{"sku": "sku-0", "quantity": 1, "intent": 7?}`` against the catalog."""
-    if isinstance(raw, bytes | bytearray):
-        if len(raw) > MAX_BODY_BYTES:
-            raise BadRequest(413, f"body larger than {MAX_BODY_BYTES} bytes")
-        try:
-            data = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            # RecursionError: a small body of deeply nested brackets must be a 400, not a 500.
-            raise BadRequest(400, "body is not valid JSON") from None
-    else:
-        data = raw
+    data = decode_object(raw) if isinstance(raw, bytes | bytearray) else raw
     if not isinstance(data, dict):
         raise BadRequest(400, "body must be a JSON object")
     unknown = set(data) - {"sku", "quantity", "intent"}
@@ -82,9 +65,7 @@ def parse_body(raw: bytes | dict[str, Any], settings: Settings) -> CheckoutBody:
         raise BadRequest(400, f"unknown field {sorted(unknown)[0]!r}")
     catalog = settings.catalog
     sku = data.get("sku")
-    if not isinstance(sku, str) or not sku.startswith("sku-") or not sku[4:].isdigit():
-        raise BadRequest(400, 'sku must be a string like "sku-0"')
-    number = int(sku[4:])
+    number = sku_number(sku)
     if number >= catalog.skus or sku != sku_name(number):
         raise BadRequest(404, f"no such sku {sku!r}")
     quantity = data.get("quantity")

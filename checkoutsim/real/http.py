@@ -3,38 +3,39 @@
 Routes: ``POST /checkout`` (JSON body, ``Idempotency-Key`` header), ``GET
 /audit`` (the audit in the metrics contract; ``?history=1`` adds the raw facts a
 remote load test needs), ``GET /stock`` and ``GET /health``. Malformed input gets
-a 4xx with ``{"error": ...}``. Blocking database work goes through ``offload``,
-so the app never blocks the server's event loop; the server itself lives in
-``checkoutsim.load.server``.
+a 4xx with ``{"error": ...}`` whose message is the app's own words, never an
+exception's text; anything that breaks inside is logged (logger
+``checkoutsim.http``) and answered with a generic 500 and a reference to the log
+line. Blocking database work goes through ``offload``, so the app never blocks
+the server's event loop; the server itself lives in ``checkoutsim.load.server``,
+its limits on slow clients in ``checkoutsim.load.bounded``.
 """
 
 from __future__ import annotations
 
 import json
+import logging
+import re
+import secrets
 import time
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import parse_qs
 
 from checkoutsim.real import records
-from checkoutsim.real.api import MAX_BODY_BYTES
+from checkoutsim.real.request_text import MAX_BODY_BYTES
 from checkoutsim.real.service import CheckoutService
 from checkoutsim.runner import json_safe
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 
-_REASONS = {
-    200: "OK",
-    400: "Bad Request",
-    404: "Not Found",
-    405: "Method Not Allowed",
-    409: "Conflict",
-    411: "Length Required",
-    413: "Payload Too Large",
-    415: "Unsupported Media Type",
-    422: "Unprocessable Entity",
-    500: "Internal Server Error",
-}
+log = logging.getLogger(__name__)
+
+#: A Content-Length is ASCII digits only (``int()`` also takes "+1", "1_0", " 1" and "١").
+_LENGTH = re.compile(r"[0-9]{1,15}", re.ASCII)
+#: How much of a client's path an error message repeats.
+_ECHO_CHARACTERS = 64
 _ROUTES = {"/checkout": "POST", "/audit": "GET", "/stock": "GET", "/health": "GET"}
 
 
@@ -62,7 +63,7 @@ class CheckoutApp:
         allowed = _ROUTES.get(path)
         try:
             if allowed is None:
-                status, payload = 404, {"error": f"no route {path}"}
+                status, payload = 404, {"error": f"no route {_echo(path)}"}
             elif method != allowed:
                 status, payload = 405, {"error": f"{path} takes {allowed}"}
             elif path == "/checkout":
@@ -75,27 +76,31 @@ class CheckoutApp:
                 query = parse_qs(environ.get("QUERY_STRING", ""))
                 history = query.get("history", ["0"])[0] in ("1", "true", "yes")
                 status, payload = 200, self._offload(self.audit, history)
-        except Exception as error:  # the server must answer, whatever broke
-            status, payload = 500, {"error": f"{type(error).__name__}: {error}"}
+        except Exception:  # the server must answer, whatever broke, and say nothing of it
+            reference = secrets.token_hex(4)
+            log.exception("internal error %s answering %s %s", reference, method, _echo(path))
+            status, payload = 500, {"error": f"internal error (reference {reference} in the log)"}
         body = json.dumps(json_safe(payload), allow_nan=False).encode()
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         if status == 405 and allowed:
             headers.append(("Allow", allowed))
-        start_response(f"{status} {_REASONS.get(status, 'Error')}", headers)
+        start_response(f"{status} {HTTPStatus(status).phrase}", headers)
         return [body]
 
     def _checkout(self, environ: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Read and bound the body, then hand it to the API with the key."""
-        kind = environ.get("CONTENT_TYPE", "application/json").split(";")[0].strip()
-        if kind and kind != "application/json":
-            return 415, {"error": "Content-Type must be application/json"}
+        refused = _refuse_framing(environ)
+        if refused is not None:
+            return refused
+        length = int(environ["CONTENT_LENGTH"])
         try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return 411, {"error": "bad Content-Length"}
-        if length > MAX_BODY_BYTES:
-            return 413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"}
-        raw = environ["wsgi.input"].read(length) if length else b""
+            raw = environ["wsgi.input"].read(length) if length else b""
+        except TimeoutError:  # the server's body time-out (``checkoutsim.load.bounded``)
+            return 408, {"error": "request body not received in time"}
+        except OSError:  # the client closed before sending all it declared
+            return 400, {"error": "body shorter than its Content-Length"}
+        if len(raw) != length:
+            return 400, {"error": "body shorter than its Content-Length"}
         key = environ.get("HTTP_IDEMPOTENCY_KEY")
         started = self.service.runtime.time.now()
         self.in_flight += 1
@@ -154,6 +159,35 @@ class CheckoutApp:
         if include_history:
             payload["history"] = facts.to_json()
         return payload
+
+
+def _refuse_framing(environ: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    """The answer to a body that is not UTF-8 JSON of a stated, bounded length; None if it is."""
+    kind, _, parameters = environ.get("CONTENT_TYPE", "").partition(";")
+    if kind.strip().lower() not in ("", "application/json"):
+        return 415, {"error": "Content-Type must be application/json"}
+    for parameter in parameters.split(";"):
+        name, _, value = parameter.partition("=")
+        charset = value.strip().strip('"').lower()
+        if name.strip().lower() == "charset" and charset not in ("utf-8", "utf8"):
+            return 415, {"error": "only UTF-8 JSON is accepted (charset=utf-8)"}
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        return 411, {"error": "send the body with a Content-Length, not a Transfer-Encoding"}
+    text = environ.get("CONTENT_LENGTH") or ""
+    if not text:
+        return 411, {"error": "Content-Length required"}
+    if not _LENGTH.fullmatch(text):
+        return 400, {"error": "Content-Length must be a number of bytes in ASCII digits"}
+    if int(text) > MAX_BODY_BYTES:
+        return 413, {"error": f"body larger than {MAX_BODY_BYTES} bytes"}
+    return None
+
+
+def _echo(text: str) -> str:
+    """A client's text, quoted and cut short, for an error message or a log line."""
+    if len(text) > _ECHO_CHARACTERS:
+        return repr(text[:_ECHO_CHARACTERS]) + "..."
+    return repr(text)
 
 
 def server_checkouts(rows: list[tuple[int, float, int, int, str, float]]) -> Any:
