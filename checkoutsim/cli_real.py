@@ -319,6 +319,26 @@ def compare(
     render_compare(loaded, rows)
 
 
+def _seconds(name: str, help_text: str) -> Any:
+    """A ``serve`` time-out option: seconds, from 0.1 to an hour."""
+    return typer.Option(name, min=0.1, max=3600.0, help=help_text)
+
+
+HeaderTimeoutOption = Annotated[
+    float,
+    _seconds("--header-timeout", "Seconds a client has to send a request's line and headers."),
+]
+BodyTimeoutOption = Annotated[
+    float, _seconds("--body-timeout", "Seconds a client has to send a body, after its headers.")
+]
+IdleTimeoutOption = Annotated[
+    float, _seconds("--idle-timeout", "Seconds a kept-alive connection waits for its next request.")
+]
+SendTimeoutOption = Annotated[
+    float, _seconds("--send-timeout", "Seconds a client has to take its answer.")
+]
+
+
 @user_errors
 def serve(
     scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
@@ -339,6 +359,14 @@ def serve(
     overrides: SetOption = None,
     store: StoreOption = None,
     locks: LocksOption = None,
+    max_connections: Annotated[
+        int,
+        typer.Option("--max-connections", min=1, help="Connections served at once; more get 503."),
+    ] = 4096,
+    header_timeout: HeaderTimeoutOption = 10.0,
+    body_timeout: BodyTimeoutOption = 10.0,
+    idle_timeout: IdleTimeoutOption = 60.0,
+    send_timeout: SendTimeoutOption = 30.0,
 ) -> None:
     """Serve the checkout over HTTP: POST /checkout, GET /audit, /stock, /health."""
     choice = _backend(store, locks)
@@ -346,14 +374,39 @@ def serve(
         raise UserError(f"--db {db}: only with the default SQLite store, not --store {store}")
     loaded = _load(scenario, overrides, [variant] if variant else [])
     chosen = loaded.variants[0]
+    from checkoutsim.load.bounded import ServeLimits, fit_to_open_files
+
+    asked = ServeLimits(max_connections, header_timeout, body_timeout, idle_timeout, send_timeout)
+    limits, open_files = fit_to_open_files(asked)
+    if limits.max_connections < asked.max_connections:
+        err.print(
+            f"--max-connections {asked.max_connections}: lowered to {limits.max_connections}"
+            f" to fit the open-file limit ({open_files})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _log_to_stderr()
     if not choice.default:
         from checkoutsim.load.backed import serve_backed
 
-        serve_backed(loaded.name, chosen, host, port, choice, seed, announce=_announce)
+        serve_backed(loaded.name, chosen, host, port, choice, seed, _announce, limits)
         return
     from checkoutsim.load.server import serve_forever
 
-    serve_forever(loaded.name, chosen, host, port, db, seed, announce=_announce)
+    serve_forever(loaded.name, chosen, host, port, db, seed, _announce, limits)
+
+
+def _log_to_stderr() -> None:
+    """Send the server's error log (internal errors, with their reference) to stderr."""
+    import logging
+    import sys
+
+    logger = logging.getLogger("checkoutsim")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
 
 
 def _announce(url: str, where: Any, recovered: dict[str, int]) -> None:

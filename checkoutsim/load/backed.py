@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from checkoutsim.config import Settings
+from checkoutsim.load.bounded import ServeLimits
 from checkoutsim.load.green import GreenletRuntime
 from checkoutsim.load.loadtest import (
     LoadError,
@@ -132,6 +133,7 @@ def serve_backed(
     choice: BackendChoice,
     seed: int,
     announce: Callable[[str, Any, dict[str, int]], None],
+    limits: ServeLimits,
 ) -> None:
     """``checkoutsim serve`` on a chosen backend, until SIGINT or SIGTERM.
 
@@ -149,4 +151,5 @@ def serve_backed(
             variant.name,
             (host, port),
             lambda url: announce(url, where, {}),
+            limits,
         )

@@ -6,15 +6,14 @@ thread pool that carries the SQLite work, so there is no second event loop or
 thread per connection, it speaks HTTP/1.1 keep-alive, and Locust's own web UI
 runs on it. ``TCP_NODELAY`` is set on every connection: with Nagle's algorithm
 small JSON answers wait for the client's delayed ACK and throughput falls to
-about 1,000 requests a second.
+about 1,000 requests a second. The server is ``checkoutsim.load.bounded``'s:
+gevent's with time-outs on slow clients and a limit on open connections.
 """
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import signal
-import socket
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -22,8 +21,8 @@ from typing import Any
 
 import gevent
 import gevent.event
-from gevent.pywsgi import WSGIServer
 
+from checkoutsim.load.bounded import BoundedServer, ServeLimits
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.session import background_jobs
 from checkoutsim.real.http import CheckoutApp
@@ -31,17 +30,6 @@ from checkoutsim.real.service import CheckoutService, StorePaths
 from checkoutsim.scenario import Variant
 
 Announce = Callable[[str, StorePaths, dict[str, int]], None]
-
-
-class NoDelayServer(WSGIServer):
-    """A WSGI server that turns off Nagle's algorithm on each connection."""
-
-    def handle(self, sock: socket.socket, address: Any) -> None:
-        """Set ``TCP_NODELAY``, then serve the connection."""
-        # A socket that is not TCP (a test double) has nothing to tune.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        super().handle(sock, address)
 
 
 def serve_forever(
@@ -52,6 +40,7 @@ def serve_forever(
     db: Path | None,
     seed: int,
     announce: Announce,
+    limits: ServeLimits,
 ) -> None:
     """Serve until SIGINT or SIGTERM; recover unfinished sagas of a reopened store."""
     settings = variant.settings
@@ -81,6 +70,7 @@ def serve_forever(
             variant.name,
             (host, port),
             lambda url: announce(url, paths, recovered),
+            limits,
         )
     finally:
         runtime.close()
@@ -95,6 +85,7 @@ def serve_until_stopped(
     variant_name: str,
     address: tuple[str, int],
     announce: Callable[[str], None],
+    limits: ServeLimits,
 ) -> None:
     """Serve ``service`` over HTTP with its background jobs until SIGINT or SIGTERM.
 
@@ -104,7 +95,7 @@ def serve_until_stopped(
     """
     app = CheckoutApp(service, scenario, variant_name, runtime.offload)
     jobs = background_jobs(service, runtime, service.settings, [], lambda: app.in_flight)
-    server = NoDelayServer(address, app, log=None)
+    server = BoundedServer(address, app, limits)
     server.start()
     announce(f"http://{address[0]}:{server.server_port}")
     stop = gevent.event.Event()
