@@ -69,25 +69,38 @@ def duplicate_charges(ledger: pd.DataFrame) -> Check:
 def orphan_payments(
     ledger: pd.DataFrame, orders: pd.DataFrame, in_flight: Sequence[int] = ()
 ) -> Check:
-    """Every captured intent ends with an order or its money refunded.
+    """Every capture ends paying for an order or refunded.
 
-    Intents whose checkout was still running when the history ended have not
-    ended yet: they are left out, and counted as in flight elsewhere.
+    When orders record the capture that paid for them (the real body's
+    ``capture_id``), money is matched by capture: a capture is covered only if
+    an order records it or it was refunded, so a second capture for an intent
+    that has its order is an orphan whatever the intents say, and the count is
+    of captures. The model's orders name no capture: there money is matched by
+    intent. Intents whose checkout was still running when the history ended
+    have not ended yet: they are left out, and counted as in flight elsewhere.
     """
     unrefunded = ledger[ledger["refunded_s"].isna()]
-    orphans = unrefunded[~unrefunded["intent_id"].isin(orders["intent_id"])]
+    by_capture = "capture_id" in orders.columns
+    if by_capture:
+        orphans = unrefunded[~unrefunded["capture_id"].isin(orders["capture_id"])]
+    else:
+        orphans = unrefunded[~unrefunded["intent_id"].isin(orders["intent_id"])]
     orphans = orphans[~orphans["intent_id"].isin(list(in_flight))]
-    intents = orphans["intent_id"].unique()
-    count = len(intents)
+    count = len(orphans) if by_capture else len(orphans["intent_id"].unique())
     return Check(
         "capture_has_order_or_refund", "invalid" if count else "valid", count, _first(orphans)
     )
 
 
 def unpaid_orders(ledger: pd.DataFrame, orders: pd.DataFrame) -> Check:
-    """Every order is paid for: its intent has a capture that was not refunded."""
-    paid = ledger.loc[ledger["refunded_s"].isna(), "intent_id"]
-    unpaid = orders[~orders["intent_id"].isin(paid)]
+    """Every order is paid for by a capture that was not refunded.
+
+    By the capture the order records when it records one (the real body),
+    else by intent (the model).
+    """
+    column = "capture_id" if "capture_id" in orders.columns else "intent_id"
+    paid = ledger.loc[ledger["refunded_s"].isna(), column]
+    unpaid = orders[~orders[column].isin(paid)]
     count = len(unpaid)
     return Check("order_is_paid", "invalid" if count else "valid", count, _first(unpaid))
 

@@ -61,8 +61,14 @@ def recover(
     as_json: JsonOption = False,
     overrides: SetOption = None,
 ) -> None:
-    """Complete or compensate every saga a crashed service left in flight, then audit."""
+    """Complete or compensate every saga a stopped service left in flight, then audit.
+
+    Captures that paid for no order are refunded. Run it only while no service
+    uses the store: a saga in progress holds a capture whose order is not yet
+    written. Exits 1 if money that paid for no order is left, else 0.
+    """
     from checkoutsim.real.chaos import audit_store, open_service
+    from checkoutsim.real.recovery import orphan_captures
     from checkoutsim.real.service import StorePaths
 
     if not db.is_file():
@@ -79,14 +85,30 @@ def recover(
     service = open_service(loaded.name, chosen, db)
     try:
         done = service.recover()
+        left = len(orphan_captures(service))
         checks, metrics = audit_store(service)
     finally:
         service.close()
+    # Refunds of sagas whose reservation lapsed, and of captures no order records.
+    refunded = done["refunded"] + done["orphans_refunded"]
     if as_json:
-        emit_json({"db": str(db), "recovery": done, "audit": checks, "metrics": metrics})
-        return
-    out.print(f"recovered {escape(str(db))}: " + ", ".join(f"{k} {v}" for k, v in done.items()))
-    out.print(_audit_table(f"{loaded.name} / {chosen.name}", checks, metrics))
+        emit_json(
+            {
+                "db": str(db),
+                "recovery": done,
+                "refunded_captures": refunded,
+                "orphan_captures_left": left,
+                "audit": checks,
+                "metrics": metrics,
+            }
+        )
+    else:
+        recovered = ", ".join(f"{k} {v}" for k, v in done.items())
+        out.print(f"recovered {escape(str(db))}: {recovered}")
+        out.print(f"refunded {refunded} capture(s) that paid for no order; {left} left")
+        out.print(_audit_table(f"{loaded.name} / {chosen.name}", checks, metrics))
+    if left:
+        raise typer.Exit(1)
 
 
 def _read_meta(db: Path) -> dict[str, str]:

@@ -33,9 +33,6 @@ def service(directory: Path, config: Settings | None = None) -> tuple[CheckoutSe
     return CheckoutService(config or settings(), StorePaths.in_directory(directory), runtime), clock
 
 
-def body(sku: int = 0, quantity: int = 1, intent: int | None = 0) -> dict[str, Any]:
-    """A checkout request body."""
-    data: dict[str, Any] = {"sku": f"sku-{sku}", "quantity": quantity}
-    if intent is not None:
-        data["intent"] = intent
-    return data
+def body(sku: int = 0, quantity: int = 1) -> dict[str, Any]:
+    """A checkout request body: the client names only the SKU and the quantity."""
+    return {"sku": f"sku-{sku}", "quantity": quantity}

@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 from checkoutsim.real.chaos import audit_store
 from checkoutsim.real.http import CheckoutApp
 from tests.real_support import service
+from tests.real_support import settings as real_settings
 
 JSON = {"Content-Type": "application/json"}
 GOOD = b'{"sku": "sku-0", "quantity": 1}'
@@ -225,14 +226,17 @@ def test_an_internal_error_is_a_generic_500_and_its_text_goes_to_the_log(
     assert logged and "secret detail" in caplog.text
 
 
-def test_a_key_reused_with_another_body_is_422_and_changes_nothing(app: CheckoutApp) -> None:
+def test_a_key_reused_with_another_body_is_422_and_changes_nothing(tmp_path: Path) -> None:
+    shop, _ = service(tmp_path, real_settings(catalog={"skus": 2}))
+    app = CheckoutApp(shop, "test", "default", lambda function, *args: function(*args))
     status, first = call(app, GOOD, key="reused")
     assert status == 200 and first["status"] == "ordered"
     before = audit_counts(app)
-    status, payload = call(app, b'{"sku": "sku-0", "quantity": 1, "intent": 5}', key="reused")
+    status, payload = call(app, b'{"sku": "sku-1", "quantity": 1}', key="reused")
     assert status == 422 and "different parameters" in payload["error"]
     assert call(app, GOOD, key="reused") == (200, first)  # the first answer, replayed
     assert audit_counts(app) == before
+    shop.close()
 
 
 FUZZ = settings(

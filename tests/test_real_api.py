@@ -23,7 +23,7 @@ from tests.real_support import body, service, settings
 def stepwise(shop: CheckoutService, key: str, data: dict[str, Any]) -> Generator[Any, None, Any]:
     """A request as a generator of operations, each executed when the test resumes it."""
     parsed = parse_body(data, shop.settings)
-    saga = SagaContext(parsed.intent or 0, key)
+    saga = SagaContext(-1, key)
     steps = request_steps(shop.settings.payment.strategy, key, parsed, saga, shop._saga)
     value: Any = None
     while True:
@@ -75,22 +75,25 @@ def test_malformed_input_gets_a_4xx_and_an_error(tmp_path: Path) -> None:
 
 def test_key_first_replays_rejects_reuse_and_conflicts(tmp_path: Path) -> None:
     shop, _ = service(tmp_path)
-    first = shop.api.checkout("k1", body(intent=1))
-    assert first == (200, {"status": "ordered", "order_id": 1, "intent": 1})
-    assert shop.api.checkout("k1", body(intent=1)) == first
-    assert shop.api.checkout("k1", body(intent=1, quantity=2))[0] == 422
-    running = stepwise(shop, "k2", body(intent=2))
+    first = shop.api.checkout("k1", body())
+    assert first[0] == 200 and first[1]["status"] == "ordered" and first[1]["order_id"] == 1
+    assert shop.api.checkout("k1", body()) == first
+    assert shop.api.checkout("k1", body(quantity=2))[0] == 422
+    running = stepwise(shop, "k2", body())
     run_until(running, ops.Charge)
-    code, answer = shop.api.checkout("k2", body(intent=2))
+    code, answer = shop.api.checkout("k2", body())
     assert code == 409 and "still running" in answer["error"]
     assert finish(running)[1]["status"] == "ordered"
     assert shop.stock() == {"sku-0": 8}
 
 
-def test_server_assigned_intents_when_the_body_has_none(tmp_path: Path) -> None:
+def test_the_server_assigns_intents_one_per_key(tmp_path: Path) -> None:
     shop, _ = service(tmp_path)
-    code, answer = shop.api.checkout("k", body(intent=None))
+    code, answer = shop.api.checkout("k", body())
+    again = shop.api.checkout("k", body())[1]["intent"]
+    other = shop.api.checkout("k-other", body())[1]["intent"]
     assert code == 200 and answer["intent"] >= 1_000_000_000
+    assert again == answer["intent"] != other
 
 
 @pytest.mark.parametrize(
@@ -100,23 +103,24 @@ def test_a_double_click_charges_twice_unless_the_key_goes_first(
     tmp_path: Path, strategy: str, captures: int
 ) -> None:
     shop, _ = service(tmp_path, settings(payment={"strategy": strategy}))
-    first = stepwise(shop, "k", body(intent=5))
+    first = stepwise(shop, "k", body())
     run_until(first, ops.Charge)
-    second = finish(stepwise(shop, "k", body(intent=5)))
+    second = finish(stepwise(shop, "k", body()))
     answer = finish(first)
     assert answer[1]["status"] == "ordered"
     assert second[0] in (200, 409)
     ledger = shop.ledger.frame()
     assert len(ledger) == captures
-    assert set(ledger["intent_id"]) == {5}
+    # Both clicks carry one key, so the server files them under one intent.
+    assert ledger["intent_id"].nunique() == 1
     # Whatever happened to the money, one intent is one order.
     assert shop.store.db.read().execute("SELECT COUNT(*) FROM orders").fetchone()[0] == 1
 
 
 def test_a_sold_out_answer_is_replayed_even_after_stock_returns(tmp_path: Path) -> None:
     shop, _ = service(tmp_path, settings(catalog={"stock_per_sku": 0}))
-    first = shop.api.checkout("k", body(intent=1))
+    first = shop.api.checkout("k", body())
     assert first[1]["status"] == "sold_out"
     with shop.store.db.write() as conn:
         conn.execute("UPDATE inventory SET available = 5")
-    assert shop.api.checkout("k", body(intent=1)) == first
+    assert shop.api.checkout("k", body()) == first

@@ -172,14 +172,14 @@ def test_an_open_gateway_breaker_refuses_charges_without_sending_them(tmp_path: 
         catalog={"skus": 1, "stock_per_sku": 100},
     )
     shop, clock = service(tmp_path, config)
-    told = [shop.api.checkout(f"k{i}", body(intent=i))[1]["status"] for i in range(6)]
+    told = [shop.api.checkout(f"k{i}", body())[1]["status"] for i in range(6)]
     assert told == ["rejected"] * 6
     counters = shop.executor.counters.snapshot()
     # Two calls reached the (refusing) gateway and opened the breaker; four were never sent.
     assert counters["fault_gateway_outage_refused"] == 2
     assert shop.breaker_figures()["breaker_rejections"] == 4
     clock.advance(31.0)
-    assert shop.api.checkout("k-after", body(intent=99))[1]["status"] == "ordered"
+    assert shop.api.checkout("k-after", body())[1]["status"] == "ordered"
     assert shop.executor.gateway_breaker is not None
     assert shop.executor.gateway_breaker.state is BreakerState.CLOSED
     assert shop.breaker_figures()["breaker_open_s"] == pytest.approx(31.0)
@@ -196,12 +196,12 @@ def test_an_open_inventory_breaker_refuses_inventory_calls(tmp_path: Path) -> No
         catalog={"skus": 1, "stock_per_sku": 100},
     )
     shop, clock = service(tmp_path, config)
-    told = [shop.api.checkout(f"k{i}", body(intent=i))[1]["status"] for i in range(5)]
+    told = [shop.api.checkout(f"k{i}", body())[1]["status"] for i in range(5)]
     assert told == ["rejected"] * 5
     assert shop.executor.counters.snapshot()["inventory_refusals"] == 3
     assert shop.breaker_figures()["breaker_rejections"] == 3
     clock.advance(31.0)
-    assert shop.api.checkout("k-after", body(intent=99))[1]["status"] == "ordered"
+    assert shop.api.checkout("k-after", body())[1]["status"] == "ordered"
     shop.close()
 
 
@@ -217,7 +217,7 @@ def test_a_hung_inventory_service_is_waited_out_and_counted_against_its_breaker(
         catalog={"skus": 1, "stock_per_sku": 100},
     )
     shop, clock = service(tmp_path, config)
-    told = [shop.api.checkout(f"k{i}", body(intent=i))[1]["status"] for i in range(4)]
+    told = [shop.api.checkout(f"k{i}", body())[1]["status"] for i in range(4)]
     assert told == ["rejected"] * 4
     # Each of the first two calls hung for the whole time-out; then the breaker,
     # having seen two slow failures, refused the other two at once.
@@ -227,5 +227,5 @@ def test_a_hung_inventory_service_is_waited_out_and_counted_against_its_breaker(
     metrics = shop.executor.inventory_breaker.metrics
     assert metrics.number_of_slow_failed_calls == 2
     clock.advance(31.0)
-    assert shop.api.checkout("k-after", body(intent=99))[1]["status"] == "ordered"
+    assert shop.api.checkout("k-after", body())[1]["status"] == "ordered"
     shop.close()

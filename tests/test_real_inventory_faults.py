@@ -38,12 +38,12 @@ def test_a_brownout_slows_each_inventory_call_by_its_factor(
     )
     shop, clock = service(tmp_path, config)
     started = clock.now()
-    assert shop.api.checkout("k0", body(intent=0))[1]["status"] == "ordered"
+    assert shop.api.checkout("k0", body())[1]["status"] == "ordered"
     # Atomic makes one inventory call: factor - 1 more query latencies (none below 1).
     assert clock.now() - started == pytest.approx(extra_s)
     clock.advance(31.0 - clock.now())
     after_window = clock.now()
-    assert shop.api.checkout("k1", body(intent=1))[1]["status"] == "ordered"
+    assert shop.api.checkout("k1", body())[1]["status"] == "ordered"
     assert clock.now() == pytest.approx(after_window)
     shop.close()
 
@@ -59,13 +59,13 @@ def test_selling_blind_while_inventory_is_down_takes_no_stock_and_so_oversells(
         catalog={"skus": 1, "stock_per_sku": 1},
     )
     shop, clock = service(tmp_path, config)
-    told = [shop.api.checkout(f"k{i}", body(intent=i))[1]["status"] for i in range(2)]
+    told = [shop.api.checkout(f"k{i}", body())[1]["status"] for i in range(2)]
     assert told == ["ordered", "ordered"]
     # The inventory service owned the stock and was down: its one unit is still there.
     assert shop.store.read_stock(0).available == 1
     clock.advance(31.0)
-    assert shop.api.checkout("k-after", body(intent=9))[1]["status"] == "ordered"
-    assert shop.api.checkout("k-sold-out", body(intent=10))[1]["status"] == "sold_out"
+    assert shop.api.checkout("k-after", body())[1]["status"] == "ordered"
+    assert shop.api.checkout("k-sold-out", body())[1]["status"] == "sold_out"
     checks, metrics = audit_store(shop)
     oversold = next(check for check in checks if check["invariant"] == "no_oversell")
     assert metrics["orders"] == 3 and oversold["count"] == 2

@@ -211,7 +211,7 @@ def outage_settings(max_attempts: int = 20, end_s: float = 50.0) -> Settings:
 
 def test_payments_parked_in_an_outage_are_charged_once_when_it_ends(tmp_path: Path) -> None:
     shop, clock = service(tmp_path, outage_settings())
-    answers = [shop.api.checkout(f"key-{i}", body(intent=i))[1]["status"] for i in range(5)]
+    answers = [shop.api.checkout(f"key-{i}", body())[1]["status"] for i in range(5)]
     # Two calls hang out their time-out and trip the breaker; the rest fail fast.
     assert answers == ["processing"] * 5
     assert clock.now() == 20.0
@@ -223,7 +223,7 @@ def test_payments_parked_in_an_outage_are_charged_once_when_it_ends(tmp_path: Pa
     assert figures["payment_queued"] == 5 and figures["queued_recovered"] == 5
     assert figures["retry_queue_max_depth"] == 5 and figures["retry_queue_depth_at_end"] == 0
     ledger = shop.ledger.frame()
-    assert sorted(ledger["intent_id"]) == [0, 1, 2, 3, 4]  # one capture each
+    assert len(ledger) == ledger["intent_id"].nunique() == 5  # one capture each
     assert shop.stock() == {"sku-0": 5}
     breaker = shop.breaker_figures()
     assert breaker["breaker_open_s"] >= 15.0 and breaker["breaker_rejections"] >= 3
@@ -232,7 +232,7 @@ def test_payments_parked_in_an_outage_are_charged_once_when_it_ends(tmp_path: Pa
 
 def test_a_dead_letter_gives_the_units_back_and_leaves_the_key_claimable(tmp_path: Path) -> None:
     shop, clock = service(tmp_path, outage_settings(max_attempts=2, end_s=10_000.0))
-    assert shop.api.checkout("key-0", body(intent=0))[1]["status"] == "processing"
+    assert shop.api.checkout("key-0", body())[1]["status"] == "processing"
     assert shop.stock() == {"sku-0": 9}
     assert shop.consumers is not None
     while shop.parked_depth() and clock.now() < 500.0:
@@ -252,7 +252,7 @@ def test_the_audit_counts_the_queue_once_however_many_processes_save(tmp_path: P
 
     shop, _ = service(tmp_path, outage_settings())
     other, _ = service(tmp_path, outage_settings())
-    shop.api.checkout("key-0", body(intent=0))
+    shop.api.checkout("key-0", body())
     shop.save_counters()
     other.save_counters()
     facts = records.collect(shop.store, shop.ledger)

@@ -62,9 +62,9 @@ def test_a_lock_held_by_another_saga_is_waited_for_then_given_up(tmp_path: Path)
     shop, clock = service(tmp_path, config)
     token, _ = shop.store.try_lock("lock:inventory:0", ttl_s=60)
     assert token is not None
-    code, answer = shop.api.checkout("k", body(intent=1))
+    code, answer = shop.api.checkout("k", body())
     assert (code, answer["status"]) == (200, "rejected")
     assert clock.now() >= 2.0
     assert shop.executor.counters.snapshot()["lock_timeouts"] == 1
     shop.store.release_lock("lock:inventory:0", token)
-    assert shop.api.checkout("k2", body(intent=2))[1]["status"] == "ordered"
+    assert shop.api.checkout("k2", body())[1]["status"] == "ordered"

@@ -287,6 +287,8 @@ def assemble(
     end = load.duration_s + load.drain_s
     _close_unanswered(shopper_records, settings.shopper.timeout_s, end)
     checkouts = records.checkout_frame(shopper_records)
+    # The shoppers are numbered by their keys; the server's intents are its own.
+    facts = records.by_shopper(facts)
     history = records.build_history(checkouts, facts, samples, end, settings.faults)
     checks = records.real_audit(history, facts)
     metrics = records.real_metrics(history, facts, checks, load.duration_s)

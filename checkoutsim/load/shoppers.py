@@ -113,11 +113,8 @@ class ShopperRun:
             time.perf_counter() - intended,
         ]
         self.records.append(record)
-        body = {
-            "sku": sku_name(intent.sku),
-            "quantity": intent.quantity,
-            "intent": intent.intent_id,
-        }
+        # The server names intents; the shopper is known by its keys, i<n> and i<n>r<k>.
+        body = {"sku": sku_name(intent.sku), "quantity": intent.quantity}
         timeout = shopper.timeout_s * scale
         attempt = 0
         attempt_start = intended

@@ -22,9 +22,9 @@ FAILURES = {ERROR, TIMED_OUT}
 
 
 class BenchTarget:
-    """What closed-loop buyers call, and intent ids unique across processes."""
+    """What closed-loop buyers call, and buyer numbers (their keys) unique across processes."""
 
-    #: Each process numbers its intents from its own block of ids.
+    #: Each process numbers its buyers from its own block.
     BLOCK = 100_000_000
 
     def __init__(self, api: Any, process: int) -> None:
@@ -32,7 +32,7 @@ class BenchTarget:
         self._ids = itertools.count(process * self.BLOCK)
 
     def next_intent(self) -> int:
-        """A fresh intent id."""
+        """A fresh buyer number, for a fresh key."""
         return next(self._ids)
 
 
@@ -100,13 +100,11 @@ class ClosedLoopBuyer(User):
 
     @task
     def buy(self) -> None:
-        """One checkout with a fresh key and intent, reported to Locust."""
+        """One checkout with a fresh key, reported to Locust."""
         bench: BenchTarget = self.environment.checkoutsim
-        intent = bench.next_intent()
+        buyer = bench.next_intent()
         started = time.perf_counter()
-        code, payload = bench.api.checkout(
-            f"b{intent}", {"sku": "sku-0", "quantity": 1, "intent": intent}
-        )
+        code, payload = bench.api.checkout(f"b{buyer}", {"sku": "sku-0", "quantity": 1})
         ok = code == 200 and payload.get("status") == "ordered"
         self.environment.events.request.fire(
             request_type="checkout",

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,6 +31,13 @@ from checkoutsim.real.store import SERVER_INTENT_BASE, RequestRow, SagaContext
 from checkoutsim.real.timebase import RealTime
 
 MAX_KEY_LENGTH = 255
+#: The only fields a client may send: intents and orders are the server's to name.
+CLIENT_FIELDS = ("sku", "quantity")
+#: Intent ids taken from the store at once (one write per block, not per request).
+INTENT_BLOCK = 1_000
+#: Keys whose intent a process remembers, so that a double click or a same-key
+#: retry in a variant that does not store keys first is still the same checkout.
+REMEMBERED_KEYS = 100_000
 
 #: The saga for (intent id, sku, quantity, key), as steps returning the outcome's name.
 RunSaga = Callable[[int, int, int, str], "Step[str]"]
@@ -47,22 +56,26 @@ class CheckoutBody:
 
     sku: int
     quantity: int
-    intent: int | None
 
     def digest(self) -> str:
         """A hash of the parameters, to tell a replay from a reused key."""
-        canonical = json.dumps([self.sku, self.quantity, self.intent])
+        canonical = json.dumps([self.sku, self.quantity])
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def parse_body(raw: bytes | dict[str, Any], settings: Settings) -> CheckoutBody:
-    """Validate ``{"sku": "sku-0", "quantity": 1, "intent": 7?}`` against the catalog."""
+    """Validate ``{"sku": "sku-0", "quantity": 1}`` against the catalog.
+
+    Any other field is refused by name: a client that could name its intent
+    could tie many keys to one order and be charged under each of them.
+    """
     data = decode_object(raw) if isinstance(raw, bytes | bytearray) else raw
     if not isinstance(data, dict):
         raise BadRequest(400, "body must be a JSON object")
-    unknown = set(data) - {"sku", "quantity", "intent"}
+    unknown = sorted(str(name) for name in data if name not in CLIENT_FIELDS)
     if unknown:
-        raise BadRequest(400, f"unknown field {sorted(unknown)[0]!r}")
+        # json.dumps quotes and escapes the name; decode_object bounds its length.
+        raise BadRequest(400, f"unknown field {json.dumps(unknown[0][:64])}")
     catalog = settings.catalog
     sku = data.get("sku")
     number = sku_number(sku)
@@ -73,14 +86,7 @@ def parse_body(raw: bytes | dict[str, Any], settings: Settings) -> CheckoutBody:
         raise BadRequest(400, "quantity must be an integer")
     if not 1 <= quantity <= catalog.max_quantity:
         raise BadRequest(422, f"quantity must be between 1 and {catalog.max_quantity}")
-    intent = data.get("intent")
-    if intent is not None and (
-        isinstance(intent, bool)
-        or not isinstance(intent, int)
-        or not 0 <= intent < SERVER_INTENT_BASE
-    ):
-        raise BadRequest(400, f"intent must be an integer in [0, {SERVER_INTENT_BASE})")
-    return CheckoutBody(number, quantity, intent)
+    return CheckoutBody(number, quantity)
 
 
 def check_key(key: str | None) -> str:
@@ -98,6 +104,10 @@ class RequestTable:
     def __init__(self, database: Database, time: RealTime) -> None:
         self.db = database
         self.time = time
+        # Only in-memory work happens under this lock (never a database call).
+        self._lock = threading.Lock()
+        self._free: list[range] = []
+        self._by_key: OrderedDict[str, int] = OrderedDict()
 
     def lookup(self, key: str) -> RequestRow | None:
         """The row for ``key``, if any (an autocommit read)."""
@@ -151,21 +161,66 @@ class RequestTable:
         )
         return None if written.rowcount else self.lookup(key)
 
-    def new_intent_id(self) -> int:
-        """An intent id for a request that did not bring one."""
+    def intent_for(self, key: str) -> int:
+        """The intent of the checkout a key belongs to, allocated by the server.
+
+        The same key gets the same intent in this process (a double click, or a
+        retry, is the same checkout); a new key gets a fresh id from a block.
+        """
+        with self._lock:
+            known = self._by_key.get(key)
+            if known is not None:
+                self._by_key.move_to_end(key)
+                return known
+            intent = self._take()
+        if intent is None:
+            block = self._new_block()
+            with self._lock:
+                self._free.append(block)
+                known = self._by_key.get(key)  # another request with this key got here first
+                if known is not None:
+                    return known
+                intent = self._take()
+                assert intent is not None
+        with self._lock:
+            known = self._by_key.setdefault(key, intent)
+            while len(self._by_key) > REMEMBERED_KEYS:
+                self._by_key.popitem(last=False)
+            return known
+
+    def _take(self) -> int | None:
+        """The next free id of this process's blocks (call under the lock)."""
+        while self._free and not self._free[0]:
+            self._free.pop(0)
+        if not self._free:
+            return None
+        block = self._free[0]
+        self._free[0] = block[1:]
+        return block[0]
+
+    def _new_block(self) -> range:
+        """A block of ``INTENT_BLOCK`` ids no process has had, nor will after a restart.
+
+        The block's number is an AUTOINCREMENT row id, never reused; block ``n``
+        starts at ``n * INTENT_BLOCK`` past the base, clear of the single ids
+        (base + row id) older stores handed out one per request.
+        """
         written = self.db.write_one(
             "INSERT INTO intent_ids (created_s) VALUES (?)", (self.time.now(),)
         )
         assert written.lastrowid is not None
-        return SERVER_INTENT_BASE + written.lastrowid
+        start = SERVER_INTENT_BASE + written.lastrowid * INTENT_BLOCK
+        return range(start, start + INTENT_BLOCK)
 
 
 # --- the API's own operations, driven by the same executor as the saga's ------------
 
 
 @dataclass(frozen=True, slots=True)
-class NewIntent(Operation):
-    """Allocate an intent id for a request that did not bring one."""
+class IntentFor(Operation):
+    """The server's intent id for the checkout a key belongs to."""
+
+    key: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,12 +269,12 @@ class ForgetRequest(Operation):
 def handlers(table: RequestTable) -> dict[type, Callable[[Any, SagaContext], Any]]:
     """Executor handlers for the API's operations."""
 
-    def new_intent(op: NewIntent, saga: SagaContext) -> int:
-        saga.intent_id = table.new_intent_id()
+    def intent_for(op: IntentFor, saga: SagaContext) -> int:
+        saga.intent_id = table.intent_for(op.key)
         return saga.intent_id
 
     return {
-        NewIntent: new_intent,
+        IntentFor: intent_for,
         BeginRequest: lambda op, saga: table.begin(op.key, op.intent_id, op.body_hash),
         LookupRequest: lambda op, saga: table.lookup(op.key),
         FinishRequest: lambda op, saga: table.finish(op.key, op.status_code, op.response),
@@ -251,7 +306,7 @@ def request_steps(
         row = yield LookupRequest(key)
         if row is not None:
             return _replay(row, digest)
-    intent = body.intent if body.intent is not None else (yield NewIntent())
+    intent = yield IntentFor(key)
     saga.intent_id = intent
     if strategy == "key_first":
         row = yield BeginRequest(key, intent, digest)
@@ -297,5 +352,5 @@ class CheckoutApi:
             body = parse_body(raw, self.settings)
         except BadRequest as error:
             return error.status, {"error": str(error)}
-        saga = SagaContext(-1 if body.intent is None else body.intent, key)
+        saga = SagaContext(-1, key)
         return self._drive(request_steps(self.strategy, key, body, saga, self._run), saga)

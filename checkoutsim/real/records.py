@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -28,6 +29,13 @@ from checkoutsim.real.store import Store
 from checkoutsim.sim.faults import FaultSchedule
 
 GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
+#: The real body's orders also name the capture that paid for each.
+REAL_ORDER_COLUMNS = (*ORDER_COLUMNS, "capture_id")
+#: Which request's key each server intent was allocated for.
+KEY_COLUMNS = ("intent_id", "key")
+#: A load generator's keys: ``i<n>`` for shopper n's first request, ``i<n>r<k>`` for
+#: its k-th retry under a new key (``checkoutsim.load.shoppers``).
+SHOPPER_KEY = re.compile(r"i([0-9]{1,9})(?:r[0-9]{1,9})?", re.ASCII)
 WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
 #: Figures of one process's own breaker: each process of a ``--workers`` run has
 #: its own, as each instance of a service would, and all of them see the same
@@ -54,6 +62,7 @@ class ServerFacts:
     writes: pd.DataFrame
     stock: tuple[int, ...]
     counters: dict[str, float] = field(default_factory=dict)
+    keys: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(KEY_COLUMNS)))
 
     def shifted(self, offset_s: float) -> ServerFacts:
         """The same facts with every time moved ``offset_s`` earlier (another origin)."""
@@ -90,13 +99,14 @@ class ServerFacts:
             "writes": rows(self.writes),
             "stock": list(self.stock),
             "counters": self.counters,
+            "keys": rows(self.keys),
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServerFacts:
         """Rebuild facts sent by ``to_json``."""
         return cls(
-            orders=_frame(data["orders"], ORDER_COLUMNS),
+            orders=_frame(data["orders"], _order_columns(data["orders"])),
             ledger=_frame(
                 data["ledger"], ("capture_id", "intent_id", "amount", "time_s", "refunded_s")
             ),
@@ -104,7 +114,15 @@ class ServerFacts:
             writes=_frame(data["writes"], WRITE_COLUMNS),
             stock=tuple(int(units) for units in data["stock"]),
             counters=dict(data["counters"]),
+            keys=_frame(data.get("keys", []), KEY_COLUMNS),
         )
+
+
+def _order_columns(rows: list[list[Any]]) -> Sequence[str]:
+    """The columns of orders sent as rows: with the paying capture, or without (model-shaped)."""
+    if rows and len(rows[0]) == len(ORDER_COLUMNS):
+        return ORDER_COLUMNS
+    return REAL_ORDER_COLUMNS
 
 
 def _frame(rows: list[list[Any]], columns: Sequence[str]) -> pd.DataFrame:
@@ -121,9 +139,16 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     shop = store.db.read()
     orders = _frame(
         shop.execute(
-            "SELECT intent_id, sku, quantity, created_s FROM orders ORDER BY id"
+            "SELECT intent_id, sku, quantity, created_s, capture_id FROM orders ORDER BY id"
         ).fetchall(),
-        ORDER_COLUMNS,
+        REAL_ORDER_COLUMNS,
+    )
+    # Every capture follows its saga's reservation, which names the request's key.
+    keys = _frame(
+        shop.execute(
+            "SELECT intent_id, MIN(saga_key) FROM reservations GROUP BY intent_id"
+        ).fetchall(),
+        KEY_COLUMNS,
     )
     grants = _frame(
         shop.execute(
@@ -162,7 +187,33 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     counters["unfinished_sagas"] = shop.execute(
         "SELECT COUNT(*) FROM saga_log WHERE step IN ('reserved', 'captured')"
     ).fetchone()[0]
-    return ServerFacts(orders, ledger.frame(), grants, writes, stock, counters)
+    return ServerFacts(orders, ledger.frame(), grants, writes, stock, counters, keys)
+
+
+def by_shopper(facts: ServerFacts) -> ServerFacts:
+    """The facts with each server intent replaced by the shopper whose key it served.
+
+    The server names intents itself, one per key; a load generator names its
+    shoppers by key (``SHOPPER_KEY``), so a shopper's double click and its retries
+    under the same key or a new one are all filed under the shopper's number, as
+    the model files them under one intent. Intents of other keys keep the
+    server's ids, which start above any shopper's number.
+    """
+    shopper: dict[int, int] = {}
+    for intent, key in facts.keys.itertuples(index=False, name=None):
+        match = SHOPPER_KEY.fullmatch(str(key))
+        if match is not None:
+            shopper[int(intent)] = int(match.group(1))
+    if not shopper:
+        return facts
+
+    def renamed(frame: pd.DataFrame) -> pd.DataFrame:
+        frame = frame.copy()
+        mapped = frame["intent_id"].map(shopper)
+        frame["intent_id"] = mapped.fillna(frame["intent_id"]).astype("int64")
+        return frame
+
+    return replace(facts, orders=renamed(facts.orders), ledger=renamed(facts.ledger))
 
 
 def checkout_frame(records: Sequence[Sequence[Any]]) -> pd.DataFrame:

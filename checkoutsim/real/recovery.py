@@ -14,9 +14,11 @@ that moved gets its order) or compensates it (units back, money refunded):
 2. Each open saga: ``captured`` -> create the order (refund if the
    reservation expired meanwhile); ``charge sent`` -> ask the gateway under
    the saga's key and continue as if it had answered; ``reserved`` -> release.
-3. Money the log cannot see (a capture made with no key, or for a saga whose
-   reservation was reaped) is swept: captures with no order and no refund are
-   refunded. This is safe only because nothing else runs during recovery.
+3. Money the log cannot see (a capture made with no key, for a saga whose
+   reservation was reaped, or a second capture for an intent that already has
+   its order) is swept: captures that no order records and that were not
+   refunded are refunded. This is safe only because nothing else runs during
+   recovery: a saga in progress may hold a capture whose order is not yet written.
 4. API keys stuck at ``started``: finished with the order when there is one,
    else forgotten so that the client's retry runs again.
 5. Reservations past their TTL go back to stock. Lock leases are left to lapse
@@ -135,13 +137,25 @@ def _finish_sagas(service: CheckoutService, report: RecoveryReport) -> None:
 
 
 def _refund_orphans(service: CheckoutService) -> int:
-    """Refund captures the saga log cannot see: no order for the intent, no refund."""
-    ordered = {row[0] for row in service.shop_db.read().execute("SELECT intent_id FROM orders")}
-    refunded = 0
-    for capture_id, intent in service.ledger.unrefunded(float("inf")):
-        if intent not in ordered:
-            refunded += int(service.ledger.refund(capture_id))
-    return refunded
+    """Refund captures the saga log cannot see: no order records them, no refund."""
+    return sum(int(service.ledger.refund(capture_id)) for capture_id in orphan_captures(service))
+
+
+def orphan_captures(service: CheckoutService) -> list[int]:
+    """Captures that paid for no order: no order records the capture, and none refunded.
+
+    Matched by capture, never by intent: a second capture for an intent that has
+    its order (a client that tied several keys to one checkout, a charge sent
+    twice without a key) is money for nothing. A saga still running may hold a
+    capture whose order is not written yet, so this is only an orphan once the
+    service is stopped, which is when recovery runs.
+    """
+    recorded = {row[0] for row in service.shop_db.read().execute("SELECT capture_id FROM orders")}
+    return [
+        capture_id
+        for capture_id, _ in service.ledger.unrefunded(float("inf"))
+        if capture_id not in recorded
+    ]
 
 
 def _settle_requests(service: CheckoutService, report: RecoveryReport) -> None:
