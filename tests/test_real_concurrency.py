@@ -33,9 +33,7 @@ def hammer(tmp_path: Path, strategy: str, payment: str = "key_first") -> records
     runtime = ThreadRuntime(WallTime(time.time(), config.real.time_scale))
     shop = CheckoutService(config, StorePaths.in_directory(tmp_path), runtime)
     with ThreadPoolExecutor(16) as pool:
-        answers = list(
-            pool.map(lambda i: shop.api.checkout(f"k{i}", body()), range(SHOPPERS))
-        )
+        answers = list(pool.map(lambda i: shop.api.checkout(f"k{i}", body()), range(SHOPPERS)))
     assert all(code == 200 for code, _ in answers)
     shop.save_counters()
     facts = records.collect(shop.store, shop.ledger)
