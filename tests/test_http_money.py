@@ -269,3 +269,77 @@ def test_recover_exits_1_when_orphan_money_is_left(
     result = CliRunner().invoke(app, ["recover", "--db", str(db)])
     assert result.exit_code == 1, result.output
     assert "refunded 0 capture(s) that paid for no order; 3 left" in result.output
+
+
+ATTACK = st.lists(
+    st.tuples(
+        st.sampled_from(["A", "B", "C", "i7", "i7r1", "i7r2"]),
+        st.sampled_from([{}, {"intent": 7}, {"intent": "7"}, {"order_id": 1}, {"quantity": 1}]),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@FUZZ
+@given(attack=ATTACK)
+def test_after_any_mix_of_keys_and_smuggled_fields_each_order_is_charged_once(
+    tmp_path_factory: pytest.TempPathFactory, attack: list[tuple[str, dict[str, Any]]]
+) -> None:
+    app = app_for(tmp_path_factory.mktemp("attack"), catalog={"skus": 1, "stock_per_sku": 100})
+    for key, extra in attack:
+        status, _ = post(app, {**GOOD, **extra}, key)
+        assert status == (200 if set(extra) <= {"quantity"} else 400)
+    ordered_keys = {key for key, extra in attack if set(extra) <= {"quantity"}}
+    figures = money(app)
+    assert figures == {"captures": len(ordered_keys), "refunds": 0, "orders": len(ordered_keys)}
+    counts = audit_counts(app)
+    assert counts["one_capture_per_intent"] == 0
+    assert counts["capture_has_order_or_refund"] == 0 and counts["order_is_paid"] == 0
+    app.service.close()
+
+
+def test_intents_come_in_blocks_no_restart_or_second_process_reuses(tmp_path: Path) -> None:
+    first, _ = service(tmp_path)
+    other, _ = service(tmp_path)  # a second process on the same files
+    mine = [first.requests.intent_for(f"a{n}") for n in range(1_500)]
+    theirs = [other.requests.intent_for(f"b{n}") for n in range(10)]
+    first.close()
+    other.close()
+    again, _ = service(tmp_path)  # a restart
+    after = [again.requests.intent_for(f"c{n}") for n in range(10)]
+    assert len(set(mine) | set(theirs) | set(after)) == 1_520
+    assert min(after) > max(mine) and min(after) > max(theirs)
+    # Three blocks, then one more each: one store write per thousand intents.
+    blocks = again.shop_db.read().execute("SELECT COUNT(*) FROM intent_ids").fetchone()[0]
+    assert blocks == 4
+    assert again.requests.intent_for("c0") == after[0]
+    again.close()
+
+
+def test_a_load_generators_keys_file_the_servers_intents_under_its_shoppers() -> None:
+    import pandas as pd
+
+    from checkoutsim.real import records
+
+    keys = pd.DataFrame(
+        [(1_000_001_000, "i3"), (1_000_001_001, "i3r1"), (1_000_001_002, "A")],
+        columns=list(records.KEY_COLUMNS),
+    )
+    orders = pd.DataFrame(
+        [(1_000_001_000, 0, 1, 1.0, 1), (1_000_001_001, 0, 1, 2.0, 2)],
+        columns=list(records.REAL_ORDER_COLUMNS),
+    )
+    ledger = pd.DataFrame(
+        [(1, 1_000_001_000, 100, 1.0, None), (2, 1_000_001_001, 100, 2.0, None)],
+        columns=["capture_id", "intent_id", "amount", "time_s", "refunded_s"],
+    )
+    empty = pd.DataFrame()
+    facts = records.ServerFacts(orders, ledger, empty, empty, (10,), {}, keys)
+    mapped = records.by_shopper(facts)
+    # Shopper 3's retry under a new key was charged and ordered again: a duplicate charge.
+    assert mapped.orders["intent_id"].tolist() == [3, 3]
+    assert mapped.ledger["intent_id"].tolist() == [3, 3]
+    assert (
+        records.ServerFacts.from_json(facts.to_json()).keys.values.tolist() == keys.values.tolist()
+    )

@@ -34,7 +34,8 @@ from checkoutsim.real.timebase import RealTime
 RECORD_GRANT = "INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)"
 #: A grant raises its row's fence to the new token (SQLite's dialect).
 RAISE_FENCE = "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?"
-#: Server-assigned intent ids start here, clear of the ids load generators choose.
+#: Server-assigned intent ids start here, clear of the shopper numbers a load
+#: generator's audit files them under (``checkoutsim.real.records.by_shopper``).
 SERVER_INTENT_BASE = 1_000_000_000
 
 
