@@ -71,6 +71,25 @@ def test_a_kill_between_refund_and_release_finishes_the_compensation(tmp_path: P
     assert _clean(shop)
 
 
+def test_a_kill_during_the_refund_call_finishes_the_refund_and_releases(tmp_path: Path) -> None:
+    shop, _ = service(tmp_path)
+    _reserve(shop, 1, "refunding")
+    capture = shop.ledger.settle(1, 100, "refunding", declined=False).capture_id
+    shop.store.insert_payment(PaymentRecord("refunding", KeyState.CAPTURED, capture))
+    # The refund reached the gateway; the process died before it was settled.
+    assert capture is not None
+    shop.ledger.request_refund(capture)
+
+    report = recover(shop)
+
+    assert report.refunded == 1 and report.released == 1 and report.ordered == 0
+    assert shop.ledger.frame()["refunded_s"].notna().all()
+    assert shop.stock() == {"sku-0": 10}
+    assert _clean(shop)
+    again = recover(shop)
+    assert (again.refunded, again.released, again.orphans_refunded) == (0, 0, 0)
+
+
 def test_a_parked_payment_is_closed_with_its_saga_and_never_charged_later(
     tmp_path: Path,
 ) -> None:

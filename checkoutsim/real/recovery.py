@@ -12,9 +12,10 @@ that moved gets its order) or compensates it (units back, money refunded):
    forgets a request that never completed. A resent charge under the key then
    runs once; a key whose capture was booked replays that capture.
 2. Each open saga: ``captured`` -> create the order (refund if the
-   reservation expired meanwhile), unless the capture was already refunded
-   (the process died mid-compensation, between the refund and the release):
-   then finish the compensation by releasing; ``charge sent`` or parked in
+   reservation expired meanwhile), unless a refund of the capture was asked
+   for (the process died mid-compensation, during the refund call or between
+   the refund and the release): then finish the compensation, refund and
+   release; ``charge sent`` or parked in
    the retry queue -> ask the gateway under the saga's key and continue as if
    it had answered; ``reserved`` -> release. A saga's parked payment is closed
    with it, so that the queue never charges a saga recovery already finished.
@@ -131,7 +132,8 @@ def _finish_sagas(service: CheckoutService, report: RecoveryReport) -> None:
                 state = ops.KeyState.FAILED if answer is not None else ops.KeyState.RETRY
                 store.update_payment(ops.PaymentRecord(key, state))
         ordered = False
-        if step == "captured" and capture_id is not None and not _refunded(service, capture_id):
+        compensating = capture_id is not None and service.ledger.refund_asked(capture_id)
+        if step == "captured" and capture_id is not None and not compensating:
             saga = SagaContext(intent, key)
             # Expiry still rules: an order for a lapsed reservation would oversell.
             status = store.create_order(intent, reservation_id, capture_id, False, False, saga)
@@ -141,21 +143,14 @@ def _finish_sagas(service: CheckoutService, report: RecoveryReport) -> None:
             else:
                 report.refunded += int(service.ledger.refund(capture_id))
         else:
-            # Not charged, or refunded already (a compensation cut short): the units go back.
+            if compensating:
+                # A compensation cut short: the refund it asked for is finished (once).
+                report.refunded += int(service.ledger.refund(capture_id))
+            # Not charged, or compensating: the units go back.
             report.released += int(store.release(reservation_id))
         if parked:
             report.parked_closed += _close_parked(service, reservation_id, ordered)
         store.mark_recovered(reservation_id)
-
-
-def _refunded(service: CheckoutService, capture_id: int) -> bool:
-    """Whether the gateway's ledger holds a refund of ``capture_id``."""
-    row = (
-        service.gateway_db.read()
-        .execute("SELECT 1 FROM refunds WHERE capture_id = ?", (capture_id,))
-        .fetchone()
-    )
-    return row is not None
 
 
 def _parked(service: CheckoutService, reservation_id: int) -> bool:
