@@ -47,7 +47,7 @@ def _capture(shop: CheckoutService, intent: int, key: str) -> int:
 
 
 def test_each_open_saga_is_placed_from_its_records(tmp_path: Path) -> None:
-    shop, _ = service(tmp_path, settings(queue={"enabled": True}))
+    shop, clock = service(tmp_path, settings(queue={"enabled": True}))
     _reserve(shop, 1, "sent")  # charge sent, no answer
     shop.store.insert_payment(PaymentRecord("sent", KeyState.IN_PROGRESS))
     _reserve(shop, 2, "paid")  # past the pivot, no order yet
@@ -61,6 +61,10 @@ def test_each_open_saga_is_placed_from_its_records(tmp_path: Path) -> None:
     assert shop.consumers is not None
     shop.consumers.queue.enqueue(EnqueuePayment(5, "parked", "parked", 100, 0, 1, parked), 0.0)
     _reserve(shop, 6, "reserving")  # the gateway not called yet
+    # A resend whose key failed before: the new saga has not paid yet.
+    shop.store.insert_payment(PaymentRecord("resent", KeyState.FAILED))
+    clock.advance(1)
+    _reserve(shop, 8, "resent")
     done = _reserve(shop, 7, "done")  # a finished saga is not in flight
     shop.store.create_order(7, done, _capture(shop, 7, "done"), False, False, SagaContext(7, "x"))
     shop.close()
@@ -68,7 +72,7 @@ def test_each_open_saga_is_placed_from_its_records(tmp_path: Path) -> None:
     paths = StorePaths.in_directory(tmp_path)
     landing = classify(paths.shop, paths.gateway)
 
-    assert landing.sagas == {"payment": 2, "compensation": 2, "retry_queue": 1, "reserving": 1}
+    assert landing.sagas == {"payment": 2, "compensation": 2, "retry_queue": 1, "reserving": 2}
     assert landing.label == "compensation"
 
 

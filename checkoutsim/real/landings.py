@@ -13,7 +13,9 @@ reservation still active is one saga in flight, and its rows place it:
   units were not back in stock yet.
 - ``retry_queue``: its payment was parked in the retry queue, waiting or
   claimed by a consumer.
-- ``reserving``: units reserved, the gateway not called yet.
+- ``reserving``: units reserved, the gateway not called yet. A payment row
+  older than the reservation is an earlier request's under the same key (a
+  client's resend): it says nothing about this saga, which has not paid yet.
 
 A kill is labelled by the most telling saga it cut short, in the order above
 (a compensation first, then a payment); a kill with no saga open landed
@@ -99,6 +101,7 @@ def _rows(connection: sqlite3.Connection, sql: str) -> list[tuple]:
 
 def _place(
     payment: str | None,
+    earlier: bool,
     capture_id: int | None,
     intent: int,
     parked: bool,
@@ -108,6 +111,8 @@ def _place(
     """Where one open saga was, from its rows (see the module's list)."""
     if parked:
         return "retry_queue"
+    if earlier:
+        return "reserving"
     captures = [capture_id] if capture_id is not None else []
     if payment is None:
         # No key, no payment row: the gateway's captures for the intent tell.
@@ -147,11 +152,14 @@ def classify(shop: Path, gateway: Path) -> Landing:
         }
         sagas = _rows(
             store,
-            "SELECT r.id, r.intent_id, p.state, p.capture_id FROM reservations r"
-            " LEFT JOIN payments p ON p.key = r.saga_key WHERE r.state = 'active'",
+            "SELECT r.id, r.intent_id, p.state, p.capture_id, p.updated_s < r.created_s"
+            " FROM reservations r LEFT JOIN payments p ON p.key = r.saga_key"
+            " WHERE r.state = 'active'",
         )
     places = Counter(
-        _place(payment, capture, intent, reservation in parked, refund_asked, unkeyed)
-        for reservation, intent, payment, capture in sagas
+        _place(
+            payment, bool(earlier), capture, intent, reservation in parked, refund_asked, unkeyed
+        )
+        for reservation, intent, payment, capture, earlier in sagas
     )
     return Landing(dict(places))
