@@ -2,11 +2,13 @@
 
 ``register_chaos(app)`` adds them to the main typer app. ``recover --db PATH``
 finishes or compensates every saga a dead ``serve`` left in flight (the
-service also does this itself when it reopens a store). ``chaos SCENARIO
---kills N`` kills ``serve`` under load N times per variant, recovers, and prints
-the audit. ``soak`` load-tests a scenario (``soak`` by default) with its faults
-and prints load held, faults injected and survived, and what was lost. Until
-the commands are registered in ``checkoutsim.cli``, run them as
+service also does this itself when it reopens a store). ``chaos [SCENARIO]
+--kills N`` kills ``serve`` under load N times per variant (the ``chaos``
+scenario by default), with ``--recovery-kills M`` also M times while it
+recovers, then recovers, prints where the kills landed and the audit.
+``soak`` load-tests a scenario (``soak`` by default) with its faults and
+prints load held, faults injected and survived, and what was lost. Until the
+commands are registered in ``checkoutsim.cli``, run them as
 ``python -m checkoutsim.cli_chaos chaos flash-sale --kills 20``.
 """
 
@@ -139,10 +141,21 @@ def _audit_table(title: str, checks: list[dict], metrics: dict[str, int]) -> Tab
 
 @user_errors
 def chaos(
-    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    scenario: Annotated[
+        str, typer.Argument(help="Scenario name or path (default: chaos, built for it).")
+    ] = "chaos",
     kills: Annotated[
         int, typer.Option("--kills", min=1, max=1000, help="SIGKILLs per variant.")
     ] = 20,
+    recovery_kills: Annotated[
+        int,
+        typer.Option(
+            "--recovery-kills",
+            min=0,
+            max=1000,
+            help="Also SIGKILLs per variant while a restart recovers (then restart again).",
+        ),
+    ] = 0,
     variants: VariantOption = None,
     all_variants: Annotated[
         bool, typer.Option("--all", help="Also shake variants that are not crash-safe.")
@@ -160,7 +173,11 @@ def chaos(
     if not chosen:
         raise UserError(f"{loaded.name}: no crash-safe variant; pick one with --variant or --all")
     options = ChaosOptions(
-        kills=kills, seed=seed, clients=clients, overrides=tuple(overrides or [])
+        kills=kills,
+        seed=seed,
+        clients=clients,
+        overrides=tuple(overrides or []),
+        recovery_kills=recovery_kills,
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="checkoutsim-chaos-") as directory:
@@ -187,6 +204,8 @@ def chaos(
                         "final_recovery": r.final_recovery,
                         "audit": r.checks,
                         "metrics": r.metrics,
+                        "landings": r.landings,
+                        "recovery_kills": r.recovery_kills,
                         "wall_s": r.wall_s,
                     }
                     for r in results
@@ -201,8 +220,49 @@ def chaos(
             out.print(f"  answers: {result.answers}", highlight=False)
             out.print(f"  recovered at restarts: {result.recovered_at_start}", highlight=False)
             out.print(f"  final recovery: {result.final_recovery}", highlight=False)
+            for line in landing_lines(result.landings, result.recovery_kills):
+                out.print(f"  {line}", highlight=False)
+            out.print(f"  wall time: {result.wall_s:.0f} s", highlight=False)
     if any(result.safe and not result.clean for result in results):
         raise typer.Exit(1)
+
+
+def landing_lines(landings: dict, recovery_kills: dict[str, int]) -> list[str]:
+    """Where the kills landed, and the kills during recovery, as lines to print."""
+    lines = []
+    by_label, any_saga, sagas = (
+        landings["by_label"],
+        landings["kills_with_any"],
+        landings["sagas"],
+    )
+    kills = landings["kills"]
+    share = landings["mid_payment_or_compensation"] / kills if kills else 0.0
+    lines.append(
+        f"kills landed: mid-payment {by_label['payment']}, mid-compensation"
+        f" {by_label['compensation']}, mid-retry-queue {by_label['retry_queue']},"
+        f" reserving {by_label['reserving']}, idle {by_label['idle']}"
+        f" ({share:.0%} mid-payment or mid-compensation)"
+    )
+    lines.append(
+        f"kills that cut short a saga mid-payment {any_saga['payment']},"
+        f" mid-compensation {any_saga['compensation']},"
+        f" mid-retry-queue {any_saga['retry_queue']}"
+    )
+    lines.append(
+        f"sagas cut short: mid-payment {sagas['payment']}, mid-compensation"
+        f" {sagas['compensation']}, mid-retry-queue {sagas['retry_queue']},"
+        f" reserving {sagas['reserving']}"
+    )
+    if recovery_kills.get("kills"):
+        lines.append(
+            f"kills during recovery: {recovery_kills['kills']}"
+            f" (after recovery began and before serving {recovery_kills.get('recovery', 0)},"
+            f" once serving {recovery_kills.get('served', 0)},"
+            f" before recovery began {recovery_kills.get('before', 0)});"
+            f" {recovery_kills.get('cut_short', 0)} cut recovery short, leaving"
+            f" {recovery_kills.get('sagas_left_open', 0)} sagas open"
+        )
+    return lines
 
 
 @user_errors

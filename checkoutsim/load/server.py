@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import shutil
 import signal
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -61,6 +62,10 @@ def serve_forever(
     )
     # A reopened store keeps its clock, so its timestamps stay in order.
     runtime.time.origin = float(service.store.meta().get("origin_epoch", runtime.time.origin))
+    if reopened:
+        # Said before the work, so that whoever waits on the log (a person, the
+        # chaos test's kills during recovery) knows recovery has begun.
+        print(f"recovering unfinished sagas of {paths.shop}", file=sys.stderr, flush=True)
     recovered = runtime.offload(service.recover) if reopened else {}
     try:
         serve_until_stopped(

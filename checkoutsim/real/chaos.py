@@ -6,8 +6,12 @@ it with ``SIGKILL`` at a seeded random moment, a number of times. Each restart
 reopens the same files, so the service's own start-up recovery runs on the
 state the previous kill left. Clients resend some requests that never got an
 answer, under the same idempotency key, as a real client would after a
-crash. After the last kill, a final recovery pass runs in this process and the
-audit is read off the shop's tables and the gateway's own ledger.
+crash; a client names its checkout by that key alone (the body holds only the
+SKU and the quantity). After each kill, where it landed is read off the files
+it left (``checkoutsim.real.landings``). With ``recovery_kills``, some restarts
+are themselves killed while the service recovers, and restarted again. After
+the last kill, a final recovery pass runs in this process and the audit is
+read off the shop's tables and the gateway's own ledger.
 
 Only processes started here are killed, by their pid; load goes to 127.0.0.1.
 """
@@ -31,6 +35,7 @@ from typing import Any
 
 from checkoutsim import audit
 from checkoutsim.real import records
+from checkoutsim.real.landings import Landings, classify
 from checkoutsim.real.runtime import ThreadRuntime
 from checkoutsim.real.service import CheckoutService, StorePaths
 from checkoutsim.real.timebase import WallTime
@@ -39,6 +44,12 @@ from checkoutsim.scenario import Variant
 #: Variants whose strategies the audit must find clean, crash or no crash.
 SAFE_INVENTORY = ("fenced", "optimistic", "atomic")
 SAFE_PAYMENT = ("key_first",)
+#: Compensations that leave no money without an order (the others are kept to measure).
+SAFE_COMPENSATION = ("saga", "refund_only")
+#: The scenario ``checkoutsim chaos`` shakes when it is given none.
+DEFAULT_SCENARIO = "chaos"
+#: How often to look at a starting server's log (seconds): fine enough to time recovery.
+LOG_POLL_S = 0.005
 
 
 class ChaosError(Exception):
@@ -46,10 +57,12 @@ class ChaosError(Exception):
 
 
 def is_safe(variant: Variant) -> bool:
-    """A variant whose strategies promise no oversell and no duplicate charge."""
+    """A variant whose strategies promise no oversell, no duplicate charge, no orphan payment."""
     settings = variant.settings
     return (
-        settings.inventory.strategy in SAFE_INVENTORY and settings.payment.strategy in SAFE_PAYMENT
+        settings.inventory.strategy in SAFE_INVENTORY
+        and settings.payment.strategy in SAFE_PAYMENT
+        and settings.saga.compensation in SAFE_COMPENSATION
     )
 
 
@@ -66,6 +79,10 @@ class ChaosOptions:
     resend_probability: float = 0.5
     startup_timeout_s: float = 60.0
     overrides: tuple[str, ...] = ()
+    #: Kills of a restarting service while it recovers (spread over the restarts).
+    recovery_kills: int = 0
+    #: A kill during recovery comes this long (wall seconds, uniform) after recovery begins.
+    recovery_window_s: float = 0.1
 
 
 @dataclass
@@ -81,6 +98,10 @@ class ChaosResult:
     checks: list[dict[str, Any]]
     metrics: dict[str, int] = field(default_factory=dict)
     wall_s: float = 0.0
+    #: Where the kills under load landed (``Landings.as_dict``).
+    landings: dict[str, Any] = field(default_factory=dict)
+    #: Kills during recovery: how many, and where each landed.
+    recovery_kills: dict[str, int] = field(default_factory=dict)
 
     @property
     def clean(self) -> bool:
@@ -156,9 +177,57 @@ def _start(command: Sequence[str], log: Path, timeout_s: float) -> tuple[subproc
                 return process, int(line.rsplit(":", 1)[1])
         if process.poll() is not None:
             raise ChaosError(f"serve exited with {process.returncode}: {text.strip()[-500:]}")
-        time.sleep(0.05)
+        time.sleep(LOG_POLL_S)
     _kill(process)
     raise ChaosError(f"serve did not start within {timeout_s:.0f} s")
+
+
+def _kill_during_recovery(
+    command: Sequence[str], log: Path, delay_s: float, timeout_s: float
+) -> str:
+    """Start ``serve``, SIGKILL it ``delay_s`` after it says it is recovering; where it died.
+
+    ``recovery`` when it died after recovery began and before it served,
+    ``served`` when it was already serving, ``before`` when it never said it
+    was recovering. Whether recovery was cut short with work left is read off
+    the files afterwards (the sagas still open).
+    """
+    with log.open("w") as handle:
+        process = subprocess.Popen(
+            list(command), stdout=subprocess.DEVNULL, stderr=handle, start_new_session=True
+        )
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            text = log.read_text(errors="replace")
+            if "recovering unfinished sagas" in text or "serving on" in text:
+                break
+            if process.poll() is not None:
+                raise ChaosError(f"serve exited with {process.returncode}: {text.strip()[-500:]}")
+            time.sleep(LOG_POLL_S)
+        else:
+            raise ChaosError(f"serve did not start within {timeout_s:.0f} s")
+        time.sleep(delay_s)
+    finally:
+        _kill(process)
+    text = log.read_text(errors="replace")
+    if "serving on" in text:
+        return "served"
+    return "recovery" if "recovering unfinished sagas" in text else "before"
+
+
+def _recovery_kill(
+    command: Sequence[str],
+    log: Path,
+    paths: StorePaths,
+    rng: random.Random,
+    options: ChaosOptions,
+) -> Counter[str]:
+    """One kill during recovery: where it died, and whether it left recovery's work undone."""
+    delay = rng.uniform(0.0, options.recovery_window_s)
+    where = _kill_during_recovery(command, log, delay, options.startup_timeout_s)
+    left_open = sum(classify(paths.shop, paths.gateway).sagas.values())
+    return Counter({where: 1, "cut_short": int(left_open > 0), "sagas_left_open": left_open})
 
 
 def _kill(process: subprocess.Popen) -> None:
@@ -227,11 +296,19 @@ def run_chaos(
     for override in options.overrides:
         command += ["--set", override]
     catalog = variant.settings.catalog
+    paths = StorePaths.beside(db)
     answers: Counter[str] = Counter()
     recovered: Counter[str] = Counter()
+    landings = Landings()
+    in_recovery: Counter[str] = Counter()
+    # Restart k (after kill k) is killed schedule[k] times while it recovers.
+    schedule = Counter(1 + index % options.kills for index in range(options.recovery_kills))
     pending: dict[str, bytes] = {}
     serial = 0
     for kill in range(options.kills):
+        for again in range(schedule[kill]):
+            log = directory / f"{variant.name}-recovery-{kill}-{again}.log"
+            in_recovery.update(_recovery_kill(command, log, paths, rng, options))
         log = directory / f"{variant.name}-serve-{kill}.log"
         process, port = _start(command, log, options.startup_timeout_s)
         recovered.update(_recovered(log))
@@ -247,10 +324,16 @@ def run_chaos(
         time.sleep(rng.uniform(*options.load_s))
         _kill(process)
         stop.set()
+        # Read before the next start's recovery touches the files.
+        landings.add(classify(paths.shop, paths.gateway))
         for thread in threads:
             thread.join(timeout=35)
         answers.update(clients.answers)
         pending, serial = clients.unanswered, clients.serial
+    for again in range(schedule[options.kills]):
+        # The last restart's kills: the final pass below then recovers.
+        log = directory / f"{variant.name}-recovery-{options.kills}-{again}.log"
+        in_recovery.update(_recovery_kill(command, log, paths, rng, options))
     service = open_service(scenario_name, variant, db)
     try:
         final = service.recover()
@@ -267,4 +350,6 @@ def run_chaos(
         checks=checks,
         metrics=metrics,
         wall_s=time.monotonic() - started,
+        landings=landings.as_dict(),
+        recovery_kills={"kills": options.recovery_kills, **in_recovery},
     )

@@ -133,6 +133,28 @@ class Ledger:
             return False
         return True
 
+    def request_refund(self, capture_id: int) -> None:
+        """Book that a refund of ``capture_id`` was asked for (once; before it is done)."""
+        self.db.write_one(
+            # Only for a capture on the books: a refund of an unknown id is refused later.
+            "INSERT INTO refund_requests (capture_id, time_s)"
+            " SELECT id, ? FROM captures WHERE id = ? ON CONFLICT (capture_id) DO NOTHING",
+            (self.time.now(), capture_id),
+        )
+
+    def refund_asked(self, capture_id: int) -> bool:
+        """Whether a refund of ``capture_id`` was asked for or done."""
+        row = (
+            self.db.read()
+            .execute(
+                "SELECT 1 FROM refund_requests WHERE capture_id = ?"
+                " UNION ALL SELECT 1 FROM refunds WHERE capture_id = ?",
+                (capture_id, capture_id),
+            )
+            .fetchone()
+        )
+        return row is not None
+
     def unrefunded(self, older_than: float) -> list[tuple[int, int]]:
         """Captures made before ``older_than`` with no refund, as (capture, intent)."""
         rows = self.db.read().execute(
@@ -271,9 +293,14 @@ class Gateway:
         return after(min(latency, faults.timeout_s), held)
 
     def refund(self, op: ops.Refund) -> bool | Pause:
-        """A refund call: one gateway latency, then the ledger row."""
+        """A refund call: the request is booked, then one gateway latency, then the refund.
+
+        The request row is what tells crash recovery that a compensation had
+        begun when the caller died (``checkoutsim.real.recovery``).
+        """
         with self._draw_lock:
             latency = self._latency()
+        self.ledger.request_refund(op.capture_id)
         return after(latency, lambda: self.ledger.refund(op.capture_id))
 
     def unrefunded(self, op: ops.UnrefundedCaptures) -> list[tuple[int, int]]:

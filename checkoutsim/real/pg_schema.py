@@ -125,6 +125,10 @@ CREATE TABLE IF NOT EXISTS refunds (
     capture_id BIGINT NOT NULL UNIQUE REFERENCES captures (id),
     time_s DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS refund_requests (
+    capture_id BIGINT PRIMARY KEY REFERENCES captures (id),
+    time_s DOUBLE PRECISION NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     state TEXT NOT NULL CHECK (state IN ('processing', 'captured', 'declined')),

@@ -12,8 +12,13 @@ that moved gets its order) or compensates it (units back, money refunded):
    forgets a request that never completed. A resent charge under the key then
    runs once; a key whose capture was booked replays that capture.
 2. Each open saga: ``captured`` -> create the order (refund if the
-   reservation expired meanwhile); ``charge sent`` -> ask the gateway under
-   the saga's key and continue as if it had answered; ``reserved`` -> release.
+   reservation expired meanwhile), unless a refund of the capture was asked
+   for (the process died mid-compensation, during the refund call or between
+   the refund and the release): then finish the compensation, refund and
+   release; ``charge sent`` or parked in the retry queue -> ask the gateway
+   under the saga's key and continue as if it had answered; ``reserved`` ->
+   release. A saga's parked payment is closed with it, so that the queue never
+   charges a saga recovery already finished.
 3. Money the log cannot see (a capture made with no key, for a saga whose
    reservation was reaped, or a second capture for an intent that already has
    its order) is swept: captures that no order records and that were not
@@ -54,6 +59,7 @@ class RecoveryReport:
     ordered: int = 0
     refunded: int = 0
     orphans_refunded: int = 0
+    parked_closed: int = 0
     requests_finished: int = 0
     requests_forgotten: int = 0
     reservations_expired: int = 0
@@ -111,7 +117,11 @@ def _finish_sagas(service: CheckoutService, report: RecoveryReport) -> None:
     store = service.store
     key_first = service.settings.payment.strategy == "key_first"
     for reservation_id, intent, key, step, payment, capture_id in _open_sagas(service):
-        if step == "reserved" and payment == "in_progress" and key_first:
+        parked = _parked(service, reservation_id)
+        # A parked payment's key may have been charged by a consumer that died
+        # before it recorded the capture: the gateway knows, by key.
+        unanswered = payment == "in_progress" or (parked and payment == "retry")
+        if step == "reserved" and unanswered and key_first:
             # The charge was sent and never answered: the gateway knows, by key.
             answer = service.ledger.stored(key)
             report.charges_resolved += 1
@@ -123,17 +133,53 @@ def _finish_sagas(service: CheckoutService, report: RecoveryReport) -> None:
                 # Declined, or never booked: nothing was charged under this key.
                 state = ops.KeyState.FAILED if answer is not None else ops.KeyState.RETRY
                 store.update_payment(ops.PaymentRecord(key, state))
-        if step == "captured" and capture_id is not None:
+        ordered = False
+        compensating = capture_id is not None and service.ledger.refund_asked(capture_id)
+        if step == "captured" and capture_id is not None and not compensating:
             saga = SagaContext(intent, key)
             # Expiry still rules: an order for a lapsed reservation would oversell.
             status = store.create_order(intent, reservation_id, capture_id, False, False, saga)
-            if status in _ORDERED:
+            ordered = status in _ORDERED
+            if ordered:
                 report.ordered += 1
             else:
                 report.refunded += int(service.ledger.refund(capture_id))
         else:
+            if compensating:
+                # A compensation cut short: the refund it asked for is finished (once).
+                report.refunded += int(service.ledger.refund(capture_id))
+            # Not charged, or compensating: the units go back.
             report.released += int(store.release(reservation_id))
+        if parked:
+            report.parked_closed += _close_parked(service, reservation_id, ordered)
         store.mark_recovered(reservation_id)
+
+
+def _parked(service: CheckoutService, reservation_id: int) -> bool:
+    """Whether a saga's payment waits in the retry queue (queued, or claimed by a dead consumer)."""
+    if service.consumers is None:
+        return False
+    row = (
+        service.shop_db.read()
+        .execute(
+            "SELECT 1 FROM parked_payments WHERE reservation_id = ?"
+            " AND state IN ('queued', 'in_flight')",
+            (reservation_id,),
+        )
+        .fetchone()
+    )
+    return row is not None
+
+
+def _close_parked(service: CheckoutService, reservation_id: int, ordered: bool) -> int:
+    """Mark a recovered saga's parked payment delivered, as its consumer would have."""
+    outcome = "recovered" if ordered else "settled"
+    written = service.shop_db.write_one(
+        "UPDATE parked_payments SET state = 'delivered', outcome = ?, finished_s = ?,"
+        " lease_until_s = NULL WHERE reservation_id = ? AND state IN ('queued', 'in_flight')",
+        (outcome, service.runtime.time.now(), reservation_id),
+    )
+    return written.rowcount
 
 
 def _refund_orphans(service: CheckoutService) -> int:

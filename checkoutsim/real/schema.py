@@ -136,6 +136,12 @@ CREATE TABLE IF NOT EXISTS refunds (
     capture_id INTEGER NOT NULL UNIQUE REFERENCES captures (id),
     time_s REAL NOT NULL
 );
+-- refunds asked for and not necessarily done yet: a gateway takes the request, then
+-- settles it (a caller that dies in between leaves the request on the books)
+CREATE TABLE IF NOT EXISTS refund_requests (
+    capture_id INTEGER PRIMARY KEY REFERENCES captures (id),
+    time_s REAL NOT NULL
+);
 -- the gateway's own idempotency keys
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
