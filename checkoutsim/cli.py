@@ -63,7 +63,9 @@ ClusterOption = Annotated[
 def executor_or_exit(jobs: int, cluster: str | None) -> Iterator[Executor | None]:
     """The executor for ``--jobs``/``--cluster``, with its errors as user errors."""
     from checkoutsim.executors import ExecutorError, executor_for
+    from checkoutsim.limits import check_jobs
 
+    check_jobs(jobs)
     try:
         with executor_for(jobs, cluster) as executor:
             yield executor

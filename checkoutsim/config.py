@@ -106,9 +106,11 @@ class Load(Section):
         expected = self.expected_arrivals()
         limit = min(self.max_arrivals, MAX_CHECKOUTS)
         if not math.isfinite(expected) or expected > limit:
+            bound = "the limit" if limit == MAX_CHECKOUTS else "max_arrivals"
             raise ValueError(
-                f"this load would start about {expected:,.0f} checkouts, more than {limit:,} "
-                f"(max_arrivals, at most {MAX_CHECKOUTS:,}); shorten it or lower the rate"
+                f"rate_per_s x duration_s (piecewise and burst_size included) would start "
+                f"about {expected:,.0f} checkouts, more than {limit:,} ({bound}); "
+                "shorten the load or lower its rate"
             )
         return self
 

@@ -39,7 +39,7 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 #: Control characters TOML strings may carry as escapes but no setting needs.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 #: What the nesting scanner looks at: string delimiters, escapes, comments, brackets.
-_TOKENS = re.compile(r'"""|\'\'\'|\\.|["\'#\[\]{}\n]', re.DOTALL)
+_TOKENS = re.compile(r'"""|\'\'\'|\\.|["\'#\[\]{}\n.=,]', re.DOTALL)
 #: A bare ``--set`` value that is not TOML but is read as a string (a name, a path).
 _BARE_WORD = re.compile(r"[A-Za-z0-9_./:+@%,~-][A-Za-z0-9_./:+@%,~ -]*")
 
@@ -89,12 +89,13 @@ def read_text(path: Path) -> str:
 
 
 def nesting_depth(text: str) -> int:
-    """The deepest nesting of ``[`` and ``{`` outside strings and comments.
+    """The deepest nesting of ``[`` and ``{``, or of a dotted key, outside strings and comments.
 
     A light scan, not a parser: it knows TOML's four kinds of strings and its
-    comments, which is enough to see how deep the parser would recurse.
+    comments, which is enough to see how deep the parser would recurse, and how
+    many parts a dotted key has (the parser's work grows with their square).
     """
-    depth = deepest = 0
+    depth = deepest = dots = 0
     closing: str | None = None  # the delimiter that ends the string we are in
     in_comment = False
     for match in _TOKENS.finditer(text):
@@ -113,7 +114,15 @@ def nesting_depth(text: str) -> int:
             closing = token
         elif token == "#":
             in_comment = True
+        elif token == ".":
+            # Dots since the last "=", "," "{" or line end: the parts of one
+            # dotted key (a float's one dot counts once, harmlessly).
+            dots += 1
+            deepest = max(deepest, dots)
+        elif token in "=,\n":
+            dots = 0
         elif token in "[{":
+            dots = 0
             depth += 1
             deepest = max(deepest, depth)
         elif token in "]}":

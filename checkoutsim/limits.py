@@ -32,6 +32,8 @@ MAX_TIER_CUSTOMERS = 2_000_000
 MAX_REPLICATIONS = 1_000
 #: Most points in a sweep's grid.
 MAX_SWEEP_POINTS = 10_000
+#: Most local worker processes one command may start.
+MAX_JOBS = 256
 
 
 class LimitError(ValueError):
@@ -78,6 +80,12 @@ def check_replications(replications: int) -> None:
         raise LimitError(
             f"--replications {replications}: must be from 1 to {MAX_REPLICATIONS:,} (the limit)"
         )
+
+
+def check_jobs(jobs: int) -> None:
+    """Refuse more local worker processes than ``MAX_JOBS``."""
+    if not 1 <= jobs <= MAX_JOBS:
+        raise LimitError(f"--jobs {jobs}: must be from 1 to {MAX_JOBS} (the limit)")
 
 
 def check_sweep_points(points: int, replications: int = 1) -> None:

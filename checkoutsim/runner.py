@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from checkoutsim import __version__
 from checkoutsim.config import Settings
 from checkoutsim.history import History
-from checkoutsim.limits import check_replications
+from checkoutsim.limits import check_jobs, check_replications
 from checkoutsim.metrics import aggregate, summarise, verdict
 from checkoutsim.scenario import Scenario
 
@@ -106,6 +106,7 @@ def run_scenario(
 ) -> RunResult:
     """Simulate every variant for ``replications`` seeded streams and aggregate."""
     check_replications(replications)
+    check_jobs(jobs)
     scale = None
     if scenario.base.scale.orders_per_day > 0:
         from checkoutsim.scale import check, hot_sku_settings
