@@ -81,6 +81,8 @@ def read_text(path: Path) -> str:
         with path.open("rb") as file:
             # Read one byte past the limit: a file may grow after the stat.
             data = file.read(MAX_BYTES + 1)
+    except InputError:
+        raise
     except OSError as error:
         raise InputError(f"{where}: cannot read: {error.strerror or error}") from None
     except ValueError as error:  # an embedded NUL in the path
@@ -130,8 +132,12 @@ def nesting_depth(text: str) -> int:
     return deepest
 
 
-def parse_toml(text: str, where: str) -> dict[str, Any]:
-    """Parse TOML ``text``; refuse, as one line, anything too deep, too big or malformed."""
+def parse_toml(text: str, where: str, check: bool = True) -> dict[str, Any]:
+    """Parse TOML ``text``; refuse, as one line, anything too deep, too big or malformed.
+
+    ``check=False`` leaves the walk over the parsed data (``check_structure``)
+    to the caller.
+    """
     if len(text.encode("utf-8", "surrogatepass")) > MAX_BYTES:
         raise InputError(f"{where}: more than {MAX_BYTES:,} bytes (the limit)")
     if nesting_depth(text) > MAX_DEPTH:
@@ -144,8 +150,13 @@ def parse_toml(text: str, where: str) -> dict[str, Any]:
         raise InputError(f"{where}: nested too deeply to read") from None
     except ValueError as error:
         # Python refuses to turn more than 4,300 digits into an int.
+        if "digits" in str(error):
+            raise InputError(
+                f"{where}: an integer of more than 4,300 digits is outside TOML's 64-bit range"
+            ) from None
         raise InputError(f"{where}: invalid TOML: {str(error).splitlines()[0]}") from None
-    check_structure(data, where)
+    if check:
+        check_structure(data, where)
     return data
 
 
@@ -154,17 +165,18 @@ def check_structure(data: Any, where: str) -> None:
     pending: list[tuple[Any, str, int]] = [(data, "", 0)]
     while pending:
         value, location, depth = pending.pop()
+        at = f"{where}: {location}" if location else where
         if depth > MAX_DEPTH:
-            raise InputError(f"{where}: {location}: nested more than {MAX_DEPTH} levels deep")
+            raise InputError(f"{at}: nested more than {MAX_DEPTH} levels deep (the limit)")
         if isinstance(value, dict):
             for key, item in value.items():
                 if len(key) > MAX_KEY_LENGTH:
                     raise InputError(
-                        f"{where}: {location}: a key of {len(key):,} characters "
+                        f"{at}: a key of {len(key):,} characters "
                         f"(the limit is {MAX_KEY_LENGTH}): {key[:40]!r}..."
                     )
                 if _CONTROL.search(key):
-                    raise InputError(f"{where}: {location}: key {key!r} has a control character")
+                    raise InputError(f"{at}: the key {key!r} has a control character")
                 pending.append((item, f"{location}.{key}" if location else key, depth + 1))
         elif isinstance(value, list):
             for index, item in enumerate(value):
@@ -173,15 +185,14 @@ def check_structure(data: Any, where: str) -> None:
             continue
         elif isinstance(value, int) and not MIN_INTEGER <= value <= MAX_INTEGER:
             raise InputError(
-                f"{where}: {location}: an integer of {value.bit_length():,} bits "
-                "is outside TOML's 64-bit range"
+                f"{at}: an integer of {value.bit_length():,} bits is outside TOML's 64-bit range"
             )
         elif isinstance(value, str) and _CONTROL.search(value):
             character = _CONTROL.search(value)
             assert character is not None
             raise InputError(
-                f"{where}: {location}: the string has a control character "
-                f"({character.group()!r}, such as NUL), which no setting accepts"
+                f"{at}: the string has the control character {character.group()!r}, "
+                "which no setting accepts"
             )
 
 
@@ -204,12 +215,14 @@ def parse_set_value(raw: str, where: str) -> Any:
     if len(data) > MAX_BYTES:
         raise InputError(f"{where}: the value is more than {MAX_BYTES:,} bytes (the limit)")
     if _CONTROL.search(raw):
-        raise InputError(f"{where}: the value has a control character (such as NUL)")
+        raise InputError(f"{where}: the value has a control character such as NUL or ESC")
     if "\n" in raw or "\r" in raw:
         raise InputError(f"{where}: the value spans several lines; give one TOML value")
     try:
-        return parse_toml(f"value = {raw}", where)["value"]
+        value = parse_toml(f"value = {raw}", where, check=False)["value"]
     except InputError:
         if _BARE_WORD.fullmatch(raw) and not raw[0].isdigit() and raw[0] not in "+-.":
             return raw
         raise
+    check_structure(value, where)
+    return value

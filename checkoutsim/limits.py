@@ -40,6 +40,11 @@ class LimitError(ValueError):
     """A request over one of the limits; ``str()`` is the one-line message."""
 
 
+def _count(amount: float) -> str:
+    """A count for a message: with thousands separators, or in powers of ten when absurd."""
+    return f"{amount:,.0f}" if amount < 1e15 else f"{amount:.3g}"
+
+
 def run_problems(settings: Settings) -> list[str]:
     """What in ``settings`` would make a run do more work than the limits allow."""
     load = settings.load
@@ -52,24 +57,25 @@ def run_problems(settings: Settings) -> list[str]:
     if requests > MAX_REQUESTS:
         problems.append(
             f"shopper.retries_on_timeout ({shopper.retries_on_timeout}) with about "
-            f"{checkouts:,.0f} checkouts could send {requests:,.0f} requests, more than "
+            f"{_count(checkouts)} checkouts could send {_count(requests)} requests, more than "
             f"{MAX_REQUESTS:,} (the limit)"
         )
     tick = min(1.0, saga.reservation_ttl_s / 10)
     if end / tick > MAX_REAPER_TICKS:
         problems.append(
             f"saga.reservation_ttl_s ({saga.reservation_ttl_s}) makes the reservation reaper "
-            f"tick every {tick:g} s for {end:g} simulated s: {end / tick:,.0f} ticks, more than "
+            f"tick every {tick:g} s for {end:g} simulated s: {_count(end / tick)} ticks, more than "
             f"{MAX_REAPER_TICKS:,} (the limit)"
         )
     if saga.sweeper_interval_s > 0:
-        passes = math.floor(end / saga.sweeper_interval_s)
+        passes = float(math.floor(end / saga.sweeper_interval_s))
         lookups = passes * max(checkouts, 1.0) * (1 + shopper.double_click_probability)
         if lookups > MAX_SWEEPER_LOOKUPS:
             problems.append(
-                f"saga.sweeper_interval_s ({saga.sweeper_interval_s}) makes {passes:,} sweeper "
-                f"passes over about {checkouts:,.0f} checkouts: {lookups:,.0f} look-ups, more "
-                f"than {MAX_SWEEPER_LOOKUPS:,} (the limit); sweep less often"
+                f"saga.sweeper_interval_s ({saga.sweeper_interval_s}) makes "
+                f"{_count(passes)} sweeper passes over about {_count(checkouts)} checkouts: "
+                f"{_count(lookups)} look-ups, more than {MAX_SWEEPER_LOOKUPS:,} (the limit); "
+                "sweep less often"
             )
     return problems
 
