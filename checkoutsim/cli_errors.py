@@ -47,7 +47,9 @@ def one_line(message: str, limit: int = MAX_LINE - len(PREFIX)) -> str:
     )
     if len(flat) <= limit:
         return flat
-    cut = f"... ({len(flat) - limit + 30:,} more characters)"
+    cut = ""
+    for _ in range(3):  # the note's own length changes how much it must cut
+        cut = f"... ({len(flat) - (limit - len(cut)):,} more characters)"
     return flat[: limit - len(cut)] + cut
 
 

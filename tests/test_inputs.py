@@ -108,6 +108,9 @@ def test_the_error_line_is_one_bounded_line() -> None:
     assert "\n" not in line and "\x1b" not in line
     assert len(line) <= MAX_LINE
     assert line.endswith("more characters)")
+    kept = line.removeprefix(PREFIX).split("... (")[0]
+    dropped = int(line.rsplit("(", 1)[1].split(" ")[0].replace(",", ""))
+    assert len(kept) + dropped == len("key " + "k" * 400_000 + " second line\\x1b[31m")
     assert one_line("short\n message") == "short message"
 
 
