@@ -41,7 +41,6 @@ err = Console(stderr=True)
 
 # UserError and user_errors live in checkoutsim.cli_errors; the command modules
 # import them from here too.
-__all__ = ["UserError", "app", "err", "out", "user_errors"]
 
 
 SetOption = Annotated[

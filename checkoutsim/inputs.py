@@ -44,7 +44,7 @@ _TOKENS = re.compile(r'"""|\'\'\'|\\.|["\'#\[\]{}\n.=,]', re.DOTALL)
 _BARE_WORD = re.compile(r"[A-Za-z0-9_./:+@%,~-][A-Za-z0-9_./:+@%,~ -]*")
 
 
-class InputError(ValueError):
+class InputError(Exception):
     """Text that cannot be read as a scenario; ``str()`` is the one-line message."""
 
 
@@ -81,8 +81,6 @@ def read_text(path: Path) -> str:
         with path.open("rb") as file:
             # Read one byte past the limit: a file may grow after the stat.
             data = file.read(MAX_BYTES + 1)
-    except InputError:
-        raise
     except OSError as error:
         raise InputError(f"{where}: cannot read: {error.strerror or error}") from None
     except ValueError as error:  # an embedded NUL in the path
