@@ -34,6 +34,8 @@ MAX_REPLICATIONS = 1_000
 MAX_SWEEP_POINTS = 10_000
 #: Most local worker processes one command may start.
 MAX_JOBS = 256
+#: Most simulated runs one sweep may make (points x variants x replications).
+MAX_SWEEP_RUNS = 100_000
 
 
 class LimitError(ValueError):
@@ -94,10 +96,16 @@ def check_jobs(jobs: int) -> None:
         raise LimitError(f"--jobs {jobs}: must be from 1 to {MAX_JOBS} (the limit)")
 
 
-def check_sweep_points(points: int, replications: int = 1) -> None:
-    """Refuse a sweep grid of more than ``MAX_SWEEP_POINTS`` points."""
+def check_sweep_points(points: int, replications: int = 1, variants: int = 1) -> None:
+    """Refuse a sweep grid of more than ``MAX_SWEEP_POINTS`` points or ``MAX_SWEEP_RUNS`` runs."""
     if points > MAX_SWEEP_POINTS:
         raise LimitError(
             f"--param: the grid has {points:,} points, more than {MAX_SWEEP_POINTS:,} (the limit)"
         )
     check_replications(replications)
+    runs = points * replications * variants
+    if runs > MAX_SWEEP_RUNS:
+        raise LimitError(
+            f"sweep: {points:,} points x {variants} variants x {replications} replications is "
+            f"{runs:,} runs, more than {MAX_SWEEP_RUNS:,} (the limit)"
+        )

@@ -102,8 +102,10 @@ def run_sweep(
     """Run every grid point of every variant; aggregate replications; find knees."""
     if not axes:
         raise ScenarioError("sweep: give at least one --param section.key=START:STOP:STEPS")
-    check_sweep_points(math.prod(len(axis.values) for axis in axes), replications)
+    grid = math.prod(len(axis.values) for axis in axes)
+    check_sweep_points(grid, replications)
     base = scenarios.load(name, list(overrides), list(variants))
+    check_sweep_points(grid, replications, len(base.variants))
     points = list(itertools.product(*(axis.values for axis in axes)))
     tasks: list[Task] = []
     labels: list[tuple[str, tuple[float, ...]]] = []

@@ -356,6 +356,7 @@ def argument_cases() -> list[Case]:
         ),
         ("sweep", "double-click", "--param", "load.rate_per_s=1:10:2", "-r", "5000"),
         ("sweep", "double-click", "--param", "load.duration_s=1:1e7:2"),
+        ("sweep", "double-click", "--param", "load.rate_per_s=1:10:1000", "-r", "40"),
         ("validate",),
         ("no-such-command",),
         ("show",),
