@@ -6,17 +6,15 @@ files, bad overrides, bad options) are one line on stderr and exit code 2.
 
 from __future__ import annotations
 
-import functools
 import gc
 import json
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Executor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -25,12 +23,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedCo
 from rich.table import Table
 
 from checkoutsim import scenario as scenarios
+from checkoutsim.cli_errors import OneLineErrorGroup, UserError, print_error, user_errors
 from checkoutsim.cli_report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.render import render_run, render_sweep
 from checkoutsim.runner import Progress as ProgressCallback
 from checkoutsim.runner import json_safe, run_scenario
 
 app = typer.Typer(
+    cls=OneLineErrorGroup,
     help="Simulate and load-test an e-commerce checkout; measure what breaks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -39,25 +39,8 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-class UserError(Exception):
-    """A problem with what the user asked for; shown as one line, exit code 2."""
-
-
-def user_errors(function: F) -> F:
-    """Turn scenario and usage errors into one line on stderr and exit code 2."""
-
-    @functools.wraps(function)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return function(*args, **kwargs)
-        except (scenarios.ScenarioError, UserError) as error:
-            err.print(f"checkoutsim: error: {error}", markup=False, highlight=False, soft_wrap=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
+# UserError and user_errors live in checkoutsim.cli_errors; the command modules
+# import them from here too.
 
 
 SetOption = Annotated[
@@ -79,7 +62,9 @@ ClusterOption = Annotated[
 def executor_or_exit(jobs: int, cluster: str | None) -> Iterator[Executor | None]:
     """The executor for ``--jobs``/``--cluster``, with its errors as user errors."""
     from checkoutsim.executors import ExecutorError, executor_for
+    from checkoutsim.limits import check_jobs
 
+    check_jobs(jobs)
     try:
         with executor_for(jobs, cluster) as executor:
             yield executor
@@ -91,11 +76,11 @@ def check_output_folder(option: str, folder: Path | None) -> None:
     """Refuse, before any work, a folder that exists as a file or cannot be made."""
     if folder is None:
         return
-    if folder.exists() and not folder.is_dir():
-        raise UserError(f"{option} {folder}: exists and is not a folder")
-    parent = next((p for p in [folder, *folder.parents] if p.exists()), Path("."))
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"{option} {folder}: cannot write under {parent}")
+    from checkoutsim.report.files import folder_problem
+
+    problem = folder_problem(folder)
+    if problem is not None:
+        raise UserError(f"{option} {folder}: {problem}")
 
 
 def emit_json(data: Any) -> None:
@@ -207,7 +192,7 @@ def validate(
                 markup=False,
             )
         except scenarios.ScenarioError as error:
-            err.print(f"checkoutsim: error: {error}", markup=False, highlight=False, soft_wrap=True)
+            print_error(error)
             failed = True
     if failed:
         raise typer.Exit(2)

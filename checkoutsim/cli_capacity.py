@@ -121,7 +121,7 @@ def render_plan(result: CapacityPlan, console: Console) -> None:
 
 def register_capacity(app: typer.Typer) -> None:
     """Add the ``capacity`` command to ``app``."""
-    from checkoutsim.cli import UserError, emit_json, out, user_errors
+    from checkoutsim.cli import UserError, check_output_folder, emit_json, out, user_errors
     from checkoutsim.cli_report import write_and_announce
 
     def checked(option: str, step: Callable[[], T]) -> T:
@@ -142,6 +142,8 @@ def register_capacity(app: typer.Typer) -> None:
         out_directory: OutOption = None,
     ) -> None:
         """Size app servers, database shards, Kafka partitions and gateway accounts (Erlang C)."""
+        if report:
+            check_output_folder("--out", out_directory)
         # Each option is checked on its own so the error names the option at fault.
         amount = checked("--orders-per-day", lambda: parse_orders_per_day(orders_per_day))
         factor = checked("--peak-factor", lambda: parse_peak_factor(peak_factor))

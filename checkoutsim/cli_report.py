@@ -94,7 +94,14 @@ def is_result_file(target: str) -> bool:
 
 def register_report(app: typer.Typer) -> None:
     """Add the ``report`` command to ``app`` (once: a second call does nothing)."""
-    from checkoutsim.cli import UserError, err, out, progress_bar, user_errors
+    from checkoutsim.cli import (
+        UserError,
+        check_output_folder,
+        err,
+        out,
+        progress_bar,
+        user_errors,
+    )
 
     if any(command.name == "report" for command in app.registered_commands):
         return
@@ -116,6 +123,7 @@ def register_report(app: typer.Typer) -> None:
         from checkoutsim.report.frames import ReportError
         from checkoutsim.runner import run_scenario
 
+        check_output_folder("--out", out_directory)
         try:
             if is_result_file(target):
                 given = [

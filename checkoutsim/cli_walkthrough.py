@@ -94,7 +94,7 @@ def run_notice(console: Console, quick: bool) -> Callable[[str], AbstractContext
 
 def register_walkthrough(app: typer.Typer) -> None:
     """Add the ``walkthrough`` command to ``app`` (once: a second call does nothing)."""
-    from checkoutsim.cli import UserError, err, out, user_errors
+    from checkoutsim.cli import UserError, check_output_folder, err, out, user_errors
 
     if any(command.name == "walkthrough" for command in app.registered_commands):
         return
@@ -117,6 +117,8 @@ def register_walkthrough(app: typer.Typer) -> None:
             return
         if topic is not None and every:
             raise UserError("give a topic or --all, not both")
+        if report:
+            check_output_folder("--output", output)
 
         def wait(prompt: str) -> str:
             return out.input(f"[dim]{prompt}[/]")

@@ -9,18 +9,43 @@ per-field locations, type coercion rules and range checks for free.
 
 from __future__ import annotations
 
-from typing import Literal
+import math
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
+
+from checkoutsim.limits import (
+    MAX_CHECKOUTS,
+    MAX_SIMULATED_S,
+    MAX_TIER_CUSTOMERS,
+    run_problems,
+)
 
 InventoryStrategy = Literal["naive", "lock_ttl", "fenced", "optimistic", "atomic"]
 PaymentStrategy = Literal["no_key", "check_then_charge", "key_first"]
 
 
-class Section(BaseModel):
-    """Base of every scenario section: immutable, strict about unknown keys."""
+#: A finite float that is not a string, a bool or anything else coerced into one.
+FiniteFloat = Annotated[float, Strict(), AllowInfNan(False)]
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+
+class Section(BaseModel):
+    """Base of every scenario section: immutable, strict about unknown keys and types.
+
+    Strict mode: ``"1e3"`` is not a number and ``"yes"`` not a boolean (a whole
+    number is still accepted where a float is expected); NaN and infinities are
+    refused everywhere.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
 
 class Latency(Section):
@@ -48,14 +73,17 @@ class Load(Section):
 
     rate_per_s: float = Field(50.0, gt=0, le=1_000_000)
     #: Piecewise-constant rates as ``[[start_s, rate_per_s], ...]``; overrides rate_per_s.
-    piecewise: list[tuple[float, float]] = Field(default_factory=list, max_length=10_000)
+    #: (A TOML array is a list: each step is read as a pair of strict finite numbers.)
+    piecewise: list[Annotated[tuple[FiniteFloat, FiniteFloat], Strict(False)]] = Field(
+        default_factory=list, max_length=10_000
+    )
     #: Upper bound on the arrivals a run may generate, so a typo cannot run forever.
     max_arrivals: int = Field(20_000_000, ge=1, le=1_000_000_000)
-    burst_at_s: float = Field(0.0, ge=0)
-    burst_size: int = Field(0, ge=0, le=10_000_000)
-    duration_s: float = Field(60.0, gt=0, le=10_000_000)
+    burst_at_s: float = Field(0.0, ge=0, le=MAX_SIMULATED_S)
+    burst_size: int = Field(0, ge=0, le=MAX_CHECKOUTS)
+    duration_s: float = Field(60.0, gt=0, le=MAX_SIMULATED_S)
     #: Time after the last arrival for in-flight work (and sweeps) to finish.
-    drain_s: float = Field(60.0, ge=0, le=10_000_000)
+    drain_s: float = Field(60.0, ge=0, le=MAX_SIMULATED_S)
 
     @model_validator(mode="after")
     def _piecewise_sorted(self) -> Load:
@@ -64,11 +92,25 @@ class Load(Section):
             raise ValueError("piecewise must be [[start_s, rate_per_s], ...] sorted, non-negative")
         if any(rate > 1_000_000 for _, rate in self.piecewise):
             raise ValueError("piecewise rates must be at most 1,000,000 per second")
-        expected = self.expected_arrivals()
-        if expected > self.max_arrivals:
+        late = [start for start in starts if start >= self.duration_s]
+        if late:
             raise ValueError(
-                f"this load would start about {expected:,.0f} checkouts, more than "
-                f"max_arrivals ({self.max_arrivals:,}); shorten it or raise max_arrivals"
+                f"piecewise step at {late[0]:g} s starts at or after duration_s "
+                f"({self.duration_s:g} s), so it would never run"
+            )
+        if self.burst_size > 0 and self.burst_at_s >= self.duration_s:
+            raise ValueError(
+                f"burst_at_s ({self.burst_at_s:g}) is at or after duration_s "
+                f"({self.duration_s:g}), so the burst would never arrive"
+            )
+        expected = self.expected_arrivals()
+        limit = min(self.max_arrivals, MAX_CHECKOUTS)
+        if not math.isfinite(expected) or expected > limit:
+            bound = "the limit" if limit == MAX_CHECKOUTS else "max_arrivals"
+            raise ValueError(
+                f"rate_per_s x duration_s (piecewise and burst_size included) would start "
+                f"about {expected:,.0f} checkouts, more than {limit:,} ({bound}); "
+                "shorten the load or lower its rate"
             )
         return self
 
@@ -91,7 +133,13 @@ class Catalog(Section):
     price: int = Field(100, ge=1, le=1_000_000_000)
     #: Share of checkouts that go to the first ``hot_skus`` SKUs.
     hot_share: float = Field(0.0, ge=0, le=1)
-    hot_skus: int = Field(1, ge=1)
+    hot_skus: int = Field(1, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _hot_within_catalog(self) -> Catalog:
+        if self.hot_skus > self.skus:
+            raise ValueError(f"hot_skus ({self.hot_skus}) is more than skus ({self.skus})")
+        return self
 
 
 class Shopper(Section):
@@ -202,7 +250,14 @@ class Real(Section):
     one_core_per_process: bool = True
     #: Where a load test's throw-away databases go; empty means RAM-backed
     #: ``/dev/shm`` when the machine has it (no disk flushes), else the temp folder.
-    store_dir: str = ""
+    store_dir: str = Field("", max_length=4096)
+
+    @field_validator("store_dir")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("a path cannot contain a NUL byte")
+        return value
 
 
 class Breaker(Section):
@@ -307,7 +362,7 @@ class Scale(Section):
     orders_per_day: float = Field(0.0, ge=0, le=1e12)
     peak_factor: float | None = Field(None, gt=0, le=1000)
     #: Customers simulated per tier's queue (more is slower and more precise).
-    customers_per_tier: int = Field(200_000, ge=1000, le=100_000_000)
+    customers_per_tier: int = Field(200_000, ge=1000, le=MAX_TIER_CUSTOMERS)
     assumptions: dict[str, float] = Field(default_factory=dict)
 
     @model_validator(mode="after")
@@ -342,3 +397,11 @@ class Settings(Section):
     transaction: Transaction = Transaction()
     scale: Scale = Scale()
     real: Real = Real()
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> Settings:
+        # Limits that span sections (load x saga x shopper): the work a run may do.
+        problems = run_problems(self)
+        if problems:
+            raise ValueError(problems[0])
+        return self

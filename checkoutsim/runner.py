@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from checkoutsim import __version__
 from checkoutsim.config import Settings
 from checkoutsim.history import History
+from checkoutsim.limits import check_jobs, check_replications
 from checkoutsim.metrics import aggregate, summarise, verdict
 from checkoutsim.scenario import Scenario
 
@@ -104,8 +105,8 @@ def run_scenario(
     executor: Executor | None = None,
 ) -> RunResult:
     """Simulate every variant for ``replications`` seeded streams and aggregate."""
-    if replications < 1:
-        raise ValueError(f"replications must be at least 1, got {replications}")
+    check_replications(replications)
+    check_jobs(jobs)
     scale = None
     if scenario.base.scale.orders_per_day > 0:
         from checkoutsim.scale import check, hot_sku_settings

@@ -19,6 +19,7 @@ import numpy as np
 
 from checkoutsim import capacity, queueing
 from checkoutsim.config import Scale, Settings
+from checkoutsim.limits import MAX_TIER_CUSTOMERS
 from checkoutsim.sim.tiers import simulate_station
 
 #: Relative agreement required between simulated and analytic figures.
@@ -148,7 +149,10 @@ def check(settings: Scale, seed: int) -> ScaleReport:
         else:
             # A busier queue's mean wait converges more slowly (its waits are
             # more correlated), so it gets more customers: about (1 - rho)^-2.
-            customers = int(min(settings.customers_per_tier * 0.25 / (1 - offered) ** 2, 20e6))
+            # (Capped, so that a tier near saturation cannot make the run unbounded.)
+            customers = int(
+                min(settings.customers_per_tier * 0.25 / (1 - offered) ** 2, MAX_TIER_CUSTOMERS)
+            )
             customers = max(customers, settings.customers_per_tier)
             measured = simulate_station(arrival, service, servers, customers, rng)
             simulated = (measured.utilisation, measured.mean_wait_s, measured.p99_wait_s)

@@ -10,7 +10,6 @@ field and the value.
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,14 +17,15 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from checkoutsim import inputs
 from checkoutsim.config import Section, Settings
 
-MAX_FILE_BYTES = 1_000_000
+MAX_FILE_BYTES = inputs.MAX_BYTES
 M = TypeVar("M", bound=BaseModel)
 _SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
-class ScenarioError(Exception):
+class ScenarioError(inputs.InputError):
     """A scenario could not be loaded; ``str()`` is the one-line message to show."""
 
 
@@ -124,9 +124,15 @@ def available() -> dict[str, Path]:
 
 def resolve_path(name_or_path: str) -> Path:
     """Turn a scenario name or a file path into a path that exists."""
+    if "\x00" in name_or_path:
+        raise ScenarioError(f"{name_or_path!r}: a path cannot contain a NUL byte")
     candidate = Path(name_or_path)
-    if candidate.suffix == ".toml" or candidate.is_file() or "/" in name_or_path:
-        if not candidate.is_file():
+    try:
+        is_file = candidate.is_file()
+    except OSError as error:  # a name too long for the file system, say
+        raise ScenarioError(f"{name_or_path}: cannot read: {error.strerror}") from None
+    if candidate.suffix == ".toml" or is_file or "/" in name_or_path:
+        if not is_file:
             raise ScenarioError(f"{name_or_path}: no such scenario file")
         return candidate
     known = available()
@@ -137,16 +143,22 @@ def resolve_path(name_or_path: str) -> Path:
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """Parse ``section.key=value``; the value is read as TOML, else kept as a string."""
+    """Parse ``section.key=value``; the value is read as TOML (a bare word as a string).
+
+    The value is bounded like a file (``checkoutsim.inputs``): size, nesting,
+    integers and control characters.
+    """
     if "=" not in text:
         raise ScenarioError(f"--set {text}: expected section.key=value")
     key, raw = (part.strip() for part in text.split("=", 1))
-    if not re.fullmatch(r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*)+", key):
+    if len(key) > inputs.MAX_KEY_LENGTH or not re.fullmatch(
+        r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*){1,8}", key
+    ):
         raise ScenarioError(f"--set {text}: field {key!r} is not of the form section.key")
     try:
-        value = tomllib.loads(f"value = {raw}")["value"]
-    except tomllib.TOMLDecodeError:
-        value = raw
+        value = inputs.parse_set_value(raw, f"--set {key}")
+    except inputs.InputError as error:
+        raise ScenarioError(str(error)) from None
     return key, value
 
 
@@ -186,18 +198,11 @@ def load(
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
-    """Read a TOML file with a size limit and a one-line error."""
+    """Read a TOML file with every limit of ``checkoutsim.inputs`` and a one-line error."""
     try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ScenarioError(f"{path}: file is {size} bytes, more than {MAX_FILE_BYTES}")
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as error:
-        raise ScenarioError(f"{path}: invalid TOML: {error}") from None
-    except UnicodeDecodeError as error:
-        raise ScenarioError(f"{path}: not UTF-8 text: {error.reason}") from None
-    except OSError as error:
-        raise ScenarioError(f"{path}: cannot read: {error.strerror}") from None
+        return inputs.read_toml_file(path)
+    except inputs.InputError as error:
+        raise ScenarioError(str(error)) from None
 
 
 def _settings_dict(scenario_file: ScenarioFile) -> dict[str, Any]:
@@ -241,11 +246,18 @@ def _validate(model: type[M], raw: Mapping[str, Any], where: str) -> M:
         return model.model_validate(raw)
     except ValidationError as error:
         first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"]) or "(top level)"
+        location = ".".join(str(part) for part in first["loc"])
         value = first.get("input")
-        shown = repr(value) if not isinstance(value, dict) else "a table"
-        if len(shown) > 80:
-            shown = shown[:77] + "..."
+        message = first["msg"].removeprefix("Value error, ")
+        # A table's problem is stated in the message; a value is shown, shortened.
+        shown = "" if isinstance(value, dict) else f" (got {_shorten(repr(value), 80)})"
         more = error.error_count() - 1
         extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
-        raise ScenarioError(f"{where}: {location}: {first['msg']} (got {shown}){extra}") from None
+        # A limit across sections has no one location; its message names the fields.
+        field = f"{location}: " if location else ""
+        raise ScenarioError(f"{where}: {field}{message}{shown}{extra}") from None
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -21,6 +21,7 @@ import pandas as pd
 
 from checkoutsim import __version__
 from checkoutsim import scenario as scenarios
+from checkoutsim.limits import check_sweep_points
 from checkoutsim.metrics import aggregate
 from checkoutsim.runner import Progress, Task, execute, json_safe
 from checkoutsim.scale import hot_sku_rate, hot_sku_settings
@@ -76,6 +77,8 @@ def parse_axis(text: str) -> Axis:
         raise ScenarioError(
             f"--param {text}: START and STOP must be numbers, STEPS a whole number"
         ) from None
+    if not (math.isfinite(start) and math.isfinite(stop)):
+        raise ScenarioError(f"--param {text}: START and STOP must be finite numbers")
     if not 1 <= steps <= 1000:
         raise ScenarioError(f"--param {text}: STEPS must be from 1 to 1000, got {steps}")
     values = np.linspace(start, stop, steps)
@@ -99,7 +102,10 @@ def run_sweep(
     """Run every grid point of every variant; aggregate replications; find knees."""
     if not axes:
         raise ScenarioError("sweep: give at least one --param section.key=START:STOP:STEPS")
+    grid = math.prod(len(axis.values) for axis in axes)
+    check_sweep_points(grid, replications)
     base = scenarios.load(name, list(overrides), list(variants))
+    check_sweep_points(grid, replications, len(base.variants))
     points = list(itertools.product(*(axis.values for axis in axes)))
     tasks: list[Task] = []
     labels: list[tuple[str, tuple[float, ...]]] = []

@@ -2,13 +2,23 @@
 
 ``BAD_SCENARIOS`` is the catalogue of hand-picked bad inputs with the answer
 each one gets (asserted, so the list stays true); hypothesis then generates
-malformed TOML, wrong types, unknown keys and extreme values around it.
+malformed TOML, wrong types, unknown keys and extreme values around it. The
+generated corpus of ``tests/fuzz_corpus.py`` (wrong types for every field,
+NaN and infinities, huge numbers, deep nesting, encodings, absurd loads, bad
+command lines) must each give exit 2 and exactly one line: in process here,
+and (``slow``) each in a process of its own within 10 s and 500 MB.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -20,6 +30,8 @@ from typer.testing import CliRunner
 
 from checkoutsim.cli import app
 from checkoutsim.scenario import MAX_FILE_BYTES, available
+
+from .fuzz_corpus import FILE, GOOD, HEADER, Case, corpus
 
 BASE_TEXT = available()["double-click"].read_text(encoding="utf-8")
 BASE = tomllib.loads(BASE_TEXT)
@@ -195,3 +207,109 @@ def test_the_toml_writer_round_trips_the_base_scenario(tmp_path: Path) -> None:
     path = tmp_path / "same.toml"
     path.write_text(toml_document(BASE), encoding="utf-8")
     assert validate(path)[0] == 0
+
+
+# The generated corpus (tests/fuzz_corpus.py): every case exit 2, one line.
+
+CORPUS = corpus()
+CORPUS_IDS = [f"{index:03d}-{case.label[:50]}" for index, case in enumerate(CORPUS)]
+#: The longest error line the command line prints.
+LONGEST_LINE = 240
+
+
+def command_line(case: Case, directory: Path) -> list[str]:
+    """The case's arguments, its file (if any) written into ``directory``."""
+    if case.file is None:
+        return list(case.args)
+    path = directory / "case.toml"
+    path.write_bytes(case.file)
+    return [str(path) if arg == FILE else arg for arg in case.args]
+
+
+def assert_one_error_line(case: Case, code: int, stdout: str, stderr: str) -> None:
+    """Exit 2, nothing on stdout, exactly one ``checkoutsim: error:`` line on stderr."""
+    assert code == 2, (case.label, code, stdout[:300], stderr[:300])
+    assert stdout == "", (case.label, stdout[:300])
+    assert stderr.endswith("\n") and stderr.count("\n") == 1, (case.label, stderr[:600])
+    assert stderr.startswith("checkoutsim: error: "), (case.label, stderr[:300])
+    assert len(stderr.rstrip("\n")) <= LONGEST_LINE, (case.label, len(stderr))
+
+
+def test_the_corpus_is_large_and_its_bases_are_valid(tmp_path: Path) -> None:
+    assert len(CORPUS) >= 300
+    for name, text in (
+        ("header", HEADER.encode()),
+        ("good", GOOD),
+        ("bom", b"\xef\xbb\xbf" + GOOD),
+    ):
+        path = tmp_path / f"{name}.toml"
+        path.write_bytes(text)
+        result = RUNNER.invoke(app, ["show", str(path), "--json"])
+        assert result.exit_code == 0, (name, result.output)
+
+
+@pytest.mark.parametrize("case", CORPUS, ids=CORPUS_IDS)
+def test_every_corpus_case_exits_2_with_one_line(tmp_path: Path, case: Case) -> None:
+    result = RUNNER.invoke(app, command_line(case, tmp_path))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise AssertionError(f"traceback for {case.label}") from result.exception
+    assert_one_error_line(case, result.exit_code, result.stdout, result.stderr)
+    if case.field:
+        # A wrong value for a setting is named by its section and field.
+        section, _, field = case.field.rpartition(".")
+        assert field in result.stderr and section in result.stderr, (case.label, result.stderr)
+
+
+def _runnable(case: Case) -> bool:
+    """Whether the case's arguments can be passed to a new process at all."""
+    try:
+        return all(
+            len(arg) < 100_000 and "\x00" not in arg and os.fsencode(arg) for arg in case.args
+        )
+    except UnicodeEncodeError:
+        return False
+
+
+#: Each case in a process of its own must finish within these: seconds of CPU
+#: (what the process itself spent, fair on a busy machine), peak resident memory,
+#: and a wall-clock bound that only catches a hang.
+CASE_SECONDS = 10.0
+CASE_MEGABYTES = 500
+CASE_WALL_SECONDS = 60.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "case", [case for case in CORPUS if _runnable(case)], ids=lambda case: case.label[:50]
+)
+def test_every_corpus_case_in_its_own_process_is_quick_and_small(
+    tmp_path: Path, case: Case
+) -> None:
+    arguments = [
+        arg.replace("show", "run", 1) if index == 0 else arg
+        for index, arg in enumerate(command_line(case, tmp_path))
+    ]
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    with tempfile.TemporaryFile() as stdout, tempfile.TemporaryFile() as stderr:
+        started = time.monotonic()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "checkoutsim", *arguments],
+            stdout=stdout,
+            stderr=stderr,
+            env=environment,
+        )
+        # Killed past the wall-clock bound, so a hang fails the test, not the suite.
+        timer = threading.Timer(CASE_WALL_SECONDS, process.kill)
+        timer.start()
+        _, status, usage = os.wait4(process.pid, 0)
+        timer.cancel()
+        elapsed = time.monotonic() - started
+        process.returncode = os.waitstatus_to_exitcode(status)
+        stdout.seek(0)
+        stderr.seek(0)
+        out_text = stdout.read().decode("utf-8", "replace")
+        err_text = stderr.read().decode("utf-8", "replace")
+    assert elapsed <= CASE_WALL_SECONDS, (case.label, elapsed)
+    assert usage.ru_utime + usage.ru_stime <= CASE_SECONDS, (case.label, usage)
+    assert usage.ru_maxrss <= CASE_MEGABYTES * 1024, (case.label, usage.ru_maxrss)
+    assert_one_error_line(case, process.returncode, out_text, err_text)

@@ -48,6 +48,11 @@ def load_result(path: Path) -> dict[str, Any]:
         raise ReportError(f"{path}: cannot read: {error.strerror}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise ReportError(f"{path}: not a JSON result: {error}") from None
+    except (RecursionError, ValueError):
+        # Nested too deeply for the parser, or an integer of over 4,300 digits.
+        raise ReportError(
+            f"{path}: not a JSON result: nested too deeply or a huge number"
+        ) from None
     check_result(data, str(path))
     return data
 

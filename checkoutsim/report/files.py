@@ -1,12 +1,16 @@
 """Writing result frames to disk, all or nothing.
 
 Files are first written into a temporary folder beside the target and moved
-into place at the end, so an error half-way leaves nothing half-written.
+into place at the end, so an error half-way leaves nothing half-written. A
+single file is written to a temporary file and renamed. A failure on the way
+is an ``OSError`` that names the target the user gave (not the temporary
+name), which the command line shows as one line.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import shutil
@@ -19,6 +23,40 @@ from checkoutsim.runner import RunResult
 
 
 @contextlib.contextmanager
+def naming_target(target: Path) -> Iterator[None]:
+    """Re-raise an ``OSError`` as one about ``target``, the path the user gave."""
+    try:
+        yield
+    except OSError as error:
+        if error.filename == str(target):
+            raise
+        code = error.errno or errno.EIO
+        raise OSError(code, error.strerror or os.strerror(code), str(target)) from None
+
+
+def folder_problem(folder: Path) -> str | None:
+    """Why ``folder`` cannot be written into (created if need be), or None if it can.
+
+    Checked before any work, by making and removing a temporary folder where
+    the output would go: permission bits alone do not tell (``/proc``, a
+    read-only mount, or running as root).
+    """
+    if "\x00" in str(folder):
+        return "a path cannot contain a NUL byte"
+    try:
+        if folder.exists() and not folder.is_dir():
+            return "exists and is not a folder"
+        existing = next((p for p in [folder, *folder.parents] if p.exists()), Path("."))
+        if not existing.is_dir():
+            return f"{existing} is not a folder"
+        probe = tempfile.mkdtemp(prefix=".probe-", dir=existing)
+        os.rmdir(probe)
+    except OSError as error:
+        return f"cannot write there: {error.strerror or error}"
+    return None
+
+
+@contextlib.contextmanager
 def staged_directory(target: Path, last: Sequence[str] = ()) -> Iterator[Path]:
     """Yield a temporary folder; on success merge its files into ``target``.
 
@@ -26,25 +64,41 @@ def staged_directory(target: Path, last: Sequence[str] = ()) -> Iterator[Path]:
     so that whoever sees the page finds its figures already there).
     """
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    with naming_target(target):
+        if target.exists() and not target.is_dir():
+            raise OSError(errno.EEXIST, "exists and is not a folder", str(target))
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         yield staging
-        target.mkdir(parents=True, exist_ok=True)
-        items = sorted(staging.iterdir(), key=lambda item: (item.name in last, item.name))
-        for item in items:
-            os.replace(item, target / item.name)
+        with naming_target(target):
+            target.mkdir(parents=True, exist_ok=True)
+            items = sorted(staging.iterdir(), key=lambda item: (item.name in last, item.name))
+            for item in items:
+                os.replace(item, target / item.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
 
 
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file and a rename: all or nothing."""
+    path = Path(path)
+    with naming_target(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(text)
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+            raise
+
+
 def write_json(path: Path, data: Any) -> None:
     """Write JSON atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    write_text_atomic(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
 def write_run_frames(result: RunResult, directory: Path) -> list[Path]:
