@@ -30,8 +30,7 @@ from typer.testing import CliRunner
 
 from checkoutsim.cli import app
 from checkoutsim.scenario import MAX_FILE_BYTES, available
-
-from .fuzz_corpus import FILE, GOOD, HEADER, Case, corpus
+from tests.fuzz_corpus import FILE, GOOD, HEADER, Case, corpus
 
 BASE_TEXT = available()["double-click"].read_text(encoding="utf-8")
 BASE = tomllib.loads(BASE_TEXT)
