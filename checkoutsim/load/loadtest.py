@@ -183,6 +183,7 @@ def drive_in_process(
         samples,
         progress,
     )
+    run.mark_running()
     result = session.finish(env, runner, history, options.html)
     for job in jobs:
         job.kill()
@@ -287,7 +288,8 @@ def assemble(
     end = load.duration_s + load.drain_s
     _close_unanswered(shopper_records, settings.shopper.timeout_s, end)
     checkouts = records.checkout_frame(shopper_records)
-    history = records.build_history(checkouts, facts, samples, end, settings.faults)
+    running = [row[0] for row in shopper_records if len(row) > 9 and row[9]]
+    history = records.build_history(checkouts, facts, samples, end, settings.faults, running)
     checks = records.real_audit(history, facts)
     metrics = records.real_metrics(history, facts, checks, load.duration_s)
     latency = checkouts["latency_s"].dropna().to_numpy() * scale
@@ -360,6 +362,7 @@ def _run_http(
     history = session.start(env, runner, opts)
     samples: list[tuple[float, ...]] = []
     _play(run, settings, lambda: 0, env, variant.name, samples, progress)
+    run.mark_running()
     result = session.finish(env, runner, history, options.html)
     run.requests.kill(block=False)
     facts = ServerFacts.from_json(get_json(f"{target}/audit?history=1")["history"]).shifted(offset)

@@ -31,7 +31,8 @@ TIMED_OUT = "timed_out"
 IN_FLIGHT = "in_flight"
 ERROR = "error"
 
-#: Columns of a shopper record (model seconds, except ``lag_wall_s``).
+#: Columns of a shopper record (model seconds, except ``lag_wall_s``); ``running``:
+#: a request of the intent was still being served when the run stopped.
 RECORD_COLUMNS = (
     "intent_id",
     "arrival_s",
@@ -42,6 +43,7 @@ RECORD_COLUMNS = (
     "told",
     "answered_s",
     "lag_wall_s",
+    "running",
 )
 
 
@@ -67,6 +69,8 @@ class ShopperRun:
         self.popped = 0
         self.origin_perf: float | None = None
         self.origin_ready = gevent.event.Event()
+        #: Which intent each request greenlet serves (``mark_running``).
+        self._intent_of: dict[gevent.Greenlet, int] = {}
         self._abandon = random.Random(f"abandon-{seed}-{process}")
 
     def start_at(self, origin_epoch: float) -> None:
@@ -111,6 +115,7 @@ class ShopperRun:
             IN_FLIGHT,
             -1.0,
             time.perf_counter() - intended,
+            False,
         ]
         self.records.append(record)
         body = {
@@ -125,12 +130,14 @@ class ShopperRun:
             same_key = attempt == 0 or shopper.retry_same_key
             key = f"i{intent.intent_id}" if same_key else f"i{intent.intent_id}r{attempt}"
             request = self.requests.spawn(_send_safely, send, key, body)
+            self._intent_of[request] = intent.intent_id
             if attempt == 0 and intent.second_click_s is not None:
                 record[4] = 2
                 second = gevent.spawn_later(
                     intent.second_click_s * scale, _send_safely, send, key, body
                 )
                 self.requests.add(second)
+                self._intent_of[second] = intent.intent_id
             deadline = attempt_start + timeout
             request.join(max(0.0, deadline - time.perf_counter()))
             if request.ready():
@@ -148,6 +155,18 @@ class ShopperRun:
         record[7] = (answered - origin) / scale
         self.answered += 1
         return told, answered - intended
+
+    def mark_running(self) -> int:
+        """Flag the records of intents with a request still being served; how many.
+
+        Call when the run stops, before the requests are killed: the service
+        had not finished those checkouts (the shopper may have given up long
+        before), so their money is not yet settled one way or the other.
+        """
+        running = {self._intent_of[request] for request in self.requests}
+        for record in self.records:
+            record[9] = record[0] in running
+        return len(running)
 
     def close_unanswered(self, end_s: float) -> None:
         """Shoppers still waiting at the end have given up if their time-out passed."""

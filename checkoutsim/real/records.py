@@ -10,6 +10,7 @@ told, and when) comes from the load generator. Together they make the same
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 from collections.abc import Sequence
@@ -29,6 +30,8 @@ from checkoutsim.sim.faults import FaultSchedule
 
 GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
 WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
+#: One row per durable record of unfinished work (``checkoutsim.audit.unfinished_checkouts``).
+OPEN_COLUMNS = ("intent_id", "record")
 #: Figures of one process's own breaker: each process of a ``--workers`` run has
 #: its own, as each instance of a service would, and all of them see the same
 #: outage; the run reports the longest (the model's one breaker is one instance).
@@ -54,6 +57,10 @@ class ServerFacts:
     writes: pd.DataFrame
     stock: tuple[int, ...]
     counters: dict[str, float] = field(default_factory=dict)
+    #: Durable records of work unfinished when the facts were read (``OPEN_COLUMNS``).
+    open_records: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(OPEN_COLUMNS))
+    )
 
     def shifted(self, offset_s: float) -> ServerFacts:
         """The same facts with every time moved ``offset_s`` earlier (another origin)."""
@@ -90,6 +97,7 @@ class ServerFacts:
             "writes": rows(self.writes),
             "stock": list(self.stock),
             "counters": self.counters,
+            "open_records": rows(self.open_records),
         }
 
     @classmethod
@@ -104,6 +112,7 @@ class ServerFacts:
             writes=_frame(data["writes"], WRITE_COLUMNS),
             stock=tuple(int(units) for units in data["stock"]),
             counters=dict(data["counters"]),
+            open_records=_frame(data.get("open_records", []), OPEN_COLUMNS),
         )
 
 
@@ -162,7 +171,25 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     counters["unfinished_sagas"] = shop.execute(
         "SELECT COUNT(*) FROM saga_log WHERE step IN ('reserved', 'captured')"
     ).fetchone()[0]
-    return ServerFacts(orders, ledger.frame(), grants, writes, stock, counters)
+    return ServerFacts(
+        orders, ledger.frame(), grants, writes, stock, counters, open_records(store)
+    )
+
+
+def open_records(store: Store) -> pd.DataFrame:
+    """Durable records of unfinished checkouts: open saga steps, started keys, parked payments."""
+    shop = store.db.read()
+    rows = shop.execute(
+        "SELECT intent_id, step FROM saga_log WHERE step IN ('reserved', 'captured')"
+        " UNION ALL SELECT intent_id, 'started' FROM requests WHERE recovery_point = 'started'"
+    ).fetchall()
+    # The retry queue's table exists only when the scenario enables the queue,
+    # and each database names the missing-table error its own way.
+    with contextlib.suppress(Exception):
+        rows += shop.execute(
+            "SELECT intent_id, 'parked' FROM parked_payments WHERE state IN ('queued', 'in_flight')"
+        ).fetchall()
+    return pd.DataFrame([tuple(row) for row in rows], columns=list(OPEN_COLUMNS))
 
 
 def checkout_frame(records: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -182,11 +209,14 @@ def build_history(
     timeline: Sequence[Sequence[float]],
     duration_s: float,
     faults: Faults | None = None,
+    running: Sequence[int] = (),
 ) -> History:
     """The run's ``History``, in the model's shape and units (model seconds).
 
     ``faults`` are the scenario's fault windows, so that the metrics measure
-    throughput inside them, as the model's do.
+    throughput inside them, as the model's do. ``running`` lists the intents
+    whose request was still being served when the run stopped: with the
+    store's durable records they name the unfinished checkouts.
     """
     counters = {key: value for key, value in facts.counters.items() if key != "unfinished_sagas"}
     return History(
@@ -198,6 +228,7 @@ def build_history(
         duration_s=duration_s,
         counters=counters,
         fault_windows=FaultSchedule(faults).windows() if faults is not None else [],
+        unfinished=tuple(audit.unfinished_checkouts(facts.open_records, facts.orders, running)),
     )
 
 
@@ -214,6 +245,10 @@ def real_metrics(
     by_name = {check.invariant: check for check in checks}
     metrics["stale_lease_writes"] = by_name["no_stale_lease_write"].count
     metrics["unfinished_sagas"] = facts.counters.get("unfinished_sagas", 0)
+    metrics["unfinished_checkouts"] = len(history.unfinished)
+    metrics["unfinished_payments"] = len(
+        audit.unfinished_payments(history.ledger, history.orders, history.unfinished)
+    )
     metrics["errors"] = int((history.checkouts["told"] == "error").sum())
     return metrics
 
