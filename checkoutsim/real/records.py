@@ -171,9 +171,7 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     counters["unfinished_sagas"] = shop.execute(
         "SELECT COUNT(*) FROM saga_log WHERE step IN ('reserved', 'captured')"
     ).fetchone()[0]
-    return ServerFacts(
-        orders, ledger.frame(), grants, writes, stock, counters, open_records(store)
-    )
+    return ServerFacts(orders, ledger.frame(), grants, writes, stock, counters, open_records(store))
 
 
 def open_records(store: Store) -> pd.DataFrame:
