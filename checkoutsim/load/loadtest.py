@@ -34,7 +34,7 @@ from checkoutsim.load.schedule import for_run, plan, shoppers_needed
 from checkoutsim.load.session import Progress, SessionOptions, SessionResult
 from checkoutsim.load.shoppers import ShopperRun, told_from_response
 from checkoutsim.load.users import HttpShopper, InProcessShopper
-from checkoutsim.real import records
+from checkoutsim.real import overload, records
 from checkoutsim.real.records import ServerFacts
 from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
 from checkoutsim.scenario import Variant
@@ -193,7 +193,9 @@ def drive_in_process(
     service.save_counters()
     facts = records.collect(service.store, service.ledger)
     service.close()
-    return assemble(variant, settings, run.records, facts, samples, result, opts.users)
+    return assemble(
+        variant, settings, run.records, facts, samples, result, opts.users, runtime.steps
+    )
 
 
 def _start_origin(users: int) -> float:
@@ -281,8 +283,13 @@ def assemble(
     samples: list[tuple[float, ...]],
     result: SessionResult,
     users: int,
+    steps: overload.StepTimes | None = None,
 ) -> VariantRun:
-    """Audit the run and compute the metrics contract (plus wall-clock figures)."""
+    """Audit the run and compute the metrics contract (plus wall-clock figures).
+
+    ``steps`` are the service's step overruns when it ran in this process;
+    with the schedule lag they say whether the host kept up (``load.health``).
+    """
     load = settings.load
     scale = settings.real.time_scale
     end = load.duration_s + load.drain_s
@@ -307,6 +314,7 @@ def assemble(
         "latency_wall_p99_s": float(np.percentile(latency, 99)) if latency.size else None,
         "start_lag_p99_s": float(np.percentile(lags, 99)) if lags.size else None,
         "told": dict(Counter(str(record[6]) for record in shopper_records)),
+        "health": overload.judge(lags, steps, settings.shopper.timeout_s * scale).as_json(),
     }
     return VariantRun(
         variant.name, variant.description, metrics, checks, wall, history, result.html
