@@ -15,6 +15,7 @@ from checkoutsim.real.overload import (
     summary,
     withheld_reason,
 )
+from checkoutsim.report.page import agreement_rows, verdict_rows
 from tests.test_real_load import cli, overloaded
 
 #: A shopper time-out of 1 wall second: the limits are 100 ms each.
@@ -116,3 +117,25 @@ def test_compare_gives_no_agreement_for_an_overloaded_variant() -> None:
     assert row["agree"] is None and row["withheld"].startswith("host overloaded")
     assert all(line["agree"] is None for line in row["evidence"])
     assert row["health"]["overloaded"] is True
+
+
+def test_the_report_shows_an_overloaded_run_without_a_violation() -> None:
+    metrics = {"checkouts": 10, "orders": 3, "orphan_payments": 7, "oversold_units": 0}
+    withheld = "host overloaded (arrivals started late)"
+    loadtest = {
+        "mode": "real",
+        "variants": [
+            {"name": "saga", "metrics": metrics, "verdict": {"safe": None, "withheld": withheld}}
+        ],
+    }
+    (row,) = verdict_rows(loadtest)
+    assert row["safe"] is None and row["verdict"] == "no verdict: host overloaded"
+    assert not any(cell["bad"] for cell in row["cells"])
+    comparison = {
+        "mode": "compare",
+        "variants": [
+            {"name": "saga", "sim": metrics, "real": metrics, "agree": None, "withheld": withheld}
+        ],
+    }
+    (line,) = agreement_rows(comparison)
+    assert line["real"] == "no verdict: host overloaded" and line["model"].startswith("unsafe")
