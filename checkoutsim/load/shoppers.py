@@ -69,7 +69,7 @@ class ShopperRun:
         self.popped = 0
         self.origin_perf: float | None = None
         self.origin_ready = gevent.event.Event()
-        #: Which intent each request greenlet serves (``mark_running``).
+        #: Which intent each running request greenlet serves (``mark_running``).
         self._intent_of: dict[gevent.Greenlet, int] = {}
         self._abandon = random.Random(f"abandon-{seed}-{process}")
 
@@ -130,14 +130,14 @@ class ShopperRun:
             same_key = attempt == 0 or shopper.retry_same_key
             key = f"i{intent.intent_id}" if same_key else f"i{intent.intent_id}r{attempt}"
             request = self.requests.spawn(_send_safely, send, key, body)
-            self._intent_of[request] = intent.intent_id
+            self._track(request, intent.intent_id)
             if attempt == 0 and intent.second_click_s is not None:
                 record[4] = 2
                 second = gevent.spawn_later(
                     intent.second_click_s * scale, _send_safely, send, key, body
                 )
                 self.requests.add(second)
-                self._intent_of[second] = intent.intent_id
+                self._track(second, intent.intent_id)
             deadline = attempt_start + timeout
             request.join(max(0.0, deadline - time.perf_counter()))
             if request.ready():
@@ -156,6 +156,11 @@ class ShopperRun:
         self.answered += 1
         return told, answered - intended
 
+    def _track(self, request: gevent.Greenlet, intent_id: int) -> None:
+        """Remember the intent of a request until it ends (then forget it: no growth)."""
+        self._intent_of[request] = intent_id
+        request.rawlink(lambda ended: self._intent_of.pop(ended, None))
+
     def mark_running(self) -> int:
         """Flag the records of intents with a request still being served; how many.
 
@@ -163,7 +168,11 @@ class ShopperRun:
         had not finished those checkouts (the shopper may have given up long
         before), so their money is not yet settled one way or the other.
         """
-        running = {self._intent_of[request] for request in self.requests}
+        running = {
+            self._intent_of[request]
+            for request in self.requests
+            if not request.dead and request in self._intent_of
+        }
         for record in self.records:
             record[9] = record[0] in running
         return len(running)
