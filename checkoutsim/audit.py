@@ -144,14 +144,15 @@ PAYMENT_PARKED = "parked"
 
 
 def unfinished_checkouts(
-    open_records: pd.DataFrame, orders: pd.DataFrame, running: Sequence[int] = ()
+    open_records: pd.DataFrame, orders: pd.DataFrame, running: Sequence[str] = ()
 ) -> list[int]:
     """Intents that had started and had neither ordered nor been compensated at the stop.
 
     ``open_records`` has one row per durable record of unfinished work
-    (``intent_id``, ``record``: a ``SAGA_OPEN`` step, ``REQUEST_STARTED`` or
-    ``PAYMENT_PARKED``); ``running`` lists the intents whose request was still
-    being served when the run stopped. An open saga step alone does not make a
+    (``intent_id``, the saga's idempotency ``key``, ``record``: a ``SAGA_OPEN``
+    step, ``REQUEST_STARTED`` or ``PAYMENT_PARKED``); ``running`` lists the keys
+    of requests still being served when the run stopped (keys, because the
+    service, not the client, owns the intent ids). An open saga step alone does not make a
     checkout unfinished: a saga that gave up without compensating (the
     ``none`` mode) leaves the same step behind, and its money is an orphan. It
     counts only while its request still ran, or its API key or parked payment
@@ -159,11 +160,9 @@ def unfinished_checkouts(
     """
     ordered = set(orders["intent_id"].tolist())
     kinds = open_records["record"]
-    saga_open = set(open_records.loc[kinds.isin(SAGA_OPEN), "intent_id"].tolist())
-    durable = set(
-        open_records.loc[kinds.isin((REQUEST_STARTED, PAYMENT_PARKED)), "intent_id"].tolist()
-    )
-    unfinished = (saga_open & set(running)) | durable
+    still_served = kinds.isin(SAGA_OPEN) & open_records["key"].isin(list(running))
+    durable = kinds.isin((REQUEST_STARTED, PAYMENT_PARKED))
+    unfinished = set(open_records.loc[still_served | durable, "intent_id"].tolist())
     return sorted(int(intent) for intent in unfinished - ordered)
 
 

@@ -39,7 +39,7 @@ def _capture(shop: CheckoutService, intent: int) -> int:
 
 def _shopper(intent: int) -> list[object]:
     """A shopper record that gave up waiting (what a slow service leaves)."""
-    return [intent, float(intent), 0, 1, 1, 1, "timed_out", float(intent) + 30, 0.0, False]
+    return [intent, float(intent), 0, 1, 1, 1, "timed_out", float(intent) + 30, 0.0, []]
 
 
 def _store_with_every_state(tmp_path: Path) -> CheckoutService:
@@ -65,7 +65,7 @@ def _store_with_every_state(tmp_path: Path) -> CheckoutService:
     return shop
 
 
-def _audited(shop: CheckoutService, running: list[int]) -> tuple[dict[str, audit.Check], dict]:
+def _audited(shop: CheckoutService, running: list[str]) -> tuple[dict[str, audit.Check], dict]:
     facts = records.collect(shop.store, shop.ledger)
     checkouts = records.checkout_frame([_shopper(intent) for intent in range(1, 9)])
     history = records.build_history(checkouts, facts, [], 120.0, running=running)
@@ -78,7 +78,7 @@ def test_unfinished_checkouts_are_counted_apart_and_real_orphans_still_count(
     tmp_path: Path,
 ) -> None:
     shop = _store_with_every_state(tmp_path)
-    checks, metrics = _audited(shop, running=[1, 2])
+    checks, metrics = _audited(shop, running=["k1", "k2"])
     shop.close()
 
     assert metrics["unfinished_checkouts"] == 4  # intents 1, 2, 7 and 8
@@ -122,9 +122,8 @@ def test_with_nothing_unfinished_the_orphan_check_sees_the_whole_ledger() -> Non
     orders = pd.DataFrame(columns=["intent_id", "sku", "quantity", "time_s"])
     assert audit.unfinished_payments(ledger, orders, []).empty
     assert len(audit.unfinished_payments(ledger, orders, [1])) == 1
-    assert (
-        audit.unfinished_checkouts(
-            pd.DataFrame([(1, "captured")], columns=["intent_id", "record"]), orders, []
-        )
-        == []
-    )
+    captured = pd.DataFrame([(1, "k1", "captured")], columns=["intent_id", "key", "record"])
+    assert audit.unfinished_checkouts(captured, orders, []) == []
+    assert audit.unfinished_checkouts(captured, orders, ["k1"]) == [1]
+    # Matched by key: another request's key says nothing about this saga.
+    assert audit.unfinished_checkouts(captured, orders, ["k2"]) == []

@@ -295,7 +295,7 @@ def assemble(
     end = load.duration_s + load.drain_s
     _close_unanswered(shopper_records, settings.shopper.timeout_s, end)
     checkouts = records.checkout_frame(shopper_records)
-    running = [row[0] for row in shopper_records if len(row) > 9 and row[9]]
+    running = [key for row in shopper_records if len(row) > 9 for key in row[9]]
     history = records.build_history(checkouts, facts, samples, end, settings.faults, running)
     checks = records.real_audit(history, facts)
     metrics = records.real_metrics(history, facts, checks, load.duration_s)

@@ -31,7 +31,7 @@ from checkoutsim.sim.faults import FaultSchedule
 GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
 WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
 #: One row per durable record of unfinished work (``checkoutsim.audit.unfinished_checkouts``).
-OPEN_COLUMNS = ("intent_id", "record")
+OPEN_COLUMNS = ("intent_id", "key", "record")
 #: Figures of one process's own breaker: each process of a ``--workers`` run has
 #: its own, as each instance of a service would, and all of them see the same
 #: outage; the run reports the longest (the model's one breaker is one instance).
@@ -178,14 +178,16 @@ def open_records(store: Store) -> pd.DataFrame:
     """Durable records of unfinished checkouts: open saga steps, started keys, parked payments."""
     shop = store.db.read()
     rows = shop.execute(
-        "SELECT intent_id, step FROM saga_log WHERE step IN ('reserved', 'captured')"
-        " UNION ALL SELECT intent_id, 'started' FROM requests WHERE recovery_point = 'started'"
+        "SELECT intent_id, key, step FROM saga_log WHERE step IN ('reserved', 'captured')"
+        " UNION ALL SELECT intent_id, key, 'started' FROM requests"
+        " WHERE recovery_point = 'started'"
     ).fetchall()
     # The retry queue's table exists only when the scenario enables the queue,
     # and each database names the missing-table error its own way.
     with contextlib.suppress(Exception):
         rows += shop.execute(
-            "SELECT intent_id, 'parked' FROM parked_payments WHERE state IN ('queued', 'in_flight')"
+            "SELECT intent_id, key, 'parked' FROM parked_payments"
+            " WHERE state IN ('queued', 'in_flight')"
         ).fetchall()
     return pd.DataFrame([tuple(row) for row in rows], columns=list(OPEN_COLUMNS))
 
@@ -212,9 +214,9 @@ def build_history(
     """The run's ``History``, in the model's shape and units (model seconds).
 
     ``faults`` are the scenario's fault windows, so that the metrics measure
-    throughput inside them, as the model's do. ``running`` lists the intents
-    whose request was still being served when the run stopped: with the
-    store's durable records they name the unfinished checkouts.
+    throughput inside them, as the model's do. ``running`` lists the
+    idempotency keys of requests still being served when the run stopped:
+    with the store's durable records they name the unfinished checkouts.
     """
     counters = {key: value for key, value in facts.counters.items() if key != "unfinished_sagas"}
     return History(
