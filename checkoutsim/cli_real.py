@@ -30,9 +30,13 @@ from checkoutsim.cli_real_output import live_table, real_json, render_compare, r
 from checkoutsim.cli_report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.real.backends import BackendChoice, BackendError, choose
 from checkoutsim.real.compare import agreement
+from checkoutsim.real.overload import withheld_reason
 
 if TYPE_CHECKING:
     from checkoutsim.load.loadtest import LoadOptions, VariantRun
+
+#: ``loadtest``'s exit code when a verdict was withheld because the host was overloaded.
+OVERLOADED_EXIT = 3
 
 _DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
 
@@ -188,7 +192,12 @@ def loadtest(
     ] = "127.0.0.1",
     master_port: Annotated[int, typer.Option("--master-port", min=1, max=65535)] = 5557,
 ) -> None:
-    """Hammer the real checkout (SQLite + fake gateway) with Locust, then audit it."""
+    """Hammer the real checkout (SQLite + fake gateway) with Locust, then audit it.
+
+    Exit code 3: the host could not keep up (arrivals started late or the
+    service's steps overran their budgets, past 10% of the shopper time-out),
+    so at least one variant's verdict is withheld ("safe": null); 2: bad input.
+    """
     _backend(store, locks)
     loaded = _load(scenario, overrides, variants)
     if target is not None and not re.match(r"^https?://[^/\s]+/?$", target):
@@ -228,8 +237,10 @@ def loadtest(
         write_and_announce(real_json(loaded, options, runs), histories, out_directory, loaded)
     if as_json:
         emit_json(real_json(loaded, options, runs))
-        return
-    render_real(loaded, runs, options)
+    else:
+        render_real(loaded, runs, options)
+    if any(withheld_reason(run.load.get("health")) for run in runs):
+        raise typer.Exit(OVERLOADED_EXIT)
 
 
 def _served_variant(loaded: scenarios.Scenario, target: str) -> scenarios.Scenario:
@@ -288,13 +299,22 @@ def compare(
     runs = run_real(loaded, options, show=not as_json)
     rows = []
     for sim_variant, run in zip(sim.variants, runs, strict=True):
+        agree: bool | None
         agree, evidence = agreement(sim_variant.metrics, run.metrics)
+        withheld = withheld_reason(run.load.get("health"))
+        if withheld is not None:
+            # An overloaded host's counts say nothing about the design: no
+            # agreement and no disagreement.
+            agree = None
+            evidence = [{**line, "agree": None} for line in evidence]
         rows.append(
             {
                 "name": run.name,
                 "sim": sim_variant.metrics,
                 "real": run.metrics,
                 "agree": agree,
+                "withheld": withheld,
+                "health": run.load.get("health"),
                 "evidence": evidence,
             }
         )

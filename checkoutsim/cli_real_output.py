@@ -17,6 +17,7 @@ from checkoutsim import __version__
 from checkoutsim import scenario as scenarios
 from checkoutsim.cli import err, out
 from checkoutsim.metrics import aggregate, verdict
+from checkoutsim.real.overload import summary, withheld_reason
 from checkoutsim.real.service import store_parent
 from checkoutsim.render import format_value, metrics_table
 
@@ -96,7 +97,7 @@ def real_json(
                 "name": run.name,
                 "metrics": means,
                 "ci95": intervals,
-                "verdict": verdict(run.metrics),
+                "verdict": run_verdict(run),
                 "audit": [_check_json(check) for check in run.checks],
                 "load": run.load,
             }
@@ -112,6 +113,14 @@ def real_json(
     }
 
 
+def run_verdict(run: VariantRun) -> dict[str, Any]:
+    """The verdict of one real run; withheld (``safe`` null) when the host was overloaded."""
+    reason = withheld_reason(run.load.get("health"))
+    if reason is not None:
+        return {"safe": None, "violations": {}, "withheld": reason}
+    return verdict(run.metrics)
+
+
 def _check_json(check: Any) -> dict[str, Any]:
     from checkoutsim.real.records import check_json
 
@@ -125,7 +134,8 @@ def render_real(loaded: scenarios.Scenario, runs: list[VariantRun], options: Loa
     out.print(f"[italic]Question:[/] {escape(loaded.question)}", highlight=False)
     where = options.target or (f"{options.workers} workers" if options.workers else "in process")
     title = f"{loaded.name} · seed {options.seed} · real ({where}), audited"
-    out.print(metrics_table(title, [(run.name, run.metrics, None) for run in runs]))
+    withheld = [withheld_reason(run.load.get("health")) for run in runs]
+    out.print(metrics_table(title, [(run.name, run.metrics, None) for run in runs], withheld))
     audit = Table(title="audit (Jepsen-style checkers)", title_justify="left")
     audit.add_column("invariant", style="bold")
     for run in runs:
@@ -133,18 +143,42 @@ def render_real(loaded: scenarios.Scenario, runs: list[VariantRun], options: Loa
     names = [check.invariant for check in runs[0].checks]
     for index, name in enumerate(names):
         cells = []
-        for run in runs:
+        for run, reason in zip(runs, withheld, strict=True):
             check = run.checks[index]
-            colour = {"valid": "green", "invalid": "red"}.get(check.status, "yellow")
-            cells.append(f"[{colour}]{check.status}[/] {check.count}")
+            status = check.status
+            if reason is not None and status == "invalid":
+                status = "withheld"  # an overloaded host's count is no violation
+            colour = {"valid": "green", "invalid": "red"}.get(status, "yellow")
+            cells.append(f"[{colour}]{status}[/] {check.count}")
         audit.add_row(name, *cells)
     out.print(audit)
-    for run in runs:
+    render_health(runs)
+    for run, reason in zip(runs, withheld, strict=True):
         for check in run.checks:
-            if check.status == "invalid" and check.example:
+            if reason is None and check.status == "invalid" and check.example:
                 out.print(
                     f"{run.name}: {check.invariant}: first example {check.example}", highlight=False
                 )
+
+
+def render_health(runs: list[VariantRun]) -> None:
+    """Per run: did the host keep up, and what was still unfinished when it stopped."""
+    for run in runs:
+        health = run.load.get("health")
+        if health:
+            out.print(f"{run.name}: host: {summary(health)}", highlight=False, soft_wrap=True)
+        reason = withheld_reason(health)
+        if reason is not None:
+            out.print(f"[yellow]{run.name}: no verdict: {escape(reason)}[/]", soft_wrap=True)
+        checkouts = int(run.metrics.get("unfinished_checkouts", 0))
+        payments = int(run.metrics.get("unfinished_payments", 0))
+        if checkouts or payments:
+            out.print(
+                f"{run.name}: unfinished when the run stopped: {checkouts:,} checkouts,"
+                f" {payments:,} captured payments (counted apart, not as orphans)",
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def render_compare(loaded: scenarios.Scenario, rows: list[dict[str, Any]]) -> None:
@@ -157,7 +191,9 @@ def render_compare(loaded: scenarios.Scenario, rows: list[dict[str, Any]]) -> No
         for line in row["evidence"]:
             ratio = line["ratio"]
             mark = "[green]agree[/]" if line["agree"] else "[red]DISAGREE[/]"
-            if line["agree"] and not line["within_target"]:
+            if line["agree"] is None:
+                mark = "[yellow]withheld[/]"
+            elif line["agree"] and not line["within_target"]:
                 mark = "[yellow]agree (outside 30%)[/]"
             table.add_row(
                 row["name"],
@@ -171,6 +207,13 @@ def render_compare(loaded: scenarios.Scenario, rows: list[dict[str, Any]]) -> No
             )
         table.add_section()
     out.print(table)
+    for row in rows:
+        if row.get("health"):
+            out.print(f"{row['name']}: host: {summary(row['health'])}", highlight=False)
+        if row.get("withheld"):
+            out.print(
+                f"[yellow]{row['name']}: no verdict: {escape(row['withheld'])}[/]", soft_wrap=True
+            )
     for key in ("success_rate", "latency_p50_s", "latency_p99_s"):
         cells = [
             f"{row['name']}: model {format_value(row['sim'].get(key), key)}"

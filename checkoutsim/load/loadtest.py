@@ -34,7 +34,7 @@ from checkoutsim.load.schedule import for_run, plan, shoppers_needed
 from checkoutsim.load.session import Progress, SessionOptions, SessionResult
 from checkoutsim.load.shoppers import ShopperRun, told_from_response
 from checkoutsim.load.users import HttpShopper, InProcessShopper
-from checkoutsim.real import records
+from checkoutsim.real import overload, records
 from checkoutsim.real.records import ServerFacts
 from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
 from checkoutsim.scenario import Variant
@@ -183,6 +183,7 @@ def drive_in_process(
         samples,
         progress,
     )
+    run.mark_running()
     result = session.finish(env, runner, history, options.html)
     for job in jobs:
         job.kill()
@@ -192,7 +193,9 @@ def drive_in_process(
     service.save_counters()
     facts = records.collect(service.store, service.ledger)
     service.close()
-    return assemble(variant, settings, run.records, facts, samples, result, opts.users)
+    return assemble(
+        variant, settings, run.records, facts, samples, result, opts.users, runtime.steps
+    )
 
 
 def _start_origin(users: int) -> float:
@@ -280,8 +283,13 @@ def assemble(
     samples: list[tuple[float, ...]],
     result: SessionResult,
     users: int,
+    steps: overload.StepTimes | None = None,
 ) -> VariantRun:
-    """Audit the run and compute the metrics contract (plus wall-clock figures)."""
+    """Audit the run and compute the metrics contract (plus wall-clock figures).
+
+    ``steps`` are the service's step overruns when it ran in this process;
+    with the schedule lag they say whether the host kept up (``load.health``).
+    """
     load = settings.load
     scale = settings.real.time_scale
     end = load.duration_s + load.drain_s
@@ -289,7 +297,8 @@ def assemble(
     checkouts = records.checkout_frame(shopper_records)
     # The shoppers are numbered by their keys; the server's intents are its own.
     facts = records.by_shopper(facts)
-    history = records.build_history(checkouts, facts, samples, end, settings.faults)
+    running = [key for row in shopper_records if len(row) > 9 for key in row[9]]
+    history = records.build_history(checkouts, facts, samples, end, settings.faults, running)
     checks = records.real_audit(history, facts)
     metrics = records.real_metrics(history, facts, checks, load.duration_s)
     latency = checkouts["latency_s"].dropna().to_numpy() * scale
@@ -307,6 +316,7 @@ def assemble(
         "latency_wall_p99_s": float(np.percentile(latency, 99)) if latency.size else None,
         "start_lag_p99_s": float(np.percentile(lags, 99)) if lags.size else None,
         "told": dict(Counter(str(record[6]) for record in shopper_records)),
+        "health": overload.judge(lags, steps, settings.shopper.timeout_s * scale).as_json(),
     }
     return VariantRun(
         variant.name, variant.description, metrics, checks, wall, history, result.html
@@ -362,6 +372,7 @@ def _run_http(
     history = session.start(env, runner, opts)
     samples: list[tuple[float, ...]] = []
     _play(run, settings, lambda: 0, env, variant.name, samples, progress)
+    run.mark_running()
     result = session.finish(env, runner, history, options.html)
     run.requests.kill(block=False)
     facts = ServerFacts.from_json(get_json(f"{target}/audit?history=1")["history"]).shifted(offset)

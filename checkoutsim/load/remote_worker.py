@@ -94,6 +94,7 @@ class Session:
         self.sent = True
         self.runtime.quiesce()
         self.service.save_counters()
+        self.run.mark_running()
         rows = [list(record) for record in self.run.records]
         self.runner.send_message(DONE, {"index": self.index, "rows": rows})
 

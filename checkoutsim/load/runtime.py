@@ -23,6 +23,7 @@ from gevent import monkey
 
 from checkoutsim.load.affinity import Pinned, core_for
 from checkoutsim.real.database import Threading
+from checkoutsim.real.overload import StepTimes
 from checkoutsim.real.timebase import WallTime
 from checkoutsim.real.wait_lines import Ticket, WaitLines
 
@@ -78,6 +79,8 @@ class GeventRuntime:
         # thread goes through the hub), so the guard never waits; it is a real lock.
         self.lines = WaitLines(gevent.event.Event, self.threading.lock())
         self._hub_thread = self._hub.thread_ident
+        #: How late each timed step ended against its scaled budget (``real.overload``).
+        self.steps = StepTimes()
 
     @classmethod
     def for_settings(
@@ -138,7 +141,12 @@ class GeventRuntime:
         if seconds <= 0:
             return
         if wake is None:
-            gevent.sleep(self.time.wall(seconds))
+            # A step's budget: on a busy host the loop wakes late, and that lateness
+            # is what tells an overloaded host from a slow design.
+            budget = self.time.wall(seconds)
+            started = time.perf_counter()
+            gevent.sleep(budget)
+            self.steps.record(budget, time.perf_counter() - started)
             return
         event = gevent.event.Event()
         queue = self._waiters.setdefault(wake, deque())

@@ -31,7 +31,8 @@ TIMED_OUT = "timed_out"
 IN_FLIGHT = "in_flight"
 ERROR = "error"
 
-#: Columns of a shopper record (model seconds, except ``lag_wall_s``).
+#: Columns of a shopper record (model seconds, except ``lag_wall_s``); ``running``:
+#: the idempotency keys of the intent's requests still being served when the run stopped.
 RECORD_COLUMNS = (
     "intent_id",
     "arrival_s",
@@ -42,6 +43,7 @@ RECORD_COLUMNS = (
     "told",
     "answered_s",
     "lag_wall_s",
+    "running",
 )
 
 
@@ -67,6 +69,8 @@ class ShopperRun:
         self.popped = 0
         self.origin_perf: float | None = None
         self.origin_ready = gevent.event.Event()
+        #: The intent and key of each running request greenlet (``mark_running``).
+        self._request_of: dict[gevent.Greenlet, tuple[int, str]] = {}
         self._abandon = random.Random(f"abandon-{seed}-{process}")
 
     def start_at(self, origin_epoch: float) -> None:
@@ -111,6 +115,7 @@ class ShopperRun:
             IN_FLIGHT,
             -1.0,
             time.perf_counter() - intended,
+            [],
         ]
         self.records.append(record)
         # The server names intents; the shopper is known by its keys, i<n> and i<n>r<k>.
@@ -122,12 +127,14 @@ class ShopperRun:
             same_key = attempt == 0 or shopper.retry_same_key
             key = f"i{intent.intent_id}" if same_key else f"i{intent.intent_id}r{attempt}"
             request = self.requests.spawn(_send_safely, send, key, body)
+            self._track(request, intent.intent_id, key)
             if attempt == 0 and intent.second_click_s is not None:
                 record[4] = 2
                 second = gevent.spawn_later(
                     intent.second_click_s * scale, _send_safely, send, key, body
                 )
                 self.requests.add(second)
+                self._track(second, intent.intent_id, key)
             deadline = attempt_start + timeout
             request.join(max(0.0, deadline - time.perf_counter()))
             if request.ready():
@@ -145,6 +152,29 @@ class ShopperRun:
         record[7] = (answered - origin) / scale
         self.answered += 1
         return told, answered - intended
+
+    def _track(self, request: gevent.Greenlet, intent_id: int, key: str) -> None:
+        """Remember a request's intent and key until it ends (then forget it: no growth)."""
+        self._request_of[request] = (intent_id, key)
+        request.rawlink(lambda ended: self._request_of.pop(ended, None))
+
+    def mark_running(self) -> int:
+        """Record the keys of requests still being served in their intents' records.
+
+        Call when the run stops, before the requests are killed: the service
+        had not finished those checkouts (the shopper may have given up long
+        before), so their money is not yet settled one way or the other. Keys,
+        not intents, because the service owns the intent ids it books under.
+        Returns how many requests were still running.
+        """
+        running: dict[int, set[str]] = {}
+        for request in self.requests:
+            if not request.dead and request in self._request_of:
+                intent_id, key = self._request_of[request]
+                running.setdefault(intent_id, set()).add(key)
+        for record in self.records:
+            record[9] = sorted(running.get(record[0], ()))
+        return sum(len(keys) for keys in running.values())
 
     def close_unanswered(self, end_s: float) -> None:
         """Shoppers still waiting at the end have given up if their time-out passed."""

@@ -78,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     env.events.test_start.add_listener(on_start)
     runner.greenlet.join()
     run.requests.join(timeout=5)
+    run.mark_running()
     run.requests.kill(block=True, timeout=5)
     runtime.drain(2.0)
     runtime.quiesce()

@@ -10,6 +10,7 @@ told, and when) comes from the load generator. Together they make the same
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -37,6 +38,8 @@ KEY_COLUMNS = ("intent_id", "key")
 #: its k-th retry under a new key (``checkoutsim.load.shoppers``).
 SHOPPER_KEY = re.compile(r"i([0-9]{1,9})(?:r[0-9]{1,9})?", re.ASCII)
 WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
+#: One row per durable record of unfinished work (``checkoutsim.audit.unfinished_checkouts``).
+OPEN_COLUMNS = ("intent_id", "key", "record")
 #: Figures of one process's own breaker: each process of a ``--workers`` run has
 #: its own, as each instance of a service would, and all of them see the same
 #: outage; the run reports the longest (the model's one breaker is one instance).
@@ -63,6 +66,10 @@ class ServerFacts:
     stock: tuple[int, ...]
     counters: dict[str, float] = field(default_factory=dict)
     keys: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(KEY_COLUMNS)))
+    #: Durable records of work unfinished when the facts were read (``OPEN_COLUMNS``).
+    open_records: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=list(OPEN_COLUMNS))
+    )
 
     def shifted(self, offset_s: float) -> ServerFacts:
         """The same facts with every time moved ``offset_s`` earlier (another origin)."""
@@ -100,6 +107,7 @@ class ServerFacts:
             "stock": list(self.stock),
             "counters": self.counters,
             "keys": rows(self.keys),
+            "open_records": rows(self.open_records),
         }
 
     @classmethod
@@ -115,6 +123,7 @@ class ServerFacts:
             stock=tuple(int(units) for units in data["stock"]),
             counters=dict(data["counters"]),
             keys=_frame(data.get("keys", []), KEY_COLUMNS),
+            open_records=_frame(data.get("open_records", []), OPEN_COLUMNS),
         )
 
 
@@ -187,7 +196,9 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     counters["unfinished_sagas"] = shop.execute(
         "SELECT COUNT(*) FROM saga_log WHERE step IN ('reserved', 'captured')"
     ).fetchone()[0]
-    return ServerFacts(orders, ledger.frame(), grants, writes, stock, counters, keys)
+    return ServerFacts(
+        orders, ledger.frame(), grants, writes, stock, counters, keys, open_records(store)
+    )
 
 
 def by_shopper(facts: ServerFacts) -> ServerFacts:
@@ -213,7 +224,30 @@ def by_shopper(facts: ServerFacts) -> ServerFacts:
         frame["intent_id"] = mapped.fillna(frame["intent_id"]).astype("int64")
         return frame
 
-    return replace(facts, orders=renamed(facts.orders), ledger=renamed(facts.ledger))
+    return replace(
+        facts,
+        orders=renamed(facts.orders),
+        ledger=renamed(facts.ledger),
+        open_records=renamed(facts.open_records),
+    )
+
+
+def open_records(store: Store) -> pd.DataFrame:
+    """Durable records of unfinished checkouts: open saga steps, started keys, parked payments."""
+    shop = store.db.read()
+    rows = shop.execute(
+        "SELECT intent_id, key, step FROM saga_log WHERE step IN ('reserved', 'captured')"
+        " UNION ALL SELECT intent_id, key, 'started' FROM requests"
+        " WHERE recovery_point = 'started'"
+    ).fetchall()
+    # The retry queue's table exists only when the scenario enables the queue,
+    # and each database names the missing-table error its own way.
+    with contextlib.suppress(Exception):
+        rows += shop.execute(
+            "SELECT intent_id, key, 'parked' FROM parked_payments"
+            " WHERE state IN ('queued', 'in_flight')"
+        ).fetchall()
+    return pd.DataFrame([tuple(row) for row in rows], columns=list(OPEN_COLUMNS))
 
 
 def checkout_frame(records: Sequence[Sequence[Any]]) -> pd.DataFrame:
@@ -233,11 +267,14 @@ def build_history(
     timeline: Sequence[Sequence[float]],
     duration_s: float,
     faults: Faults | None = None,
+    running: Sequence[int] = (),
 ) -> History:
     """The run's ``History``, in the model's shape and units (model seconds).
 
     ``faults`` are the scenario's fault windows, so that the metrics measure
-    throughput inside them, as the model's do.
+    throughput inside them, as the model's do. ``running`` lists the
+    idempotency keys of requests still being served when the run stopped:
+    with the store's durable records they name the unfinished checkouts.
     """
     counters = {key: value for key, value in facts.counters.items() if key != "unfinished_sagas"}
     return History(
@@ -249,6 +286,7 @@ def build_history(
         duration_s=duration_s,
         counters=counters,
         fault_windows=FaultSchedule(faults).windows() if faults is not None else [],
+        unfinished=tuple(audit.unfinished_checkouts(facts.open_records, facts.orders, running)),
     )
 
 
@@ -265,6 +303,10 @@ def real_metrics(
     by_name = {check.invariant: check for check in checks}
     metrics["stale_lease_writes"] = by_name["no_stale_lease_write"].count
     metrics["unfinished_sagas"] = facts.counters.get("unfinished_sagas", 0)
+    metrics["unfinished_checkouts"] = len(history.unfinished)
+    metrics["unfinished_payments"] = len(
+        audit.unfinished_payments(history.ledger, history.orders, history.unfinished)
+    )
     metrics["errors"] = int((history.checkouts["told"] == "error").sum())
     return metrics
 

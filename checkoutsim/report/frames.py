@@ -148,7 +148,8 @@ def series(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every (variant, source) of a run, load test or comparison, with metrics and intervals.
 
     Source is "model" for the simulation and "real" for the load-tested
-    implementation. Each item: variant, source, metrics, ci95.
+    implementation. Each item: variant, source, metrics, ci95, and withheld
+    (why a real run gave no verdict, e.g. an overloaded host; else None).
     """
     mode = result.get("mode")
     items = []
@@ -158,13 +159,30 @@ def series(result: Mapping[str, Any]) -> list[dict[str, Any]]:
             for key, source in (("sim", "model"), ("real", "real")):
                 if isinstance(variant.get(key), Mapping):
                     metrics, ci95 = _metrics_and_interval(variant[key])
+                    withheld = variant.get("withheld") if source == "real" else None
                     items.append(
-                        {"variant": name, "source": source, "metrics": metrics, "ci95": ci95}
+                        {
+                            "variant": name,
+                            "source": source,
+                            "metrics": metrics,
+                            "ci95": ci95,
+                            "withheld": withheld,
+                        }
                     )
         else:
             metrics, ci95 = _metrics_and_interval(variant)
             source = "real" if mode == "real" else "model"
-            items.append({"variant": name, "source": source, "metrics": metrics, "ci95": ci95})
+            judged = variant.get("verdict")
+            withheld = judged.get("withheld") if isinstance(judged, Mapping) else None
+            items.append(
+                {
+                    "variant": name,
+                    "source": source,
+                    "metrics": metrics,
+                    "ci95": ci95,
+                    "withheld": withheld,
+                }
+            )
     return items
 
 

@@ -61,11 +61,13 @@ def verdict_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for item in frames.series(result):
         metrics, ci95 = item["metrics"], item["ci95"]
+        withheld = item.get("withheld")
         judged = verdict(metrics)
         cells = [
             {
                 "text": _interval_text(metrics.get(key), ci95.get(key), key),
-                "bad": frames.number(metrics.get(key)) > 0,
+                # An overloaded host's counts are shown, never flagged as violations.
+                "bad": not withheld and frames.number(metrics.get(key)) > 0,
             }
             for key in INVARIANTS
         ]
@@ -74,8 +76,8 @@ def verdict_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "variant": item["variant"],
                 "source": item["source"],
                 "description": descriptions.get(item["variant"], ""),
-                "safe": judged["safe"],
-                "verdict": verdict_text(metrics),
+                "safe": None if withheld else judged["safe"],
+                "verdict": "no verdict: host overloaded" if withheld else verdict_text(metrics),
                 "cells": cells,
                 "orders": _interval_text(metrics.get("orders"), ci95.get("orders"), "orders"),
                 "p99": format_value(metrics.get("latency_p99_s"), "latency_p99_s"),
@@ -89,13 +91,19 @@ def agreement_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for variant in result.get("variants") or []:
         model = frames.series({"mode": "compare", "variants": [variant]})
-        texts = {item["source"]: verdict_text(item["metrics"]) for item in model}
+        texts = {
+            item["source"]: "no verdict: host overloaded"
+            if item.get("withheld")
+            else verdict_text(item["metrics"])
+            for item in model
+        }
         rows.append(
             {
                 "variant": variant.get("name"),
                 "model": texts.get("model", "-"),
                 "real": texts.get("real", "-"),
                 "agree": variant.get("agree"),
+                "withheld": variant.get("withheld"),
                 "evidence": [_evidence(line) for line in variant.get("evidence") or []],
             }
         )

@@ -1,0 +1,150 @@
+"""Was the host keeping up? The load's lag behind its schedule and the steps' overruns.
+
+A load test judges a design by what happens on the wall clock, compressed by
+the time scale. On a host short of CPU, two things slip: shoppers start later
+than their scheduled instants (the load generator is behind), and the
+service's timed steps (a gateway call's latency, a back-off, an order
+service's work, each a scaled budget) take longer than their budgets (the
+event loop wakes late). Either stretches sagas past the shopper's time-out and
+past the end of the drain, and the run then measures the host, not the design.
+
+This module turns both measurements into a ``Health``: percentiles of the
+schedule lag and of the step overrun, and whether either passed its threshold
+(a share of the shopper's time-out, in wall seconds). An overloaded run gives
+no verdict. Pure functions and one small recorder; no printing, no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+#: Schedule lag p99 above this share of the shopper's time-out: the load was
+#: not played as scheduled, and time-outs and races no longer mean what they say.
+LAG_SHARE = 0.10
+#: Step overrun p99 above this share of the shopper's time-out: each step of a
+#: saga took that much longer than its budget, so sagas ran past their time.
+OVERRUN_SHARE = 0.10
+#: Most step overruns kept (the first ones; enough for a p99 of any run).
+MAX_STEP_SAMPLES = 200_000
+
+
+@dataclass
+class StepTimes:
+    """Overruns of the service's timed steps: wall seconds past each step's scaled budget."""
+
+    overruns: list[float] = field(default_factory=list)
+    steps: int = 0
+
+    def record(self, budget_s: float, took_s: float) -> None:
+        """One step that was given ``budget_s`` wall seconds and took ``took_s``."""
+        self.steps += 1
+        if len(self.overruns) < MAX_STEP_SAMPLES:
+            self.overruns.append(max(0.0, took_s - budget_s))
+
+
+@dataclass(frozen=True)
+class Spread:
+    """p50, p99 and maximum of a set of wall-clock seconds (None when there are none)."""
+
+    p50_s: float | None
+    p99_s: float | None
+    max_s: float | None
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> Spread:
+        """The spread of ``values``."""
+        array = np.asarray(values, dtype=float)
+        array = array[np.isfinite(array)]
+        if not array.size:
+            return cls(None, None, None)
+        return cls(
+            float(np.percentile(array, 50)),
+            float(np.percentile(array, 99)),
+            float(array.max()),
+        )
+
+
+@dataclass(frozen=True)
+class Health:
+    """How far the host fell behind, and whether the run can be trusted."""
+
+    schedule_lag: Spread
+    step_overrun: Spread
+    steps: int
+    #: Wall seconds each p99 may reach before the run is called overloaded.
+    lag_limit_s: float
+    overrun_limit_s: float
+    overloaded: bool
+    reason: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        """Plain data for the JSON document's ``load.health``."""
+        return asdict(self)
+
+
+def judge(
+    lags_s: Sequence[float], steps: StepTimes | None, shopper_timeout_wall_s: float
+) -> Health:
+    """Health of a run from its arrivals' lags and its steps' overruns (wall seconds).
+
+    ``lags_s`` is how late each scheduled arrival started; ``steps`` is None
+    when the steps ran in other processes (``--target``, ``--workers``): then
+    only the lag is judged.
+    """
+    lag = Spread.of([max(0.0, value) for value in lags_s])
+    overrun = Spread.of(steps.overruns if steps is not None else [])
+    lag_limit = LAG_SHARE * shopper_timeout_wall_s
+    overrun_limit = OVERRUN_SHARE * shopper_timeout_wall_s
+    reasons = []
+    if lag.p99_s is not None and lag.p99_s > lag_limit:
+        reasons.append(
+            f"arrivals started late: lag p99 {_ms(lag.p99_s)} > {_ms(lag_limit)}"
+            f", {LAG_SHARE:.0%} of the shopper time-out"
+        )
+    if overrun.p99_s is not None and overrun.p99_s > overrun_limit:
+        reasons.append(
+            f"steps overran their budgets: p99 {_ms(overrun.p99_s)} > {_ms(overrun_limit)}"
+            f", {OVERRUN_SHARE:.0%} of the shopper time-out"
+        )
+    return Health(
+        schedule_lag=lag,
+        step_overrun=overrun,
+        steps=steps.steps if steps is not None else 0,
+        lag_limit_s=lag_limit,
+        overrun_limit_s=overrun_limit,
+        overloaded=bool(reasons),
+        reason="; ".join(reasons) or None,
+    )
+
+
+def _ms(seconds: float) -> str:
+    """Wall seconds as milliseconds, e.g. ``41.2 ms``."""
+    return f"{seconds * 1000:.1f} ms"
+
+
+def withheld_reason(health: dict[str, Any] | None) -> str | None:
+    """Why a run's verdict is withheld (``load.health`` of a run), or None if it stands."""
+    if not health or not health.get("overloaded"):
+        return None
+    return f"host overloaded ({health.get('reason')})"
+
+
+def summary(health: dict[str, Any]) -> str:
+    """One line of the figures, e.g. ``schedule lag p50 1.2 ms, p99 40 ms, max 90 ms; ...``."""
+
+    def spread(name: str, values: dict[str, Any]) -> str:
+        if values.get("p99_s") is None:
+            return f"{name}: not measured"
+        return (
+            f"{name} p50 {_ms(values['p50_s'])}, p99 {_ms(values['p99_s'])},"
+            f" max {_ms(values['max_s'])}"
+        )
+
+    lag = spread("schedule lag", health["schedule_lag"])
+    overrun = spread("step overrun", health["step_overrun"])
+    limits = f"limits p99 {_ms(health['lag_limit_s'])} / {_ms(health['overrun_limit_s'])}"
+    return f"{lag}; {overrun} ({health['steps']:,} steps); {limits}"

@@ -1,0 +1,141 @@
+"""Telling an overloaded host from an unsafe design: lag, overrun, threshold, withheld verdict."""
+
+from __future__ import annotations
+
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from checkoutsim.real.overload import (
+    LAG_SHARE,
+    OVERRUN_SHARE,
+    StepTimes,
+    judge,
+    summary,
+    withheld_reason,
+)
+from checkoutsim.report.page import agreement_rows, verdict_rows
+from tests.test_real_load import cli, overloaded
+
+#: A shopper time-out of 1 wall second: the limits are 100 ms each.
+TIMEOUT_S = 1.0
+
+
+def _steps(*pairs: tuple[float, float]) -> StepTimes:
+    steps = StepTimes()
+    for budget, took in pairs:
+        steps.record(budget, took)
+    return steps
+
+
+def test_a_schedule_played_on_time_is_trusted() -> None:
+    lags = [0.001] * 990 + [0.02] * 10  # a few arrivals 20 ms late
+    health = judge(lags, _steps((0.05, 0.051), (0.2, 0.203)), TIMEOUT_S)
+    assert not health.overloaded and health.reason is None
+    assert health.schedule_lag.p50_s == 0.001 and health.schedule_lag.max_s == 0.02
+    assert health.step_overrun.max_s is not None and abs(health.step_overrun.max_s - 0.003) < 1e-9
+    assert health.lag_limit_s == LAG_SHARE * TIMEOUT_S and health.steps == 2
+
+
+def test_arrivals_that_fell_behind_make_the_run_overloaded() -> None:
+    lags = [0.001] * 900 + [0.5] * 100  # the last tenth started half a second late
+    health = judge(lags, _steps((0.05, 0.05)), TIMEOUT_S)
+    assert health.overloaded
+    assert health.schedule_lag.p99_s == 0.5
+    assert health.reason is not None and "arrivals started late" in health.reason
+    assert "steps overran" not in health.reason
+
+
+def test_steps_past_their_budgets_make_the_run_overloaded_even_on_schedule() -> None:
+    steps = _steps(*[(0.01, 0.01)] * 50, *[(0.01, 0.31)] * 50)  # half took 300 ms too long
+    health = judge([0.0] * 100, steps, TIMEOUT_S)
+    assert health.overloaded and health.reason is not None
+    assert "steps overran their budgets" in health.reason
+    assert health.step_overrun.p99_s is not None and abs(health.step_overrun.p99_s - 0.3) < 1e-9
+
+
+def test_a_step_that_ends_early_overruns_by_nothing_and_unmeasured_steps_are_not_judged() -> None:
+    assert _steps((0.1, 0.05)).overruns == [0.0]
+    health = judge([0.0, 0.01], None, TIMEOUT_S)
+    assert not health.overloaded and health.step_overrun.p99_s is None
+    assert "step overrun: not measured" in summary(health.as_json())
+
+
+@given(
+    lags=st.lists(st.floats(0, 10), min_size=1, max_size=200),
+    overruns=st.lists(st.floats(0, 10), max_size=200),
+    timeout=st.floats(0.01, 100),
+)
+def test_overloaded_exactly_when_a_p99_passes_its_share_of_the_time_out(
+    lags: list[float], overruns: list[float], timeout: float
+) -> None:
+    steps = _steps(*[(0.0, overrun) for overrun in overruns])
+    health = judge(lags, steps, timeout)
+    lag_over = health.schedule_lag.p99_s is not None and (
+        health.schedule_lag.p99_s > LAG_SHARE * timeout
+    )
+    step_over = health.step_overrun.p99_s is not None and (
+        health.step_overrun.p99_s > OVERRUN_SHARE * timeout
+    )
+    assert health.overloaded == (lag_over or step_over)
+    assert (withheld_reason(health.as_json()) is None) == (not health.overloaded)
+    assert health.schedule_lag.max_s == max(lags)
+
+
+#: A shopper time-out of 0.01 model seconds (half a wall millisecond at 0.05):
+#: no host plays arrivals that closely, so the run must call itself overloaded.
+IMPATIENT = [
+    "--run-time", "1s", "--rate", "100", "--set", "real.time_scale=0.05",
+    "--set", "shopper.timeout_s=0.01", "--set", "catalog.skus=8",
+]  # fmt: skip
+
+
+def test_an_overloaded_load_test_withholds_its_verdict_and_exits_3() -> None:
+    result = cli("loadtest", "saga-vs-2pc", "-v", "saga", *IMPATIENT, "--json")
+    assert result.returncode == 3, result.stderr[-2000:]
+    (variant,) = json.loads(result.stdout)["variants"]
+    assert overloaded(variant)
+    assert variant["verdict"] == {
+        "safe": None,
+        "violations": {},
+        "withheld": variant["verdict"]["withheld"],
+    }
+    health = variant["load"]["health"]
+    assert health["schedule_lag"]["p99_s"] > health["lag_limit_s"]
+    text = cli("loadtest", "saga-vs-2pc", "-v", "saga", *IMPATIENT)
+    assert text.returncode == 3
+    assert "no verdict: host overloaded (" in " ".join(text.stdout.split())
+    assert "unsafe" not in text.stdout
+    assert "Exit code 3" in cli("loadtest", "--help").stdout
+
+
+def test_compare_gives_no_agreement_for_an_overloaded_variant() -> None:
+    result = cli("compare", "saga-vs-2pc", "-v", "saga", *IMPATIENT, "--json")
+    assert result.returncode == 0, result.stderr[-2000:]
+    (row,) = json.loads(result.stdout)["variants"]
+    assert row["agree"] is None and row["withheld"].startswith("host overloaded")
+    assert all(line["agree"] is None for line in row["evidence"])
+    assert row["health"]["overloaded"] is True
+
+
+def test_the_report_shows_an_overloaded_run_without_a_violation() -> None:
+    metrics = {"checkouts": 10, "orders": 3, "orphan_payments": 7, "oversold_units": 0}
+    withheld = "host overloaded (arrivals started late)"
+    loadtest = {
+        "mode": "real",
+        "variants": [
+            {"name": "saga", "metrics": metrics, "verdict": {"safe": None, "withheld": withheld}}
+        ],
+    }
+    (row,) = verdict_rows(loadtest)
+    assert row["safe"] is None and row["verdict"] == "no verdict: host overloaded"
+    assert not any(cell["bad"] for cell in row["cells"])
+    comparison = {
+        "mode": "compare",
+        "variants": [
+            {"name": "saga", "sim": metrics, "real": metrics, "agree": None, "withheld": withheld}
+        ],
+    }
+    (line,) = agreement_rows(comparison)
+    assert line["real"] == "no verdict: host overloaded" and line["model"].startswith("unsafe")
