@@ -1,5 +1,5 @@
 """Entry point for ``python -m checkoutsim``."""
 
-from checkoutsim.cli import main
+from checkoutsim.cli.main import main
 
 main()

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from checkoutsim.config import Settings
 from checkoutsim.real.backends import BackendChoice, RunBackend
 from checkoutsim.real.runtime import ThreadRuntime
 from checkoutsim.real.service import CheckoutService, StorePaths
 from checkoutsim.real.timebase import ManualTime
+from checkoutsim.scenario.settings import Settings
 from tests.real_support import settings
 
 POSTGRES_URL = os.environ.get("CHECKOUTSIM_TEST_POSTGRES", "postgresql://127.0.0.1/test")

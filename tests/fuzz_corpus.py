@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel
 
-from checkoutsim.config import Settings
+from checkoutsim.scenario.settings import Settings
 
 #: The placeholder in ``Case.args`` for the path of the case's file.
 FILE = "{file}"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from checkoutsim.config import Settings
 from checkoutsim.real.runtime import ThreadRuntime
 from checkoutsim.real.service import CheckoutService, StorePaths
 from checkoutsim.real.timebase import ManualTime
+from checkoutsim.scenario.settings import Settings
 
 #: No injected latency anywhere: tests decide time themselves.
 INSTANT = {"distribution": "constant", "mean_s": 0.0}

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from checkoutsim.clock import ManualClock
 from checkoutsim.policy import ops
+from checkoutsim.policy.clock import ManualClock
 from checkoutsim.sim.state import Ledger, Shop
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from checkoutsim import audit
 from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
 from checkoutsim.real import records
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService
-from checkoutsim.real.store import SagaContext
+from checkoutsim.results import audit
 from tests.real_support import service
 
 

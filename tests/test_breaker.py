@@ -13,13 +13,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from checkoutsim.clock import ManualClock
 from checkoutsim.policy.breaker import (
     BreakerConfig,
     BreakerState,
     CircuitBreaker,
     IllegalStateTransitionError,
 )
+from checkoutsim.policy.clock import ManualClock
 
 CLOSED = BreakerState.CLOSED
 OPEN = BreakerState.OPEN

@@ -8,9 +8,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from checkoutsim import capacity
-from checkoutsim.capacity import CapacityError, parse_orders_per_day, plan
-from checkoutsim.cli_capacity import parse_overrides, register_capacity
+from checkoutsim.capacity import plan as capacity
+from checkoutsim.capacity.plan import CapacityError, parse_orders_per_day, plan
+from checkoutsim.cli.capacity import parse_overrides, register_capacity
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +200,7 @@ def test_absurd_app_load_is_refused_not_computed() -> None:
 
 
 def command_line() -> typer.Typer:
-    """A throwaway app with only the capacity command, as checkoutsim.cli would wire it."""
+    """A throwaway app with only the capacity command, as checkoutsim.cli.main would wire it."""
     app = typer.Typer(add_completion=False, pretty_exceptions_enable=False)
 
     @app.callback()

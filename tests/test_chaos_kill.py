@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from checkoutsim import scenario as scenarios
 from checkoutsim.real.chaos import ChaosOptions, ChaosResult, is_safe, run_chaos
+from checkoutsim.scenario import files as scenarios
 
 
 def _assert_clean(result: ChaosResult) -> None:
@@ -38,8 +38,8 @@ def test_kill_recover_audit_is_clean_for_the_atomic_variant(tmp_path: Path) -> N
 
 
 def test_chaos_command_prints_a_clean_audit(tmp_path: Path) -> None:
-    from checkoutsim.cli import app
-    from checkoutsim.cli_chaos import register_chaos
+    from checkoutsim.cli.chaos import register_chaos
+    from checkoutsim.cli.main import app
 
     register_chaos(app)
     result = CliRunner().invoke(
@@ -51,8 +51,8 @@ def test_chaos_command_prints_a_clean_audit(tmp_path: Path) -> None:
 
 
 def test_recover_command_refuses_a_missing_store(tmp_path: Path) -> None:
-    from checkoutsim.cli import app
-    from checkoutsim.cli_chaos import register_chaos
+    from checkoutsim.cli.chaos import register_chaos
+    from checkoutsim.cli.main import app
 
     register_chaos(app)
     result = CliRunner().invoke(app, ["recover", "--db", str(tmp_path / "none.sqlite")])

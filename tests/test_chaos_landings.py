@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from checkoutsim import scenario as scenarios
 from checkoutsim.policy.ops import EnqueuePayment, KeyState, PaymentRecord, ReservationRequest
 from checkoutsim.real.chaos import (
     DEFAULT_SCENARIO,
@@ -26,8 +25,9 @@ from checkoutsim.real.chaos import (
     run_chaos,
 )
 from checkoutsim.real.landings import Landing, Landings, classify
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService, StorePaths
-from checkoutsim.real.store import SagaContext
+from checkoutsim.scenario import files as scenarios
 from tests.real_support import service, settings
 
 
@@ -107,8 +107,8 @@ def test_chaos_clients_name_a_checkout_by_its_key_alone() -> None:
 
 
 def test_kills_under_load_and_during_recovery_leave_a_clean_audit() -> None:
-    from checkoutsim.cli import app
-    from checkoutsim.cli_chaos import register_chaos
+    from checkoutsim.cli.chaos import register_chaos
+    from checkoutsim.cli.main import app
 
     register_chaos(app)
     result = CliRunner().invoke(

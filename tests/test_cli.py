@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from checkoutsim.cli import app
+from checkoutsim.cli.main import app
 
 runner = CliRunner()
 QUICK = ["--set", "load.duration_s=5", "--set", "load.drain_s=5"]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from checkoutsim import scenario as scenarios
-from checkoutsim.runner import run_scenario
+from checkoutsim.experiments.runner import run_scenario
+from checkoutsim.scenario import files as scenarios
 from checkoutsim.sim.model import simulate
 
 SEEDS = [1, 2, 3]

@@ -9,8 +9,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 import checkoutsim
-from checkoutsim.cli import app
-from checkoutsim.scenario import available
+from checkoutsim.cli.main import app
+from checkoutsim.scenario.files import available
 
 PACKAGE = Path(checkoutsim.__file__).parent
 FORBIDDEN_CALLS = {"eval", "exec", "compile", "__import__"}
@@ -18,7 +18,7 @@ FORBIDDEN_MODULES = {"pickle", "cPickle", "marshal", "shelve", "dill"}
 
 
 def test_serve_binds_loopback_unless_told_otherwise() -> None:
-    from checkoutsim import cli_real
+    from checkoutsim.cli import real as cli_real
 
     assert inspect.signature(cli_real.serve).parameters["host"].default == "127.0.0.1"
 
@@ -51,12 +51,12 @@ def test_markup_in_a_scenario_title_is_shown_as_text(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
-    from checkoutsim.cli_real_output import render_compare
-    from checkoutsim.scenario import load
+    from checkoutsim.cli.real_output import render_compare
+    from checkoutsim.scenario.files import load
 
     loaded = load(str(path), [], ["key_first"])
     # Rendering the title must not raise a markup error, and must show it verbatim.
-    from checkoutsim.cli import out
+    from checkoutsim.cli.app import out
 
     with out.capture() as captured:
         render_compare(loaded, [])

@@ -28,8 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from checkoutsim.cli import app
-from checkoutsim.scenario import MAX_FILE_BYTES, available
+from checkoutsim.cli.main import app
+from checkoutsim.scenario.files import MAX_FILE_BYTES, available
 from tests.fuzz_corpus import FILE, GOOD, HEADER, Case, corpus
 
 BASE_TEXT = available()["double-click"].read_text(encoding="utf-8")

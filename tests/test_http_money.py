@@ -17,13 +17,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from checkoutsim import scenario as scenarios
 from checkoutsim.real.gateway import Ledger
 from checkoutsim.real.http import CheckoutApp
 from checkoutsim.real.recovery import orphan_captures
 from checkoutsim.real.runtime import ThreadRuntime
 from checkoutsim.real.service import CheckoutService, StorePaths
 from checkoutsim.real.timebase import ManualTime
+from checkoutsim.scenario import files as scenarios
 from tests.real_support import service
 from tests.real_support import settings as real_settings
 from tests.test_fuzz_http import call
@@ -235,8 +235,8 @@ def _attacked_store(db: Path, extra: int) -> int:
 
 
 def test_recover_heals_a_store_an_old_attack_left_with_extra_captures(tmp_path: Path) -> None:
-    from checkoutsim.cli import app
-    from checkoutsim.cli_chaos import register_chaos
+    from checkoutsim.cli.chaos import register_chaos
+    from checkoutsim.cli.main import app
 
     db = tmp_path / "shop.sqlite"
     _attacked_store(db, extra=49)
@@ -258,8 +258,8 @@ def test_recover_heals_a_store_an_old_attack_left_with_extra_captures(tmp_path: 
 def test_recover_exits_1_when_orphan_money_is_left(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from checkoutsim.cli import app
-    from checkoutsim.cli_chaos import register_chaos
+    from checkoutsim.cli.chaos import register_chaos
+    from checkoutsim.cli.main import app
 
     db = tmp_path / "shop.sqlite"
     _attacked_store(db, extra=3)

@@ -18,10 +18,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from checkoutsim import inputs, limits
-from checkoutsim.cli_errors import MAX_LINE, PREFIX, one_line
-from checkoutsim.config import Settings
-from checkoutsim.inputs import InputError
+from checkoutsim.cli.errors import MAX_LINE, PREFIX, one_line
+from checkoutsim.scenario import inputs, limits
+from checkoutsim.scenario.inputs import InputError
+from checkoutsim.scenario.settings import Settings
 
 
 def depth_of(value: Any) -> int:

@@ -7,8 +7,8 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from checkoutsim.config import Settings
-from checkoutsim.metrics import summarise
+from checkoutsim.results.metrics import summarise
+from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim.model import simulate
 
 probability = st.floats(min_value=0.0, max_value=0.4)

@@ -19,7 +19,7 @@ import pytest
 
 from checkoutsim.policy.inventory import lock_name
 from checkoutsim.policy.ops import ReservationRequest
-from checkoutsim.real.store import SagaContext
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.timebase import ManualTime
 from tests.backend_support import Services, services_for
 

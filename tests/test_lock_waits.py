@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 from checkoutsim.policy.ops import AcquireLock
 from checkoutsim.real.lock_waits import Leases
 from checkoutsim.real.runtime import LockWait, ThreadRuntime
-from checkoutsim.real.store import SagaContext
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.timebase import ManualTime
 from checkoutsim.real.wait_lines import WaitLines
 

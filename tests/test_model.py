@@ -6,12 +6,12 @@ import math
 
 import pytest
 
-from checkoutsim import scenario as scenarios
-from checkoutsim.config import Settings
-from checkoutsim.metrics import summarise
-from checkoutsim.runner import run_scenario
+from checkoutsim.experiments.runner import run_scenario
+from checkoutsim.results.metrics import summarise
+from checkoutsim.results.stats import mean_ci95
+from checkoutsim.scenario import files as scenarios
+from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim.model import simulate
-from checkoutsim.stats import mean_ci95
 
 
 def metrics_by_variant(name: str, seed: int, *overrides: str) -> dict[str, dict[str, float]]:

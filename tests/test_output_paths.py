@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from checkoutsim.cli import app
+from checkoutsim.cli.main import app
 from checkoutsim.report import files
 from checkoutsim.report.files import folder_problem, staged_directory, write_text_atomic
 

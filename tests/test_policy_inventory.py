@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from checkoutsim.clock import ManualClock
 from checkoutsim.policy import ops
+from checkoutsim.policy.clock import ManualClock
 from checkoutsim.policy.inventory import InventoryPolicy, ReserveStatus, reserve
 from tests.support import Interleaving, StepBody
 

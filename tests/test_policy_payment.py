@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from checkoutsim.clock import ManualClock
 from checkoutsim.policy import ops
+from checkoutsim.policy.clock import ManualClock
 from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.payment import PaymentPolicy, PayStatus, pay
 from checkoutsim.policy.saga import (

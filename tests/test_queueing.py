@@ -8,7 +8,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from checkoutsim import queueing
+from checkoutsim.capacity import queueing
 
 
 def erlang_c_by_factorials(servers: int, offered_load: float) -> float:

@@ -15,8 +15,8 @@ import pytest
 from checkoutsim.policy import ops
 from checkoutsim.real.api import parse_body, request_steps
 from checkoutsim.real.runtime import Pause
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService
-from checkoutsim.real.store import SagaContext
 from tests.real_support import body, service, settings
 
 

@@ -6,11 +6,11 @@ import math
 
 import pandas as pd
 
-from checkoutsim import audit
-from checkoutsim.history import History
-from checkoutsim.metrics import summarise
 from checkoutsim.real import records
 from checkoutsim.real.records import ServerFacts
+from checkoutsim.results import audit
+from checkoutsim.results.history import History
+from checkoutsim.results.metrics import summarise
 
 NAN = math.nan
 

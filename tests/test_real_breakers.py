@@ -18,14 +18,14 @@ from hypothesis import given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from checkoutsim.clock import ManualClock
-from checkoutsim.config import Breaker
 from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import BreakerState, CircuitBreaker
+from checkoutsim.policy.clock import ManualClock
 from checkoutsim.real.breakers import charge_failed, shared_breaker
 from checkoutsim.real.runtime import LockWait, Pause
 from checkoutsim.real.timebase import ManualTime
-from checkoutsim.sim.faults import make_breaker
+from checkoutsim.scenario.settings import Breaker
+from checkoutsim.world.faults import make_breaker
 from tests.real_support import body, service, settings
 
 SMALL = Breaker(

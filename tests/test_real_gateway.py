@@ -5,12 +5,12 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from checkoutsim.config import Latency
 from checkoutsim.policy import ops
 from checkoutsim.real.database import Database
 from checkoutsim.real.gateway import Gateway, GatewayFaults, Ledger
 from checkoutsim.real.runtime import Pause, ThreadRuntime
 from checkoutsim.real.timebase import ManualTime
+from checkoutsim.scenario.settings import Latency
 
 CONSTANT = Latency(distribution="constant", mean_s=1.0)
 

@@ -21,7 +21,7 @@ import pytest
 
 #: The CLI with the real commands registered (whether or not cli.py does it itself).
 ENTRY = (
-    "from checkoutsim.cli import app; from checkoutsim.cli_real import register_real;"
+    "from checkoutsim.cli.main import app; from checkoutsim.cli.real import register_real;"
     " register_real(app); app()"
 )
 FLASH = ["--set", "real.time_scale=1.0", "--set", "real.store_round_trip_s=0.002"]
@@ -74,7 +74,7 @@ def overloaded(variant: dict[str, Any]) -> bool:
 
 def test_imports_outside_the_load_package_never_pull_in_locust_or_gevent() -> None:
     code = (
-        "import sys, checkoutsim.cli, checkoutsim.cli_real, checkoutsim.real.service,"
+        "import sys, checkoutsim.cli.main, checkoutsim.cli.real, checkoutsim.real.service,"
         " checkoutsim.real.http, checkoutsim.real.records, checkoutsim.load.schedule;"
         " print(sorted(m for m in ('locust', 'gevent') if m in sys.modules))"
     )

@@ -45,7 +45,7 @@ def test_breakers_fail_fast_and_the_queue_recovers_every_parked_payment() -> Non
 TIMELINE_PROBE = """
 import json
 import locust  # noqa: F401
-from checkoutsim import scenario
+from checkoutsim.scenario import files as scenario
 from checkoutsim.load.loadtest import LoadOptions, run_variant
 loaded = scenario.load("gateway-outage", ["real.time_scale=0.02"])
 variant = next(v for v in loaded.variants if v.name == "breaker_queue")

@@ -19,11 +19,11 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.retry_queue import RetryMessage, RetryQueue
 from checkoutsim.real.database import Database
 from checkoutsim.real.parked_queue import ParkedMessage, ParkedQueue
+from checkoutsim.scenario.settings import Settings
 from tests.real_support import body, service, settings
 
 PARTITIONS = 3

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from checkoutsim import scenario as scenarios
-from checkoutsim.cli import UserError
-from checkoutsim.cli_real import parse_duration
+from checkoutsim.cli.errors import UserError
+from checkoutsim.cli.real import parse_duration
 from checkoutsim.load.schedule import for_run, plan, shoppers_needed
-from checkoutsim.real.compare import agreement
+from checkoutsim.results.compare import agreement
+from checkoutsim.scenario import files as scenarios
 from checkoutsim.sim.model import simulate
 from tests.real_support import body, service, settings
 

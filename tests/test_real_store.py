@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from checkoutsim.policy.ops import KeyState, OrderStatus, PaymentRecord, ReservationRequest
-from checkoutsim.real.store import SagaContext
+from checkoutsim.real.saga_context import SagaContext
 from tests.real_support import service, settings
 
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
 from checkoutsim.real.chaos import audit_store
 from checkoutsim.real.recovery import recover
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService
-from checkoutsim.real.store import SagaContext
 from checkoutsim.real.timebase import ManualTime
 from tests.real_support import service
 
@@ -135,11 +135,11 @@ def test_a_lease_held_at_the_crash_lapses_on_the_runs_clock_and_fences_stay_orde
 def test_the_recover_command_finishes_a_dead_services_store(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from checkoutsim import scenario as scenarios
-    from checkoutsim.cli import app
-    from checkoutsim.cli_chaos import register_chaos
+    from checkoutsim.cli.chaos import register_chaos
+    from checkoutsim.cli.main import app
     from checkoutsim.real.runtime import ThreadRuntime
     from checkoutsim.real.service import StorePaths
+    from checkoutsim.scenario import files as scenarios
 
     variant = scenarios.load("flash-sale", [], ["atomic"]).variants[0]
     db = tmp_path / "shop.sqlite"

@@ -12,8 +12,8 @@ from pathlib import Path
 from checkoutsim.policy.ops import EnqueuePayment, KeyState, PaymentRecord, ReservationRequest
 from checkoutsim.real.chaos import audit_store
 from checkoutsim.real.recovery import recover
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService
-from checkoutsim.real.store import SagaContext
 from tests.real_support import service, settings
 
 

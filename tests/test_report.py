@@ -18,11 +18,12 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from checkoutsim import capacity
-from checkoutsim import scenario as scenarios
+from checkoutsim.capacity import plan as capacity
+from checkoutsim.experiments.runner import run_scenario
 from checkoutsim.report import build
 from checkoutsim.report.frames import ReportError
-from checkoutsim.runner import json_safe, run_scenario
+from checkoutsim.results.encoding import json_safe
+from checkoutsim.scenario import files as scenarios
 
 SHORT = ["load.duration_s=5", "load.drain_s=5"]
 
@@ -30,8 +31,8 @@ SHORT = ["load.duration_s=5", "load.drain_s=5"]
 @pytest.fixture(scope="module")
 def app() -> typer.Typer:
     """The real CLI app with the report command on it (registered once, whoever asks)."""
-    from checkoutsim.cli import app as cli_app
-    from checkoutsim.cli_report import register_report
+    from checkoutsim.cli.main import app as cli_app
+    from checkoutsim.cli.report import register_report
 
     register_report(cli_app)
     return cli_app
@@ -325,7 +326,7 @@ def test_bad_result_files_are_one_line_errors(
 
 
 def test_a_result_saved_under_another_name_is_still_a_result(tmp_path: Path) -> None:
-    from checkoutsim.cli_report import is_result_file
+    from checkoutsim.cli.report import is_result_file
 
     saved = tmp_path / "result.txt"
     saved.write_text('  {"mode": "sim"}')
@@ -381,7 +382,7 @@ def test_write_report_refuses_what_is_not_a_result() -> None:
 
 
 def test_report_command_registers_once(app: typer.Typer) -> None:
-    from checkoutsim.cli_report import register_report
+    from checkoutsim.cli.report import register_report
 
     register_report(app)
     assert [command.name for command in app.registered_commands].count("report") == 1
@@ -390,7 +391,7 @@ def test_report_command_registers_once(app: typer.Typer) -> None:
 def test_report_flag_helper_writes_and_names_the_report_on_stderr(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from checkoutsim.cli_report import write_and_announce
+    from checkoutsim.cli.report import write_and_announce
 
     index = write_and_announce(capacity.plan("2M").to_dict(), None, tmp_path / "out")
     captured = capsys.readouterr()
@@ -409,7 +410,8 @@ def test_templates_ship_inside_the_package() -> None:
 
 def test_commands_that_do_not_draw_do_not_import_matplotlib() -> None:
     code = (
-        "import sys, checkoutsim.cli_report, checkoutsim.report.build, checkoutsim.runner;"
+        "import sys, checkoutsim.cli.report, checkoutsim.report.build,"
+        " checkoutsim.experiments.runner;"
         "print('matplotlib' in sys.modules)"
     )
     output = subprocess.run(

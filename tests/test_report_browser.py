@@ -177,9 +177,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
 @pytest.fixture(scope="module")
 def gateway_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A report of a live run with every kind of run figure (breaker and queue included)."""
-    from checkoutsim import scenario
+    from checkoutsim.experiments.runner import run_scenario
     from checkoutsim.report.build import histories_of, write_report
-    from checkoutsim.runner import run_scenario
+    from checkoutsim.scenario import files as scenario
 
     loaded = scenario.load("gateway-outage", ["load.duration_s=120", "load.drain_s=120"])
     result = run_scenario(loaded, seed=1, keep_histories=True)
@@ -237,9 +237,9 @@ def test_report_opens_in_a_browser_with_every_image_and_the_verdicts(
 
 
 def test_scenario_markup_is_shown_as_text_in_the_browser(browser: Browser, tmp_path: Path) -> None:
-    from checkoutsim import scenario
+    from checkoutsim.experiments.runner import run_scenario
     from checkoutsim.report.build import histories_of, write_report
-    from checkoutsim.runner import run_scenario
+    from checkoutsim.scenario import files as scenario
 
     path = tmp_path / "xss.toml"
     path.write_text(

@@ -9,15 +9,15 @@ import random
 import pytest
 from typer.testing import CliRunner
 
-from checkoutsim import queueing
-from checkoutsim import scenario as scenarios
-from checkoutsim.cli import app
-from checkoutsim.config import Scale
-from checkoutsim.runner import run_scenario
-from checkoutsim.scale import check
-from checkoutsim.scenario import ScenarioError
+from checkoutsim.capacity import queueing
+from checkoutsim.cli.main import app
+from checkoutsim.experiments.runner import run_scenario
+from checkoutsim.experiments.scale import check
+from checkoutsim.experiments.sweep import parse_axis, run_sweep
+from checkoutsim.scenario import files as scenarios
+from checkoutsim.scenario.files import ScenarioError
+from checkoutsim.scenario.settings import Scale
 from checkoutsim.sim.tiers import simulate_station
-from checkoutsim.sweep import parse_axis, run_sweep
 
 runner = CliRunner()
 SHORT = ["load.duration_s=4", "load.drain_s=4"]

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from checkoutsim import scenario as scenarios
-from checkoutsim.scenario import ScenarioError
+from checkoutsim.scenario import files as scenarios
+from checkoutsim.scenario.files import ScenarioError
 
 GOOD = """
 name = "tiny"
@@ -154,9 +154,9 @@ def test_latency_p99_below_p50_is_refused(tmp_path: Path) -> None:
 def test_the_schema_names_every_strategy_the_policy_core_has() -> None:
     from typing import get_args
 
-    from checkoutsim.config import InventoryStrategy, PaymentStrategy
     from checkoutsim.policy.inventory import STRATEGIES as INVENTORY
     from checkoutsim.policy.payment import STRATEGIES as PAYMENT
+    from checkoutsim.scenario.settings import InventoryStrategy, PaymentStrategy
 
     assert set(get_args(InventoryStrategy)) == set(INVENTORY)
     assert set(get_args(PaymentStrategy)) == set(PAYMENT)

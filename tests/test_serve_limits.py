@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 ENTRY = (
-    "from checkoutsim.cli import app; from checkoutsim.cli_real import register_real;"
+    "from checkoutsim.cli.main import app; from checkoutsim.cli.real import register_real;"
     " register_real(app); app()"
 )
 HEADER_S = 3.0

@@ -7,17 +7,17 @@ import random
 import pytest
 import simpy
 
-from checkoutsim.config import Latency
 from checkoutsim.policy import ops
 from checkoutsim.policy.inventory import lock_name, locked_sku
 from checkoutsim.policy.ops import ReservationRequest
+from checkoutsim.scenario.settings import Latency
 from checkoutsim.sim import SimStep, task
 from checkoutsim.sim.engine import Engine
-from checkoutsim.sim.latency import BLOCK, sampler
 from checkoutsim.sim.locks import LockTable
-from checkoutsim.sim.model import streams
 from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.sim.state import Ledger, Shop
+from checkoutsim.world.arrivals import streams
+from checkoutsim.world.latency import BLOCK, sampler
 from tests.real_support import settings
 
 

@@ -13,8 +13,8 @@ import sys
 
 import pytest
 
-from checkoutsim import scenario as scenarios
-from checkoutsim.runner import run_scenario
+from checkoutsim.experiments.runner import run_scenario
+from checkoutsim.scenario import files as scenarios
 
 
 def _soak(run_time: str, overrides: list[str], timeout_s: float) -> dict:
@@ -23,7 +23,7 @@ def _soak(run_time: str, overrides: list[str], timeout_s: float) -> dict:
     A child process, because the in-process load test monkey-patches with gevent
     and runs under whatever state earlier tests left; a hang becomes a bounded failure.
     """
-    command = [sys.executable, "-m", "checkoutsim.cli_chaos", "soak", "--variant", "safe"]
+    command = [sys.executable, "-m", "checkoutsim.cli.chaos", "soak", "--variant", "safe"]
     command += ["--run-time", run_time, "--json"]
     for override in overrides:
         command += ["--set", override]

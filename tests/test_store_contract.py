@@ -19,7 +19,7 @@ import pytest
 
 from checkoutsim.policy.inventory import lock_name
 from checkoutsim.policy.ops import KeyState, OrderStatus, PaymentRecord, ReservationRequest
-from checkoutsim.real.store import SagaContext
+from checkoutsim.real.saga_context import SagaContext
 from tests.backend_support import Services, services_for, sql_count
 from tests.real_support import settings
 

@@ -22,11 +22,11 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from checkoutsim import scenario
-from checkoutsim.capacity import CapacityPlan
-from checkoutsim.metrics import CONTRACT, DIAGNOSTICS
-from checkoutsim.render import format_value
-from checkoutsim.runner import RunResult, run_scenario
+from checkoutsim.capacity.plan import CapacityPlan
+from checkoutsim.experiments.runner import RunResult, run_scenario
+from checkoutsim.results.formatting import format_value
+from checkoutsim.results.metrics import CONTRACT, DIAGNOSTICS
+from checkoutsim.scenario import files as scenario
 from checkoutsim.walkthroughs import LEVELS, Evidence, load_topic, render, topic_names
 from checkoutsim.walkthroughs.content import RunSpec, parse_topic, topic_source
 from checkoutsim.walkthroughs.terminal import present
@@ -293,8 +293,8 @@ def test_paging_waits_between_pages_and_q_stops(
 
 def _app() -> Any:
     """The CLI app with the walkthrough command (registering twice adds it once)."""
-    from checkoutsim.cli import app
-    from checkoutsim.cli_walkthrough import register_walkthrough
+    from checkoutsim.cli.main import app
+    from checkoutsim.cli.walkthrough import register_walkthrough
 
     register_walkthrough(app)
     register_walkthrough(app)

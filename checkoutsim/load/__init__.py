@@ -1,7 +1,6 @@
-"""Load generation with Locust, used as a library.
+"""Locust load tests against the real body: shoppers, sessions, local, distributed and
+remote runs.
 
-Importing ``locust`` monkey-patches the whole process with gevent, so every
-module here that needs Locust or gevent imports it inside functions, and nothing
-outside this package imports those modules at top level. ``schedule`` is pure
-and safe to import anywhere.
+Imports the real body, the world, the settings, results and the brain; never the SimPy
+body or experiments.
 """

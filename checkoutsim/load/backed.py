@@ -19,32 +19,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from checkoutsim.config import Settings
+from checkoutsim.load.backend_service import make_runtime, open_service
 from checkoutsim.load.bounded import ServeLimits
-from checkoutsim.load.green import GreenletRuntime
-from checkoutsim.load.loadtest import (
-    LoadError,
-    LoadOptions,
-    VariantRun,
-    drive_in_process,
-)
+from checkoutsim.load.drive import drive_in_process
+from checkoutsim.load.options import LoadError, LoadOptions, VariantRun
+from checkoutsim.load.remote import run_master
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.session import Progress
 from checkoutsim.real.backends import BackendChoice, BackendError, RunBackend, choose
 from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
-from checkoutsim.scenario import Variant
-
-
-def make_runtime(
-    choice: BackendChoice, settings: Settings, origin: float, process: int | None = None
-) -> GeventRuntime:
-    """Greenlets for a server store, real threads for SQLite (its calls block).
-
-    ``process`` as in ``GeventRuntime.for_settings``: the index of a process
-    that serves checkouts, whose threads then stay on one core.
-    """
-    kind = GreenletRuntime if choice.postgres else GeventRuntime
-    return kind.for_settings(settings, origin, process)
+from checkoutsim.scenario.files import Variant
+from checkoutsim.scenario.settings import Settings
 
 
 def run_backed(
@@ -61,7 +46,6 @@ def run_backed(
                 "--master and --workers with --store/--locks need a server store"
                 " (--store postgresql://...): workers share state through it"
             )
-        from checkoutsim.load.remote import run_master
 
         return run_master(variant, settings, options, choice, progress)
     if choice.default or options.target:
@@ -104,25 +88,6 @@ def served(
         runtime.close()
         backend.drop()
         shutil.rmtree(directory, ignore_errors=True)
-
-
-def open_service(
-    settings: Settings,
-    directory: Path,
-    runtime: GeventRuntime,
-    seed: int,
-    process: int,
-    backend: RunBackend,
-) -> CheckoutService:
-    """One process's service over the run's backend (in ``directory`` for SQLite files)."""
-    try:
-        return CheckoutService(
-            settings, StorePaths.in_directory(directory), runtime, seed, process, backend=backend
-        )
-    except Exception as error:
-        if type(error).__module__.startswith(("psycopg", "redis")):
-            raise LoadError(f"cannot open the store: {error}") from None
-        raise
 
 
 def serve_backed(

@@ -39,12 +39,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from checkoutsim.config import Settings
 from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
 from checkoutsim.real.runtime import ThreadRuntime
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
-from checkoutsim.real.store import SagaContext
 from checkoutsim.real.timebase import WallTime
+from checkoutsim.scenario.settings import Settings
 
 INSTANT = {"distribution": "constant", "mean_s": 0.0}
 BUYERS = 32

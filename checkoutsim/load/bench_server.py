@@ -27,14 +27,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from checkoutsim.config import Settings
 from checkoutsim.load.bench import BUYERS, bench_settings, child_figures
 from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
 from checkoutsim.real.backends import RunBackend, choose
 from checkoutsim.real.runtime import ThreadRuntime
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService, StorePaths
-from checkoutsim.real.store import SagaContext
 from checkoutsim.real.timebase import WallTime
+from checkoutsim.scenario.settings import Settings
 
 CEILING_THREADS = 8
 

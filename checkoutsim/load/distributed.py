@@ -24,22 +24,16 @@ from typing import Any
 
 import gevent
 
-from checkoutsim.config import Settings
 from checkoutsim.load import session
-from checkoutsim.load.loadtest import (
-    LoadError,
-    LoadOptions,
-    VariantRun,
-    assemble,
-    session_options,
-    snapshot,
-)
+from checkoutsim.load.drive import assemble, snapshot
+from checkoutsim.load.options import LoadError, LoadOptions, VariantRun, session_options
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.session import Progress
 from checkoutsim.load.users import ClosedLoopBuyer, InProcessShopper
 from checkoutsim.real import records
 from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
-from checkoutsim.scenario import Variant
+from checkoutsim.scenario.files import Variant
+from checkoutsim.scenario.settings import Settings
 
 #: The custom message a worker sends when its slice is played and answered.
 DONE = "checkoutsim_done"

@@ -31,23 +31,17 @@ from typing import Any
 
 import gevent
 
-from checkoutsim.config import Settings
 from checkoutsim.load import session
-from checkoutsim.load.backed import make_runtime, open_service
+from checkoutsim.load.backend_service import make_runtime, open_service
 from checkoutsim.load.distributed import free_port
-from checkoutsim.load.loadtest import (
-    LoadError,
-    LoadOptions,
-    VariantRun,
-    assemble,
-    session_options,
-    snapshot,
-)
+from checkoutsim.load.drive import assemble, snapshot
+from checkoutsim.load.options import LoadError, LoadOptions, VariantRun, session_options
 from checkoutsim.load.session import Progress
 from checkoutsim.load.users import InProcessShopper
 from checkoutsim.real import records
 from checkoutsim.real.backends import BackendChoice, RunBackend
-from checkoutsim.scenario import Variant
+from checkoutsim.scenario.files import Variant
+from checkoutsim.scenario.settings import Settings
 
 SETUP, READY, ORIGIN, DONE, FLUSH, EXIT = (
     f"checkoutsim_{name}" for name in ("setup", "ready", "origin", "done", "flush", "exit")

@@ -20,14 +20,14 @@ from typing import Any
 import gevent
 import locust  # noqa: F401  (monkey-patches first, before anything opens a socket)
 
-from checkoutsim.config import Settings
 from checkoutsim.load import session
-from checkoutsim.load.backed import make_runtime, open_service
+from checkoutsim.load.backend_service import make_runtime, open_service
 from checkoutsim.load.remote import DONE, EXIT, FLUSH, ORIGIN, READY, SETUP
 from checkoutsim.load.schedule import plan
 from checkoutsim.load.shoppers import ShopperRun, told_from_response
 from checkoutsim.load.users import InProcessShopper
 from checkoutsim.real.backends import BackendChoice, RunBackend
+from checkoutsim.scenario.settings import Settings
 
 #: Seconds between one variant's end and connecting for the next.
 RECONNECT_DELAY_S = 2.0

@@ -28,7 +28,7 @@ from checkoutsim.real.timebase import WallTime
 from checkoutsim.real.wait_lines import Ticket, WaitLines
 
 if TYPE_CHECKING:
-    from checkoutsim.config import Settings
+    from checkoutsim.scenario.settings import Settings
 
 T = TypeVar("T")
 

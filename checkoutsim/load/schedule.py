@@ -12,9 +12,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from checkoutsim.config import Settings
-from checkoutsim.sim.model import streams
-from checkoutsim.sim.shoppers import arrival_times
+from checkoutsim.scenario.settings import Settings
+from checkoutsim.world.arrivals import arrival_times, streams
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,7 +28,7 @@ from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.session import background_jobs
 from checkoutsim.real.http import CheckoutApp
 from checkoutsim.real.service import CheckoutService, StorePaths
-from checkoutsim.scenario import Variant
+from checkoutsim.scenario.files import Variant
 
 Announce = Callable[[str, StorePaths, dict[str, int]], None]
 

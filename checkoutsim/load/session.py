@@ -23,9 +23,9 @@ from locust.event import Events
 from locust.html import get_html_report
 from locust.runners import Runner
 
-from checkoutsim.config import Settings
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.real.service import CheckoutService
+from checkoutsim.scenario.settings import Settings
 
 Snapshot = dict[str, Any]
 Progress = Callable[[Snapshot], None]

@@ -20,9 +20,9 @@ import gevent
 import gevent.event
 import gevent.pool
 
-from checkoutsim.config import Settings
 from checkoutsim.load.schedule import PlannedIntent
 from checkoutsim.real.api import sku_name
+from checkoutsim.scenario.settings import Settings
 
 #: Sends one request: (idempotency key, JSON body) -> the status the shopper is told.
 Send = Callable[[str, dict[str, Any]], str]

@@ -16,13 +16,13 @@ from typing import Any
 import gevent
 import locust  # noqa: F401  (monkey-patches first, before anything opens a socket)
 
-from checkoutsim.config import Settings
 from checkoutsim.load import session
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.schedule import plan
 from checkoutsim.load.shoppers import ShopperRun, told_from_response
 from checkoutsim.load.users import BenchTarget, ClosedLoopBuyer, InProcessShopper
 from checkoutsim.real.service import CheckoutService, StorePaths
+from checkoutsim.scenario.settings import Settings
 
 DONE = "checkoutsim_done"
 

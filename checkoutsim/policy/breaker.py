@@ -49,7 +49,7 @@ from checkoutsim.policy.breaker_window import (
 )
 
 if TYPE_CHECKING:
-    from checkoutsim.clock import Clock
+    from checkoutsim.policy.clock import Clock
 
 SlidingWindowType = Literal["count", "time"]
 

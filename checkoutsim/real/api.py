@@ -23,12 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checkoutsim.config import Settings
 from checkoutsim.policy.ops import Operation, Step
 from checkoutsim.real.database import Database
 from checkoutsim.real.request_text import BadRequest, decode_object, sku_number
-from checkoutsim.real.store import SERVER_INTENT_BASE, RequestRow, SagaContext
+from checkoutsim.real.saga_context import SagaContext
+from checkoutsim.real.store import SERVER_INTENT_BASE, RequestRow
 from checkoutsim.real.timebase import RealTime
+from checkoutsim.scenario.settings import Settings
 
 MAX_KEY_LENGTH = 255
 #: The only fields a client may send: intents and orders are the server's to name.

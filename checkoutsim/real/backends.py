@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checkoutsim.config import Settings
 from checkoutsim.real.database import Database
 from checkoutsim.real.store import Store
+from checkoutsim.scenario.settings import Settings
 
 STORE_ENV = "CHECKOUTSIM_STORE"
 LOCKS_ENV = "CHECKOUTSIM_LOCKS"

@@ -18,12 +18,12 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from checkoutsim.config import Breaker
 from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import BreakerMetrics, BreakerState, CircuitBreaker
 from checkoutsim.real.runtime import Pause
 from checkoutsim.real.timebase import RealTime
-from checkoutsim.sim.faults import make_breaker
+from checkoutsim.scenario.settings import Breaker
+from checkoutsim.world.faults import make_breaker
 
 REFUSED = ops.ChargeResult(ops.ChargeStatus.REFUSED)
 

@@ -33,13 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from checkoutsim import audit
 from checkoutsim.real import records
 from checkoutsim.real.landings import Landings, classify
 from checkoutsim.real.runtime import ThreadRuntime
 from checkoutsim.real.service import CheckoutService, StorePaths
 from checkoutsim.real.timebase import WallTime
-from checkoutsim.scenario import Variant
+from checkoutsim.results import audit
+from checkoutsim.scenario.files import Variant
 
 #: Variants whose strategies the audit must find clean, crash or no crash.
 SAFE_INVENTORY = ("fenced", "optimistic", "atomic")

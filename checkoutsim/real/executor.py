@@ -26,22 +26,23 @@ from __future__ import annotations
 
 import functools
 import random
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.inventory import lock_name
 from checkoutsim.real.breakers import REFUSED, charge_failed, shared_breaker
+from checkoutsim.real.counters import Counters
 from checkoutsim.real.gateway import Gateway
 from checkoutsim.real.inventory_faults import InventoryFaults
 from checkoutsim.real.lock_waits import Leases
 from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
-from checkoutsim.real.store import SagaContext, Store
-from checkoutsim.sim.faults import CoordinatorCrashes, FaultSchedule
-from checkoutsim.sim.latency import sampler
+from checkoutsim.real.saga_context import SagaContext
+from checkoutsim.real.store import Store
+from checkoutsim.scenario.settings import Settings
+from checkoutsim.world.faults import CoordinatorCrashes, FaultSchedule
+from checkoutsim.world.latency import sampler
 
 #: Operations served by the inventory service (down during its outages).
 INVENTORY_OPS = (
@@ -60,24 +61,6 @@ class Done:
     """A segment ran the policy generator to its end; ``value`` is what it returned."""
 
     value: Any
-
-
-class Counters:
-    """Thread-safe counts the metrics need that no table holds."""
-
-    def __init__(self, lock: Any) -> None:
-        self._lock = lock
-        self._counts: Counter[str] = Counter()
-
-    def add(self, name: str, amount: int = 1) -> None:
-        """Add ``amount`` to counter ``name``."""
-        with self._lock:
-            self._counts[name] += amount
-
-    def snapshot(self) -> dict[str, int]:
-        """A copy of every counter."""
-        with self._lock:
-            return dict(self._counts)
 
 
 Handler = Callable[[Any, SagaContext], Any]

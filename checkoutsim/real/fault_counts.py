@@ -27,7 +27,7 @@ from checkoutsim.policy import ops
 from checkoutsim.real.runtime import Pause
 
 if TYPE_CHECKING:
-    from checkoutsim.real.service import CheckoutService
+    from checkoutsim.real.service_parts import ServiceParts
 
 FAULT_COUNTERS = (
     "fault_gateway_outage_refused",
@@ -53,7 +53,7 @@ def _when_done(value: Any, judge: Callable[[Any], None]) -> Any:
     return value
 
 
-def count_faults(service: CheckoutService) -> None:
+def count_faults(service: ServiceParts) -> None:
     """Wrap ``service``'s gateway charges and order calls to count injected faults."""
     gateway = service.gateway
     counters = service.executor.counters

@@ -18,13 +18,13 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from checkoutsim.config import Faults, Latency, Settings
 from checkoutsim.policy import ops
 from checkoutsim.real.database import Database
 from checkoutsim.real.runtime import Pause, Runtime, after
 from checkoutsim.real.schema import GATEWAY
-from checkoutsim.sim.faults import FaultSchedule
-from checkoutsim.sim.latency import sampler
+from checkoutsim.scenario.settings import Faults, Latency, Settings
+from checkoutsim.world.faults import FaultSchedule
+from checkoutsim.world.latency import sampler
 
 ERROR = ops.ChargeResult(ops.ChargeStatus.ERROR)
 UNKNOWN = ops.ChargeResult(ops.ChargeStatus.UNKNOWN)

@@ -26,7 +26,7 @@ from urllib.parse import parse_qs
 from checkoutsim.real import records
 from checkoutsim.real.request_text import MAX_BODY_BYTES
 from checkoutsim.real.service import CheckoutService
-from checkoutsim.runner import json_safe
+from checkoutsim.results.encoding import json_safe
 
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
 

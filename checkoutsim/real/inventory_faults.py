@@ -14,16 +14,16 @@ import random
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.real.breakers import SharedBreaker
 from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
-from checkoutsim.sim.faults import FaultSchedule
-from checkoutsim.sim.latency import sampler
+from checkoutsim.scenario.settings import Settings
+from checkoutsim.world.faults import FaultSchedule
+from checkoutsim.world.latency import sampler
 
 if TYPE_CHECKING:
-    from checkoutsim.real.executor import Counters
-    from checkoutsim.real.store import SagaContext
+    from checkoutsim.real.counters import Counters
+    from checkoutsim.real.saga_context import SagaContext
 
 Handler = Callable[[Any, "SagaContext"], Any]
 

@@ -17,9 +17,10 @@ from checkoutsim.policy.inventory import LONG_LOCK_WAIT_S
 from checkoutsim.real.runtime import LockWait
 
 if TYPE_CHECKING:
-    from checkoutsim.real.executor import Counters
+    from checkoutsim.real.counters import Counters
     from checkoutsim.real.runtime import Runtime
-    from checkoutsim.real.store import SagaContext, Store
+    from checkoutsim.real.saga_context import SagaContext
+    from checkoutsim.real.store import Store
 
 
 class Leases:

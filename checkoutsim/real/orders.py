@@ -16,7 +16,7 @@ from checkoutsim.policy.ops import OrderStatus
 
 if TYPE_CHECKING:
     from checkoutsim.real.database import Database
-    from checkoutsim.real.store import SagaContext
+    from checkoutsim.real.saga_context import SagaContext
     from checkoutsim.real.timebase import RealTime
 
 

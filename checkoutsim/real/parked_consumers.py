@@ -27,7 +27,7 @@ from checkoutsim.policy.saga import SagaPolicy
 from checkoutsim.real.executor import Executor
 from checkoutsim.real.parked_queue import ParkedMessage, ParkedQueue
 from checkoutsim.real.runtime import Runtime
-from checkoutsim.real.store import SagaContext
+from checkoutsim.real.saga_context import SagaContext
 
 #: A hair past a head's due time: the breaker half-opens only once its wait is strictly over.
 PAST_DUE_S = 1e-6

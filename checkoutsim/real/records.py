@@ -4,8 +4,8 @@ The server side (orders, the gateway's ledger, lease grants, stock writes,
 counters) is read from the two SQLite files into ``ServerFacts``, which travel as
 JSON when the service runs behind HTTP. The client side (what each shopper was
 told, and when) comes from the load generator. Together they make the same
-``History`` the model produces, so ``checkoutsim.metrics.summarise`` and
-``checkoutsim.audit`` judge both bodies with the same code.
+``History`` the model produces, so ``checkoutsim.results.metrics.summarise`` and
+``checkoutsim.results.audit`` judge both bodies with the same code.
 """
 
 from __future__ import annotations
@@ -21,13 +21,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkoutsim import audit
-from checkoutsim.config import Faults
-from checkoutsim.history import CHECKOUT_COLUMNS, ORDER_COLUMNS, TIMELINE_COLUMNS, History
-from checkoutsim.metrics import summarise
 from checkoutsim.real.gateway import Ledger
 from checkoutsim.real.store import Store
-from checkoutsim.sim.faults import FaultSchedule
+from checkoutsim.results import audit
+from checkoutsim.results.history import CHECKOUT_COLUMNS, ORDER_COLUMNS, TIMELINE_COLUMNS, History
+from checkoutsim.results.metrics import summarise
+from checkoutsim.scenario.settings import Faults
+from checkoutsim.world.faults import FaultSchedule
 
 GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
 #: The real body's orders also name the capture that paid for each.
@@ -38,7 +38,8 @@ KEY_COLUMNS = ("intent_id", "key")
 #: its k-th retry under a new key (``checkoutsim.load.shoppers``).
 SHOPPER_KEY = re.compile(r"i([0-9]{1,9})(?:r[0-9]{1,9})?", re.ASCII)
 WRITE_COLUMNS = ("sku", "lease_token", "fence_token", "accepted", "time_s")
-#: One row per durable record of unfinished work (``checkoutsim.audit.unfinished_checkouts``).
+#: One row per durable record of unfinished work
+#: (``checkoutsim.results.audit.unfinished_checkouts``).
 OPEN_COLUMNS = ("intent_id", "key", "record")
 #: Figures of one process's own breaker: each process of a ``--workers`` run has
 #: its own, as each instance of a service would, and all of them see the same

@@ -41,10 +41,10 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from checkoutsim.policy import ops
-from checkoutsim.real.store import SagaContext
+from checkoutsim.real.saga_context import SagaContext
 
 if TYPE_CHECKING:
-    from checkoutsim.real.service import CheckoutService
+    from checkoutsim.real.service_parts import ServiceParts
 
 _ORDERED = (ops.OrderStatus.CREATED, ops.OrderStatus.EXISTS)
 
@@ -70,7 +70,7 @@ class RecoveryReport:
         return asdict(self)
 
 
-def recover(service: CheckoutService) -> RecoveryReport:
+def recover(service: ServiceParts) -> RecoveryReport:
     """Run one full recovery pass over a service's store (no traffic may be running)."""
     report = RecoveryReport()
     report.gateway_keys_forgotten = _forget_dead_gateway_calls(service)
@@ -87,7 +87,7 @@ def recover(service: CheckoutService) -> RecoveryReport:
     return report
 
 
-def _forget_dead_gateway_calls(service: CheckoutService) -> int:
+def _forget_dead_gateway_calls(service: ServiceParts) -> int:
     """Drop gateway keys still ``processing``: their calls died and booked nothing."""
     written = service.gateway_db.write_one(
         "DELETE FROM idempotency WHERE state = 'processing'"
@@ -98,7 +98,7 @@ def _forget_dead_gateway_calls(service: CheckoutService) -> int:
 
 
 def _open_sagas(
-    service: CheckoutService,
+    service: ServiceParts,
 ) -> list[tuple[int, int, str, str, str | None, int | None]]:
     """(reservation, intent, key, step, payment state, capture) of every unfinished saga."""
     return (
@@ -112,7 +112,7 @@ def _open_sagas(
     )
 
 
-def _finish_sagas(service: CheckoutService, report: RecoveryReport) -> None:
+def _finish_sagas(service: ServiceParts, report: RecoveryReport) -> None:
     """Roll every open saga forward past its pivot, or compensate it."""
     store = service.store
     key_first = service.settings.payment.strategy == "key_first"
@@ -155,7 +155,7 @@ def _finish_sagas(service: CheckoutService, report: RecoveryReport) -> None:
         store.mark_recovered(reservation_id)
 
 
-def _parked(service: CheckoutService, reservation_id: int) -> bool:
+def _parked(service: ServiceParts, reservation_id: int) -> bool:
     """Whether a saga's payment waits in the retry queue (queued, or claimed by a dead consumer)."""
     if service.consumers is None:
         return False
@@ -171,7 +171,7 @@ def _parked(service: CheckoutService, reservation_id: int) -> bool:
     return row is not None
 
 
-def _close_parked(service: CheckoutService, reservation_id: int, ordered: bool) -> int:
+def _close_parked(service: ServiceParts, reservation_id: int, ordered: bool) -> int:
     """Mark a recovered saga's parked payment delivered, as its consumer would have."""
     outcome = "recovered" if ordered else "settled"
     written = service.shop_db.write_one(
@@ -182,12 +182,12 @@ def _close_parked(service: CheckoutService, reservation_id: int, ordered: bool) 
     return written.rowcount
 
 
-def _refund_orphans(service: CheckoutService) -> int:
+def _refund_orphans(service: ServiceParts) -> int:
     """Refund captures the saga log cannot see: no order records them, no refund."""
     return sum(int(service.ledger.refund(capture_id)) for capture_id in orphan_captures(service))
 
 
-def orphan_captures(service: CheckoutService) -> list[int]:
+def orphan_captures(service: ServiceParts) -> list[int]:
     """Captures that paid for no order: no order records the capture, and none refunded.
 
     Matched by capture, never by intent: a second capture for an intent that has
@@ -204,7 +204,7 @@ def orphan_captures(service: CheckoutService) -> list[int]:
     ]
 
 
-def _settle_requests(service: CheckoutService, report: RecoveryReport) -> None:
+def _settle_requests(service: ServiceParts, report: RecoveryReport) -> None:
     """Finish API keys whose saga ended in an order; forget the rest so retries run."""
     shop = service.shop_db.read()
     stuck = shop.execute(

@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 
-from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import TIMELINE_CODES
 from checkoutsim.policy.saga import CheckoutRequest, find_orphans, refund_orphan
@@ -33,10 +32,13 @@ from checkoutsim.real.fault_counts import count_faults
 from checkoutsim.real.gateway import Gateway, Ledger, faults_from_settings
 from checkoutsim.real.parked_consumers import ParkedConsumers
 from checkoutsim.real.parked_queue import ParkedQueue
+from checkoutsim.real.recovery import recover
 from checkoutsim.real.runtime import Runtime
-from checkoutsim.real.store import SagaContext, Store
-from checkoutsim.sim.faults import FaultSchedule
-from checkoutsim.sim.model import policies
+from checkoutsim.real.saga_context import SagaContext
+from checkoutsim.real.store import Store
+from checkoutsim.scenario.settings import Settings
+from checkoutsim.world.faults import FaultSchedule
+from checkoutsim.world.policies import policies
 
 SHOP_FILE = "shop.sqlite"
 GATEWAY_FILE = "gateway.sqlite"
@@ -203,8 +205,6 @@ class CheckoutService:
         forward (the order, or a refund if the reservation lapsed), the others
         compensated, and money the saga log cannot see is refunded.
         """
-        from checkoutsim.real.recovery import recover
-
         return recover(self).as_dict()
 
     # --- observing --------------------------------------------------------------------

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from checkoutsim.policy.inventory import locked_sku
@@ -27,6 +27,7 @@ from checkoutsim.policy.ops import (
 )
 from checkoutsim.real.database import Database
 from checkoutsim.real.orders import OrderStore
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.schema import SHOP
 from checkoutsim.real.timebase import RealTime
 
@@ -37,21 +38,6 @@ RAISE_FENCE = "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?"
 #: Server-assigned intent ids start here, clear of the shopper numbers a load
 #: generator's audit files them under (``checkoutsim.real.records.by_shopper``).
 SERVER_INTENT_BASE = 1_000_000_000
-
-
-@dataclass(slots=True)
-class SagaContext:
-    """What the body knows about the saga an operation belongs to.
-
-    ``leases`` maps lock names to the token this saga was granted, so a stock
-    write can be recorded with the lease its writer believed it held, even
-    when the strategy does not pass a fencing token.
-    """
-
-    intent_id: int
-    key: str
-    order_id: int | None = None
-    leases: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

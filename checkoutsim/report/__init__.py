@@ -1,1 +1,1 @@
-"""The report layer: the only part of checkoutsim that writes files."""
+"""The HTML report: frames, figures and the page built from run results."""

@@ -17,12 +17,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from checkoutsim.history import History
 from checkoutsim.report import frames
 from checkoutsim.report.files import staged_directory
 from checkoutsim.report.frames import ReportError
 from checkoutsim.report.page import ScenarioText, page_context, render_page
 from checkoutsim.report.plotting import Chart
+from checkoutsim.results.history import History
 
 #: The kinds of result a report can be made from (their ``mode``).
 MODES = ("sim", "real", "compare", "capacity", "sweep")
@@ -85,22 +85,22 @@ def default_directory(name: str, now: datetime | None = None, root: Path = Path(
 
 
 def histories_of(result: Any) -> dict[str, list[History]]:
-    """The histories of a :class:`~checkoutsim.runner.RunResult`, by variant name."""
+    """The histories of a :class:`~checkoutsim.experiments.runner.RunResult`, by variant name."""
     return {variant.name: list(variant.histories) for variant in result.variants}
 
 
 def scenario_text(scenario: Any) -> ScenarioText:
-    """The words of a loaded :class:`~checkoutsim.scenario.Scenario` for the page."""
+    """The words of a loaded :class:`~checkoutsim.scenario.files.Scenario` for the page."""
     return ScenarioText(scenario.name, scenario.title, scenario.question, scenario.description)
 
 
 def _find_text(name: Any) -> ScenarioText | None:
     """Read a named scenario's words from the scenarios on this machine, if there is one.
 
-    Only names found by :func:`checkoutsim.scenario.available` are read: a name in
+    Only names found by :func:`checkoutsim.scenario.files.available` are read: a name in
     a JSON file never becomes a path to open.
     """
-    from checkoutsim import scenario as scenarios
+    from checkoutsim.scenario import files as scenarios
 
     path = scenarios.available().get(str(name))
     if path is None:

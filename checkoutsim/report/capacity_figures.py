@@ -1,7 +1,7 @@
 """Capacity-plan figures: what each tier needs as volume grows, and where latency bends.
 
 Both figures are analytic, like the plan they draw: counts come from
-:func:`checkoutsim.capacity.plan` run over a range of daily volumes with the
+:func:`checkoutsim.capacity.plan.plan` run over a range of daily volumes with the
 result's own assumptions, and the load curves from the queueing formulas
 (Erlang C for the pooled app servers, M/M/1 for each shard, partition and
 gateway account) with the plan's counts held fixed.
@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkoutsim import capacity, queueing
+from checkoutsim.capacity import plan as capacity
+from checkoutsim.capacity import queueing
 from checkoutsim.report.frames import ReportError
 from checkoutsim.report.plotting import (
     Chart,

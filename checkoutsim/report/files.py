@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from checkoutsim.runner import RunResult
+from checkoutsim.experiments.runner import RunResult
 
 
 @contextlib.contextmanager

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkoutsim.history import History
-from checkoutsim.metrics import INVARIANTS
+from checkoutsim.results.history import History
+from checkoutsim.results.metrics import INVARIANTS
 
 #: Histories by series label (a variant's name, or e.g. "naive · real" in a comparison).
 Histories = Mapping[str, Sequence[History]]

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkoutsim import __version__
-from checkoutsim.metrics import CONTRACT, INVARIANTS, verdict, verdict_text
-from checkoutsim.render import format_value
 from checkoutsim.report import frames
 from checkoutsim.report.plotting import Chart
+from checkoutsim.results.formatting import format_value
+from checkoutsim.results.metrics import CONTRACT, INVARIANTS, verdict, verdict_text
 
 #: Packages whose versions the page lists beside checkoutsim's.
 DEPENDENCIES = ("simpy", "numpy", "pandas", "matplotlib", "jinja2", "pydantic", "typer", "locust")

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkoutsim.metrics import INVARIANTS
 from checkoutsim.report import frames
 from checkoutsim.report.plotting import (
     SAFE_COLOUR,
@@ -24,6 +23,7 @@ from checkoutsim.report.plotting import (
     seconds_label,
     styled,
 )
+from checkoutsim.results.metrics import INVARIANTS
 
 SOURCE_COLOURS = {"model": "#0072B2", "real": "#E69F00"}
 _TITLES = {key: key.replace("_", " ") for key in INVARIANTS}

@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from checkoutsim.metrics import INVARIANTS
 from checkoutsim.report.frames import ReportError, number
 from checkoutsim.report.plotting import (
     Chart,
@@ -24,6 +23,7 @@ from checkoutsim.report.plotting import (
     note_empty,
     styled,
 )
+from checkoutsim.results.metrics import INVARIANTS
 
 _INVARIANT_TITLES = {key: key.replace("_", " ") for key in INVARIANTS}
 

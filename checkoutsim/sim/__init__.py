@@ -1,4 +1,8 @@
-"""The SimPy body: the policy core driven in simulated time."""
+"""The SimPy body: the policy core driven in simulated time.
+
+Imports the brain, the world, the settings and the history it fills; never the real body
+or Locust.
+"""
 
 from collections.abc import Generator
 from typing import Any

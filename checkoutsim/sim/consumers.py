@@ -12,11 +12,11 @@ import random
 
 import simpy
 
-from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.parked import Delivery, abandon, deliver
 from checkoutsim.policy.retry_queue import NackOutcome, RetryMessage, RetryQueue
 from checkoutsim.policy.saga import SagaPolicy
+from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.engine import Engine
 

@@ -18,17 +18,17 @@ from typing import Any
 
 import simpy
 
-from checkoutsim.clock import SimClock
-from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.inventory import locked_sku
+from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
-from checkoutsim.sim.faults import CoordinatorCrashes, FaultSchedule, make_breaker
+from checkoutsim.sim.clock import SimClock
 from checkoutsim.sim.gateway import FAST_FAILURE_S, GatewayModel
-from checkoutsim.sim.latency import sampler
 from checkoutsim.sim.locks import LockTable
 from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.sim.state import Ledger, Shop
+from checkoutsim.world.faults import CoordinatorCrashes, FaultSchedule, make_breaker
+from checkoutsim.world.latency import sampler
 
 UNAVAILABLE = ops.UNAVAILABLE
 

@@ -13,14 +13,14 @@ from typing import Any
 
 import simpy
 
-from checkoutsim.clock import SimClock
-from checkoutsim.config import Settings
 from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import TIMELINE_CODES
+from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
-from checkoutsim.sim.faults import FaultSchedule, RateLimiter, make_breaker
-from checkoutsim.sim.latency import sampler
+from checkoutsim.sim.clock import SimClock
 from checkoutsim.sim.state import Ledger
+from checkoutsim.world.faults import FaultSchedule, RateLimiter, make_breaker
+from checkoutsim.world.latency import sampler
 
 UNKNOWN = ops.ChargeResult(ops.ChargeStatus.UNKNOWN)
 ERROR = ops.ChargeResult(ops.ChargeStatus.ERROR)

@@ -2,80 +2,21 @@
 
 from __future__ import annotations
 
-import random
-
 import numpy as np
 import pandas as pd
 import simpy
 
-from checkoutsim import history
-from checkoutsim.config import Settings
-from checkoutsim.history import History
-from checkoutsim.policy.inventory import InventoryPolicy
-from checkoutsim.policy.payment import PaymentPolicy
-from checkoutsim.policy.saga import Policies, SagaPolicy, find_orphans, refund_orphan
+from checkoutsim.policy.saga import find_orphans, refund_orphan
+from checkoutsim.results import history
+from checkoutsim.results.history import History
+from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.consumers import RetryConsumers
 from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
-
-#: Every random stream a run uses. Each variant of a replication gets the same
-#: streams (common random numbers), so differences come from the strategies.
-STREAM_NAMES = (
-    "arrivals",
-    "shoppers",
-    "abandon",
-    "policy",
-    "inventory",
-    "payments",
-    "gateway",
-    "gateway_faults",
-    "orders",
-    "order_faults",
-    "pauses",
-    "queue",
-)
-
-
-def streams(seed: int, replication: int) -> dict[str, random.Random]:
-    """Independent seeded streams for one replication, derived by ``SeedSequence``."""
-    children = (
-        np.random.SeedSequence(seed).spawn(replication + 1)[replication].spawn(len(STREAM_NAMES))
-    )
-    return {
-        name: random.Random(int(child.generate_state(2, np.uint64)[0]))
-        for name, child in zip(STREAM_NAMES, children, strict=True)
-    }
-
-
-def policies(settings: Settings) -> Policies:
-    """The policy core's knobs, taken from a variant's settings."""
-    inventory = settings.inventory
-    payment = settings.payment
-    saga = settings.saga
-    return Policies(
-        InventoryPolicy(
-            inventory.strategy,
-            inventory.lock_ttl_s,
-            inventory.lock_wait_s,
-            inventory.optimistic_retries,
-            inventory.optimistic_backoff_s,
-        ),
-        PaymentPolicy(
-            payment.strategy, payment.retries, payment.backoff_base_s, payment.backoff_cap_s
-        ),
-        SagaPolicy(
-            saga.compensation,
-            saga.order_retries,
-            saga.order_backoff_base_s,
-            saga.order_backoff_cap_s,
-            saga.reservation_ttl_s,
-            saga.on_expired_reservation,
-            queue_payments=settings.queue.enabled,
-            when_inventory_down=inventory.when_down,
-        ),
-    )
+from checkoutsim.world.arrivals import streams
+from checkoutsim.world.policies import policies
 
 
 def simulate(settings: Settings, seed: int, replication: int = 0) -> History:

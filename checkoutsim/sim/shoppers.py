@@ -9,16 +9,16 @@ double click or a retry is another request of the same intent.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import simpy
 
-from checkoutsim.config import Settings
 from checkoutsim.policy.saga import CheckoutRequest, Policies
 from checkoutsim.policy.two_phase import protocol_checkout
+from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep, task
 from checkoutsim.sim.engine import Engine
+from checkoutsim.world.arrivals import arrival_times
 
 TIMED_OUT = "timed_out"
 IN_FLIGHT = "in_flight"
@@ -39,28 +39,6 @@ class Intent:
     current_attempt: int = 0
     #: Requests of this intent still running (a saga can outlive the shopper's wait).
     running: int = 0
-
-
-def arrival_times(settings: Settings, rng: random.Random) -> Iterator[float]:
-    """Arrival instants of the open model, in order, up to the load's duration."""
-    load = settings.load
-    segments = list(load.piecewise) or [(0.0, load.rate_per_s)]
-    burst_pending = load.burst_size > 0
-    for index, (start, rate) in enumerate(segments):
-        end = segments[index + 1][0] if index + 1 < len(segments) else load.duration_s
-        end = min(end, load.duration_s)
-        now = start
-        while rate > 0:
-            # Memoryless gaps: restarting at each segment boundary is exact.
-            now += rng.expovariate(rate)
-            if now >= end:
-                break
-            if burst_pending and now >= load.burst_at_s:
-                burst_pending = False
-                yield from (load.burst_at_s for _ in range(load.burst_size))
-            yield now
-    if burst_pending and load.burst_at_s < load.duration_s:
-        yield from (load.burst_at_s for _ in range(load.burst_size))
 
 
 class Shoppers:

@@ -1,9 +1,4 @@
-"""Interview-prep walkthroughs, by level, whose every number comes from a run.
-
-Content is Markdown with Jinja2 placeholders (``topics/*.md``); the runner
-fills the placeholders from live scenario runs and capacity plans. See
-:mod:`checkoutsim.walkthroughs.compose` for what a template may use.
-"""
+"""Interview-prep walkthroughs, by level, whose every number comes from a run."""
 
 from checkoutsim.walkthroughs.compose import Block, Page, Walkthrough, iter_pages, render
 from checkoutsim.walkthroughs.content import (

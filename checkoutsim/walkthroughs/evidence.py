@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
-from checkoutsim import scenario as scenarios
-from checkoutsim.capacity import CapacityPlan, plan
-from checkoutsim.runner import RunResult, run_scenario
+from checkoutsim.capacity.plan import CapacityPlan, plan
+from checkoutsim.experiments.runner import RunResult, run_scenario
+from checkoutsim.scenario import files as scenarios
 from checkoutsim.walkthroughs.content import RunSpec, WalkthroughError, live_overrides
 
 #: Called around each live run with the scenario's name (a spinner in the CLI).

@@ -1,7 +1,7 @@
 """The tables a walkthrough shows, as plain rows, for the terminal and the HTML guide alike.
 
 Every cell is a formatted string taken from a run's metrics (as
-:func:`checkoutsim.render.format_value` shows them), a capacity plan or a
+:func:`checkoutsim.results.formatting.format_value` shows them), a capacity plan or a
 scale check (as :class:`~checkoutsim.walkthroughs.values.Computed` shows them).
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from checkoutsim.capacity import CapacityPlan
-from checkoutsim.metrics import verdict_text
-from checkoutsim.render import ALWAYS_SHOWN, TABLE_METRICS, VIOLATIONS, format_value
-from checkoutsim.runner import RunResult
+from checkoutsim.capacity.plan import CapacityPlan
+from checkoutsim.experiments.runner import RunResult
+from checkoutsim.results.formatting import ALWAYS_SHOWN, TABLE_METRICS, VIOLATIONS, format_value
+from checkoutsim.results.metrics import verdict_text
 from checkoutsim.walkthroughs.values import Computed
 
 

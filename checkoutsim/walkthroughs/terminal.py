@@ -12,7 +12,7 @@ from rich.console import Console, RenderableType
 from rich.markdown import Markdown
 from rich.table import Table
 
-from checkoutsim.render import metrics_table
+from checkoutsim.results.formatting import metrics_table
 from checkoutsim.walkthroughs.compose import Block, Page, iter_pages
 from checkoutsim.walkthroughs.content import Topic
 from checkoutsim.walkthroughs.evidence import Evidence
@@ -42,7 +42,7 @@ def block_renderables(block: Block, evidence: Evidence) -> list[RenderableType]:
     if block.kind == "run":
         result = evidence.runs[block.content]  # table() ran it when the page was rendered
         tiers = scale_table_data(result)
-        # The run's own table comes from checkoutsim.render, so it looks as `run` shows it.
+        # The run's own table comes from checkoutsim.cli.render, so it looks as `run` shows it.
         table = metrics_table(
             run_title(result), [(v.name, v.metrics, v.ci95) for v in result.variants]
         )

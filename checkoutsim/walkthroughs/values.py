@@ -15,10 +15,10 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from checkoutsim.capacity import CapacityPlan, Tier
-from checkoutsim.metrics import verdict, verdict_text
-from checkoutsim.render import format_value
-from checkoutsim.runner import RunResult, VariantResult
+from checkoutsim.capacity.plan import CapacityPlan, Tier
+from checkoutsim.experiments.runner import RunResult, VariantResult
+from checkoutsim.results.formatting import format_value
+from checkoutsim.results.metrics import verdict, verdict_text
 
 
 class Measured(float):

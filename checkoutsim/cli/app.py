@@ -1,0 +1,113 @@
+"""The typer application, its consoles and the options and error handling every command
+shares.
+
+Only this layer talks to the terminal. Errors a user can cause (bad scenario files, bad
+overrides, bad options) are one line on stderr and exit code 2. Command modules import
+from here; only the entry point (``cli/main.py``) imports the command modules.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from collections.abc import Iterator
+from concurrent.futures import Executor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+from checkoutsim.cli.errors import OneLineErrorGroup, UserError
+from checkoutsim.experiments.runner import Progress as ProgressCallback
+from checkoutsim.results.encoding import json_safe
+
+app = typer.Typer(
+    cls=OneLineErrorGroup,
+    help="Simulate and load-test an e-commerce checkout; measure what breaks.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+out = Console()
+err = Console(stderr=True)
+
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override a setting: section.key=value (repeatable)."),
+]
+VariantOption = Annotated[
+    list[str] | None, typer.Option("--variant", "-v", help="Run only this variant (repeatable).")
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.", min=0)]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]
+ClusterOption = Annotated[
+    str | None,
+    typer.Option("--cluster", help="Run tasks on a Dask scheduler, e.g. tcp://127.0.0.1:8786."),
+]
+
+
+@contextmanager
+def executor_or_exit(jobs: int, cluster: str | None) -> Iterator[Executor | None]:
+    """The executor for ``--jobs``/``--cluster``, with its errors as user errors."""
+    from checkoutsim.experiments.executors import ExecutorError, executor_for
+    from checkoutsim.scenario.limits import check_jobs
+
+    check_jobs(jobs)
+    try:
+        with executor_for(jobs, cluster) as executor:
+            yield executor
+    except ExecutorError as error:
+        raise UserError(str(error)) from None
+
+
+def check_output_folder(option: str, folder: Path | None) -> None:
+    """Refuse, before any work, a folder that exists as a file or cannot be made."""
+    if folder is None:
+        return
+    from checkoutsim.report.files import folder_problem
+
+    problem = folder_problem(folder)
+    if problem is not None:
+        raise UserError(f"{option} {folder}: {problem}")
+
+
+def emit_json(data: Any) -> None:
+    """Print JSON (NaN-free) on stdout."""
+    sys.stdout.write(json.dumps(json_safe(data), indent=2, allow_nan=False) + "\n")
+
+
+@contextmanager
+def progress_bar(description: str) -> Iterator[ProgressCallback]:
+    """A progress callback that shows a bar on stderr once work takes over a second."""
+    started = time.monotonic()
+    bar: Progress | None = None
+    task = None
+
+    def update(done: int, total: int) -> None:
+        nonlocal bar, task
+        if bar is None:
+            if time.monotonic() - started < 1.0 or done >= total:
+                return
+            bar = Progress(
+                "[progress.description]{task.description}",
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                console=err,
+                transient=True,
+            )
+            bar.start()
+            task = bar.add_task(description, total=total)
+        assert task is not None
+        bar.update(task, completed=done)
+
+    try:
+        yield update
+    finally:
+        if bar is not None:
+            bar.stop()

@@ -1,0 +1,158 @@
+"""The ``checkoutsim capacity`` command: size a checkout for a daily order volume.
+
+Kept apart from :mod:`checkoutsim.cli.main` so the analytic side can grow on its own;
+``checkoutsim.cli.main`` calls :func:`register_capacity` on its app. The CLI helpers
+are imported inside that function because ``checkoutsim.cli.main`` imports this
+module while it is still loading.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from checkoutsim.capacity.plan import (
+    CapacityError,
+    CapacityPlan,
+    parse_orders_per_day,
+    plan,
+    resolve_assumptions,
+)
+from checkoutsim.cli.app import check_output_folder, emit_json, out
+from checkoutsim.cli.report import OutOption, ReportFlag
+
+T = TypeVar("T")
+
+# Module-level, because typer resolves the command's (string) annotations in this
+# module's globals, where a name imported inside register_capacity is not visible.
+OrdersOption = Annotated[
+    str, typer.Option("--orders-per-day", help="Daily orders: 10M, 2.5M, 500k, 1e7 or 100000000.")
+]
+PeakFactorOption = Annotated[
+    str | None,
+    typer.Option("--peak-factor", help="Peak orders/s over the daily average (default 8.64)."),
+]
+AssumptionOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", help="Override an assumption, e.g. app.service_time_s=0.04 (repeatable)."
+    ),
+]
+JsonOnlyOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")
+]
+
+
+def parse_overrides(items: list[str]) -> dict[str, str]:
+    """Split ``name=value`` strings (the ``--set`` option) into a mapping; values stay text."""
+    overrides: dict[str, str] = {}
+    for item in items:
+        name, equals, value = item.partition("=")
+        if not equals or not name.strip() or not value.strip():
+            raise CapacityError(f"expected name=value (e.g. app.service_time_s=0.04), got {item!r}")
+        overrides[name.strip()] = value.strip()
+    return overrides
+
+
+def parse_peak_factor(text: str | None) -> float | None:
+    """Read the ``--peak-factor`` value; None when the option was not given."""
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise CapacityError(f"expected a number such as 8.64, got {text!r}")
+    resolve_assumptions({"traffic.peak_factor": value})  # the same range check as --set
+    return value
+
+
+def _milliseconds(seconds: float) -> str:
+    return f"{seconds * 1000:,.2f}"
+
+
+def render_plan(result: CapacityPlan, console: Console) -> None:
+    """Print the plan: a table of tiers, the assumptions with their sources, the findings."""
+    console.print(
+        f"[bold]Capacity for {result.orders_per_day:,.0f} orders/day[/]: "
+        f"{result.average_orders_per_s:,.1f} orders/s on average, "
+        f"{result.peak_orders_per_s:,.0f} at the peak (× {result.peak_factor:g})",
+        highlight=False,
+    )
+    tiers = Table(title="Tiers at the peak", title_justify="left")
+    tiers.add_column("tier", style="bold", no_wrap=True)
+    tiers.add_column("count", justify="right", no_wrap=True)
+    tiers.add_column("unit", no_wrap=True)
+    tiers.add_column("busy", justify="right", no_wrap=True)
+    tiers.add_column("mean wait ms", justify="right")
+    tiers.add_column("p99 wait ms", justify="right")
+    tiers.add_column("why")
+    for tier in result.tiers:
+        tiers.add_row(
+            tier.tier,
+            f"{tier.count:,}",
+            tier.unit,
+            f"{tier.utilisation:.1%}",
+            _milliseconds(tier.mean_wait_s),
+            _milliseconds(tier.p99_wait_s),
+            Text(tier.why),
+        )
+    console.print(tiers)
+    assumptions = Table(title="Assumptions (override with --set name=value)", title_justify="left")
+    assumptions.add_column("name", no_wrap=True)
+    assumptions.add_column("value", justify="right", no_wrap=True)
+    assumptions.add_column("unit")
+    assumptions.add_column("source")
+    for assumption in result.assumptions:
+        assumptions.add_row(
+            assumption.name, f"{assumption.value:g}", assumption.unit, Text(assumption.source)
+        )
+    console.print(assumptions)
+    console.print("[bold]Findings[/]")
+    for number, finding in enumerate(result.findings, start=1):
+        console.print(Text(f"{number}. {finding}"))
+
+
+def register_capacity(app: typer.Typer) -> None:
+    """Add the ``capacity`` command to ``app``."""
+    from checkoutsim.cli.errors import UserError, user_errors
+    from checkoutsim.cli.report import write_and_announce
+
+    def checked(option: str, step: Callable[[], T]) -> T:
+        """Run ``step``; a CapacityError becomes a one-line error naming ``option``."""
+        try:
+            return step()
+        except CapacityError as error:
+            raise UserError(f"{option}: {error}") from None
+
+    @app.command("capacity")
+    @user_errors
+    def capacity(
+        orders_per_day: OrdersOption,
+        peak_factor: PeakFactorOption = None,
+        overrides: AssumptionOption = None,
+        as_json: JsonOnlyOption = False,
+        report: ReportFlag = False,
+        out_directory: OutOption = None,
+    ) -> None:
+        """Size app servers, database shards, Kafka partitions and gateway accounts (Erlang C)."""
+        if report:
+            check_output_folder("--out", out_directory)
+        # Each option is checked on its own so the error names the option at fault.
+        amount = checked("--orders-per-day", lambda: parse_orders_per_day(orders_per_day))
+        factor = checked("--peak-factor", lambda: parse_peak_factor(peak_factor))
+        settings = checked("--set", lambda: parse_overrides(overrides or []))
+        result = checked("--set", lambda: plan(amount, factor, settings))
+        if report:
+            write_and_announce(result.to_dict(), None, out_directory)
+        if as_json:
+            emit_json(result.to_dict())
+            return
+        render_plan(result, out)

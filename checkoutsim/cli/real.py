@@ -1,0 +1,434 @@
+"""The real implementation's commands: ``loadtest``, ``compare`` and ``serve``.
+
+``register_real(app)`` adds them to the main typer app. Locust is imported only
+inside the commands (``checkoutsim.load``), because importing it monkey-patches
+the whole process with gevent.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from checkoutsim import __version__
+from checkoutsim.cli.app import JsonOption, SeedOption, SetOption, VariantOption, emit_json, err
+from checkoutsim.cli.errors import UserError, user_errors
+from checkoutsim.cli.real_output import live_table, real_json, render_compare, render_real
+from checkoutsim.cli.remote import register_remote
+from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
+from checkoutsim.real.backends import BackendChoice, BackendError, choose
+from checkoutsim.real.overload import withheld_reason
+from checkoutsim.results.compare import agreement
+from checkoutsim.scenario import files as scenarios
+
+if TYPE_CHECKING:
+    from checkoutsim.load.options import LoadOptions, VariantRun
+
+#: ``loadtest``'s exit code when a verdict was withheld because the host was overloaded.
+OVERLOADED_EXIT = 3
+
+_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m(?!s))?(?:(\d+(?:\.\d+)?)s)?$")
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``30``, ``30s``, ``2m``, ``1m30s`` or ``1h``."""
+    text = text.strip().lower()
+    try:
+        seconds = float(text)
+    except ValueError:
+        match = _DURATION.match(text)
+        if not match or not any(match.groups()):
+            raise UserError(f"--run-time {text!r}: expected e.g. 30s, 2m or 1m30s") from None
+        hours, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
+        seconds = hours * 3600 + minutes * 60 + secs
+    if not 0 < seconds <= 86_400:
+        raise UserError(f"--run-time {text!r}: must be between 0 and 24 hours")
+    return seconds
+
+
+RunTimeOption = Annotated[
+    str | None,
+    typer.Option("--run-time", help="Wall-clock load length, e.g. 30s (real.run_time_s)."),
+]
+UsersOption = Annotated[
+    int | None,
+    typer.Option("--users", min=1, help="Locust users (default: enough for the schedule)."),
+]
+RateOption = Annotated[
+    float | None,
+    typer.Option(
+        "--rate", min=0.001, help="Checkout intents per wall second (replaces the scenario's)."
+    ),
+]
+
+
+StoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--store",
+        envvar="CHECKOUTSIM_STORE",
+        show_envvar=True,
+        help="sqlite:PATH (default) or postgresql://HOST/DATABASE.",
+    ),
+]
+LocksOption = Annotated[
+    str | None,
+    typer.Option(
+        "--locks",
+        envvar="CHECKOUTSIM_LOCKS",
+        show_envvar=True,
+        help="database (default) or redis://HOST:PORT/DB.",
+    ),
+]
+
+
+def _backend(store: str | None, locks: str | None) -> BackendChoice:
+    """Validate ``--store`` and ``--locks`` before anything runs (exit 2 on a bad one)."""
+    try:
+        return choose(store, locks)
+    except BackendError as error:
+        raise UserError(str(error)) from None
+
+
+def _load(
+    scenario: str, overrides: list[str] | None, variants: list[str] | None
+) -> scenarios.Scenario:
+    """Load a scenario (the real body runs every variant the model does)."""
+    return scenarios.load(scenario, overrides or [], variants or [])
+
+
+def _options(
+    run_time: str | None,
+    rate: float | None,
+    users: int | None,
+    seed: int,
+    **extra: Any,
+) -> LoadOptions:
+    from checkoutsim.load.options import LoadOptions
+
+    return LoadOptions(
+        run_time_s=parse_duration(run_time) if run_time else None,
+        rate_per_s=rate,
+        users=users,
+        seed=seed,
+        **extra,
+    )
+
+
+def run_real(loaded: scenarios.Scenario, options: LoadOptions, show: bool) -> list[VariantRun]:
+    """Load-test every variant of a scenario, with the live table if ``show``."""
+    from checkoutsim.load.loadtest import run_variant
+    from checkoutsim.load.options import LoadError
+
+    runs = []
+    with live_table(show) as table:
+        for variant in loaded.variants:
+            try:
+                runs.append(run_variant(variant, options, table.update))
+            except LoadError as error:
+                raise UserError(str(error)) from None
+    return runs
+
+
+def register_real(app: typer.Typer) -> None:
+    """Add ``loadtest``, ``compare`` and ``serve`` to ``app`` (once, however often called)."""
+    known = {command.name for command in app.registered_commands}
+    for name, function in (("loadtest", loadtest), ("compare", compare), ("serve", serve)):
+        if name not in known:
+            app.command(name)(function)
+
+    register_remote(app)
+
+
+@user_errors
+def loadtest(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    variants: VariantOption = None,
+    users: UsersOption = None,
+    rate: RateOption = None,
+    run_time: RunTimeOption = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Locust worker processes sharing the store.")
+    ] = 0,
+    web: Annotated[bool, typer.Option("--web", help="Serve Locust's web UI on 127.0.0.1.")] = False,
+    web_port: Annotated[int, typer.Option("--web-port", min=1, max=65535)] = 8089,
+    as_json: JsonOption = False,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write Locust's HTML report (one per variant).")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Drive `checkoutsim serve` at this URL instead."),
+    ] = None,
+    seed: SeedOption = 1,
+    overrides: SetOption = None,
+    report: ReportFlag = False,
+    out_directory: OutOption = None,
+    store: StoreOption = None,
+    locks: LocksOption = None,
+    master: Annotated[
+        bool, typer.Option("--master", help="Be a Locust master for `loadtest-worker`s.")
+    ] = False,
+    expect_workers: Annotated[
+        int, typer.Option("--expect-workers", min=1, help="Workers the master waits for.")
+    ] = 1,
+    master_bind_host: Annotated[
+        str,
+        typer.Option(
+            "--master-bind-host",
+            help="Address the master listens on (127.0.0.1; give 0.0.0.0 for other machines).",
+        ),
+    ] = "127.0.0.1",
+    master_port: Annotated[int, typer.Option("--master-port", min=1, max=65535)] = 5557,
+) -> None:
+    """Hammer the real checkout (SQLite + fake gateway) with Locust, then audit it.
+
+    Exit code 3: the host could not keep up (arrivals started late or the
+    service's steps overran their budgets, past 10% of the shopper time-out),
+    so at least one variant's verdict is withheld ("safe": null); 2: bad input.
+    """
+    _backend(store, locks)
+    loaded = _load(scenario, overrides, variants)
+    if target is not None and not re.match(r"^https?://[^/\s]+/?$", target):
+        raise UserError(f"--target {target!r}: expected http://HOST:PORT")
+    if target is not None and workers:
+        raise UserError("--target and --workers cannot be combined")
+    if target is not None and not variants:
+        loaded = _served_variant(loaded, target)
+    options = _options(
+        run_time,
+        rate,
+        users,
+        seed,
+        workers=workers,
+        target=target,
+        web=web,
+        web_port=web_port,
+        html=html is not None,
+        store=store,
+        locks=locks,
+        master=master,
+        expect_workers=expect_workers if master else 0,
+        master_bind_host=master_bind_host,
+        master_port=master_port,
+    )
+    if web:
+        err.print(f"Locust web UI: http://127.0.0.1:{web_port}", highlight=False)
+    runs = run_real(loaded, options, show=not as_json)
+    if master:
+        from checkoutsim.load.remote import dismiss_workers
+
+        dismiss_workers(options)
+    if html is not None:
+        _write_html(html, runs)
+    if report:
+        histories = {run.name: [run.history] for run in runs}
+        write_and_announce(real_json(loaded, options, runs), histories, out_directory, loaded)
+    if as_json:
+        emit_json(real_json(loaded, options, runs))
+    else:
+        render_real(loaded, runs, options)
+    if any(withheld_reason(run.load.get("health")) for run in runs):
+        raise typer.Exit(OVERLOADED_EXIT)
+
+
+def _served_variant(loaded: scenarios.Scenario, target: str) -> scenarios.Scenario:
+    """Keep only the variant the server at ``target`` serves."""
+    from checkoutsim.load.loadtest import get_json
+
+    try:
+        health = get_json(f"{target.rstrip('/')}/health", timeout_s=5)
+    except OSError as error:
+        raise UserError(f"--target {target}: not reachable ({error})") from None
+    return loaded.select([str(health.get("variant"))])
+
+
+def _write_html(path: Path, runs: list[VariantRun]) -> None:
+    """One HTML report per variant: ``path`` itself when there is one variant."""
+    for run in runs:
+        if run.html is None:
+            continue
+        target = path if len(runs) == 1 else path.with_name(f"{path.stem}-{run.name}{path.suffix}")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(run.html, encoding="utf-8")
+        err.print(f"HTML report written to {target}", highlight=False)
+
+
+@user_errors
+def compare(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    variants: VariantOption = None,
+    users: UsersOption = None,
+    rate: RateOption = None,
+    run_time: RunTimeOption = None,
+    replications: Annotated[
+        int, typer.Option("--replications", "-r", min=1, help="Model replications.")
+    ] = 1,
+    as_json: JsonOption = False,
+    seed: SeedOption = 1,
+    overrides: SetOption = None,
+    report: ReportFlag = False,
+    out_directory: OutOption = None,
+    store: StoreOption = None,
+    locks: LocksOption = None,
+) -> None:
+    """Run the model and the real implementation with the same parameters, side by side."""
+    from checkoutsim.experiments.runner import run_scenario
+    from checkoutsim.load.options import run_settings
+
+    _backend(store, locks)
+    loaded = _load(scenario, overrides, variants)
+    options = _options(run_time, rate, users, seed, store=store, locks=locks)
+    # The model runs exactly what the real run plays: the same length and rates.
+    stretched = replace(
+        loaded,
+        variants=tuple(replace(v, settings=run_settings(v, options)) for v in loaded.variants),
+    )
+    sim = run_scenario(stretched, seed, replications, keep_histories=report)
+    runs = run_real(loaded, options, show=not as_json)
+    rows = []
+    for sim_variant, run in zip(sim.variants, runs, strict=True):
+        agree: bool | None
+        agree, evidence = agreement(sim_variant.metrics, run.metrics)
+        withheld = withheld_reason(run.load.get("health"))
+        if withheld is not None:
+            # An overloaded host's counts say nothing about the design: no
+            # agreement and no disagreement.
+            agree = None
+            evidence = [{**line, "agree": None} for line in evidence]
+        rows.append(
+            {
+                "name": run.name,
+                "sim": sim_variant.metrics,
+                "real": run.metrics,
+                "agree": agree,
+                "withheld": withheld,
+                "health": run.load.get("health"),
+                "evidence": evidence,
+            }
+        )
+    document = {
+        "scenario": loaded.name,
+        "mode": "compare",
+        "seed": seed,
+        "replications": replications,
+        "version": __version__,
+        "parameters": real_json(loaded, options, runs)["parameters"],
+        "variants": rows,
+    }
+    if report:
+        histories: dict[str, list[Any]] = {}
+        for sim_variant, run in zip(sim.variants, runs, strict=True):
+            histories[f"{run.name} · model"] = list(sim_variant.histories)
+            histories[f"{run.name} · real"] = [run.history]
+        write_and_announce(document, histories, out_directory, loaded)
+    if as_json:
+        emit_json(document)
+        return
+    render_compare(loaded, rows)
+
+
+def _seconds(name: str, help_text: str) -> Any:
+    """A ``serve`` time-out option: seconds, from 0.1 to an hour."""
+    return typer.Option(name, min=0.1, max=3600.0, help=help_text)
+
+
+HeaderTimeoutOption = Annotated[
+    float,
+    _seconds("--header-timeout", "Seconds a client has to send a request's line and headers."),
+]
+BodyTimeoutOption = Annotated[
+    float, _seconds("--body-timeout", "Seconds a client has to send a body, after its headers.")
+]
+IdleTimeoutOption = Annotated[
+    float, _seconds("--idle-timeout", "Seconds a kept-alive connection waits for its next request.")
+]
+SendTimeoutOption = Annotated[
+    float, _seconds("--send-timeout", "Seconds a client has to take its answer.")
+]
+
+
+@user_errors
+def serve(
+    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    variant: Annotated[
+        str | None, typer.Option("--variant", "-v", help="Variant to serve (default: the first).")
+    ] = None,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", min=0, max=65535, help="0 picks a free port.")
+    ] = 8080,
+    db: Annotated[
+        Path | None,
+        typer.Option(
+            "--db", help="Shop database file (reopened if it exists; default: temporary)."
+        ),
+    ] = None,
+    seed: SeedOption = 1,
+    overrides: SetOption = None,
+    store: StoreOption = None,
+    locks: LocksOption = None,
+    max_connections: Annotated[
+        int,
+        typer.Option("--max-connections", min=1, help="Connections served at once; more get 503."),
+    ] = 4096,
+    header_timeout: HeaderTimeoutOption = 10.0,
+    body_timeout: BodyTimeoutOption = 10.0,
+    idle_timeout: IdleTimeoutOption = 60.0,
+    send_timeout: SendTimeoutOption = 30.0,
+) -> None:
+    """Serve the checkout over HTTP: POST /checkout, GET /audit, /stock, /health."""
+    choice = _backend(store, locks)
+    if db is not None and (choice.postgres or choice.sqlite_folder is not None):
+        raise UserError(f"--db {db}: only with the default SQLite store, not --store {store}")
+    loaded = _load(scenario, overrides, [variant] if variant else [])
+    chosen = loaded.variants[0]
+    from checkoutsim.load.bounded import ServeLimits, fit_to_open_files
+
+    asked = ServeLimits(max_connections, header_timeout, body_timeout, idle_timeout, send_timeout)
+    limits, open_files = fit_to_open_files(asked)
+    if limits.max_connections < asked.max_connections:
+        err.print(
+            f"--max-connections {asked.max_connections}: lowered to {limits.max_connections}"
+            f" to fit the open-file limit ({open_files})",
+            highlight=False,
+            soft_wrap=True,
+        )
+    _log_to_stderr()
+    if not choice.default:
+        from checkoutsim.load.backed import serve_backed
+
+        serve_backed(loaded.name, chosen, host, port, choice, seed, _announce, limits)
+        return
+    from checkoutsim.load.server import serve_forever
+
+    serve_forever(loaded.name, chosen, host, port, db, seed, _announce, limits)
+
+
+def _log_to_stderr() -> None:
+    """Send the server's error log (internal errors, with their reference) to stderr."""
+    import logging
+    import sys
+
+    logger = logging.getLogger("checkoutsim")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.WARNING)
+
+
+def _announce(url: str, where: Any, recovered: dict[str, int]) -> None:
+    """Tell the user (and scripts waiting for it) where the server listens and keeps state."""
+    err.print(f"serving on {url}", highlight=False, soft_wrap=True)
+    if isinstance(where, str):
+        where = f"PostgreSQL schemas {where} (shop) and {where}_gateway (ledger)"
+    else:
+        where = f"shop {where.shop}, ledger {where.gateway}"
+    err.print(where, highlight=False, soft_wrap=True)
+    if any(recovered.values()):
+        err.print(f"recovered unfinished sagas: {recovered}", highlight=False, soft_wrap=True)

@@ -1,0 +1,209 @@
+"""The metrics contract: one flat dict per run, computed from a ``History``.
+
+The model and the real implementation both report exactly these keys (see the
+README), so their numbers can be put side by side. Invariant counts come from
+the audit's checkers, not from counters the code under test kept about itself.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from checkoutsim.results import audit
+from checkoutsim.results.history import History
+from checkoutsim.results.stats import mean_ci95
+
+#: Keys of the metrics contract, in display order.
+CONTRACT = (
+    "checkouts",
+    "orders",
+    "sold_out",
+    "rejected",
+    "payment_failed",
+    "order_failed",
+    "processing",
+    "timed_out",
+    "payment_queued",
+    "queued_recovered",
+    "stock",
+    "units_sold",
+    "oversold_units",
+    "captures",
+    "refunds",
+    "duplicate_charges",
+    "orphan_payments",
+    "unpaid_orders",
+    "compensations",
+    "latency_p50_s",
+    "latency_p95_s",
+    "latency_p99_s",
+    "latency_max_s",
+    "throughput_orders_per_s",
+    "breaker_open_s",
+    "breaker_rejections",
+    "retry_queue_max_depth",
+    "oversell_rate",
+    "duplicate_charge_rate",
+    "success_rate",
+)
+
+#: The invariants that decide whether a variant is safe, and their metric.
+INVARIANTS = {
+    "oversold_units": "oversold",
+    "duplicate_charges": "charged twice",
+    "orphan_payments": "orphan payments",
+    "unpaid_orders": "unpaid orders",
+}
+
+#: Counters passed through to the metrics when a run has them.
+DIAGNOSTICS = (
+    "lock_expirations",
+    "fence_rejections",
+    "reservations_expired",
+    "lock_timeouts",
+    "lock_hold_mean_s",
+    "blocked_transactions",
+    "stalled_by_coordinator",
+    "rate_limited",
+    "sweeper_refunds",
+    "queued_settled",
+    "dead_lettered",
+    "retry_queue_depth_at_end",
+    "row_capacity_per_s",
+)
+
+_TOLD = ("sold_out", "rejected", "payment_failed", "order_failed", "processing", "timed_out")
+
+
+def summarise(history: History, load_duration_s: float) -> dict[str, float]:
+    """Compute the metrics contract (plus diagnostics) for one run."""
+    checkouts = history.checkouts
+    orders = history.orders
+    ledger = history.ledger
+    ordered = checkouts["intent_id"].isin(orders["intent_id"])
+    told = checkouts.loc[~ordered, "told"].value_counts()
+    latency = checkouts["latency_s"].dropna().to_numpy()
+    checks = {check.invariant: check for check in audit.audit(history)}
+    n_checkouts = len(checkouts)
+    n_orders = len(orders)
+    units_sold = int(orders["quantity"].sum()) if n_orders else 0
+    last_order = float(orders["time_s"].max()) if n_orders else 0.0
+    counters = history.counters
+    metrics: dict[str, float] = {
+        "checkouts": n_checkouts,
+        "orders": n_orders,
+        **{name: int(told.get(name, 0)) for name in _TOLD},
+        "payment_queued": counters.get("payment_queued", 0),
+        "queued_recovered": counters.get("queued_recovered", 0),
+        "stock": int(sum(history.stock)),
+        "units_sold": units_sold,
+        "oversold_units": checks["no_oversell"].count,
+        "captures": len(ledger),
+        "refunds": int(ledger["refunded_s"].notna().sum()),
+        "duplicate_charges": checks["one_capture_per_intent"].count,
+        "orphan_payments": checks["capture_has_order_or_refund"].count,
+        "unpaid_orders": checks["order_is_paid"].count,
+        "compensations": counters.get("compensations", 0),
+        **_percentiles(latency),
+        "throughput_orders_per_s": n_orders / max(load_duration_s, last_order, 1e-9),
+        "breaker_open_s": counters.get("breaker_open_s", 0.0),
+        "breaker_rejections": counters.get("breaker_rejections", 0),
+        "retry_queue_max_depth": counters.get("retry_queue_max_depth", 0),
+    }
+    metrics["in_flight"] = int(told.get("in_flight", 0))
+    metrics["oversell_rate"] = metrics["oversold_units"] / max(1, units_sold)
+    metrics["duplicate_charge_rate"] = metrics["duplicate_charges"] / max(1, n_checkouts)
+    metrics["success_rate"] = n_orders / max(1, n_checkouts)
+    for name in DIAGNOSTICS:
+        if name in counters:
+            metrics[name] = counters[name]
+    if history.fault_windows:
+        metrics["throughput_during_faults_per_s"] = _throughput_in(orders, history.fault_windows)
+    if counters.get("inventory_calls"):
+        workers = counters["inventory_workers"]
+        metrics["inventory_utilisation"] = counters["inventory_busy_s"] / (
+            workers * history.duration_s
+        )
+        metrics["inventory_wait_mean_s"] = (
+            counters["inventory_wait_s"] / counters["inventory_calls"]
+        )
+    return metrics
+
+
+def _throughput_in(orders: pd.DataFrame, windows: list[tuple[str, float, float]]) -> float:
+    """Orders per second inside the fault windows (their union, if they overlap)."""
+    spans: list[tuple[float, float]] = []
+    for _, start, end in sorted(windows, key=lambda window: window[1]):
+        if spans and start <= spans[-1][1]:
+            spans[-1] = (spans[-1][0], max(spans[-1][1], end))
+        else:
+            spans.append((start, end))
+    times = orders["time_s"].to_numpy()
+    inside = sum(int(((times >= start) & (times < end)).sum()) for start, end in spans)
+    length = sum(end - start for start, end in spans)
+    return inside / length if length > 0 else 0.0
+
+
+def _percentiles(latency: np.ndarray) -> dict[str, float]:
+    """Latency percentiles in seconds (NaN when nobody got an answer)."""
+    if latency.size == 0:
+        nan = math.nan
+        return {
+            "latency_p50_s": nan,
+            "latency_p95_s": nan,
+            "latency_p99_s": nan,
+            "latency_max_s": nan,
+        }
+    p50, p95, p99 = np.percentile(latency, [50, 95, 99])
+    return {
+        "latency_p50_s": float(p50),
+        "latency_p95_s": float(p95),
+        "latency_p99_s": float(p99),
+        "latency_max_s": float(latency.max()),
+    }
+
+
+def aggregate(runs: Sequence[dict[str, float]]) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Mean of each metric over replications, and its 95% confidence interval."""
+    # Every key any replication has: a diagnostic can be missing from one run.
+    keys = list(dict.fromkeys(key for run in runs for key in run))
+    means: dict[str, float] = {}
+    intervals: dict[str, list[float]] = {}
+    for key in keys:
+        mean, low, high = mean_ci95([float(run.get(key, math.nan)) for run in runs])
+        means[key] = _tidy(mean)
+        intervals[key] = [_tidy(low), _tidy(high)]
+    return means, intervals
+
+
+def _tidy(value: float) -> float:
+    """Whole numbers as ints, everything else rounded for readable JSON."""
+    if math.isnan(value):
+        return value
+    if float(value).is_integer():
+        return int(value)
+    return round(float(value), 6)
+
+
+def verdict(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Safe, or unsafe on which invariants and by how much."""
+    broken = {key: metrics[key] for key in INVARIANTS if metrics.get(key, 0) > 0}
+    return {"safe": not broken, "violations": broken}
+
+
+def verdict_text(metrics: dict[str, Any]) -> str:
+    """A short human verdict, e.g. ``unsafe: oversold 37``."""
+    result = verdict(metrics)
+    if result["safe"]:
+        return "safe"
+    parts = [f"{INVARIANTS[key]} {_number(value)}" for key, value in result["violations"].items()]
+    return "unsafe: " + ", ".join(parts)
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)

@@ -1,0 +1,263 @@
+"""Scenario files: finding them, reading TOML, applying overrides, validating.
+
+A scenario is a TOML file with a name, a title, the interview question it
+answers, a description, settings sections (see ``checkoutsim.scenario.settings``) and a list
+of named variants, each a set of dotted overrides of the settings. Every
+problem becomes a ``ScenarioError`` whose one-line message names the file, the
+field and the value.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from checkoutsim.scenario import inputs
+from checkoutsim.scenario.settings import Section, Settings
+
+MAX_FILE_BYTES = inputs.MAX_BYTES
+M = TypeVar("M", bound=BaseModel)
+_SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+
+
+class ScenarioError(inputs.InputError):
+    """A scenario could not be loaded; ``str()`` is the one-line message to show."""
+
+
+class VariantSpec(Section):
+    """A variant as written in the file: a name and dotted overrides."""
+
+    name: str = Field(pattern=_SLUG)
+    description: str = Field("", max_length=2000)
+    set: dict[str, Any] = Field(default_factory=dict)
+
+
+class ScenarioFile(Settings):
+    """The whole file: metadata, base settings and variants."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(pattern=_SLUG)
+    title: str = Field(min_length=1, max_length=300)
+    question: str = Field(min_length=1, max_length=2000)
+    description: str = Field("", max_length=20_000)
+    variants: list[VariantSpec] = Field(default_factory=list, max_length=64)
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A resolved variant: its name, what it changes, and the settings it runs with."""
+
+    name: str
+    description: str
+    overrides: Mapping[str, Any]
+    settings: Settings
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario, ready to run."""
+
+    name: str
+    title: str
+    question: str
+    description: str
+    path: Path
+    base: Settings
+    variants: tuple[Variant, ...]
+    overrides: Mapping[str, Any] = field(default_factory=dict)
+
+    def variant(self, name: str) -> Variant:
+        """Return the variant called ``name``."""
+        for variant in self.variants:
+            if variant.name == name:
+                return variant
+        known = ", ".join(v.name for v in self.variants)
+        raise ScenarioError(f"{self.path}: variants: no variant {name!r} (known: {known})")
+
+    def select(self, names: Iterable[str]) -> Scenario:
+        """A copy that keeps only the named variants, in the order given."""
+        chosen = tuple(self.variant(name) for name in names)
+        return Scenario(
+            self.name,
+            self.title,
+            self.question,
+            self.description,
+            self.path,
+            self.base,
+            chosen,
+            self.overrides,
+        )
+
+    def parameters(self) -> dict[str, Any]:
+        """The resolved parameters as plain data, for ``--json`` and reports."""
+        return {
+            "base": self.base.model_dump(mode="json"),
+            "overrides": dict(self.overrides),
+            "variants": {
+                v.name: {"description": v.description, "set": dict(v.overrides)}
+                for v in self.variants
+            },
+        }
+
+
+def scenario_dirs() -> list[Path]:
+    """Where named scenarios are looked for, first match wins."""
+    package = Path(__file__).resolve().parent
+    return [package / "scenarios", package.parent / "scenarios", Path.cwd() / "scenarios"]
+
+
+def available() -> dict[str, Path]:
+    """Every named scenario that can be found, by name."""
+    found: dict[str, Path] = {}
+    for directory in scenario_dirs():
+        if directory.is_dir():
+            for path in sorted(directory.glob("*.toml")):
+                found.setdefault(path.stem, path)
+    return found
+
+
+def resolve_path(name_or_path: str) -> Path:
+    """Turn a scenario name or a file path into a path that exists."""
+    if "\x00" in name_or_path:
+        raise ScenarioError(f"{name_or_path!r}: a path cannot contain a NUL byte")
+    candidate = Path(name_or_path)
+    try:
+        is_file = candidate.is_file()
+    except OSError as error:  # a name too long for the file system, say
+        raise ScenarioError(f"{name_or_path}: cannot read: {error.strerror}") from None
+    if candidate.suffix == ".toml" or is_file or "/" in name_or_path:
+        if not is_file:
+            raise ScenarioError(f"{name_or_path}: no such scenario file")
+        return candidate
+    known = available()
+    if name_or_path not in known:
+        names = ", ".join(sorted(known)) or "none found"
+        raise ScenarioError(f"{name_or_path}: no scenario by that name (known: {names})")
+    return known[name_or_path]
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``section.key=value``; the value is read as TOML (a bare word as a string).
+
+    The value is bounded like a file (``checkoutsim.scenario.inputs``): size, nesting,
+    integers and control characters.
+    """
+    if "=" not in text:
+        raise ScenarioError(f"--set {text}: expected section.key=value")
+    key, raw = (part.strip() for part in text.split("=", 1))
+    if len(key) > inputs.MAX_KEY_LENGTH or not re.fullmatch(
+        r"[a-z_][a-z0-9_]*(\.[a-z_][a-z0-9_]*){1,8}", key
+    ):
+        raise ScenarioError(f"--set {text}: field {key!r} is not of the form section.key")
+    try:
+        value = inputs.parse_set_value(raw, f"--set {key}")
+    except inputs.InputError as error:
+        raise ScenarioError(str(error)) from None
+    return key, value
+
+
+def load(
+    name_or_path: str, overrides: Iterable[str] = (), variants: Iterable[str] = ()
+) -> Scenario:
+    """Load, override and validate a scenario; raise ``ScenarioError`` on any problem."""
+    path = resolve_path(name_or_path)
+    raw = _read_toml(path)
+    scenario_file = _validate(ScenarioFile, raw, str(path))
+    cli_overrides = dict(parse_override(text) for text in overrides)
+    base_raw = _settings_dict(scenario_file)
+    base = _validate(Settings, _apply(base_raw, cli_overrides, "--set"), "--set")
+    specs = scenario_file.variants or [VariantSpec(name="default")]
+    resolved = []
+    for index, spec in enumerate(specs):
+        where = f"{path}: variants[{index}] ({spec.name})"
+        merged = _apply(_apply(base_raw, spec.set, where), cli_overrides, "--set")
+        resolved.append(
+            Variant(spec.name, spec.description, dict(spec.set), _validate(Settings, merged, where))
+        )
+    names = [v.name for v in resolved]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{path}: variants: duplicate variant names in {names}")
+    scenario = Scenario(
+        scenario_file.name,
+        scenario_file.title,
+        scenario_file.question,
+        scenario_file.description,
+        path,
+        base,
+        tuple(resolved),
+        cli_overrides,
+    )
+    chosen = list(variants)
+    return scenario.select(chosen) if chosen else scenario
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    """Read a TOML file with every limit of ``checkoutsim.scenario.inputs`` and a one-line error."""
+    try:
+        return inputs.read_toml_file(path)
+    except inputs.InputError as error:
+        raise ScenarioError(str(error)) from None
+
+
+def _settings_dict(scenario_file: ScenarioFile) -> dict[str, Any]:
+    """The settings part of a validated file, as a plain nested dict."""
+    return scenario_file.model_dump(include=set(Settings.model_fields))
+
+
+def _apply(raw: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Return a deep copy of ``raw`` with dotted ``overrides`` applied."""
+    result = _deep_copy(raw)
+    for dotted, value in overrides.items():
+        parts = str(dotted).split(".")
+        target = result
+        for depth, part in enumerate(parts[:-1]):
+            child = target.get(part)
+            if not isinstance(child, dict):
+                prefix = ".".join(parts[: depth + 1])
+                raise ScenarioError(f"{where}: {dotted}: no settings section {prefix!r}")
+            target = child
+        if parts[-1] not in target:
+            raise ScenarioError(f"{where}: {dotted}: unknown field (value {value!r})")
+        if isinstance(value, Mapping) and isinstance(target[parts[-1]], dict):
+            # A table merges into the section: the keys it leaves out keep
+            # their values instead of falling back to the defaults.
+            target[parts[-1]] = _apply(
+                target[parts[-1]], {k: v for k, v in value.items()}, f"{where}: {dotted}"
+            )
+        else:
+            target[parts[-1]] = value
+    return result
+
+
+def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Copy nested dicts (values are immutable scalars, tuples or lists)."""
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+
+
+def _validate(model: type[M], raw: Mapping[str, Any], where: str) -> M:
+    """Validate ``raw`` into ``model``, turning the first error into one line."""
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        first = error.errors()[0]
+        location = ".".join(str(part) for part in first["loc"])
+        value = first.get("input")
+        message = first["msg"].removeprefix("Value error, ")
+        # A table's problem is stated in the message; a value is shown, shortened.
+        shown = "" if isinstance(value, dict) else f" (got {_shorten(repr(value), 80)})"
+        more = error.error_count() - 1
+        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
+        # A limit across sections has no one location; its message names the fields.
+        field = f"{location}: " if location else ""
+        raise ScenarioError(f"{where}: {field}{message}{shown}{extra}") from None
+
+
+def _shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."

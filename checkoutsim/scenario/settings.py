@@ -1,0 +1,407 @@
+"""The typed, validated shape of a scenario's settings (pydantic, frozen, no extra keys).
+
+Every section of a scenario file maps to one model here. Unknown keys, wrong
+types and out-of-range values are rejected; ``checkoutsim.scenario.files`` turns those
+rejections into one-line errors naming the file, the field and the value.
+pydantic was chosen over hand-written dataclass validation because it gives
+per-field locations, type coercion rules and range checks for free.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal
+
+from pydantic import (
+    AllowInfNan,
+    BaseModel,
+    ConfigDict,
+    Field,
+    Strict,
+    field_validator,
+    model_validator,
+)
+
+from checkoutsim.scenario.limits import (
+    MAX_CHECKOUTS,
+    MAX_SIMULATED_S,
+    MAX_TIER_CUSTOMERS,
+    run_problems,
+)
+
+InventoryStrategy = Literal["naive", "lock_ttl", "fenced", "optimistic", "atomic"]
+PaymentStrategy = Literal["no_key", "check_then_charge", "key_first"]
+
+
+#: A finite float that is not a string, a bool or anything else coerced into one.
+FiniteFloat = Annotated[float, Strict(), AllowInfNan(False)]
+
+
+class Section(BaseModel):
+    """Base of every scenario section: immutable, strict about unknown keys and types.
+
+    Strict mode: ``"1e3"`` is not a number and ``"yes"`` not a boolean (a whole
+    number is still accepted where a float is expected); NaN and infinities are
+    refused everywhere.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+
+class Latency(Section):
+    """A latency distribution in seconds.
+
+    ``lognormal`` is fitted to ``p50_s`` and ``p99_s`` (the figures people quote);
+    ``exponential`` has mean ``mean_s`` (for queueing checks); ``constant`` is
+    always ``mean_s``.
+    """
+
+    distribution: Literal["lognormal", "exponential", "constant"] = "lognormal"
+    p50_s: float = Field(0.005, gt=0, le=3600)
+    p99_s: float = Field(0.02, gt=0, le=3600)
+    mean_s: float = Field(0.005, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _p99_not_below_p50(self) -> Latency:
+        if self.distribution == "lognormal" and self.p99_s < self.p50_s:
+            raise ValueError(f"p99_s ({self.p99_s}) must be >= p50_s ({self.p50_s})")
+        return self
+
+
+class Load(Section):
+    """The open-model arrival process of checkout intents."""
+
+    rate_per_s: float = Field(50.0, gt=0, le=1_000_000)
+    #: Piecewise-constant rates as ``[[start_s, rate_per_s], ...]``; overrides rate_per_s.
+    #: (A TOML array is a list: each step is read as a pair of strict finite numbers.)
+    piecewise: list[Annotated[tuple[FiniteFloat, FiniteFloat], Strict(False)]] = Field(
+        default_factory=list, max_length=10_000
+    )
+    #: Upper bound on the arrivals a run may generate, so a typo cannot run forever.
+    max_arrivals: int = Field(20_000_000, ge=1, le=1_000_000_000)
+    burst_at_s: float = Field(0.0, ge=0, le=MAX_SIMULATED_S)
+    burst_size: int = Field(0, ge=0, le=MAX_CHECKOUTS)
+    duration_s: float = Field(60.0, gt=0, le=MAX_SIMULATED_S)
+    #: Time after the last arrival for in-flight work (and sweeps) to finish.
+    drain_s: float = Field(60.0, ge=0, le=MAX_SIMULATED_S)
+
+    @model_validator(mode="after")
+    def _piecewise_sorted(self) -> Load:
+        starts = [start for start, _ in self.piecewise]
+        if starts != sorted(starts) or any(rate < 0 or start < 0 for start, rate in self.piecewise):
+            raise ValueError("piecewise must be [[start_s, rate_per_s], ...] sorted, non-negative")
+        if any(rate > 1_000_000 for _, rate in self.piecewise):
+            raise ValueError("piecewise rates must be at most 1,000,000 per second")
+        late = [start for start in starts if start >= self.duration_s]
+        if late:
+            raise ValueError(
+                f"piecewise step at {late[0]:g} s starts at or after duration_s "
+                f"({self.duration_s:g} s), so it would never run"
+            )
+        if self.burst_size > 0 and self.burst_at_s >= self.duration_s:
+            raise ValueError(
+                f"burst_at_s ({self.burst_at_s:g}) is at or after duration_s "
+                f"({self.duration_s:g}), so the burst would never arrive"
+            )
+        expected = self.expected_arrivals()
+        limit = min(self.max_arrivals, MAX_CHECKOUTS)
+        if not math.isfinite(expected) or expected > limit:
+            bound = "the limit" if limit == MAX_CHECKOUTS else "max_arrivals"
+            raise ValueError(
+                f"rate_per_s x duration_s (piecewise and burst_size included) would start "
+                f"about {expected:,.0f} checkouts, more than {limit:,} ({bound}); "
+                "shorten the load or lower its rate"
+            )
+        return self
+
+    def expected_arrivals(self) -> float:
+        """The mean number of checkouts the arrival process starts."""
+        segments = list(self.piecewise) or [(0.0, self.rate_per_s)]
+        total = float(self.burst_size)
+        for index, (start, rate) in enumerate(segments):
+            end = segments[index + 1][0] if index + 1 < len(segments) else self.duration_s
+            total += rate * max(0.0, min(end, self.duration_s) - start)
+        return total
+
+
+class Catalog(Section):
+    """What is for sale."""
+
+    skus: int = Field(1, ge=1, le=1_000_000)
+    stock_per_sku: int = Field(100, ge=0, le=1_000_000_000)
+    max_quantity: int = Field(1, ge=1, le=1000)
+    price: int = Field(100, ge=1, le=1_000_000_000)
+    #: Share of checkouts that go to the first ``hot_skus`` SKUs.
+    hot_share: float = Field(0.0, ge=0, le=1)
+    hot_skus: int = Field(1, ge=1, le=1_000_000)
+
+    @model_validator(mode="after")
+    def _hot_within_catalog(self) -> Catalog:
+        if self.hot_skus > self.skus:
+            raise ValueError(f"hot_skus ({self.hot_skus}) is more than skus ({self.skus})")
+        return self
+
+
+class Shopper(Section):
+    """How shoppers behave at the Pay button."""
+
+    double_click_probability: float = Field(0.0, ge=0, le=1)
+    #: Mean gap between the two clicks (exponentially distributed).
+    double_click_gap_s: float = Field(0.2, ge=0, le=3600)
+    timeout_s: float = Field(10.0, gt=0, le=86_400)
+    retries_on_timeout: int = Field(0, ge=0, le=100)
+    #: Does a retry after a time-out reuse the first request's idempotency key?
+    retry_same_key: bool = True
+    #: Probability that a shopper who timed out leaves instead of retrying.
+    abandon_probability: float = Field(0.0, ge=0, le=1)
+
+
+class Inventory(Section):
+    """The inventory service and its reservation strategy."""
+
+    strategy: InventoryStrategy = "atomic"
+    workers: int = Field(16, ge=1, le=100_000)
+    query: Latency = Latency()
+    #: The caller's time-out on an inventory call (what a hung service costs).
+    timeout_s: float = Field(2.0, gt=0, le=3600)
+    #: While the service is down: refuse checkouts (consistency) or sell blind.
+    when_down: Literal["reject", "accept"] = "reject"
+    lock_ttl_s: float = Field(5.0, gt=0, le=86_400)
+    lock_wait_s: float = Field(2.0, ge=0, le=86_400)
+    optimistic_retries: int = Field(3, ge=0, le=1000)
+    optimistic_backoff_s: float = Field(0.002, ge=0, le=60)
+
+
+class Payment(Section):
+    """The shop's payment service: idempotency strategy and retries."""
+
+    strategy: PaymentStrategy = "key_first"
+    retries: int = Field(2, ge=0, le=100)
+    backoff_base_s: float = Field(0.2, ge=0, le=3600)
+    backoff_cap_s: float = Field(2.0, ge=0, le=86_400)
+    query: Latency = Latency()
+
+
+class Gateway(Section):
+    """The payment gateway: latency, failures, and its own idempotency keys."""
+
+    latency: Latency = Latency(p50_s=0.3, p99_s=2.0)
+    decline_rate: float = Field(0.0, ge=0, le=1)
+    error_rate: float = Field(0.0, ge=0, le=1)
+    #: Probability that a capture happens but its response never arrives.
+    lost_response_rate: float = Field(0.0, ge=0, le=1)
+    #: The shop's read timeout on a gateway call; the capture may still happen later.
+    timeout_s: float = Field(10.0, gt=0, le=86_400)
+
+
+class Order(Section):
+    """The order service."""
+
+    latency: Latency = Latency(p50_s=0.01, p99_s=0.05)
+    failure_rate: float = Field(0.0, ge=0, le=1)
+    #: How long a call waits for an answer; a hung order service costs this much.
+    timeout_s: float = Field(5.0, gt=0, le=3600)
+
+
+class Saga(Section):
+    """Compensations, order retries, reservation expiry and the orphan sweeper."""
+
+    compensation: Literal["none", "refund_only", "saga", "refund_then_retry"] = "saga"
+    order_retries: int = Field(3, ge=0, le=1000)
+    order_backoff_base_s: float = Field(0.5, ge=0, le=3600)
+    order_backoff_cap_s: float = Field(5.0, ge=0, le=86_400)
+    reservation_ttl_s: float = Field(600.0, gt=0, le=10_000_000)
+    on_expired_reservation: Literal["oversell", "refund"] = "refund"
+    #: Seconds between orphan-sweeper passes; 0 turns the sweeper off.
+    sweeper_interval_s: float = Field(0.0, ge=0, le=86_400)
+    sweeper_min_age_s: float = Field(60.0, ge=0, le=86_400)
+
+
+class Objective(Section):
+    """Service objectives a sweep looks for the knee of."""
+
+    latency_p99_s: float = Field(2.0, gt=0)
+    failure_rate: float = Field(0.01, ge=0, le=1)
+
+
+class Real(Section):
+    """Knobs of the real implementation when Locust drives it."""
+
+    #: Injected delays (gateway latency, time-outs, TTLs, back-offs, outage windows)
+    #: are multiplied by this; database work is real and never scaled.
+    time_scale: float = Field(0.05, gt=0, le=1)
+    #: An extra round trip added to every store call, to model a remote database.
+    store_round_trip_s: float = Field(0.0, ge=0, le=1)
+    #: Wall-clock length of a load test unless ``--run-time`` says otherwise.
+    run_time_s: float = Field(10.0, gt=0, le=86_400)
+    #: Concurrent Locust users (greenlets) that carry the open-model schedule.
+    users: int = Field(64, ge=1, le=100_000)
+    #: Longest a lock waiter sleeps (wall seconds) before looking again; a release in
+    #: the same process wakes it at once, one in another process is seen by polling.
+    lock_poll_s: float = Field(0.02, gt=0, le=10)
+    #: Threads for the service's database work other than inventory calls (those
+    #: get ``inventory.workers`` threads of their own, like the model's workers).
+    #: The model does not pool that work at all, so there are enough threads not
+    #: to cap how many sagas run at once (idle threads cost nothing).
+    service_threads: int = Field(64, ge=1, le=1024)
+    #: Keep each process that serves checkouts on one core (where the platform
+    #: allows): its threads then hand the GIL to one another without waking a
+    #: thread on another core each time (``checkoutsim.load.affinity``).
+    one_core_per_process: bool = True
+    #: Where a load test's throw-away databases go; empty means RAM-backed
+    #: ``/dev/shm`` when the machine has it (no disk flushes), else the temp folder.
+    store_dir: str = Field("", max_length=4096)
+
+    @field_validator("store_dir")
+    @classmethod
+    def _no_nul(cls, value: str) -> str:
+        if "\x00" in value:
+            raise ValueError("a path cannot contain a NUL byte")
+        return value
+
+
+class Breaker(Section):
+    """A circuit breaker with resilience4j's settings (off unless ``enabled``)."""
+
+    enabled: bool = False
+    failure_rate_threshold: float = Field(50.0, gt=0, le=100)
+    slow_call_rate_threshold: float = Field(100.0, gt=0, le=100)
+    slow_call_duration_threshold_s: float = Field(60.0, gt=0)
+    sliding_window_type: Literal["count", "time"] = "count"
+    sliding_window_size: int = Field(100, ge=1, le=1_000_000)
+    minimum_number_of_calls: int = Field(100, ge=1, le=1_000_000)
+    wait_duration_in_open_state_s: float = Field(60.0, gt=0)
+    permitted_number_of_calls_in_half_open_state: int = Field(10, ge=1, le=1_000_000)
+
+
+class Breakers(Section):
+    """Breakers in front of the payment gateway and the inventory service."""
+
+    gateway: Breaker = Breaker()
+    inventory: Breaker = Breaker()
+
+
+class Queue(Section):
+    """The Kafka-like payment retry queue (off unless ``enabled``)."""
+
+    enabled: bool = False
+    partitions: int = Field(8, ge=1, le=10_000)
+    max_attempts: int = Field(8, ge=1, le=1000)
+    backoff_base_s: float = Field(1.0, ge=0, le=3600)
+    backoff_cap_s: float = Field(30.0, ge=0, le=86_400)
+
+
+Service = Literal["gateway", "inventory", "order", "coordinator"]
+
+
+class Outage(Section):
+    """A window in which a service is down.
+
+    ``error`` refuses at once (connection refused, 503); ``hang`` accepts the
+    call and never answers, so the caller waits for its time-out.
+    """
+
+    service: Service
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    mode: Literal["error", "hang"] = "error"
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Outage:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
+        return self
+
+
+class Brownout(Section):
+    """A window in which a service's latency is multiplied."""
+
+    service: Literal["gateway", "inventory", "order"]
+    start_s: float = Field(ge=0)
+    end_s: float = Field(gt=0)
+    latency_factor: float = Field(gt=0, le=10_000)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Brownout:
+        if self.end_s <= self.start_s:
+            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
+        return self
+
+
+class Faults(Section):
+    """The fault schedule: outages, brown-outs, rate limits and pauses."""
+
+    outages: list[Outage] = Field(default_factory=list, max_length=1000)
+    brownouts: list[Brownout] = Field(default_factory=list, max_length=1000)
+    #: Gateway requests per second per account (token bucket); 0 means unlimited.
+    gateway_rate_limit_per_s: float = Field(0.0, ge=0)
+    gateway_rate_limit_burst: int = Field(20, ge=1)
+    gateway_accounts: int = Field(1, ge=1, le=10_000)
+    #: Probability that a lock holder pauses (GC, page fault) between read and write.
+    pause_probability: float = Field(0.0, ge=0, le=1)
+    pause: Latency = Latency(distribution="constant", mean_s=6.0)
+
+
+class Transaction(Section):
+    """Saga or two-phase commit, and how many coordinators share the load."""
+
+    protocol: Literal["saga", "two_phase_commit"] = "saga"
+    #: A coordinator crash hits the transactions of one coordinator in this many.
+    coordinators: int = Field(4, ge=1, le=10_000)
+    #: 2PC: how long a transaction waits for a participant's lock before aborting.
+    lock_wait_s: float = Field(10.0, ge=0, le=86_400)
+
+
+class Scale(Section):
+    """A scale scenario: a daily volume sized by the capacity model, then simulated.
+
+    Off while ``orders_per_day`` is 0. ``assumptions`` overrides the capacity
+    model's assumptions by name (``app.service_time_s = 0.05``).
+    """
+
+    orders_per_day: float = Field(0.0, ge=0, le=1e12)
+    peak_factor: float | None = Field(None, gt=0, le=1000)
+    #: Customers simulated per tier's queue (more is slower and more precise).
+    customers_per_tier: int = Field(200_000, ge=1000, le=MAX_TIER_CUSTOMERS)
+    assumptions: dict[str, float] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _plannable(self) -> Scale:
+        # Check the capacity model accepts the volume and the assumptions now,
+        # so a bad one is a validation error, not a failure half-way in a run.
+        if self.orders_per_day > 0:
+            from checkoutsim.capacity.plan import CapacityError, plan
+
+            try:
+                plan(self.orders_per_day, self.peak_factor, self.assumptions)
+            except CapacityError as error:
+                raise ValueError(str(error)) from None
+        return self
+
+
+class Settings(Section):
+    """Everything a single variant of a scenario runs with."""
+
+    load: Load = Load()
+    catalog: Catalog = Catalog()
+    shopper: Shopper = Shopper()
+    inventory: Inventory = Inventory()
+    payment: Payment = Payment()
+    gateway: Gateway = Gateway()
+    order: Order = Order()
+    saga: Saga = Saga()
+    objective: Objective = Objective()
+    breakers: Breakers = Breakers()
+    queue: Queue = Queue()
+    faults: Faults = Faults()
+    transaction: Transaction = Transaction()
+    scale: Scale = Scale()
+    real: Real = Real()
+
+    @model_validator(mode="after")
+    def _within_limits(self) -> Settings:
+        # Limits that span sections (load x saga x shopper): the work a run may do.
+        problems = run_problems(self)
+        if problems:
+            raise ValueError(problems[0])
+        return self
