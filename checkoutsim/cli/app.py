@@ -9,6 +9,7 @@ from here; only the entry point (``cli/main.py``) imports the command modules.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
+from checkoutsim import __version__
 from checkoutsim.cli.errors import OneLineErrorGroup, UserError
 from checkoutsim.experiments.runner import Progress as ProgressCallback
 from checkoutsim.results.encoding import json_safe
@@ -30,18 +32,64 @@ app = typer.Typer(
     help="Simulate and load-test an e-commerce checkout; measure what breaks.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,
 )
-out = Console()
-err = Console(stderr=True)
+
+
+def no_color() -> bool:
+    """Whether the user asked for plain text: ``NO_COLOR`` set and not empty (no-color.org)."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+def make_consoles() -> tuple[Console, Console]:
+    """The stdout and stderr consoles; under ``NO_COLOR`` they write no escape code at all.
+
+    ``color_system=None`` drops every style (bold and dim too, not only colours). The
+    stderr console also stops counting as a terminal, which turns off its spinners,
+    progress bars and live tables (they move the cursor with escape codes); stdout
+    stays a terminal so the walkthrough still pages and tables keep the window's width.
+    """
+    if not no_color():
+        return Console(), Console(stderr=True)
+    import typer.rich_utils
+
+    typer.rich_utils.COLOR_SYSTEM = None  # --help and typer's own messages
+    return Console(color_system=None), Console(stderr=True, color_system=None, force_terminal=False)
+
+
+out, err = make_consoles()
+
+
+def show_version(value: bool) -> None:
+    """``--version``: print the version and stop."""
+    if value:
+        sys.stdout.write(f"checkoutsim {__version__}\n")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=show_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """Simulate and load-test an e-commerce checkout; measure what breaks."""
 
 
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a setting: section.key=value (repeatable)."),
+    typer.Option(
+        "--set",
+        metavar="SECTION.KEY=VALUE",
+        help="Override a setting, e.g. load.rate_per_s=500 (repeatable).",
+    ),
 ]
 VariantOption = Annotated[
-    list[str] | None, typer.Option("--variant", "-v", help="Run only this variant (repeatable).")
+    list[str] | None,
+    typer.Option("--variant", "-v", metavar="NAME", help="Run only this variant (repeatable)."),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.", min=0)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]

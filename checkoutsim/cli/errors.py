@@ -17,12 +17,13 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 
-# typer carries its own copy of click; its usage errors derive from this class.
-from typer._click.exceptions import ClickException
+# typer carries its own copy of click; its usage errors derive from these classes.
+from typer._click.exceptions import ClickException, NoSuchOption, UsageError
 from typer.core import TyperGroup
 
 from checkoutsim.scenario.inputs import InputError
 from checkoutsim.scenario.limits import LimitError
+from checkoutsim.scenario.suggest import did_you_mean
 
 #: The longest error line printed, in characters (the prefix included).
 MAX_LINE = 240
@@ -93,15 +94,43 @@ def user_errors(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def usage_message(error: ClickException) -> str:
+    """A usage error's text, prefixed with the command it is about, with a suggestion.
+
+    click suggests options its own way ("Possible options: ..."); every name a
+    user mistypes is suggested by one rule (:mod:`checkoutsim.scenario.suggest`).
+    """
+    context = getattr(error, "ctx", None)
+    where = f"{context.command_path}: " if context is not None else ""
+    if isinstance(error, NoSuchOption) and context is not None:
+        known = [
+            name
+            for param in context.command.get_params(context)
+            for name in (*param.opts, *param.secondary_opts)
+            if name.startswith("--")
+        ]
+        return f"{where}no option {error.option_name}{did_you_mean(error.option_name, known)}"
+    return where + error.format_message()
+
+
 @contextmanager
 def one_line_usage_errors() -> Iterator[None]:
     """Show typer's (click's) usage errors as one line with exit code 2."""
     try:
         yield
     except ClickException as error:
-        context = getattr(error, "ctx", None)
-        where = f"{context.command_path}: " if context is not None else ""
-        fail(where + error.format_message())
+        fail(usage_message(error))
+
+
+def hide_flag_types(command: Any, ctx: Any) -> Any:
+    """Leave a flag's type out of ``--help``: typer shows ``--json <bool>``, which reads as
+    if the flag took a value. ``--help`` itself included (made per command, then kept)."""
+    if command is None:
+        return None
+    for param in command.get_params(ctx):
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+    return command
 
 
 class OneLineErrorGroup(TyperGroup):
@@ -116,3 +145,19 @@ class OneLineErrorGroup(TyperGroup):
         """Parse and run a command, with one-line usage errors."""
         with one_line_usage_errors():
             return super().invoke(ctx)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        """The command called ``cmd_name``, its flags shown without a type in its help."""
+        return hide_flag_types(super().get_command(ctx, cmd_name), ctx)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        """The group's help, its own flags (``--version``) shown without a type."""
+        hide_flag_types(self, ctx)
+        super().format_help(ctx, formatter)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """The command named first in ``args``; an unknown name is suggested a known one."""
+        if args and self.get_command(ctx, args[0]) is None and not args[0].startswith("-"):
+            names = [name for name, command in self.commands.items() if not command.hidden]
+            raise UsageError(f"no command {args[0]!r}{did_you_mean(args[0], names)}", ctx)
+        return super().resolve_command(ctx, args)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,17 +18,21 @@ from rich.console import Console
 from rich.table import Table
 
 from checkoutsim.cli.app import check_output_folder, err, out
+from checkoutsim.scenario.suggest import did_you_mean
 from checkoutsim.walkthroughs import Evidence, WalkthroughError, load_topic, topic_names
+from checkoutsim.walkthroughs.content import LEVELS
 from checkoutsim.walkthroughs.evidence import available
 from checkoutsim.walkthroughs.terminal import present
 
 
-class Level(StrEnum):
-    """The interview levels a walkthrough can be pitched at."""
-
-    L4 = "L4"
-    L5 = "L5"
-    L6 = "L6"
+def parse_level(value: str) -> str:
+    """An interview level in any case (``l5`` or ``L5``), as it is written: ``L5``."""
+    level = value.strip().upper()
+    if level not in LEVELS:
+        raise typer.BadParameter(
+            f"{value!r} is not one of {', '.join(LEVELS)}{did_you_mean(level, LEVELS)}"
+        )
+    return level
 
 
 # Module-level, because typer resolves the command's (string) annotations in this
@@ -39,7 +42,10 @@ TopicArgument = Annotated[
     typer.Argument(help="Topic to walk through; leave out to list the topics."),
 ]
 LevelOption = Annotated[
-    Level, typer.Option("--level", "-l", case_sensitive=False, help="Interview level.")
+    str,
+    typer.Option(
+        "--level", "-l", metavar="|".join(LEVELS), callback=parse_level, help="Interview level."
+    ),
 ]
 AllOption = Annotated[bool, typer.Option("--all", help="Every topic, in the listing order.")]
 NoPauseOption = Annotated[
@@ -104,7 +110,7 @@ def register_walkthrough(app: typer.Typer) -> None:
     @user_errors
     def walkthrough(
         topic: TopicArgument = None,
-        level: LevelOption = Level.L5,
+        level: LevelOption = "L5",
         every: AllOption = False,
         no_pause: NoPauseOption = False,
         quick: QuickOption = False,
@@ -132,12 +138,10 @@ def register_walkthrough(app: typer.Typer) -> None:
             )
             pause = should_pause(no_pause, out)
             for name in names:
-                if not present(
-                    load_topic(name), level.value, evidence, out, wait if pause else None
-                ):
+                if not present(load_topic(name), level, evidence, out, wait if pause else None):
                     break
             if report:
-                write_study_guide(names, level.value, evidence, output)
+                write_study_guide(names, level, evidence, output)
         except WalkthroughError as error:
             raise UserError(str(error)) from None
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from checkoutsim.scenario import inputs
 from checkoutsim.scenario.settings import Section, Settings
+from checkoutsim.scenario.suggest import closest, did_you_mean
 
 MAX_FILE_BYTES = inputs.MAX_BYTES
 M = TypeVar("M", bound=BaseModel)
@@ -77,8 +78,11 @@ class Scenario:
         for variant in self.variants:
             if variant.name == name:
                 return variant
-        known = ", ".join(v.name for v in self.variants)
-        raise ScenarioError(f"{self.path}: variants: no variant {name!r} (known: {known})")
+        names = [v.name for v in self.variants]
+        raise ScenarioError(
+            f"{self.path}: variants: no variant {name!r}{did_you_mean(name, names)}"
+            f" (known: {', '.join(names)})"
+        )
 
     def select(self, names: Iterable[str]) -> Scenario:
         """A copy that keeps only the named variants, in the order given."""
@@ -138,7 +142,8 @@ def resolve_path(name_or_path: str) -> Path:
     known = available()
     if name_or_path not in known:
         names = ", ".join(sorted(known)) or "none found"
-        raise ScenarioError(f"{name_or_path}: no scenario by that name (known: {names})")
+        hint = did_you_mean(name_or_path, sorted(known))
+        raise ScenarioError(f"{name_or_path}: no scenario by that name{hint} (known: {names})")
     return known[name_or_path]
 
 
@@ -220,10 +225,16 @@ def _apply(raw: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> 
             child = target.get(part)
             if not isinstance(child, dict):
                 prefix = ".".join(parts[: depth + 1])
-                raise ScenarioError(f"{where}: {dotted}: no settings section {prefix!r}")
+                sections = [key for key, value in target.items() if isinstance(value, dict)]
+                hint = did_you_mean(part, sections)
+                raise ScenarioError(f"{where}: {dotted}: no settings section {prefix!r}{hint}")
             target = child
         if parts[-1] not in target:
-            raise ScenarioError(f"{where}: {dotted}: unknown field (value {value!r})")
+            # Suggested as the whole dotted key, ready to paste back into --set.
+            section = "".join(f"{part}." for part in parts[:-1])
+            match = closest(parts[-1], target)
+            hint = "" if match is None else f"; did you mean {section + match!r}?"
+            raise ScenarioError(f"{where}: {dotted}: unknown field (value {value!r}){hint}")
         if isinstance(value, Mapping) and isinstance(target[parts[-1]], dict):
             # A table merges into the section: the keys it leaves out keep
             # their values instead of falling back to the defaults.

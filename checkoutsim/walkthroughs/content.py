@@ -17,6 +17,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
+from checkoutsim.scenario.suggest import did_you_mean
+
 LEVELS = ("L4", "L5", "L6")
 _FRONT_MATTER = re.compile(r"\A\+\+\+\n(?P<header>.*?)\n\+\+\+\n(?P<body>.*)\Z", re.DOTALL)
 _PAGE_START = re.compile(r"^## ", re.MULTILINE)
@@ -135,7 +137,9 @@ def load_topic(name: str) -> Topic:
     """The topic called ``name``; an unknown name lists the known ones."""
     names = topic_names()
     if name not in names:
-        raise WalkthroughError(f"no walkthrough topic {name!r} (known: {', '.join(names)})")
+        raise WalkthroughError(
+            f"no walkthrough topic {name!r}{did_you_mean(name, names)} (known: {', '.join(names)})"
+        )
     path = _package() / "topics" / f"{name}.md"
     return parse_topic(name, path.read_text(encoding="utf-8"))
 

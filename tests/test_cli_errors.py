@@ -1,0 +1,148 @@
+"""Usage errors as a user meets them: one line on stderr, exit 2, no box, and a
+suggestion whenever a known name is close to the mistyped one."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from checkoutsim.cli.main import app
+from checkoutsim.scenario.suggest import closest, did_you_mean
+
+runner = CliRunner()
+
+#: (arguments, what the line must say). Each is a mistake a user makes at the prompt.
+CASES = [
+    (["run"], "Missing argument 'scenario'"),
+    (["run", "flash-sale", "--output", "x"], "no option --output; did you mean '--out'?"),
+    (["run", "flash-sale", "--jsn"], "no option --jsn; did you mean '--json'?"),
+    (["rn", "flash-sale"], "no command 'rn'; did you mean 'run'?"),
+    (["walkthrough", "--level", "L7"], "'L7' is not one of L4, L5, L6"),
+    (["walkthrough", "--level", "l55"], "did you mean 'L5'?"),
+    (
+        ["walkthrough", "overseling"],
+        "no walkthrough topic 'overseling'; did you mean 'overselling'?",
+    ),
+    (["run", "flash-sal"], "no scenario by that name; did you mean 'flash-sale'?"),
+    (["show", "gateway-outag"], "did you mean 'gateway-outage'?"),
+    (["run", "flash-sale", "--variant", "naiv"], "no variant 'naiv'; did you mean 'naive'?"),
+    (["run", "flash-sale", "--set", "gateway.latncy=1"], "did you mean 'gateway.latency'?"),
+    (
+        ["run", "flash-sale", "--set", "lod.rate_per_s=1"],
+        "no settings section 'lod'; did you mean 'load'?",
+    ),
+    (["run", "flash-sale", "--seed", "x"], "Invalid value for '--seed'"),
+    (["sweep", "flash-sale"], "Missing option '--param'"),
+    (["capacity", "--orders-per-dya", "10M"], "did you mean '--orders-per-day'?"),
+]
+
+
+@pytest.mark.parametrize(("args", "expected"), CASES, ids=[" ".join(a) for a, _ in CASES])
+def test_usage_errors_are_one_line_exit_2_with_a_suggestion(args: list[str], expected: str) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.startswith("checkoutsim: error: ")
+    assert result.stderr.count("\n") == 1, result.stderr  # one line, no box
+    assert "╭" not in result.stderr and "Traceback" not in result.stderr
+    assert expected in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "xyzzy"],
+        ["frobnicate"],
+        ["run", "flash-sale", "--zzzzzz"],
+        ["run", "flash-sale", "--variant", "qqqq"],
+    ],
+)
+def test_nothing_close_is_suggested_as_nothing(args: list[str]) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1
+    assert "did you mean" not in result.stderr
+
+
+@pytest.mark.parametrize("given", ["l5", "L5", " l5"])
+def test_level_is_case_insensitive_and_shown_upper_case(given: str) -> None:
+    from checkoutsim.cli.walkthrough import parse_level
+
+    assert parse_level(given) == "L5"
+
+
+def test_help_shows_choices_upper_case_and_no_bool_types() -> None:
+    for args in (["--help"], ["run", "--help"], ["walkthrough", "--help"], ["show", "--help"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert "<bool>" not in result.stdout, args
+    assert "L4|L5|L6" in runner.invoke(app, ["walkthrough", "--help"]).stdout
+
+
+def test_suggestions_ignore_case_and_keep_the_known_spelling() -> None:
+    assert closest("FLASH-SALE", ["flash-sale", "lock-pause"]) == "flash-sale"
+    assert closest("lockpause", ["flash-sale", "lock-pause"]) == "lock-pause"
+    assert closest("zzz", ["flash-sale", "lock-pause"]) is None
+    assert did_you_mean("naiv", ["naive"]) == "; did you mean 'naive'?"
+    assert did_you_mean("naiv", []) == ""
+
+
+def test_version_prints_the_package_version() -> None:
+    from checkoutsim import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"checkoutsim {__version__}\n"
+
+
+def test_shell_completion_is_offered_and_completes_commands_and_options() -> None:
+    help_text = runner.invoke(app, ["--help"]).stdout
+    assert "--install-completion" in help_text and "--show-completion" in help_text
+    script = runner.invoke(app, ["--show-completion", "bash"], prog_name="checkoutsim")
+    assert script.exit_code == 0 and "_CHECKOUTSIM_COMPLETE=complete_bash" in script.stdout
+    completed = runner.invoke(
+        app,
+        [],
+        prog_name="checkoutsim",
+        env={
+            "_CHECKOUTSIM_COMPLETE": "complete_bash",
+            "COMP_WORDS": "checkoutsim run flash-sale --se",
+            "COMP_CWORD": "3",
+        },
+    )
+    assert completed.stdout.split() == ["--seed", "--set"]
+
+
+def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """The real entry point in a subprocess (the consoles read NO_COLOR when made)."""
+    return subprocess.run(
+        [sys.executable, "-m", "checkoutsim", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "COLUMNS": "100", **env},
+    )
+
+
+def test_no_color_leaves_out_every_escape_code() -> None:
+    # FORCE_COLOR makes rich style its output although it goes to a pipe here;
+    # NO_COLOR must win over it, on stdout and stderr alike.
+    quick = ["--set", "load.duration_s=5", "--set", "load.drain_s=5"]
+    for args in (
+        ["list"],
+        ["--help"],
+        ["show", "gateway-outage"],
+        ["run", "double-click", "--variant", "no_key", *quick],
+        ["walkthrough", "--level", "L7"],
+    ):
+        plain = run_cli(*args, env={"FORCE_COLOR": "1", "NO_COLOR": "1"})
+        assert plain.returncode in (0, 2), plain.stderr
+        assert "\x1b" not in plain.stdout + plain.stderr, args
+    # The control: without NO_COLOR the same command is styled, so the check can fail.
+    coloured = run_cli("list", env={"FORCE_COLOR": "1", "NO_COLOR": ""})
+    assert "\x1b[" in coloured.stdout
