@@ -43,8 +43,8 @@ class LiveTable:
             f"{snapshot['elapsed_s']:.1f}/{snapshot['run_time_s']:.0f} s",
             f"{snapshot['answered']:,}/{snapshot['planned']:,}",
             f"{snapshot['requests_per_s']:,.0f}",
-            "-" if p50 is None else f"{p50:.1f} ms",
-            "-" if p99 is None else f"{p99:.1f} ms",
+            "-" if p50 is None else format_value(p50 / 1000, "latency_p50_s"),
+            "-" if p99 is None else format_value(p99 / 1000, "latency_p99_s"),
             f"{snapshot['orders']:,}",
             f"{snapshot['failures']:,}",
         )

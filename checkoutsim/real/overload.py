@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from checkoutsim.results.formatting import format_duration
+
 #: Schedule lag p99 above this share of the shopper's time-out: the load was
 #: not played as scheduled, and time-outs and races no longer mean what they say.
 LAG_SHARE = 0.10
@@ -122,8 +124,8 @@ def judge(
 
 
 def _ms(seconds: float) -> str:
-    """Wall seconds as milliseconds, e.g. ``41.2 ms``."""
-    return f"{seconds * 1000:.1f} ms"
+    """Wall seconds in ms or s by size, e.g. ``41.2 ms`` (the rule every table uses)."""
+    return format_duration(seconds)
 
 
 def withheld_reason(health: dict[str, Any] | None) -> str | None:

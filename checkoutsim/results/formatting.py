@@ -36,24 +36,78 @@ ALWAYS_SHOWN = frozenset(
 VIOLATIONS = frozenset(INVARIANTS)
 
 
+def metric_kind(name: str) -> str:
+    """What a metric measures, from its name, which decides how it is written.
+
+    ``duration`` (``_s``), ``per_second`` (``_per_s``), ``ratio`` (``_rate``,
+    ``_utilisation``), ``count`` (a named metric otherwise) or ``number`` (no name).
+    """
+    if name.endswith("_per_s"):
+        return "per_second"
+    if name.endswith("_s"):
+        return "duration"
+    if name.endswith(("_rate", "_utilisation")):
+        return "ratio"
+    return "count" if name else "number"
+
+
+def format_duration(seconds: float) -> str:
+    """Seconds in s or ms by size: ``0 s``, ``3.0 ms``, ``136.6 ms``, ``30.60 s``.
+
+    Exactly zero (a breaker that never opened) is ``0 s``; a non-zero time too short
+    for a tenth of a millisecond is ``<0.1 ms``, not a zero it is not.
+    """
+    if seconds == 0:
+        return "0 s"
+    milliseconds = seconds * 1000
+    if abs(milliseconds) < 0.05:
+        return "<0.1 ms"
+    if round(abs(milliseconds), 1) < 1000:
+        return f"{milliseconds:.1f} ms"
+    return f"{seconds:,.2f} s"
+
+
 def format_value(value: Any, name: str = "") -> str:
-    """A metric as a short string: integers plain, seconds with sensible precision."""
+    """A metric as a short string, by one rule per kind of metric (:func:`metric_kind`).
+
+    Durations in s or ms by size (:func:`format_duration`); per-second figures with two
+    decimals, whole or not (``10.00`` beside ``43.70``); ratios as percentages with two
+    decimals (``100.00%``, not ``1``); counts whole, or to one decimal when a mean over
+    replications is not whole. No value is ``-``, infinity ``∞``.
+    """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
     if isinstance(value, float) and math.isinf(value):
-        return "∞"
-    seconds = name.endswith("_s") and not name.endswith("_per_s")
-    if name.endswith("_rate"):
-        # A rate of exactly 0 or 1 is still a rate: 100.00%, not "1".
+        return "∞" if value > 0 else "-∞"
+    kind = metric_kind(name)
+    if kind == "duration":
+        return format_duration(value)
+    if kind == "per_second":
+        return f"{value:,.2f}"
+    if kind == "ratio":
         return f"{value:.2%}"
-    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
-    if whole and not seconds:
+    if isinstance(value, int) or float(value).is_integer():
         return f"{int(value):,}"
-    if seconds:
-        if value < 1:
-            return f"{value * 1000:.1f} ms"
-        return f"{value:.2f} s"
-    return f"{value:,.2f}"
+    return f"{value:,.1f}" if kind == "count" else f"{value:,.2f}"
+
+
+def format_row(values: Sequence[Any], name: str) -> list[str]:
+    """One metric across variants, every cell to the same rule.
+
+    Counts are whole in a single run; a mean over replications can be fractional
+    in one column and whole in the next, so then every cell gets one decimal.
+    """
+    if metric_kind(name) == "count" and any(
+        isinstance(value, float) and math.isfinite(value) and not value.is_integer()
+        for value in values
+    ):
+        return [
+            format_value(value, name)
+            if value is None or (isinstance(value, float) and not math.isfinite(value))
+            else f"{value:,.1f}"
+            for value in values
+        ]
+    return [format_value(value, name) for value in values]
 
 
 def metrics_table(
@@ -84,8 +138,9 @@ def metrics_table(
         if key not in ALWAYS_SHOWN and all(not value for value in values):
             continue  # an all-zero row says nothing in this scenario
         cells = []
-        for (_, _, ci95), value, reason in zip(variants, values, reasons, strict=True):
-            cell = format_value(value, key)
+        for (_, _, ci95), value, reason, cell in zip(
+            variants, values, reasons, format_row(values, key), strict=True
+        ):
             interval = (ci95 or {}).get(key)
             if interval and interval[0] is not None and interval[0] != interval[1]:
                 half = (interval[1] - interval[0]) / 2

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from checkoutsim.capacity.plan import CapacityPlan
 from checkoutsim.experiments.runner import RunResult
-from checkoutsim.results.formatting import ALWAYS_SHOWN, TABLE_METRICS, VIOLATIONS, format_value
+from checkoutsim.results.formatting import ALWAYS_SHOWN, TABLE_METRICS, VIOLATIONS, format_row
 from checkoutsim.results.metrics import verdict_text
 from checkoutsim.walkthroughs.values import Computed
 
@@ -55,7 +55,7 @@ def run_table_data(result: RunResult) -> TableData:
             continue  # an all-zero row says nothing in this scenario
         if key in VIOLATIONS:
             flagged |= {(len(rows), index + 1) for index, value in enumerate(values) if value}
-        rows.append((key, *(format_value(value, key) for value in values)))
+        rows.append((key, *format_row(values, key)))
     return TableData(
         run_title(result),
         ("metric", *names),
