@@ -1,4 +1,4 @@
-"""Tests for capacity plans: the material's table, assumptions, findings, parsing and the CLI."""
+"""Capacity plans: the interview-prep scaling table, assumptions, findings, parsing, CLI."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ def hundred_million() -> capacity.CapacityPlan:
     return plan("100M")
 
 
-def test_ten_million_matches_the_material(ten_million: capacity.CapacityPlan) -> None:
+def test_ten_million_matches_the_scaling_table(ten_million: capacity.CapacityPlan) -> None:
     assert ten_million.average_orders_per_s == pytest.approx(115.74, abs=0.01)
     assert ten_million.peak_orders_per_s == pytest.approx(1000.0)
     assert abs(ten_million.tier("app").count - 41) <= 0.1 * 41
@@ -31,7 +31,7 @@ def test_ten_million_matches_the_material(ten_million: capacity.CapacityPlan) ->
     assert ten_million.tier("kafka").count == 10
 
 
-def test_hundred_million_matches_the_material(hundred_million: capacity.CapacityPlan) -> None:
+def test_hundred_million_matches_the_scaling_table(hundred_million: capacity.CapacityPlan) -> None:
     assert hundred_million.peak_orders_per_s == pytest.approx(10_000.0)
     assert abs(hundred_million.tier("app").count - 400) <= 0.1 * 400
     assert hundred_million.tier("order_db").count == 100
@@ -112,12 +112,14 @@ def test_findings_show_the_hot_row(
     assert "at least 10 rows" in large
 
 
-def test_findings_compare_with_the_material(
+def test_findings_compare_with_the_scaling_table(
     ten_million: capacity.CapacityPlan, hundred_million: capacity.CapacityPlan
 ) -> None:
     assert any("41 servers" in f and "42 (+2.4%)" in f for f in ten_million.findings)
     assert any("not the 10×" in f for f in hundred_million.findings)
-    assert not any("Against the material" in f for f in plan("50M").findings)
+    assert not any(
+        "Against the common interview-prep scaling table" in f for f in plan("50M").findings
+    )
 
 
 @pytest.mark.parametrize(
@@ -251,3 +253,12 @@ def test_cli_bad_input_is_one_line_and_exit_2(
     assert lines[0].startswith(f"checkoutsim: error: {option}: ")
     assert value in lines[0]
     assert "Traceback" not in result.output
+
+
+def test_the_words_say_what_the_source_is(ten_million: capacity.CapacityPlan) -> None:
+    # A reader cannot look up "the material (Q5)"; the source is named plainly.
+    texts = [*ten_million.findings, *(a.source for a in ten_million.assumptions)]
+    assert not any("material" in text or "Q5" in text for text in texts)
+    assert any("common interview-prep scaling table" in text for text in texts)
+    gateway = next(text for text in ten_million.findings if "Queue payments" in text)
+    assert "builds a backlog of 114,000 calls a minute" in gateway and " gains " not in gateway

@@ -1,6 +1,6 @@
 """The capacity plan's inputs: named assumptions with units and sources, and their parsing.
 
-Each default says where its value comes from (the interview material's scaling
+Each default says where its value comes from (the common interview-prep scaling
 table or a stated rule of thumb); overrides are checked against the kind of
 number each one is, and a bad one is a one-line :class:`CapacityError`.
 """
@@ -14,7 +14,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-MATERIAL = "the interview material (Q5)"
+#: The widely copied interview-prep table (10M orders/day: 1,000 orders/s at the peak,
+#: 41 servers, 10 order shards, 10 Kafka partitions) the defaults are checked against.
+MATERIAL = "the common interview-prep scaling table"
 RULE = "engineering rule of thumb"
 # Above this the O(servers) Erlang search gets slow, and no shop sells this much.
 MAXIMUM_ORDERS_PER_DAY = 1e10
@@ -55,9 +57,9 @@ _TABLE: tuple[tuple[Any, ...], ...] = (
     ("traffic.peak_factor", 8.64, "peak / average", f"{MATERIAL}: 1,000 orders/s peak at 10M "
        "orders/day, and 1,000 / (10,000,000 / 86,400) = 8.64", "factor"),
     ("app.requests_per_order", 5, "requests/order", f"{RULE}: cart, address, shipping "
-       "quote, payment and confirmation calls; not stated in the material"),
+       "quote, payment and confirmation calls; not stated in that scaling table"),
     ("app.service_time_s", 0.04, "s/request", f"{RULE}: 40 ms of server time per request; "
-       "with the workers and target below it gives the material's 41 servers"),
+       "with the workers and target below it gives the scaling table's 41 servers"),
     ("app.workers_per_server", 8, "concurrent requests/server", f"{RULE}: one request "
        "at a time per core on an 8-core server", "count"),
     ("app.target_utilisation", 0.6, "fraction", f"{RULE}: 40% headroom, so losing one of "
@@ -80,7 +82,7 @@ _TABLE: tuple[tuple[Any, ...], ...] = (
     ("order_db.writes_per_order", 5, "writes/order", f"{RULE}: order header, order lines "
        "(one batched insert), payment record, outbox event, status update"),
     ("order_db.write_capacity_per_s", 1000, "writes/s per shard", f"{RULE}: as for "
-       "inventory_db; with 5 writes/order at 50% it gives the material's 10 shards (100 "
+       "inventory_db; with 5 writes/order at 50% it gives the scaling table's 10 shards (100 "
        "orders/s each) at 1,000 orders/s"),
     ("order_db.target_utilisation", 0.5, "fraction", f"{RULE}: as for inventory_db",
        "fraction"),

@@ -2,8 +2,8 @@
 
 Every number in a plan comes from a named assumption (with a unit and a source)
 and the formulas in :mod:`checkoutsim.capacity.queueing`. The defaults reproduce the
-interview material's scaling table (question Q5) so that its figures can be
-checked, and the plan's findings say where that table does not add up.
+common interview-prep scaling table (10M orders/day on 41 servers and 10 shards) so
+that its figures can be checked, and the plan's findings say where that table does not add up.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ SECONDS_PER_DAY = 86_400
 MAXIMUM_WORKERS = 10_000_000
 
 
-# The material's table: orders/day -> (peak orders/s, servers, order shards, partitions).
+# The interview-prep scaling table:
+# orders/day -> (peak orders/s, servers, order shards, partitions).
 _MATERIAL_TABLE = {10_000_000: (1_000, 41, 10, 10), 100_000_000: (None, 400, 100, 100)}
 
 
@@ -182,20 +183,21 @@ def _gateway_finding(plan: CapacityPlan, sections: Sections) -> str:
         f"{plan.peak_orders_per_s:,.0f} orders/s peak makes {calls:,.0f} calls/s, "
         f"{calls / limit:,.1f}× that limit: it takes {tier.count:,} accounts at "
         f"{given['target_utilisation']:.0%} (or a negotiated limit), which 'multiple payment "
-        "gateways' must add up to. 'Queue payments for peak handling' on one account gains "
-        f"{(calls - limit) * 60:,.0f} calls a minute at the peak and {drains}."
+        "gateways' must add up to. 'Queue payments for peak handling' on one account builds a "
+        f"backlog of {(calls - limit) * 60:,.0f} calls a minute at the peak and {drains}."
     )
 
 
 def _primary_finding(plan: CapacityPlan, sections: Sections) -> str:
-    """The material's single primary beside its sharded orders table."""
+    """The scaling table's single primary beside its sharded orders table."""
     orders, inventory = plan.tier("order_db"), plan.tier("inventory_db")
     writes = orders.demand_per_s + inventory.demand_per_s
     target = sections["order_db"]["target_utilisation"]
     budget = sections["order_db"]["write_capacity_per_s"] * target
     return (
-        "One primary beside N shards: the material runs 10M orders/day on 'PostgreSQL single "
-        "primary' yet shards the orders table 10 ways at that volume; both cannot hold. At "
+        "One primary beside N shards: the common interview-prep scaling table runs 10M "
+        "orders/day on 'PostgreSQL single primary' yet shards the orders table 10 ways at "
+        "that volume; both cannot hold. At "
         f"{plan.peak_orders_per_s:,.0f} orders/s the order and inventory databases take "
         f"{writes:,.0f} writes/s, {writes / budget:,.1f}× one primary's {budget:,.0f} writes/s "
         f"budget: {orders.count:,} order shards plus {inventory.count:,} inventory primaries. A "
@@ -251,8 +253,8 @@ def _app_finding(plan: CapacityPlan, sections: Sections) -> str:
     )
 
 
-def _material_finding(plan: CapacityPlan) -> str | None:
-    """This plan beside the material's table, at the two volumes the table states."""
+def _scaling_table_finding(plan: CapacityPlan) -> str | None:
+    """This plan beside the interview-prep scaling table, at the two volumes it states."""
     row = _MATERIAL_TABLE.get(round(plan.orders_per_day))
     if row is None:
         return None
@@ -264,25 +266,26 @@ def _material_finding(plan: CapacityPlan) -> str | None:
 
     stated = f"{peak:,} orders/s peak, " if peak else ""
     text = (
-        f"Against the material at {plan.orders_per_day / 1e6:g}M orders/day ({stated}{servers} "
+        "Against the common interview-prep scaling table at "
+        f"{plan.orders_per_day / 1e6:g}M orders/day ({stated}{servers} "
         f"servers, {shards} order shards, {partitions} Kafka partitions): this plan gives "
         f"{plan.peak_orders_per_s:,.0f} orders/s, {versus('app', servers)} servers, "
         f"{versus('order_db', shards)} shards, {versus('kafka', partitions)} partitions."
     )
-    if peak is None:  # the 100M row: the material calls 41 -> 400 servers "10x"
+    if peak is None:  # the 100M row: the table calls 41 -> 400 servers "10x"
         text += f" Its 41 → {servers} servers is {servers / 41:.2g}×, not the 10× it states."
     return text
 
 
 def findings(plan: CapacityPlan) -> list[str]:
-    """What the arithmetic says about the plan and about the material's figures."""
+    """What the arithmetic says about the plan and about the scaling table's figures."""
     sections = _sections(plan.assumptions)
     found = [
         _gateway_finding(plan, sections),
         _primary_finding(plan, sections),
         _hot_row_finding(plan, sections),
         _app_finding(plan, sections),
-        _material_finding(plan),
+        _scaling_table_finding(plan),
     ]
     return [finding for finding in found if finding]
 
