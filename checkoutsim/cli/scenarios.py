@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -29,6 +29,7 @@ from checkoutsim.cli.render import render_run
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.experiments.runner import run_scenario
 from checkoutsim.scenario import files as scenarios
+from checkoutsim.scenario.toml_text import readable, to_toml
 
 
 @app.command("list")
@@ -55,37 +56,60 @@ def show(
     overrides: SetOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Show a scenario's resolved parameters, per variant."""
+    """Show a scenario's resolved settings as TOML, and what each variant changes."""
     loaded = scenarios.load(scenario, overrides or [])
-    data = {
+    if as_json:
+        emit_json(
+            {
+                "name": loaded.name,
+                "title": loaded.title,
+                "question": loaded.question,
+                "description": loaded.description.strip(),
+                "path": str(loaded.path),
+                "overrides": dict(loaded.overrides),
+                "variants": {
+                    variant.name: {
+                        "description": variant.description,
+                        "set": dict(variant.overrides),
+                        "settings": variant.settings.model_dump(mode="json"),
+                    }
+                    for variant in loaded.variants
+                },
+            }
+        )
+        return
+    # Plain text, not the console's: rich would wrap long lines and break the TOML.
+    sys.stdout.write(show_text(loaded))
+
+
+def show_text(loaded: scenarios.Scenario) -> str:
+    """The scenario as a scenario file with every setting resolved (loadable again)."""
+    given = ", ".join(f"{key}={value!r}" for key, value in loaded.overrides.items())
+    header = [
+        f"# {loaded.name}: every setting resolved, from {loaded.path}",
+        "# Latencies show their distribution's own figures (lognormal: p50_s and p99_s;",
+        "# exponential and constant: mean_s). Each [[variants]] entry's set is what it",
+        "# changes from the settings above.",
+    ]
+    if given:
+        header.append(f"# --set {given} is applied above and over every variant's set.")
+    document: dict[str, Any] = {
         "name": loaded.name,
         "title": loaded.title,
         "question": loaded.question,
-        "description": loaded.description.strip(),
-        "path": str(loaded.path),
-        "overrides": dict(loaded.overrides),
-        "variants": {
-            variant.name: {
+        "description": loaded.description.strip() + "\n",
+        **readable(loaded.base),
+        "variants": [
+            {
+                "name": variant.name,
                 "description": variant.description,
-                "set": dict(variant.overrides),
-                "settings": variant.settings.model_dump(mode="json"),
+                # What --set overrides, the variant no longer changes.
+                "set": {k: v for k, v in variant.overrides.items() if k not in loaded.overrides},
             }
             for variant in loaded.variants
-        },
+        ],
     }
-    if as_json:
-        emit_json(data)
-        return
-    # Scenario text is data: escaped, so a "[" in a title is shown, not parsed.
-    out.print(f"[bold]{loaded.name}[/]: {escape(loaded.title)}", highlight=False)
-    out.print(f"[italic]{escape(loaded.question)}[/]", highlight=False)
-    out.print(loaded.description.strip(), markup=False, highlight=False)
-    out.print_json(json.dumps(loaded.base.model_dump(mode="json")))
-    for variant in loaded.variants:
-        changes = ", ".join(f"{k} = {v!r}" for k, v in variant.overrides.items()) or "(base)"
-        out.print(
-            f"[bold]{variant.name}[/]: {escape(changes)}  [dim]{escape(variant.description)}[/]"
-        )
+    return "\n".join(header) + "\n\n" + to_toml(document)
 
 
 @app.command()
