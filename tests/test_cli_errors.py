@@ -17,7 +17,7 @@ runner = CliRunner()
 
 #: (arguments, what the line must say). Each is a mistake a user makes at the prompt.
 CASES = [
-    (["run"], "Missing argument 'scenario'"),
+    (["run"], "Missing argument 'SCENARIO'"),
     (["run", "flash-sale", "--output", "x"], "no option --output; did you mean '--out'?"),
     (["run", "flash-sale", "--jsn"], "no option --jsn; did you mean '--json'?"),
     (["rn", "flash-sale"], "no command 'rn'; did you mean 'run'?"),
@@ -115,6 +115,31 @@ def test_shell_completion_is_offered_and_completes_commands_and_options() -> Non
         },
     )
     assert completed.stdout.split() == ["--seed", "--set"]
+
+
+@pytest.mark.parametrize(
+    ("words", "expected"),
+    [
+        ("checkoutsim ru", ["run"]),
+        ("checkoutsim run flash-sale --se", ["--seed", "--set"]),
+        ("checkoutsim run fl", ["flash-sale"]),
+        ("checkoutsim loadtest double-click -v ", ["no_key", "check_then_charge", "key_first"]),
+        ("checkoutsim run flash-sale --variant o", ["optimistic"]),
+        ("checkoutsim walkthrough sa", ["saga-vs-2pc"]),
+    ],
+)
+def test_completion_knows_scenarios_variants_and_topics(words: str, expected: list[str]) -> None:
+    completed = runner.invoke(
+        app,
+        [],
+        prog_name="checkoutsim",
+        env={
+            "_CHECKOUTSIM_COMPLETE": "complete_bash",
+            "COMP_WORDS": words,
+            "COMP_CWORD": str(len(words.split(" ")) - 1),
+        },
+    )
+    assert completed.stdout.split() == expected
 
 
 def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:

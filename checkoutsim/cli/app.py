@@ -79,6 +79,40 @@ def main_options(
     """Simulate and load-test an e-commerce checkout; measure what breaks."""
 
 
+def complete_scenario(incomplete: str) -> list[str]:
+    """Shell completion of a scenario argument: the named scenarios (paths by the shell)."""
+    from checkoutsim.scenario.files import available
+
+    return [name for name in available() if name.startswith(incomplete)]
+
+
+def complete_variant(ctx: typer.Context, incomplete: str) -> list[str]:
+    """Shell completion of ``--variant``: the variants of the scenario already typed.
+
+    While completing, click leaves the scenario argument among the unparsed words.
+    """
+    from checkoutsim.scenario.files import ScenarioError, available, load
+
+    names = available()
+    words = [ctx.params.get("scenario"), *ctx.args]
+    typed = next(
+        (word for word in words if word and (word in names or word.endswith(".toml"))), None
+    )
+    if typed is None:
+        return []
+    try:
+        loaded = load(typed)
+    except ScenarioError:
+        return []
+    return [variant.name for variant in loaded.variants if variant.name.startswith(incomplete)]
+
+
+ScenarioArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="SCENARIO", help="Scenario name or path.", autocompletion=complete_scenario
+    ),
+]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -89,7 +123,13 @@ SetOption = Annotated[
 ]
 VariantOption = Annotated[
     list[str] | None,
-    typer.Option("--variant", "-v", metavar="NAME", help="Run only this variant (repeatable)."),
+    typer.Option(
+        "--variant",
+        "-v",
+        metavar="NAME",
+        autocompletion=complete_variant,
+        help="Run only this variant (repeatable).",
+    ),
 ]
 SeedOption = Annotated[int, typer.Option("--seed", help="Random seed.", min=0)]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout and nothing else.")]

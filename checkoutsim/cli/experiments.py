@@ -13,6 +13,7 @@ from rich.table import Table
 from checkoutsim.cli.app import (
     ClusterOption,
     JsonOption,
+    ScenarioArgument,
     SeedOption,
     SetOption,
     VariantOption,
@@ -32,7 +33,7 @@ from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
 @app.command()
 @user_errors
 def sweep(
-    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    scenario: ScenarioArgument,
     params: Annotated[
         list[str],
         typer.Option("--param", help="section.key=START:STOP:STEPS (repeatable: a grid)."),

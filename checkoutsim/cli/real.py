@@ -15,7 +15,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from checkoutsim import __version__
-from checkoutsim.cli.app import JsonOption, SeedOption, SetOption, VariantOption, emit_json, err
+from checkoutsim.cli.app import (
+    JsonOption,
+    ScenarioArgument,
+    SeedOption,
+    SetOption,
+    VariantOption,
+    emit_json,
+    err,
+)
 from checkoutsim.cli.errors import UserError, user_errors
 from checkoutsim.cli.real_output import live_table, real_json, render_compare, render_real
 from checkoutsim.cli.remote import register_remote
@@ -146,7 +154,7 @@ def register_real(app: typer.Typer) -> None:
 
 @user_errors
 def loadtest(
-    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    scenario: ScenarioArgument,
     variants: VariantOption = None,
     users: UsersOption = None,
     rate: RateOption = None,
@@ -260,7 +268,7 @@ def _write_html(path: Path, runs: list[VariantRun]) -> None:
 
 @user_errors
 def compare(
-    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    scenario: ScenarioArgument,
     variants: VariantOption = None,
     users: UsersOption = None,
     rate: RateOption = None,
@@ -354,7 +362,7 @@ SendTimeoutOption = Annotated[
 
 @user_errors
 def serve(
-    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    scenario: ScenarioArgument,
     variant: Annotated[
         str | None, typer.Option("--variant", "-v", help="Variant to serve (default: the first).")
     ] = None,

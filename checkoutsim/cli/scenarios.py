@@ -13,6 +13,7 @@ from rich.table import Table
 from checkoutsim.cli.app import (
     ClusterOption,
     JsonOption,
+    ScenarioArgument,
     SeedOption,
     SetOption,
     VariantOption,
@@ -52,7 +53,7 @@ def list_scenarios() -> None:
 @app.command()
 @user_errors
 def show(
-    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    scenario: ScenarioArgument,
     overrides: SetOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -136,7 +137,7 @@ def validate(
 @app.command()
 @user_errors
 def run(
-    scenario: Annotated[str, typer.Argument(help="Scenario name or path.")],
+    scenario: ScenarioArgument,
     seed: SeedOption = 1,
     replications: Annotated[
         int, typer.Option("--replications", "-r", min=1, help="Independent seeded runs.")

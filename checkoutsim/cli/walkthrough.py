@@ -39,7 +39,11 @@ def parse_level(value: str) -> str:
 # module's globals, where a name defined inside register_walkthrough is not visible.
 TopicArgument = Annotated[
     str | None,
-    typer.Argument(help="Topic to walk through; leave out to list the topics."),
+    typer.Argument(
+        metavar="TOPIC",
+        help="Topic to walk through; leave out to list the topics.",
+        autocompletion=lambda incomplete: [t for t in topic_names() if t.startswith(incomplete)],
+    ),
 ]
 LevelOption = Annotated[
     str,
