@@ -41,7 +41,9 @@ PeakFactorOption = Annotated[
 AssumptionOption = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", help="Override an assumption, e.g. app.service_time_s=0.04 (repeatable)."
+        "--set",
+        metavar="NAME=VALUE",
+        help="Override an assumption, e.g. app.service_time_s=0.04 (repeatable).",
     ),
 ]
 JsonOnlyOption = Annotated[

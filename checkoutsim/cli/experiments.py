@@ -36,7 +36,11 @@ def sweep(
     scenario: ScenarioArgument,
     params: Annotated[
         list[str],
-        typer.Option("--param", help="section.key=START:STOP:STEPS (repeatable: a grid)."),
+        typer.Option(
+            "--param",
+            metavar="KEY=START:STOP:STEPS",
+            help="A setting to sweep, e.g. load.rate_per_s=50:500:10 (repeatable: a grid).",
+        ),
     ],
     seed: SeedOption = 1,
     replications: Annotated[int, typer.Option("--replications", "-r", min=1)] = 1,

@@ -38,11 +38,16 @@ ReportReplicationsOption = Annotated[
 ]
 ReportJobsOption = Annotated[int, typer.Option("--jobs", "-j", min=1, help="Worker processes.")]
 ReportVariantOption = Annotated[
-    list[str] | None, typer.Option("--variant", "-v", help="Only this variant (repeatable).")
+    list[str] | None,
+    typer.Option("--variant", "-v", metavar="NAME", help="Only this variant (repeatable)."),
 ]
 ReportSetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", help="Override a setting: section.key=value (repeatable)."),
+    typer.Option(
+        "--set",
+        metavar="SECTION.KEY=VALUE",
+        help="Override a setting, e.g. load.rate_per_s=500 (repeatable).",
+    ),
 ]
 
 

@@ -115,7 +115,10 @@ def show_text(loaded: scenarios.Scenario) -> str:
 
 @app.command()
 def validate(
-    paths: Annotated[list[str], typer.Argument(help="Scenario files or names.")],
+    paths: Annotated[
+        list[str],
+        typer.Argument(metavar="SCENARIO", help="Scenario files or names."),
+    ],
 ) -> None:
     """Validate scenario files; exit 2 if any is invalid."""
     failed = False
