@@ -31,8 +31,8 @@ class Measured(float):
         """Wrap ``value``, remembering which metric it is (that picks its format)."""
         number = super().__new__(cls, math.nan if value is None else value)
         number.metric = metric
-        # The table formats the value as the run stored it (an int shows as "0",
-        # a float second as "0.0 ms"), so the text keeps the original too.
+        # The text formats the value as the run stored it, exactly as the table
+        # does (results.formatting), so a number in the prose matches its cell.
         number.raw = value
         return number
 
