@@ -73,8 +73,9 @@ def test_select_keeps_named_variants_in_order(tmp_path: Path) -> None:
     [
         (("rate_per_s = 5.0", "rate_per_s = -5.0"), "load.rate_per_s: Input should be greater"),
         (("rate_per_s = 5.0", 'rate_per_s = "fast"'), "load.rate_per_s: Input should be a valid"),
-        (("rate_per_s = 5.0", "rate_per_s = 5.0\nspeed = 3"), "load.speed: Extra inputs"),
-        (("[load]", "[lode]"), "lode: Extra inputs are not permitted"),
+        (("rate_per_s = 5.0", "rate_per_s = 5.0\nspeed = 3"), "load.speed: unknown field (got 3)"),
+        (("[load]", "[lode]"), "lode: unknown field; did you mean 'load'?"),
+        (("rate_per_s = 5.0", "rate_per_sec = 5.0"), "did you mean 'rate_per_s'?"),
         (
             ('"inventory.strategy" = "naive"', '"inventory.strategy" = "yolo"'),
             "variants[0] (a): inventory.strategy: Input should be",

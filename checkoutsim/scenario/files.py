@@ -10,10 +10,10 @@ field and the value.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -141,9 +141,13 @@ def resolve_path(name_or_path: str) -> Path:
         return candidate
     known = available()
     if name_or_path not in known:
-        names = ", ".join(sorted(known)) or "none found"
         hint = did_you_mean(name_or_path, sorted(known))
-        raise ScenarioError(f"{name_or_path}: no scenario by that name{hint} (known: {names})")
+        if hint:  # then the whole list is noise that would push the line past its limit
+            raise ScenarioError(
+                f"{name_or_path}: no scenario by that name{hint} (checkoutsim list shows them all)"
+            )
+        names = ", ".join(sorted(known)) or "none found"
+        raise ScenarioError(f"{name_or_path}: no scenario by that name (known: {names})")
     return known[name_or_path]
 
 
@@ -260,15 +264,45 @@ def _validate(model: type[M], raw: Mapping[str, Any], where: str) -> M:
         location = ".".join(str(part) for part in first["loc"])
         value = first.get("input")
         message = first["msg"].removeprefix("Value error, ")
+        hint = ""
+        if first["type"] == "extra_forbidden":
+            message = "unknown field"
+            hint = did_you_mean(str(first["loc"][-1]), _fields_at(model, first["loc"][:-1]))
         # A table's problem is stated in the message; a value is shown, shortened.
         shown = "" if isinstance(value, dict) else f" (got {_shorten(repr(value), 80)})"
         more = error.error_count() - 1
         extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
         # A limit across sections has no one location; its message names the fields.
         field = f"{location}: " if location else ""
-        raise ScenarioError(f"{where}: {field}{message}{shown}{extra}") from None
+        raise ScenarioError(f"{where}: {field}{message}{shown}{hint}{extra}") from None
 
 
 def _shorten(text: str, limit: int) -> str:
     """``text`` cut to ``limit`` characters, with an ellipsis when cut."""
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _fields_at(model: type[BaseModel], location: Sequence[int | str]) -> list[str]:
+    """The field names of the section at ``location`` in ``model`` (for a suggestion)."""
+    current: Any = model
+    for part in location:
+        if isinstance(part, int):
+            continue  # an index into a list of sections: the element's type is found below
+        field_info = getattr(current, "model_fields", {}).get(part)
+        if field_info is None:
+            return []
+        current = _section_type(field_info.annotation)
+        if current is None:
+            return []
+    return list(getattr(current, "model_fields", {}))
+
+
+def _section_type(annotation: Any) -> Any:
+    """The section model an annotation holds (``Breaker``, ``list[Outage]``, ``X | None``)."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in get_args(annotation):
+        found = _section_type(argument)
+        if found is not None:
+            return found
+    return None
