@@ -35,6 +35,7 @@ CASES = [
         ["run", "flash-sale", "--set", "lod.rate_per_s=1"],
         "no settings section 'lod'; did you mean 'load'?",
     ),
+    (["run", "flash-sale", "--set", "inventory.strategy=atomc"], "did you mean 'atomic'?"),
     (["run", "flash-sale", "--seed", "x"], "Invalid value for '--seed'"),
     (["sweep", "flash-sale"], "Missing option '--param'"),
     (["capacity", "--orders-per-dya", "10M"], "did you mean '--orders-per-day'?"),

@@ -268,6 +268,10 @@ def _validate(model: type[M], raw: Mapping[str, Any], where: str) -> M:
         if first["type"] == "extra_forbidden":
             message = "unknown field"
             hint = did_you_mean(str(first["loc"][-1]), _fields_at(model, first["loc"][:-1]))
+        elif first["type"] == "literal_error" and isinstance(value, str):
+            # pydantic names the choices as "'a', 'b' or 'c'"
+            choices = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
+            hint = did_you_mean(value, choices)
         # A table's problem is stated in the message; a value is shown, shortened.
         shown = "" if isinstance(value, dict) else f" (got {_shorten(repr(value), 80)})"
         more = error.error_count() - 1
