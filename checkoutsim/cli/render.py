@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from checkoutsim.results.formatting import format_value, metrics_table
+from checkoutsim.results.formatting import format_row, format_value, metrics_table
 
 if TYPE_CHECKING:
     from checkoutsim.experiments.runner import RunResult
@@ -106,13 +106,16 @@ def render_sweep(console: Console, result: SweepResult) -> None:
     ]
     for column in columns:
         table.add_column(column, justify="left" if column == "variant" else "right")
-    for row in frame.to_dict(orient="records"):
-        table.add_row(
-            *(
-                format_value(row.get(column), column) if column != "variant" else row["variant"]
-                for column in columns
-            )
-        )
+    records = frame.to_dict(orient="records")
+    # Formatted a column at a time, so that every cell of a column has one precision.
+    cells = {
+        column: [str(row["variant"]) for row in records]
+        if column == "variant"
+        else format_row([row.get(column) for row in records], column)
+        for column in columns
+    }
+    for index in range(len(records)):
+        table.add_row(*(cells[column][index] for column in columns))
     console.print(table)
     objective = result.scenario.base.objective
     console.print(
