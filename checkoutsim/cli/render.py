@@ -7,8 +7,12 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
-from checkoutsim.results.formatting import format_value, metrics_table
+from checkoutsim.results.formatting import format_value
+from checkoutsim.results.layout import fit_tables, wrap_phrases
+from checkoutsim.results.run_table import run_view
+from checkoutsim.results.verdicts import Cell, Judged, joined
 
 if TYPE_CHECKING:
     from checkoutsim.experiments.runner import RunResult
@@ -16,8 +20,21 @@ if TYPE_CHECKING:
     from checkoutsim.experiments.sweep import SweepResult
 
 
+def judged_variants(result: RunResult) -> list[Judged]:
+    """Each variant of a run with what its verdict is judged against."""
+    return [
+        Judged(
+            variant.name,
+            variant.metrics,
+            result.scenario.variant(variant.name).settings.objective.model_dump(),
+            variant.ci95 if result.replications > 1 else {},
+        )
+        for variant in result.variants
+    ]
+
+
 def render_run(console: Console, result: RunResult) -> None:
-    """Print a run's variants side by side with their verdicts."""
+    """Print a run's variants side by side with their verdicts on both axes."""
     loaded = result.scenario
     console.print(f"[bold]{escape(loaded.title)}[/]", highlight=False)
     console.print(f"[italic]Question:[/] {escape(loaded.question)}", highlight=False)
@@ -26,11 +43,12 @@ def render_run(console: Console, result: RunResult) -> None:
         if result.replications > 1
         else ("1 replication")
     )
-    title = f"{loaded.name} · seed {result.seed} · {reps} · simulated"
+    header = [loaded.name, f"seed {result.seed}", reps, "latencies in simulated seconds"]
     if result.scale is not None:
         render_scale(console, result.scale)
-        title += f" · hot SKU row at {result.scale.hot_sku_orders_per_s:,.0f} orders/s"
-    console.print(metrics_table(title, [(v.name, v.metrics, v.ci95) for v in result.variants]))
+        header.append(f"hot SKU row at {result.scale.hot_sku_orders_per_s:,.0f} orders/s")
+    for part in run_view(header, judged_variants(result), console.width):
+        console.print(part, highlight=False)
     if result.scale is not None:
         share = result.scale.hot_sku_orders_per_s / result.scale.plan.peak_orders_per_s
         for variant in result.variants:
@@ -47,45 +65,50 @@ def render_run(console: Console, result: RunResult) -> None:
 def render_scale(console: Console, report: ScaleReport) -> None:
     """The tier check of a scale scenario: model versus simulation, and the bottleneck."""
     plan = report.plan
-    console.print(
+    phrases = [
         f"{plan.orders_per_day:,.0f} orders/day: {plan.average_orders_per_s:,.1f} orders/s on "
-        f"average, {plan.peak_orders_per_s:,.0f} at the peak (× {plan.peak_factor:g}); "
-        "tier counts from the capacity model (checkoutsim capacity shows every assumption)",
-        highlight=False,
-    )
-    table = Table(
-        title="tiers at the peak: capacity model vs simulated queue", title_justify="left"
-    )
-    for column in (
-        "tier",
-        "n",
-        "simulated",
-        "ρ model",
-        "ρ sim",
-        "Wq model",
-        "Wq sim",
-        "ok",
-    ):
-        table.add_column(
-            column, justify="left" if column in ("tier", "simulated") else "right", no_wrap=True
-        )
-    for tier in report.tiers:
-        table.add_row(
-            tier.tier,
-            f"{tier.count:,}",
-            tier.simulated,
-            f"{tier.model_utilisation:.1%}",
-            f"{tier.sim_utilisation:.1%}",
-            format_value(tier.model_mean_wait_s, "wait_s"),
-            format_value(tier.sim_mean_wait_s, "wait_s"),
-            "sat." if tier.saturated else "[green]✓[/]" if tier.agree else "[red]✗[/]",
-        )
-    console.print(table)
-    console.print(
-        "ρ: utilisation; Wq: mean wait in queue; ✓: simulated within 5% of the model; "
+        f"average, {plan.peak_orders_per_s:,.0f} at the peak (× {plan.peak_factor:g})",
+        "tier counts from the capacity model",
+        "`checkoutsim capacity` shows every assumption",
+    ]
+    for line in wrap_phrases("", joined(phrases, ";"), console.width):
+        console.print(Text(line))
+    console.print("tiers at the peak: capacity model vs simulated queue", highlight=False)
+    tiers = report.tiers
+
+    def simulated(text: str) -> Cell:
+        head, sep, tail = text.partition(" of ")
+        return Cell(text, "", (head, f"of {tail}") if sep else ())
+
+    rows = [
+        ("n", [Cell(f"{tier.count:,}") for tier in tiers]),
+        ("simulated", [simulated(tier.simulated) for tier in tiers]),
+        ("ρ model", [Cell(f"{tier.model_utilisation:.1%}") for tier in tiers]),
+        ("ρ sim", [Cell(f"{tier.sim_utilisation:.1%}") for tier in tiers]),
+        ("Wq model", [Cell(format_value(tier.model_mean_wait_s, "wait_s")) for tier in tiers]),
+        ("Wq sim", [Cell(format_value(tier.sim_mean_wait_s, "wait_s")) for tier in tiers]),
+        (
+            "ok",
+            [
+                Cell("sat.", "withheld")
+                if tier.saturated
+                else Cell("✓", "good")
+                if tier.agree
+                else Cell("✗", "bad")
+                for tier in tiers
+            ],
+        ),
+    ]
+    for table in fit_tables("tier", [tier.tier for tier in tiers], rows, console.width):
+        console.print(table)
+    legend = [
+        "ρ: utilisation",
+        "Wq: mean wait in queue",
+        "✓: simulated within 5% of the model",
         "sat.: offered more than it can serve, so there is no steady state to simulate",
-        highlight=False,
-    )
+    ]
+    for line in wrap_phrases("", joined(legend, ";"), console.width):
+        console.print(Text(line))
     console.print(f"[bold]first bottleneck:[/] {report.bottleneck}", highlight=False)
 
 

@@ -63,9 +63,17 @@ class RunResult:
             "variants": [
                 {
                     "name": variant.name,
-                    "metrics": json_safe(variant.metrics),
-                    "ci95": json_safe(variant.ci95),
-                    "verdict": verdict(variant.metrics),
+                    # recovery_s is null where the scenario has no fault window.
+                    "metrics": json_safe(
+                        {**variant.metrics, "recovery_s": variant.metrics.get("recovery_s")}
+                    ),
+                    "ci95": json_safe(
+                        {**variant.ci95, "recovery_s": variant.ci95.get("recovery_s", [None] * 2)}
+                    ),
+                    "verdict": verdict(
+                        variant.metrics,
+                        self.scenario.variant(variant.name).settings.objective.model_dump(),
+                    ),
                 }
                 for variant in self.variants
             ],
