@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from checkoutsim.results.formatting import format_value
 from checkoutsim.results.layout import fit_tables, wrap_phrases
+from checkoutsim.results.objective import FIGURES, objective_target, percent
 from checkoutsim.results.run_table import run_view
 from checkoutsim.results.verdicts import Cell, Judged, joined
 
@@ -22,15 +22,7 @@ if TYPE_CHECKING:
 
 def judged_variants(result: RunResult) -> list[Judged]:
     """Each variant of a run with what its verdict is judged against."""
-    return [
-        Judged(
-            variant.name,
-            variant.metrics,
-            result.scenario.variant(variant.name).settings.objective.model_dump(),
-            variant.ci95 if result.replications > 1 else {},
-        )
-        for variant in result.variants
-    ]
+    return result.judged()
 
 
 def render_run(console: Console, result: RunResult) -> None:
@@ -113,34 +105,42 @@ def render_scale(console: Console, report: ScaleReport) -> None:
 
 
 def render_sweep(console: Console, result: SweepResult) -> None:
-    """Print the sweep's key figures per point, then each variant's knee."""
+    """Print each variant's key figures per point (points as columns, so that the table
+    fits the width), then each variant's knee."""
     frame = result.frame
     params = [axis.param for axis in result.axes]
-    table = Table(title=f"sweep {result.scenario.name} · seed {result.seed}", title_justify="left")
-    columns = [
-        "variant",
-        *params,
+    objective = result.scenario.base.objective.model_dump()
+    header = [
+        f"sweep {result.scenario.name}",
+        f"seed {result.seed}",
+        f"columns: {' / '.join(params)}",
+        "latencies in simulated seconds",
+    ]
+    for line in wrap_phrases("", joined(header, " ·"), console.width):
+        console.print(Text(line, style="bold"))
+    shown = (
         "checkouts",
         "orders",
+        "served_rate",
         "latency_p99_s",
-        "failure_rate",
         "oversold_units",
         "duplicate_charges",
-    ]
-    for column in columns:
-        table.add_column(column, justify="left" if column == "variant" else "right")
-    for row in frame.to_dict(orient="records"):
-        table.add_row(
-            *(
-                format_value(row.get(column), column) if column != "variant" else row["variant"]
-                for column in columns
-            )
-        )
-    console.print(table)
-    objective = result.scenario.base.objective
+    )
+    for variant, group in frame.groupby("variant", sort=False):
+        records = group.to_dict(orient="records")
+        names = [" / ".join(f"{record[param]:g}" for param in params) for record in records]
+        rows = []
+        for key in shown:
+            target = objective_target(key, objective) if key in FIGURES else None
+            label = f"{key} {target}" if target else key
+            rows.append((label, [Cell(format_value(record.get(key), key)) for record in records]))
+        console.print(Text(f"{variant}:", style="bold"))
+        for table in fit_tables("metric", names, rows, console.width):
+            console.print(table)
+    failure = result.scenario.base.objective.failure_rate
     console.print(
-        f"objective: latency_p99_s <= {objective.latency_p99_s:g} s, "
-        f"failure_rate <= {objective.failure_rate:g}",
+        f"objective: served_rate >= {percent(objective['served_rate'])} (failure_rate <= "
+        f"{failure:g}), latency_p99_s <= {objective['latency_p99_s']:g} s",
         highlight=False,
     )
     for knee in result.knees:
@@ -149,4 +149,6 @@ def render_sweep(console: Console, result: SweepResult) -> None:
             f"{k} = {v}" for k, v in knee.items() if k not in ("variant", "param", "knee", "reason")
         )
         label = f"{knee['variant']}" + (f" ({extra})" if extra else "")
-        console.print(f"knee · {label}:{where or ' none'} — {knee['reason']}", highlight=False)
+        phrases = [f"{where.strip() or 'none'} —", str(knee["reason"])]
+        for line in wrap_phrases(f"knee · {label}:", phrases, console.width):
+            console.print(Text(line))

@@ -18,7 +18,7 @@ from checkoutsim.report import frames
 from checkoutsim.report.plotting import Chart
 from checkoutsim.results.formatting import format_value
 from checkoutsim.results.metrics import CONTRACT, verdict, verdict_text
-from checkoutsim.results.verdicts import Judged, verdict_fields, verdict_phrases, what_it_shows
+from checkoutsim.results.verdicts import Judged, verdict_fields, verdict_pieces, what_it_shows
 
 #: Packages whose versions the page lists beside checkoutsim's.
 DEPENDENCIES = ("simpy", "numpy", "pandas", "matplotlib", "jinja2", "pydantic", "typer", "locust")
@@ -114,7 +114,7 @@ def verdict_rows(result: Mapping[str, Any]) -> dict[str, Any]:
             cell = field.cells[index]
             kind = "verdict" if field.key in ("safety", "objective") else "number"
             cells.append({"text": cell.text, "kind": kind, "tone": cell.tone})
-        rows.append({"cells": cells, "line": " · ".join(verdict_phrases(item))})
+        rows.append({"cells": cells, "line": " ".join(verdict_pieces(item))})
     return {"header": header, "rows": rows, "shows": "; ".join(what_it_shows(items))}
 
 

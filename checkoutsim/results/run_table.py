@@ -20,7 +20,7 @@ from checkoutsim.results.verdicts import (
     joined,
     metric_cell,
     verdict_fields,
-    verdict_phrases,
+    verdict_pieces,
     what_it_shows,
 )
 
@@ -57,9 +57,9 @@ def run_view(header: Sequence[str], items: Sequence[Judged], width: int) -> list
         "metric", [item.name for item in items], rows, width, sections=(1, last_verdict_row)
     )
     for item in items:
-        phrases = verdict_phrases(item)
-        pieces = [phrases[0] + (" ·" if len(phrases) > 1 else ""), *joined(phrases[1:], ",")]
-        parts.extend(Text(line) for line in wrap_phrases(f"{item.name}:", pieces, width))
+        parts.extend(
+            Text(line) for line in wrap_phrases(f"{item.name}:", verdict_pieces(item), width)
+        )
     shows = wrap_phrases("What it shows:", joined(what_it_shows(items), ";"), width)
     parts.extend(Text(line) for line in shows)
     return parts

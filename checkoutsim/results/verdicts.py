@@ -153,6 +153,13 @@ def verdict_phrases(item: Judged) -> list[str]:
     return [verdict_text(item.metrics), *objective_phrases(item.verdict.get("objective") or {})]
 
 
+def verdict_pieces(item: Judged) -> list[str]:
+    """The verdict line's pieces, punctuated: ``safe ·``, ``missed objective: ...,``, ``p99 ...``
+    (a line may break between pieces, never inside one)."""
+    phrases = verdict_phrases(item)
+    return [phrases[0] + (" ·" if len(phrases) > 1 else ""), *joined(phrases[1:], ",")]
+
+
 def _finite(value: Any) -> float | None:
     try:
         number = float(value)
