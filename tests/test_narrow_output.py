@@ -14,6 +14,8 @@ import io
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from rich.console import Console
 
 from checkoutsim.cli.render import judged_variants, render_run
@@ -122,3 +124,37 @@ def test_wrap_phrases_breaks_only_between_phrases() -> None:
         "    p99 30.6 s (objective 15 s)",
     ]
     assert wrap_phrases("no_breaker:", phrases, 200) == ["no_breaker: " + " ".join(phrases)]
+
+
+def test_replications_fit_80_columns_too() -> None:
+    loaded = scenarios.load("flash-sale", short("flash-sale"))
+    result = run_scenario(loaded, seed=1, replications=2)
+    assert_fits(rendered(result), judged_variants(result))
+
+
+names = st.text(alphabet="abcdefghij_", min_size=1, max_size=20)
+cells = st.text(alphabet="0123456789., ms%±", min_size=1, max_size=14)
+
+
+@given(
+    columns=st.lists(names, min_size=1, max_size=12, unique=True),
+    values=st.lists(cells, min_size=1, max_size=12),
+    width=st.integers(min_value=30, max_value=200),
+)
+def test_any_grid_fits_without_cutting(columns: list[str], values: list[str], width: int) -> None:
+    rows = [("a_metric_label", [Cell(values[i % len(values)]) for i in range(len(columns))])]
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    for table in fit_tables("metric", columns, rows, width):
+        console.print(table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    # A column that fits beside the labels at all keeps its name whole on one line;
+    # one that cannot is folded, its every character still there.
+    room = width - 1 - (len("a_metric_label") + 3)
+    headers = [line for line in text.splitlines() if line.startswith("┃")]
+    for column in columns:
+        if max(len(column), len(values[0]), *(len(value) for value in values)) + 3 <= room:
+            assert any(f" {column} " in line for line in headers), column
+        else:
+            assert all(character in text for character in column)

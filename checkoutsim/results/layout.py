@@ -101,13 +101,15 @@ def fit_tables(
         table = Table(show_lines=False, pad_edge=True)
         table.add_column(escape(label_header), style="bold", no_wrap=True, min_width=label_width)
         for index in group:
-            table.add_column(
-                escape(names[index]),
-                justify="right",
-                no_wrap=True,
-                min_width=widths[index],
-                max_width=max(widths[index], len(names[index])),
-            )
+            if widths[index] + 3 <= room:
+                table.add_column(
+                    escape(names[index]), justify="right", no_wrap=True, min_width=widths[index]
+                )
+            else:
+                # Too wide for the width even alone: folded onto more lines, never cropped.
+                table.add_column(
+                    escape(names[index]), justify="right", overflow="fold", max_width=room - 3
+                )
         for row_index, (label, cells) in enumerate(rows):
             table.add_row(
                 escape(label),
