@@ -157,3 +157,15 @@ def test_what_it_shows_ranks_by_the_figures() -> None:
     assert "objective met by b only" in shown
     assert "most served: b 95% (c next, 80%)" in shown
     assert "lowest p99: a 1 s (b next, 1.5 s)" in shown
+
+
+def test_a_variant_with_its_own_objective_shows_it_in_its_cell() -> None:
+    from checkoutsim.results.verdicts import verdict_fields
+
+    a = Judged("a", {"served_rate": 0.5, "latency_p99_s": 1.0}, {"latency_p99_s": 2.0})
+    b = Judged("b", {"served_rate": 0.9, "latency_p99_s": 1.5}, {"latency_p99_s": 1.0})
+    fields = {field.key: field for field in verdict_fields([a, b])}
+    p99 = fields["latency_p99_s"]
+    assert p99.label == "latency_p99_s"
+    assert [cell.text for cell in p99.cells] == ["1.00 s (≤ 2 s)", "1.50 s (≤ 1 s)"]
+    assert [cell.tone for cell in p99.cells] == ["good", "bad"]

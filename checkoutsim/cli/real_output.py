@@ -76,6 +76,10 @@ def live_table(enabled: bool) -> Iterator[LiveTable]:
         return
     with Live(console=err, auto_refresh=False, transient=False) as live:
         yield LiveTable(live)
+    if not err.is_terminal:
+        # Off a terminal, rich leaves the last line of the table open: the next
+        # output would start on it.
+        err.line()
 
 
 def real_json(

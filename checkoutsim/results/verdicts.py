@@ -17,6 +17,7 @@ from typing import Any
 from checkoutsim.results.formatting import format_value
 from checkoutsim.results.metrics import INVARIANTS, verdict, verdict_text
 from checkoutsim.results.objective import (
+    FIGURES,
     had_fault_window,
     objective_phrases,
     objective_target,
@@ -86,12 +87,7 @@ def safety_cell(item: Judged) -> Cell:
     if text == "safe":
         return Cell(text, "good")
     head, rest = text.split(": ", 1)
-    parts = rest.split(", ")
-    pieces = (
-        f"{head}:",
-        *(part + ("," if i < len(parts) - 1 else "") for i, part in enumerate(parts)),
-    )
-    return Cell(text, "bad", pieces)
+    return Cell(text, "bad", (f"{head}:", *joined(rest.split(", "), ",")))
 
 
 def objective_cell(item: Judged) -> Cell:
@@ -142,7 +138,16 @@ def verdict_fields(items: Sequence[Judged]) -> list[Field]:
         if key in COUNTED and key not in ALWAYS and not any(i.metrics.get(key) for i in items):
             continue
         cells = tuple(metric_cell(item, key) for item in items)
-        fields.append(Field(key, _label(key, items), cells))
+        label = _label(key, items)
+        if label == key and key in FIGURES:
+            # Variants with different objectives: each cell says its own.
+            cells = tuple(
+                Cell(f"{cell.text} ({target})", cell.tone, (cell.text, f"({target})"))
+                if (target := objective_target(key, item.objective))
+                else cell
+                for cell, item in zip(cells, items, strict=True)
+            )
+        fields.append(Field(key, label, cells))
     return fields
 
 
