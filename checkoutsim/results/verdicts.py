@@ -189,9 +189,9 @@ def _best(items: Sequence[Judged], key: str, higher: bool, shown: Any, what: str
         return f"{what}: all {shown(values[0])}"
     best = [item for value, item in valued if value == values[0]]
     runner = [item for value, item in valued if value == values[1]]
-    # The runner-up printed precisely enough to differ from the best.
+    # Best and runner-up printed precisely enough to differ from each other.
     return (
-        f"{what}: {_names(best)} {shown(values[0])}"
+        f"{what}: {_names(best)} {shown(values[0], values[1])}"
         f" ({_names(runner)} next, {shown(values[1], values[0])})"
     )
 
