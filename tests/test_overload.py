@@ -128,9 +128,12 @@ def test_the_report_shows_an_overloaded_run_without_a_violation() -> None:
             {"name": "saga", "metrics": metrics, "verdict": {"safe": None, "withheld": withheld}}
         ],
     }
-    (row,) = verdict_rows(loadtest)
-    assert row["safe"] is None and row["verdict"] == "no verdict: host overloaded"
-    assert not any(cell["bad"] for cell in row["cells"])
+    table = verdict_rows(loadtest)
+    (row,) = table["rows"]
+    safety = row["cells"][table["header"].index("safety")]
+    assert safety["text"] == "no verdict: host overloaded" and safety["tone"] == "withheld"
+    assert row["line"] == "no verdict: host overloaded"
+    assert not any(cell["tone"] == "bad" for cell in row["cells"])
     comparison = {
         "mode": "compare",
         "variants": [

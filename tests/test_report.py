@@ -118,21 +118,27 @@ def test_scenario_report_has_page_pngs_and_their_csvs(flash_report: Path) -> Non
 
 
 def test_scenario_report_shows_every_verdict_with_its_numbers(flash_report: Path) -> None:
+    from tests.test_report_cells import CellCounts
+
     saved = json.loads((flash_report.parent / "result.json").read_text())
-    rows = {row[0]: row for row in table(flash_report, "verdicts")}
+    parsed = CellCounts("verdicts")
+    parsed.feed(flash_report.read_text(encoding="utf-8"))
+    column = {label.split(" ")[0]: index for index, label in enumerate(parsed.header)}
+    rows = {row[0]: row for row in parsed.rows}
     assert list(rows) == [variant["name"] for variant in saved["variants"]]
     for variant in saved["variants"]:
         row, metrics = rows[variant["name"]], variant["metrics"]
-        oversold, duplicates, orphans = row[3:6]
-        assert oversold == f"{metrics['oversold_units']:,}"
-        assert duplicates == f"{metrics['duplicate_charges']:,}"
-        assert orphans == f"{metrics['orphan_payments']:,}"
+        for key in ("oversold_units", "duplicate_charges", "orphan_payments", "orders"):
+            assert row[column[key]] == f"{metrics[key]:,}", key
+        safety = row[column["safety"]]
         if variant["verdict"]["safe"]:
-            assert row[2] == "safe"
+            assert safety == "safe"
         else:
-            assert row[2].startswith("unsafe: oversold")
-            assert f"{metrics['oversold_units']}" in row[2]
-    assert rows["naive"][2] != "safe"  # the textbook read-check-write oversells
+            assert safety.startswith("unsafe: oversold")
+            assert f"{metrics['oversold_units']}" in safety
+        objective = "met" if variant["verdict"]["objective_met"] else "missed"
+        assert row[column["objective"]] == objective
+    assert rows["naive"][column["safety"]] != "safe"  # the textbook read-check-write oversells
 
 
 def test_scenario_report_lists_resolved_parameters_seed_and_versions(flash_report: Path) -> None:
@@ -201,7 +207,12 @@ def test_run_with_replications_draws_confidence_intervals(tmp_path: Path) -> Non
     naive = next(line for line in frame if line.startswith("naive,model,oversold_units"))
     value, low, high = (float(part) for part in naive.split(",")[3:])
     assert low < value < high
-    assert "95% CI" in table(index, "verdicts")[0][3]
+    from tests.test_report_cells import CellCounts
+
+    parsed = CellCounts("verdicts")
+    parsed.feed(index.read_text(encoding="utf-8"))
+    oversold = parsed.header.index("oversold_units")
+    assert "±" in parsed.rows[0][oversold]  # naive's count varies over replications
 
 
 def test_capacity_result_draws_counts_and_load_curves_with_knees(

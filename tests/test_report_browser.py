@@ -233,6 +233,18 @@ def test_report_opens_in_a_browser_with_every_image_and_the_verdicts(
     for variant in ("no_breaker", "breaker", "breaker_queue"):
         assert any(row.startswith(variant) for row in table), (variant, table)
     assert all(("safe" in row) for row in table)
+    # Every row has a cell under every header, as the browser lays the table out.
+    counts = browser.evaluate(
+        "(() => { const table = document.querySelector('table#verdicts');"
+        " return {header: table.tHead.rows[0].cells.length,"
+        " rows: Array.from(table.tBodies[0].rows).map(row => row.cells.length)}; })()"
+    )
+    assert counts["rows"] and all(count == counts["header"] for count in counts["rows"]), counts
+    # Each figure the page names (its src) loaded from beside the page.
+    named = browser.evaluate(
+        "Array.from(document.querySelectorAll('img')).map(image => image.getAttribute('src'))"
+    )
+    assert named and all((gateway_report.parent / name).is_file() for name in named), named
     assert browser.evaluate("document.scripts.length") == 0
 
 

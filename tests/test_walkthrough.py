@@ -68,6 +68,11 @@ def _metric_forms(name: str, value: Any) -> set[str]:
     forms = {format_value(value, name)}
     if isinstance(value, int | float) and not math.isnan(value):
         forms |= {str(value), f"{value:g}"}
+        # The verdict lines' forms: a share as a percentage, a duration in s or ms,
+        # each with as many digits as it takes to differ from the figure beside it.
+        forms |= {f"{value * 100:.{digits}f}".rstrip("0").rstrip(".") for digits in range(1, 5)}
+        forms |= {f"{value:.{digits}g}" for digits in range(3, 7)}
+        forms |= {f"{value * 1000:.{digits}g}" for digits in range(3, 7)}
     return forms
 
 

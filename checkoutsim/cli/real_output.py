@@ -9,16 +9,21 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from checkoutsim import __version__
 from checkoutsim.cli.app import err, out
 from checkoutsim.real.overload import summary, withheld_reason
 from checkoutsim.real.service import store_parent
-from checkoutsim.results.formatting import format_value, metrics_table
+from checkoutsim.results.formatting import format_value
+from checkoutsim.results.layout import fit_tables, wrap_phrases
 from checkoutsim.results.metrics import aggregate, verdict
+from checkoutsim.results.run_table import run_view
+from checkoutsim.results.verdicts import Cell, Judged, joined
 from checkoutsim.scenario import files as scenarios
 
 if TYPE_CHECKING:
@@ -51,14 +56,16 @@ class LiveTable:
         if self.live is not None:
             self.live.update(self.render(), refresh=True)
 
-    def render(self) -> Table:
-        """The table as it stands."""
-        table = Table(title="load test (wall clock)", title_justify="left")
-        for column in self.COLUMNS:
-            table.add_column(column, justify="left" if column in ("variant", "phase") else "right")
-        for row in self.rows.values():
-            table.add_row(*row)
-        return table
+    def render(self) -> Group:
+        """The table as it stands: variants as columns, so that it fits a narrow terminal."""
+        width = err.width if self.live is None else self.live.console.width
+        names = [row[0] for row in self.rows.values()]
+        rows = [
+            (label, [Cell(row[index]) for row in self.rows.values()])
+            for index, label in enumerate(self.COLUMNS[1:], start=1)
+        ]
+        title = Text("load test · latencies on the wall clock", style="bold")
+        return Group(title, *fit_tables("", names, rows, width))
 
 
 @contextmanager
@@ -69,6 +76,10 @@ def live_table(enabled: bool) -> Iterator[LiveTable]:
         return
     with Live(console=err, auto_refresh=False, transient=False) as live:
         yield LiveTable(live)
+    if not err.is_terminal:
+        # Off a terminal, rich leaves the last line of the table open: the next
+        # output would start on it.
+        err.line()
 
 
 def real_json(
@@ -95,9 +106,10 @@ def real_json(
         variants.append(
             {
                 "name": run.name,
-                "metrics": means,
-                "ci95": intervals,
-                "verdict": run_verdict(run),
+                # recovery_s is null where the scenario has no fault window.
+                "metrics": {**means, "recovery_s": means.get("recovery_s")},
+                "ci95": {**intervals, "recovery_s": intervals.get("recovery_s", [None] * 2)},
+                "verdict": run_verdict(run, loaded),
                 "audit": [_check_json(check) for check in run.checks],
                 "load": run.load,
             }
@@ -113,12 +125,33 @@ def real_json(
     }
 
 
-def run_verdict(run: VariantRun) -> dict[str, Any]:
-    """The verdict of one real run; withheld (``safe`` null) when the host was overloaded."""
+def run_verdict(run: VariantRun, loaded: scenarios.Scenario | None = None) -> dict[str, Any]:
+    """The verdict of one real run on both axes (the objective when ``loaded`` is given);
+    withheld (``safe`` null) when the host was overloaded."""
     reason = withheld_reason(run.load.get("health"))
     if reason is not None:
         return {"safe": None, "violations": {}, "withheld": reason}
-    return verdict(run.metrics)
+    return verdict(run.metrics, _objective(loaded, run.name))
+
+
+def _objective(loaded: scenarios.Scenario | None, name: str) -> dict[str, Any] | None:
+    """The variant's ``[objective]`` as a mapping, or None without a scenario."""
+    if loaded is None:
+        return None
+    return loaded.variant(name).settings.objective.model_dump()
+
+
+def clock_header(loaded: scenarios.Scenario, options: LoadOptions) -> str:
+    """The model length and time scale of a load test, e.g. ``model length 40 s at time
+    scale 0.25 (10 s of wall clock)``: the clock its final table's latencies are on."""
+    from checkoutsim.load.options import run_settings
+
+    first = run_settings(loaded.variants[0], options)
+    scale = first.real.time_scale
+    return (
+        f"model length {first.load.duration_s:g} s at time scale {scale:g}"
+        f" ({first.load.duration_s * scale:g} s of wall clock)"
+    )
 
 
 def _check_json(check: Any) -> dict[str, Any]:
@@ -133,25 +166,34 @@ def render_real(loaded: scenarios.Scenario, runs: list[VariantRun], options: Loa
     out.print(f"[bold]{escape(loaded.title)}[/]", highlight=False)
     out.print(f"[italic]Question:[/] {escape(loaded.question)}", highlight=False)
     where = options.target or (f"{options.workers} workers" if options.workers else "in process")
-    title = f"{loaded.name} · seed {options.seed} · real ({where}), audited"
+    header = [
+        loaded.name,
+        f"seed {options.seed}",
+        f"real ({where}), audited",
+        clock_header(loaded, options),
+        "latencies in model seconds (wall clock ÷ time scale)",
+    ]
     withheld = [withheld_reason(run.load.get("health")) for run in runs]
-    out.print(metrics_table(title, [(run.name, run.metrics, None) for run in runs], withheld))
-    audit = Table(title="audit (Jepsen-style checkers)", title_justify="left")
-    audit.add_column("invariant", style="bold")
-    for run in runs:
-        audit.add_column(run.name, justify="right")
-    names = [check.invariant for check in runs[0].checks]
-    for index, name in enumerate(names):
+    items = [
+        Judged(run.name, run.metrics, _objective(loaded, run.name) or {}, withheld=reason)
+        for run, reason in zip(runs, withheld, strict=True)
+    ]
+    for part in run_view(header, items, out.width):
+        out.print(part, highlight=False)
+    out.print("audit (Jepsen-style checkers)", style="bold", highlight=False)
+    rows = []
+    for index, name in enumerate(check.invariant for check in runs[0].checks):
         cells = []
         for run, reason in zip(runs, withheld, strict=True):
             check = run.checks[index]
             status = check.status
             if reason is not None and status == "invalid":
                 status = "withheld"  # an overloaded host's count is no violation
-            colour = {"valid": "green", "invalid": "red"}.get(status, "yellow")
-            cells.append(f"[{colour}]{status}[/] {check.count}")
-        audit.add_row(name, *cells)
-    out.print(audit)
+            tone = {"valid": "good", "invalid": "bad"}.get(status, "withheld")
+            cells.append(Cell(f"{status} {check.count}", tone))
+        rows.append((name, cells))
+    for table in fit_tables("invariant", [run.name for run in runs], rows, out.width):
+        out.print(table)
     render_health(runs)
     for run, reason in zip(runs, withheld, strict=True):
         for check in run.checks:
@@ -166,7 +208,9 @@ def render_health(runs: list[VariantRun]) -> None:
     for run in runs:
         health = run.load.get("health")
         if health:
-            out.print(f"{run.name}: host: {summary(health)}", highlight=False, soft_wrap=True)
+            phrases = joined(summary(health).split("; "), ";")
+            for line in wrap_phrases(f"{run.name}: host:", phrases, out.width):
+                out.print(Text(line))
         reason = withheld_reason(health)
         if reason is not None:
             out.print(f"[yellow]{run.name}: no verdict: {escape(reason)}[/]", soft_wrap=True)

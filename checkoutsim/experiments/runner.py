@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from checkoutsim import __version__
 from checkoutsim.results.history import History
 from checkoutsim.results.metrics import aggregate, summarise, verdict
+from checkoutsim.results.verdicts import Judged
 from checkoutsim.scenario.files import Scenario
 from checkoutsim.scenario.limits import check_jobs, check_replications
 from checkoutsim.scenario.settings import Settings
@@ -51,6 +52,18 @@ class RunResult:
     variants: list[VariantResult]
     scale: ScaleReport | None = None
 
+    def judged(self) -> list[Judged]:
+        """Each variant with what its verdict is judged against (for the verdict tables)."""
+        return [
+            Judged(
+                variant.name,
+                variant.metrics,
+                self.scenario.variant(variant.name).settings.objective.model_dump(),
+                variant.ci95 if self.replications > 1 else {},
+            )
+            for variant in self.variants
+        ]
+
     def to_json(self) -> dict[str, Any]:
         """The documented ``--json`` shape."""
         data = {
@@ -63,9 +76,17 @@ class RunResult:
             "variants": [
                 {
                     "name": variant.name,
-                    "metrics": json_safe(variant.metrics),
-                    "ci95": json_safe(variant.ci95),
-                    "verdict": verdict(variant.metrics),
+                    # recovery_s is null where the scenario has no fault window.
+                    "metrics": json_safe(
+                        {**variant.metrics, "recovery_s": variant.metrics.get("recovery_s")}
+                    ),
+                    "ci95": json_safe(
+                        {**variant.ci95, "recovery_s": variant.ci95.get("recovery_s", [None] * 2)}
+                    ),
+                    "verdict": verdict(
+                        variant.metrics,
+                        self.scenario.variant(variant.name).settings.objective.model_dump(),
+                    ),
                 }
                 for variant in self.variants
             ],

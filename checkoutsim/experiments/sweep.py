@@ -59,7 +59,8 @@ class SweepResult:
             "version": __version__,
             "parameters": self.scenario.parameters(),
             "axes": [{"param": axis.param, "values": list(axis.values)} for axis in self.axes],
-            "objective": objective.model_dump(),
+            # failure_rate as well: what the sweep's knees and figures compare against.
+            "objective": {**objective.model_dump(), "failure_rate": objective.failure_rate},
             "rows": json_safe(self.frame.to_dict(orient="records")),
             "knees": json_safe(self.knees),
         }

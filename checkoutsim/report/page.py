@@ -17,7 +17,8 @@ from checkoutsim import __version__
 from checkoutsim.report import frames
 from checkoutsim.report.plotting import Chart
 from checkoutsim.results.formatting import format_value
-from checkoutsim.results.metrics import CONTRACT, INVARIANTS, verdict, verdict_text
+from checkoutsim.results.metrics import CONTRACT, verdict, verdict_text
+from checkoutsim.results.verdicts import Judged, verdict_fields, verdict_pieces, what_it_shows
 
 #: Packages whose versions the page lists beside checkoutsim's.
 DEPENDENCIES = ("simpy", "numpy", "pandas", "matplotlib", "jinja2", "pydantic", "typer", "locust")
@@ -50,40 +51,71 @@ def _interval_text(value: Any, interval: Sequence[Any] | None, name: str) -> str
     return text
 
 
-def verdict_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One row per variant (and source): safe or not, on which invariant, by how much."""
+def _objective(result: Mapping[str, Any], name: str) -> dict[str, Any]:
+    """A variant's ``[objective]`` from the result's parameters (base, its changes, --set)."""
+    parameters = result.get("parameters") or {}
+    objective = dict((parameters.get("base") or {}).get("objective") or {})
+    entry = (parameters.get("variants") or {}).get(name) or {}
+    changes = [entry.get("set") or {}, parameters.get("overrides") or {}]
+    for change in changes:
+        for key, value in change.items():
+            if key == "objective" and isinstance(value, Mapping):
+                objective.update(value)
+            elif str(key).startswith("objective."):
+                objective[str(key).partition(".")[2]] = value
+    return objective
+
+
+def judged_items(result: Mapping[str, Any]) -> list[Judged]:
+    """Every (variant, source) of a result with its metrics and objective, for the verdicts."""
+    items = []
+    for item in frames.series(result):
+        metrics = dict(item["metrics"])
+        if "served_rate" not in metrics and metrics.get("checkouts"):
+            # A result saved before served_rate was a metric: the same definition.
+            served = frames.number(metrics.get("orders")) + frames.number(metrics.get("sold_out"))
+            metrics["served_rate"] = served / frames.number(metrics["checkouts"])
+        items.append(
+            Judged(
+                item["variant"],
+                metrics,
+                _objective(result, item["variant"]),
+                item["ci95"],
+                "host overloaded" if item.get("withheld") else None,
+                item["source"],
+            )
+        )
+    return items
+
+
+def verdict_rows(result: Mapping[str, Any]) -> dict[str, Any]:
+    """The verdict table: a header and one row per variant (and source), both built from
+    the terminal's verdict fields, so that every row has a cell under every header."""
     parameters = result.get("parameters") or {}
     descriptions = {
         name: str(entry.get("description", ""))
         for name, entry in (parameters.get("variants") or {}).items()
         if isinstance(entry, Mapping)
     }
+    items = judged_items(result)
+    if not items:
+        return {"header": [], "rows": []}
+    fields = verdict_fields(items)
+    compare = result.get("mode") == "compare"
+    header = ["variant", *(["measured by"] if compare else []), "what it does"]
+    header += [field.label for field in fields]
     rows = []
-    for item in frames.series(result):
-        metrics, ci95 = item["metrics"], item["ci95"]
-        withheld = item.get("withheld")
-        judged = verdict(metrics)
-        cells = [
-            {
-                "text": _interval_text(metrics.get(key), ci95.get(key), key),
-                # An overloaded host's counts are shown, never flagged as violations.
-                "bad": not withheld and frames.number(metrics.get(key)) > 0,
-            }
-            for key in INVARIANTS
-        ]
-        rows.append(
-            {
-                "variant": item["variant"],
-                "source": item["source"],
-                "description": descriptions.get(item["variant"], ""),
-                "safe": None if withheld else judged["safe"],
-                "verdict": "no verdict: host overloaded" if withheld else verdict_text(metrics),
-                "cells": cells,
-                "orders": _interval_text(metrics.get("orders"), ci95.get("orders"), "orders"),
-                "p99": format_value(metrics.get("latency_p99_s"), "latency_p99_s"),
-            }
-        )
-    return rows
+    for index, item in enumerate(items):
+        cells = [{"text": item.name, "kind": "name", "tone": ""}]
+        if compare:
+            cells.append({"text": item.source, "kind": "text", "tone": ""})
+        cells.append({"text": descriptions.get(item.name, ""), "kind": "text", "tone": ""})
+        for field in fields:
+            cell = field.cells[index]
+            kind = "verdict" if field.key in ("safety", "objective") else "number"
+            cells.append({"text": cell.text, "kind": kind, "tone": cell.tone})
+        rows.append({"cells": cells, "line": " ".join(verdict_pieces(item))})
+    return {"header": header, "rows": rows, "shows": "; ".join(what_it_shows(items))}
 
 
 def agreement_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -302,7 +334,7 @@ def page_context(
         "paragraphs": [paragraph for paragraph in paragraphs if paragraph],
         "seed": result.get("seed"),
         "replications": replications,
-        "verdicts": verdict_rows(result) if mode in ("sim", "real", "compare") else [],
+        "verdicts": verdict_rows(result) if mode in ("sim", "real", "compare") else None,
         "agreement": agreement_rows(result) if mode == "compare" else [],
         "metrics": metrics_table(result) if mode in ("sim", "real", "compare") else None,
         "capacity": _capacity_context(result) if mode == "capacity" else None,

@@ -8,7 +8,7 @@ the audit's checkers, not from counters the code under test kept about itself.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +16,7 @@ import pandas as pd
 
 from checkoutsim.results import audit
 from checkoutsim.results.history import History
+from checkoutsim.results.objective import judge
 from checkoutsim.results.stats import mean_ci95
 
 #: Keys of the metrics contract, in display order.
@@ -50,6 +51,7 @@ CONTRACT = (
     "oversell_rate",
     "duplicate_charge_rate",
     "success_rate",
+    "served_rate",
 )
 
 #: The invariants that decide whether a variant is safe, and their metric.
@@ -119,6 +121,13 @@ def summarise(history: History, load_duration_s: float) -> dict[str, float]:
     metrics["oversell_rate"] = metrics["oversold_units"] / max(1, units_sold)
     metrics["duplicate_charge_rate"] = metrics["duplicate_charges"] / max(1, n_checkouts)
     metrics["success_rate"] = n_orders / max(1, n_checkouts)
+    metrics["served_rate"] = (n_orders + int(told.get("sold_out", 0))) / max(1, n_checkouts)
+    if history.fault_windows:
+        # Only with a fault window (JSON gives null without one): a NaN in every run
+        # would make equal runs compare unequal.
+        metrics["recovery_s"], unrecovered = recovery(checkouts, orders, history.fault_windows)
+        if unrecovered:
+            metrics["fault_windows_unrecovered"] = unrecovered
     for name in DIAGNOSTICS:
         if name in counters:
             metrics[name] = counters[name]
@@ -135,14 +144,56 @@ def summarise(history: History, load_duration_s: float) -> dict[str, float]:
     return metrics
 
 
-def _throughput_in(orders: pd.DataFrame, windows: list[tuple[str, float, float]]) -> float:
-    """Orders per second inside the fault windows (their union, if they overlap)."""
+def _merged(windows: Sequence[tuple[str, float, float]]) -> list[tuple[float, float]]:
+    """Fault windows as time spans, overlapping ones merged into their union."""
     spans: list[tuple[float, float]] = []
     for _, start, end in sorted(windows, key=lambda window: window[1]):
         if spans and start <= spans[-1][1]:
             spans[-1] = (spans[-1][0], max(spans[-1][1], end))
         else:
             spans.append((start, end))
+    return spans
+
+
+def recovery(
+    checkouts: pd.DataFrame,
+    orders: pd.DataFrame,
+    windows: Sequence[tuple[str, float, float]],
+) -> tuple[float, int]:
+    """How soon after a fault window ends the shop serves new shoppers again.
+
+    For each fault window (overlapping ones merged): of the checkouts that
+    arrived at or after its end, the earliest moment one of them was served
+    (its order confirmed, or it was told sold out), minus the window's end.
+    Only checkouts that arrived after the end count, so a backlog drained from
+    before the fault (a retry queue's late captures) does not pass for
+    recovery. The result is the slowest window's time (NaN with no window, or
+    when no checkout arrived after any window's end), and how many windows had
+    new checkouts and served none of them (never recovered within the run).
+    """
+    slowest = math.nan
+    unrecovered = 0
+    if not windows:
+        return slowest, unrecovered
+    order_time = orders.groupby("intent_id")["time_s"].min()
+    for _, end in _merged(windows):
+        fresh = checkouts[checkouts["arrival_s"] >= end]
+        if fresh.empty:
+            continue  # nobody came after this window: its recovery was not tested
+        served_at = fresh["intent_id"].map(order_time)
+        sold_out = fresh["told"] == "sold_out"
+        served_at = served_at.where(served_at.notna(), fresh["answered_s"].where(sold_out))
+        if served_at.notna().any():
+            took = float(served_at.min()) - end
+            slowest = took if math.isnan(slowest) else max(slowest, took)
+        else:
+            unrecovered += 1
+    return slowest, unrecovered
+
+
+def _throughput_in(orders: pd.DataFrame, windows: list[tuple[str, float, float]]) -> float:
+    """Orders per second inside the fault windows (their union, if they overlap)."""
+    spans = _merged(windows)
     times = orders["time_s"].to_numpy()
     inside = sum(int(((times >= start) & (times < end)).sum()) for start, end in spans)
     length = sum(end - start for start, end in spans)
@@ -190,13 +241,22 @@ def _tidy(value: float) -> float:
     return round(float(value), 6)
 
 
-def verdict(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Safe, or unsafe on which invariants and by how much."""
+def verdict(
+    metrics: Mapping[str, Any], objective: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Safe, or unsafe on which invariants and by how much; with ``objective`` (a
+    scenario's ``[objective]`` section as a mapping), whether it was met, figure by figure.
+    """
     broken = {key: metrics[key] for key in INVARIANTS if metrics.get(key, 0) > 0}
-    return {"safe": not broken, "violations": broken}
+    result: dict[str, Any] = {"safe": not broken, "violations": broken}
+    if objective is not None:
+        judgement = judge(metrics, objective)
+        result["objective_met"] = judgement["met"]
+        result["objective"] = judgement
+    return result
 
 
-def verdict_text(metrics: dict[str, Any]) -> str:
+def verdict_text(metrics: Mapping[str, Any]) -> str:
     """A short human verdict, e.g. ``unsafe: oversold 37``."""
     result = verdict(metrics)
     if result["safe"]:

@@ -218,10 +218,25 @@ class Saga(Section):
 
 
 class Objective(Section):
-    """Service objectives a sweep looks for the knee of."""
+    """What the scenario asks of a variant besides safety: every verdict judges it.
 
-    latency_p99_s: float = Field(2.0, gt=0)
-    failure_rate: float = Field(0.01, ge=0, le=1)
+    ``served_rate`` is the least share of checkouts that must end as the shop
+    means them to: ordered, or told the item is sold out (selling out is the
+    shop working). ``latency_p99_s`` is the most the 99th percentile of the
+    shoppers' waits may be. ``recovery_s``, judged only where the scenario has
+    a fault window, is the longest the shop may take after a window ends to
+    serve a new shopper again (the ``recovery_s`` metric); unset, recovery is
+    reported but not judged. A sweep looks for the knee of the first two.
+    """
+
+    served_rate: float = Field(0.99, ge=0, le=1)
+    latency_p99_s: float = Field(2.0, gt=0, le=86_400)
+    recovery_s: float | None = Field(None, gt=0, le=86_400)
+
+    @property
+    def failure_rate(self) -> float:
+        """The most a sweep's ``failure_rate`` (1 - served share) may be."""
+        return round(1.0 - self.served_rate, 12)
 
 
 class Real(Section):

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.markdown import Markdown
 from rich.table import Table
 
-from checkoutsim.results.formatting import metrics_table
+from checkoutsim.results.run_table import run_view
 from checkoutsim.walkthroughs.compose import Block, Page, iter_pages
 from checkoutsim.walkthroughs.content import Topic
 from checkoutsim.walkthroughs.evidence import Evidence
@@ -37,19 +37,17 @@ def rich_table(data: TableData) -> Table:
     return table
 
 
-def block_renderables(block: Block, evidence: Evidence) -> list[RenderableType]:
-    """What rich prints for one block."""
+def block_renderables(block: Block, evidence: Evidence, width: int = 80) -> list[RenderableType]:
+    """What rich prints for one block, laid out for a console ``width`` wide."""
     if block.kind == "run":
         result = evidence.runs[block.content]  # table() ran it when the page was rendered
         tiers = scale_table_data(result)
-        # The run's own table comes from checkoutsim.cli.render, so it looks as `run` shows it.
-        table = metrics_table(
-            run_title(result), [(v.name, v.metrics, v.ci95) for v in result.variants]
-        )
+        # The run's own view (tables, verdict lines, what it shows) as `run` prints it.
+        header = [run_title(result), "latencies in simulated seconds"]
         return [
             f"[bold]{result.scenario.title}[/] [dim]({settings_note(result)})[/]",
             *([rich_table(tiers)] if tiers is not None else []),
-            table,
+            Group(*run_view(header, result.judged(), width)),
         ]
     if block.kind == "capacity":
         return [rich_table(capacity_table_data(block.content, evidence.plan(block.content)))]
@@ -61,7 +59,7 @@ def print_page(page: Page, evidence: Evidence, console: Console) -> None:
     console.print()
     console.rule(f"[bold]{page.heading}[/]", align="left")
     for block in page.blocks:
-        for renderable in block_renderables(block, evidence):
+        for renderable in block_renderables(block, evidence, console.width):
             console.print(renderable, highlight=False)
             console.print()
 

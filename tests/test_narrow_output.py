@@ -1,0 +1,160 @@
+"""Every named scenario's run output at 80 columns (what a pipe gets): nothing cut or broken.
+
+Each scenario is run short (the same variants, the same kinds of verdict) and
+rendered as ``checkoutsim run`` renders it on an 80-column console. No line
+may be wider than 80, no cell may end in an ellipsis, every variant's name
+must stand whole in a table header, and every phrase of every verdict line
+and of "What it shows" must sit on one line.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import re
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from rich.console import Console
+
+from checkoutsim.cli.render import judged_variants, render_run
+from checkoutsim.experiments.runner import RunResult, run_scenario
+from checkoutsim.results.layout import fit_tables, wrap_phrases
+from checkoutsim.results.run_table import run_view
+from checkoutsim.results.verdicts import Cell, Judged, verdict_phrases, what_it_shows
+from checkoutsim.scenario import files as scenarios
+
+NAMED = sorted(scenarios.available())
+WIDTH = 80
+
+
+def short(name: str) -> list[str]:
+    """Overrides that make a scenario quick and keep its variants and fault windows."""
+    loaded = scenarios.load(name)
+    overrides = ["load.drain_s=15"]
+    if loaded.base.load.burst_size:
+        overrides.append("load.burst_at_s=1")
+    if loaded.base.scale.orders_per_day:
+        overrides.append("scale.customers_per_tier=1000")
+    # Keep the first fault window inside the run, so recovery is measured.
+    ends = [outage.end_s for outage in loaded.base.faults.outages]
+    duration = min(loaded.base.load.duration_s, max([20.0, *(end + 10 for end in ends[:1])]))
+    overrides.append(f"load.duration_s={duration:g}")
+    return overrides
+
+
+@functools.cache
+def short_run(name: str) -> RunResult:
+    return run_scenario(scenarios.load(name, short(name)), seed=1)
+
+
+def rendered(result: RunResult, width: int = WIDTH) -> str:
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    render_run(console, result)
+    return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+def assert_fits(text: str, items: list[Judged], width: int = WIDTH) -> None:
+    lines = text.splitlines()
+    assert all(len(line) <= width for line in lines), [line for line in lines if len(line) > width]
+    assert "…" not in text, "a cell was cut"
+    headers = [line for line in lines if line.startswith("┃")]
+    for item in items:
+        pattern = re.compile(rf"[┃ ]{re.escape(item.name)}[ ┃]")
+        assert any(pattern.search(line) for line in headers), f"{item.name} not whole"
+        for phrase in verdict_phrases(item):
+            assert any(phrase in line for line in lines), f"verdict phrase broken: {phrase}"
+    for phrase in what_it_shows(items):
+        assert any(phrase in line for line in lines), f"'what it shows' phrase broken: {phrase}"
+
+
+@pytest.mark.parametrize("name", NAMED)
+def test_named_scenario_fits_80_columns(name: str) -> None:
+    result = short_run(name)
+    assert_fits(rendered(result), judged_variants(result))
+
+
+def test_unsafe_verdict_breaks_between_phrases_in_a_narrow_column() -> None:
+    result = short_run("flash-sale")
+    text = rendered(result)
+    naive = next(item for item in judged_variants(result) if item.name == "naive")
+    assert not naive.verdict["safe"]
+    # The cell breaks as "unsafe:" over "oversold N", never inside "oversold N".
+    oversold = f"oversold {naive.metrics['oversold_units']:,}"
+    rows = [line for line in text.splitlines() if line.startswith("│")]
+    assert any("unsafe:" in line and "oversold" not in line for line in rows)
+    assert any(oversold in line for line in rows)
+
+
+def test_columns_split_into_tables_that_fit_rather_than_squeeze() -> None:
+    names = [f"variant_with_a_long_name_{index}" for index in range(6)]
+    rows = [("metric", [Cell("1,234.56 ms") for _ in names])]
+    tables = fit_tables("metric", names, rows, 80)
+    assert len(tables) > 1
+    console = Console(file=io.StringIO(), width=80, color_system=None)
+    for table in tables:
+        console.print(table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in text and all(name in text for name in names)
+    assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_withheld_verdict_fits_too() -> None:
+    result = short_run("double-click")
+    items = judged_variants(result)
+    items[0] = Judged(
+        items[0].name, items[0].metrics, items[0].objective, withheld="host overloaded"
+    )
+    console = Console(file=io.StringIO(), width=WIDTH, color_system=None)
+    for part in run_view(["double-click", "real", "latencies in model seconds"], items, WIDTH):
+        console.print(part)
+    assert_fits(console.file.getvalue(), items)  # type: ignore[attr-defined]
+
+
+def test_wrap_phrases_breaks_only_between_phrases() -> None:
+    phrases = [
+        "safe ·",
+        "missed objective: 59.5% served (objective 99%),",
+        "p99 30.6 s (objective 15 s)",
+    ]
+    assert wrap_phrases("no_breaker:", phrases, 60) == [
+        "no_breaker: safe ·",
+        "    missed objective: 59.5% served (objective 99%),",
+        "    p99 30.6 s (objective 15 s)",
+    ]
+    assert wrap_phrases("no_breaker:", phrases, 200) == ["no_breaker: " + " ".join(phrases)]
+
+
+def test_replications_fit_80_columns_too() -> None:
+    loaded = scenarios.load("flash-sale", short("flash-sale"))
+    result = run_scenario(loaded, seed=1, replications=2)
+    assert_fits(rendered(result), judged_variants(result))
+
+
+names = st.text(alphabet="abcdefghij_", min_size=1, max_size=20)
+cells = st.text(alphabet="0123456789., ms%±", min_size=1, max_size=14)
+
+
+@given(
+    columns=st.lists(names, min_size=1, max_size=12, unique=True),
+    values=st.lists(cells, min_size=1, max_size=12),
+    width=st.integers(min_value=30, max_value=200),
+)
+def test_any_grid_fits_without_cutting(columns: list[str], values: list[str], width: int) -> None:
+    rows = [("a_metric_label", [Cell(values[i % len(values)]) for i in range(len(columns))])]
+    console = Console(file=io.StringIO(), width=width, color_system=None)
+    for table in fit_tables("metric", columns, rows, width):
+        console.print(table)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    # A column that fits beside the labels at all keeps its name whole on one line;
+    # one that cannot is folded, its every character still there.
+    room = width - 1 - (len("a_metric_label") + 3)
+    headers = [line for line in text.splitlines() if line.startswith("┃")]
+    for column in columns:
+        if max(len(column), len(values[0]), *(len(value) for value in values)) + 3 <= room:
+            assert any(f" {column} " in line for line in headers), column
+        else:
+            assert all(character in text for character in column)
