@@ -129,6 +129,10 @@ CREATE TABLE IF NOT EXISTS refund_requests (
     capture_id BIGINT PRIMARY KEY REFERENCES captures (id),
     time_s DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS holds (
+    intent_id BIGINT PRIMARY KEY,
+    time_s DOUBLE PRECISION NOT NULL
+);
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,
     state TEXT NOT NULL CHECK (state IN ('processing', 'captured', 'declined')),

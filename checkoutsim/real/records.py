@@ -47,7 +47,6 @@ OPEN_COLUMNS = ("intent_id", "key", "record")
 LONGEST = ("breaker_open_s",)
 #: Counters each service process keeps in memory and saves when it closes.
 PROCESS_COUNTERS = (
-    "compensations",
     "lock_timeouts",
     "gateway_calls",
     "sweeper_refunds",
@@ -193,6 +192,11 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     )
     counters["reservations_expired"] = shop.execute(
         "SELECT COUNT(*) FROM reservations WHERE state = 'expired'"
+    ).fetchone()[0]
+    # Compensations are counted from these rows and the ledger's refunds
+    # (``checkoutsim.results.metrics``), not from a counter kept beside them.
+    counters["reservations_released"] = shop.execute(
+        "SELECT COUNT(*) FROM reservations WHERE state = 'released'"
     ).fetchone()[0]
     counters["unfinished_sagas"] = shop.execute(
         "SELECT COUNT(*) FROM saga_log WHERE step IN ('reserved', 'captured')"

@@ -142,6 +142,11 @@ CREATE TABLE IF NOT EXISTS refund_requests (
     capture_id INTEGER PRIMARY KEY REFERENCES captures (id),
     time_s REAL NOT NULL
 );
+-- funds held by a two-phase prepare: their capture is not declined again
+CREATE TABLE IF NOT EXISTS holds (
+    intent_id INTEGER PRIMARY KEY,
+    time_s REAL NOT NULL
+);
 -- the gateway's own idempotency keys
 CREATE TABLE IF NOT EXISTS idempotency (
     key TEXT PRIMARY KEY,

@@ -78,7 +78,8 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
     locks = engine.locks.stats
     gateway = engine.gateway
     counters: dict[str, float] = {
-        "compensations": engine.counters.compensations + gateway.refunds,
+        # Compensations are counted from the records (``results.metrics``).
+        "reservations_released": engine.shop.released,
         "lock_grants": locks.grants,
         "lock_expirations": locks.expirations,
         "lock_timeouts": locks.timeouts,
