@@ -104,6 +104,8 @@ class GatewayModel:
         self.breaker = make_breaker(settings.breakers.gateway, SimClock(env))
         self.limiter = RateLimiter(settings.faults)
         self.calls = 0
+        #: Refunds that failed because the gateway was down (their owner tries again).
+        self.refunds_in_outage = 0
         self.rules = rules.faults_from_settings(settings)
         self.books = Books(env, ledger, self.limiter)
         self._latency = sampler(settings.gateway.latency, streams["gateway"], batched=True)
@@ -150,7 +152,10 @@ class GatewayModel:
         """A refund; it fails while the gateway is down (its owner tries again)."""
         call = rules.refund(op, self._latency(), self._now, self.rules, self.books)
         yield self.env.timeout(call.wait_s)
-        return call.answer()
+        refunded = call.answer()
+        if not refunded and self.rules.outages and self.rules.outage(self.env.now) is not None:
+            self.refunds_in_outage += 1
+        return refunded
 
     def authorize(self, op: ops.Authorize) -> SimStep:
         """Two-phase commit's prepare: hold funds (no ledger entry until capture)."""

@@ -89,6 +89,7 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
         "fence_rejections": engine.shop.fence_rejections,
         "reservations_expired": engine.shop.expired,
         "gateway_calls": gateway.calls,
+        "fault_gateway_refund_in_outage": gateway.refunds_in_outage,
         "rate_limited": gateway.limiter.limited,
         "breaker_open_s": gateway.open_seconds(),
         "breaker_rejections": gateway.rejections() + engine.counters.inventory_refusals,
