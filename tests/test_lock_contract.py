@@ -3,9 +3,9 @@
 A lease is granted to one holder at a time, lapses after its TTL whatever its
 holder is doing, is freed only by the token it was granted with, and each
 grant's fencing token is larger than every earlier one. Grants and releases are
-recorded in the store's ``lock_grants`` for the audit, whichever service
-granted them. Server cases skip, with the reason, when the server is not
-reachable.
+recorded in the store's ``lock_grants``, whichever service granted them, and
+Redis records its own grants, which the audit reads when Redis holds the
+leases. Server cases skip, with the reason, when the server is not reachable.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 from checkoutsim.policy.inventory import lock_name
 from checkoutsim.policy.ops import ReservationRequest
+from checkoutsim.real import records
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.timebase import ManualTime
 from tests.backend_support import Services, services_for
@@ -81,6 +82,17 @@ def test_grants_are_recorded_for_the_audit(services: Services) -> None:
     store.release_lock("sku", token)
     rows = store.db.read().execute("SELECT token, name, released_s FROM lock_grants").fetchall()
     assert [(row[0], row[1], row[2] is not None) for row in rows] == [(token, "sku", True)]
+    leases = getattr(store, "leases", None)
+    if leases is None:
+        return
+    # Leases in Redis: Redis recorded the grant and its release itself, and the
+    # audit reads that record (``records.collect``), even of a grant the store never saw.
+    (grant,) = leases.grants()
+    assert grant[:2] == (token, "sku") and grant[4] is not None and grant[4] >= grant[2]
+    unseen, _ = leases.try_lock("unseen", TTL_S * 50)
+    assert [row[:2] for row in leases.grants()] == [(token, "sku"), (unseen, "unseen")]
+    facts = records.collect(store, shop.ledger)
+    assert facts.grants["token"].tolist() == [token, unseen]
 
 
 def test_concurrent_grabs_grant_one_holder(services: Services) -> None:

@@ -159,8 +159,12 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
         ).fetchall(),
         KEY_COLUMNS,
     )
+    # Leases held in Redis are read from Redis's own records of its grants.
+    leases = getattr(store, "leases", None)
     grants = _frame(
-        shop.execute(
+        leases.grants()
+        if leases is not None
+        else shop.execute(
             "SELECT token, name, granted_s, expires_s, released_s FROM lock_grants ORDER BY token"
         ).fetchall(),
         GRANT_COLUMNS,

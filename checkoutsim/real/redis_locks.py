@@ -10,9 +10,14 @@ does lose the lock while it still believes it holds it. Release deletes the key
 only if it still holds this holder's token (a Lua script, atomic in Redis). The
 store checks fencing tokens on write, as it does for its own leases.
 
-Every grant and release is also recorded in the store's ``lock_grants`` table,
-so the audit's stale-lease checker reads the same history whichever service
-granted the lease. redis-py is imported lazily.
+Redis records each grant and each release itself, in the same script as the
+grant or the release (hashes ``grants`` and ``released`` under the run's
+prefix, times in model seconds as the caller reads its clock): the audit's
+stale-lease checker and the lease counts read these records
+(``RedisLeases.grants``, ``checkoutsim.real.records.collect``), so a grant
+cannot be made without its record, nor recorded without being made. The store
+still writes its own row as it raises the row's fence (``LeasedStore.try_lock``),
+in one transaction with the fence. redis-py is imported lazily.
 """
 
 from __future__ import annotations
@@ -35,15 +40,19 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[1])
+redis.call('HSET', KEYS[3], token, ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])
 return {token, tonumber(ARGV[1])}
 """
-#: Delete the lock only if it still holds the caller's token.
+#: Delete the lock only if it still holds the caller's token; record the release.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
     return redis.call('DEL', KEYS[1])
 end
 return 0
 """
+#: Columns of a grant's record (``checkoutsim.real.records.GRANT_COLUMNS``).
+GRANT_FIELDS = ("token", "name", "granted_s", "expires_s", "released_s")
 
 
 def connect(url: str) -> Any:
@@ -78,7 +87,8 @@ class RedisLeases:
         ttl_ms = max(1, round(min(self.time.wall(ttl_s), NEVER_LAPSES_S) * 1000))
         now = self.time.now()
         token, remaining_ms = self._grant(
-            keys=[self._key(name), f"{self.prefix}fence"], args=[ttl_ms]
+            keys=[self._key(name), f"{self.prefix}fence", f"{self.prefix}grants"],
+            args=[ttl_ms, name, repr(now), repr(now + ttl_s)],
         )
         if token:
             return int(token), now + ttl_s
@@ -88,7 +98,26 @@ class RedisLeases:
 
     def release_lock(self, name: str, token: int) -> bool:
         """Compare-and-delete: only the holder of ``token`` frees the lock."""
-        return bool(self._release(keys=[self._key(name)], args=[str(token)]))
+        return bool(
+            self._release(
+                keys=[self._key(name), f"{self.prefix}released"],
+                args=[str(token), repr(self.time.now())],
+            )
+        )
+
+    def grants(self) -> list[tuple[int, str, float, float, float | None]]:
+        """Every grant Redis recorded, by token: (token, name, granted_s, expires_s, released_s)."""
+        released = {
+            int(token): float(when)
+            for token, when in self.client.hgetall(f"{self.prefix}released").items()
+        }
+        rows = []
+        for token_text, record in self.client.hgetall(f"{self.prefix}grants").items():
+            token = int(token_text)
+            # The name is a lock name, which may hold '|': the two times are the last fields.
+            name, granted_s, expires_s = record.rsplit("|", 2)
+            rows.append((token, name, float(granted_s), float(expires_s), released.get(token)))
+        return sorted(rows)
 
     def drop(self) -> int:
         """Remove every key of this run; how many were removed."""
