@@ -40,7 +40,7 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[1])
-redis.call('HSET', KEYS[3], token, ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4])
+redis.call('HSET', KEYS[3], token, ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
 return {token, tonumber(ARGV[1])}
 """
 #: Delete the lock only if it still holds the caller's token; record the release.
@@ -52,7 +52,7 @@ end
 return 0
 """
 #: Columns of a grant's record (``checkoutsim.real.records.GRANT_COLUMNS``).
-GRANT_FIELDS = ("token", "name", "granted_s", "expires_s", "released_s")
+GRANT_FIELDS = ("token", "name", "granted_s", "expires_s", "released_s", "asked_s")
 
 
 def connect(url: str) -> Any:
@@ -80,7 +80,9 @@ class RedisLeases:
     def _key(self, name: str) -> str:
         return f"{self.prefix}lock:{name}"
 
-    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
+    def try_lock(
+        self, name: str, ttl_s: float, asked_s: float | None = None
+    ) -> tuple[int | None, float]:
         """Grant ``name`` if nobody holds it: ``(token, held_until)`` as ``Store.try_lock``."""
         # A lease that never lapses (a 2PC participant's lock) is held for a day:
         # Redis needs a finite TTL, and no run lasts that long.
@@ -88,7 +90,13 @@ class RedisLeases:
         now = self.time.now()
         token, remaining_ms = self._grant(
             keys=[self._key(name), f"{self.prefix}fence", f"{self.prefix}grants"],
-            args=[ttl_ms, name, repr(now), repr(now + ttl_s)],
+            args=[
+                ttl_ms,
+                name,
+                repr(now),
+                repr(now + ttl_s),
+                repr(now if asked_s is None else asked_s),
+            ],
         )
         if token:
             return int(token), now + ttl_s
@@ -105,8 +113,8 @@ class RedisLeases:
             )
         )
 
-    def grants(self) -> list[tuple[int, str, float, float, float | None]]:
-        """Every grant Redis recorded, by token: (token, name, granted_s, expires_s, released_s)."""
+    def grants(self) -> list[tuple[int, str, float, float, float | None, float]]:
+        """Every grant Redis recorded, by token, as ``GRANT_FIELDS``."""
         released = {
             int(token): float(when)
             for token, when in self.client.hgetall(f"{self.prefix}released").items()
@@ -114,9 +122,18 @@ class RedisLeases:
         rows = []
         for token_text, record in self.client.hgetall(f"{self.prefix}grants").items():
             token = int(token_text)
-            # The name is a lock name, which may hold '|': the two times are the last fields.
-            name, granted_s, expires_s = record.rsplit("|", 2)
-            rows.append((token, name, float(granted_s), float(expires_s), released.get(token)))
+            # The name is a lock name, which may hold '|': the times are the last fields.
+            name, granted_s, expires_s, asked_s = record.rsplit("|", 3)
+            rows.append(
+                (
+                    token,
+                    name,
+                    float(granted_s),
+                    float(expires_s),
+                    released.get(token),
+                    float(asked_s),
+                )
+            )
         return sorted(rows)
 
     def drop(self) -> int:
@@ -135,8 +152,10 @@ class LeasedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
-        """A Redis grant, recorded in the store for the audit, and raising the row's fence.
+    def try_lock(
+        self, name: str, ttl_s: float, asked_s: float | None = None
+    ) -> tuple[int | None, float]:
+        """A Redis grant, recorded in the store too, and raising the row's fence.
 
         The grant is written to ``lock_grants`` and, for an inventory lock,
         raises the SKU row's fence to the new token in the same transaction.
@@ -147,9 +166,11 @@ class LeasedStore:
         write from a read made before it (a lost update under a fenced lock).
         Blind (unfenced) writes ignore the fence, so lock_ttl is unaffected.
         """
-        token, held_until = self.leases.try_lock(name, ttl_s)
+        token, held_until = self.leases.try_lock(name, ttl_s, asked_s)
         if token is not None:
-            self._store.record_grant(name, token, self._store.time.now(), held_until)
+            now = self._store.time.now()
+            asked = now if asked_s is None else asked_s
+            self._store.record_grant(name, token, now, held_until, asked)
         return token, held_until
 
     def release_lock(self, name: str, token: int) -> bool:

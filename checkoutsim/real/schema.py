@@ -69,7 +69,16 @@ CREATE TABLE IF NOT EXISTS lock_grants (
     name TEXT NOT NULL,
     granted_s REAL NOT NULL,
     expires_s REAL NOT NULL,
-    released_s REAL
+    released_s REAL,
+    -- when the holder first asked: a grant after a long wait was a blocked transaction
+    asked_s REAL NOT NULL
+);
+-- every lock wait given up at its deadline
+CREATE TABLE IF NOT EXISTS lock_timeouts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    asked_s REAL NOT NULL,
+    gave_up_s REAL NOT NULL
 );
 -- every blind or versioned stock write, with the lease its writer believed it held
 CREATE TABLE IF NOT EXISTS stock_writes (
