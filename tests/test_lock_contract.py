@@ -147,3 +147,29 @@ def test_other_locks_leave_every_fence_alone(services: Services) -> None:
     assert token is not None
     fences = shop.store.db.read().execute("SELECT fence FROM inventory").fetchall()
     assert [row[0] for row in fences] == [0] * len(fences)
+
+
+def test_waits_given_up_long_waits_and_stalls_are_counted_from_the_records(
+    services: Services,
+) -> None:
+    shop, clock = services.make()
+    store = shop.store
+    token, _ = store.try_lock("sku", TTL_S * 50)
+    assert token is not None
+    clock.advance(2.0)
+    # Asked at 0 s, refused, given up at 2 s: a timeout, and a long wait.
+    refused, _ = store.try_lock("sku", TTL_S * 50, asked_s=0.0)
+    assert refused is None
+    store.record_lock_timeout("sku", 0.0)
+    store.record_stall(7, 5.0)
+    assert store.release_lock("sku", token)
+    # Asked at 0.5 s and granted at 2 s: a long wait that ended in a grant.
+    late, _ = store.try_lock("sku", TTL_S * 50, asked_s=0.5)
+    # Asked and granted at once: no wait.
+    other, _ = store.try_lock("other", TTL_S * 50)
+    assert late is not None and other is not None
+    counters = records.collect(store, shop.ledger).counters
+    assert counters["lock_timeouts"] == 1
+    assert counters["blocked_transactions"] == 2
+    assert counters["stalled_by_coordinator"] == 1
+    assert counters["lock_grants"] == 3

@@ -268,10 +268,12 @@ class Executor:
         """Wait out a crash of the coordinator that owns this transaction, as the model does."""
         if self._crashes is None:
             return None
-        stall_s = self._crashes.stall_s(op.intent_id, op.begin, self.runtime.time.now())
+        now = self.runtime.time.now()
+        stall_s = self._crashes.stall_s(op.intent_id, op.begin, now)
         if stall_s <= 0:
             return None
-        self.counters.add("stalled_by_coordinator")
+        # A row, not a counter: ``records.collect`` counts the stalls from the store.
+        self.store.record_stall(op.intent_id, now + stall_s)
         return after(stall_s, _nothing)
 
     # --- order service ------------------------------------------------------------------

@@ -47,12 +47,11 @@ OPEN_COLUMNS = ("intent_id", "key", "record")
 #: outage; the run reports the longest (the model's one breaker is one instance).
 LONGEST = ("breaker_open_s",)
 #: Counters each service process keeps in memory and saves when it closes.
-#: (Lock timeouts, blocked transactions and compensations are counted from the
-#: records instead: ``collect``.)
+#: (Lock timeouts, blocked transactions, coordinator stalls and compensations are
+#: counted from the records instead: ``collect``.)
 PROCESS_COUNTERS = (
     "gateway_calls",
     "sweeper_refunds",
-    "stalled_by_coordinator",
 )
 
 
@@ -194,6 +193,9 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     # Lock waits from the records: grants made after a long wait, and waits given up.
     timeouts = shop.execute("SELECT asked_s, gave_up_s FROM lock_timeouts").fetchall()
     counters["lock_timeouts"] = len(timeouts)
+    counters["stalled_by_coordinator"] = shop.execute(
+        "SELECT COUNT(*) FROM coordinator_stalls"
+    ).fetchone()[0]
     long_grants = (recorded["granted_s"] - recorded["asked_s"]) >= LONG_LOCK_WAIT_S
     counters["blocked_transactions"] = int(long_grants.sum()) + sum(
         gave_up - asked >= LONG_LOCK_WAIT_S for asked, gave_up in timeouts

@@ -73,6 +73,13 @@ CREATE TABLE IF NOT EXISTS lock_grants (
     -- when the holder first asked: a grant after a long wait was a blocked transaction
     asked_s REAL NOT NULL
 );
+-- every transaction a crashed coordinator stopped at a step, and until when
+CREATE TABLE IF NOT EXISTS coordinator_stalls (
+    id INTEGER PRIMARY KEY,
+    intent_id INTEGER NOT NULL,
+    stalled_s REAL NOT NULL,
+    until_s REAL NOT NULL
+);
 -- every lock wait given up at its deadline
 CREATE TABLE IF NOT EXISTS lock_timeouts (
     id INTEGER PRIMARY KEY,

@@ -304,6 +304,13 @@ class Store(OrderStore):
 
         return self.db.transaction(work)
 
+    def record_stall(self, intent_id: int, until_s: float) -> None:
+        """Record that a crashed coordinator stops this transaction from now to ``until_s``."""
+        self.db.write_one(
+            "INSERT INTO coordinator_stalls (intent_id, stalled_s, until_s) VALUES (?, ?, ?)",
+            (intent_id, self.time.now(), until_s),
+        )
+
     def record_lock_timeout(self, name: str, asked_s: float) -> None:
         """Record a lock wait given up now, asked for at ``asked_s``."""
         self.db.write_one(RECORD_TIMEOUT, (name, asked_s, self.time.now()))
