@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.real import pg_schema, schema
 from checkoutsim.real.database import Written
-from checkoutsim.real.store import RECORD_GRANT, Store
+from checkoutsim.real.store import Store
 
 T = TypeVar("T")
 
@@ -302,17 +302,10 @@ class PostgresStore(Store):
 
         return self.db.transaction(work, single_statement=True)  # type: ignore[arg-type]
 
-    def record_grant(
-        self, name: str, token: int, granted_s: float, expires_s: float, asked_s: float
-    ) -> None:
-        """As ``Store.record_grant``, in one statement: PostgreSQL runs data-modifying CTEs."""
+    def raise_fence(self, name: str, token: int) -> None:
+        """As ``Store.raise_fence``, in PostgreSQL's words (``GREATEST``)."""
         sku = locked_sku(name)
-        grant = (token, name, granted_s, expires_s, asked_s)
-        if sku is None:
-            self.db.write_one(RECORD_GRANT, grant)
-            return
-        self.db.write_one(
-            "WITH fenced AS (UPDATE inventory SET fence = GREATEST(fence, ?) WHERE sku = ?) "
-            + RECORD_GRANT,
-            (token, sku, *grant),
-        )
+        if sku is not None:
+            self.db.write_one(
+                "UPDATE inventory SET fence = GREATEST(fence, ?) WHERE sku = ?", (token, sku)
+            )

@@ -16,8 +16,8 @@ prefix, times in model seconds as the caller reads its clock): the audit's
 stale-lease checker and the lease counts read these records
 (``RedisLeases.grants``, ``checkoutsim.real.records.collect``), so a grant
 cannot be made without its record, nor recorded without being made. The store
-still writes its own row as it raises the row's fence (``LeasedStore.try_lock``),
-in one transaction with the fence. redis-py is imported lazily.
+keeps no record of these grants; it only raises the row's fence
+(``LeasedStore.try_lock``). redis-py is imported lazily.
 """
 
 from __future__ import annotations
@@ -155,11 +155,10 @@ class LeasedStore:
     def try_lock(
         self, name: str, ttl_s: float, asked_s: float | None = None
     ) -> tuple[int | None, float]:
-        """A Redis grant, recorded in the store too, and raising the row's fence.
+        """A Redis grant (Redis records it), then, for an inventory lock, the row's fence raised.
 
-        The grant is written to ``lock_grants`` and, for an inventory lock,
-        raises the SKU row's fence to the new token in the same transaction.
-        The store thus knows the newest token from the moment the lock changes
+        The grant raises the SKU row's fence to the new token at once. The
+        store thus knows the newest token from the moment the lock changes
         hands, not only once the new holder writes: a paused holder that wakes
         and writes before its successor does is refused too, where a fence
         raised only by writes would accept it and then accept the successor's
@@ -168,17 +167,9 @@ class LeasedStore:
         """
         token, held_until = self.leases.try_lock(name, ttl_s, asked_s)
         if token is not None:
-            now = self._store.time.now()
-            asked = now if asked_s is None else asked_s
-            self._store.record_grant(name, token, now, held_until, asked)
+            self._store.raise_fence(name, token)
         return token, held_until
 
     def release_lock(self, name: str, token: int) -> bool:
-        """A Redis compare-and-delete; a successful release is recorded too."""
-        freed = self.leases.release_lock(name, token)
-        if freed:
-            self._store.db.write_one(
-                "UPDATE lock_grants SET released_s = ? WHERE token = ?",
-                (self._store.time.now(), token),
-            )
-        return freed
+        """A Redis compare-and-delete (Redis records a successful release)."""
+        return self.leases.release_lock(name, token)

@@ -31,10 +31,6 @@ from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.schema import SHOP
 from checkoutsim.real.timebase import RealTime
 
-#: A grant's record, for the audit's check of writes made under stale leases.
-RECORD_GRANT = (
-    "INSERT INTO lock_grants (token, name, granted_s, expires_s, asked_s) VALUES (?, ?, ?, ?, ?)"
-)
 #: A lock wait given up at its deadline (or a lock refused with no wait allowed).
 RECORD_TIMEOUT = "INSERT INTO lock_timeouts (name, asked_s, gave_up_s) VALUES (?, ?, ?)"
 #: A grant raises its row's fence to the new token (SQLite's dialect).
@@ -315,21 +311,16 @@ class Store(OrderStore):
         """Record a lock wait given up now, asked for at ``asked_s``."""
         self.db.write_one(RECORD_TIMEOUT, (name, asked_s, self.time.now()))
 
-    def record_grant(
-        self, name: str, token: int, granted_s: float, expires_s: float, asked_s: float
-    ) -> None:
-        """Record a grant made outside the store (Redis) and raise its row's fence, in one write.
+    def raise_fence(self, name: str, token: int) -> None:
+        """Raise the fence of the SKU row an inventory lock ``name`` guards to ``token``.
 
-        Why the fence rises at the grant: ``checkoutsim.real.redis_locks.LeasedStore.try_lock``.
+        For a grant made outside the store (Redis, which records the grant
+        itself); other locks guard no row. Why the fence rises at the grant:
+        ``checkoutsim.real.redis_locks.LeasedStore.try_lock``.
         """
         sku = locked_sku(name)
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(RECORD_GRANT, (token, name, granted_s, expires_s, asked_s))
-            if sku is not None:
-                conn.execute(RAISE_FENCE, (token, sku))
-
-        self.db.transaction(work, single_statement=sku is None)
+        if sku is not None:
+            self.db.write_one(RAISE_FENCE, (token, sku))
 
     def release_lock(self, name: str, token: int) -> bool:
         """Compare-and-delete: only the current token frees the lock (stamped at commit)."""
