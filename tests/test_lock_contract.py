@@ -3,9 +3,9 @@
 A lease is granted to one holder at a time, lapses after its TTL whatever its
 holder is doing, is freed only by the token it was granted with, and each
 grant's fencing token is larger than every earlier one. Grants and releases are
-recorded in the store's ``lock_grants`` for the audit, whichever service
-granted them. Server cases skip, with the reason, when the server is not
-reachable.
+recorded by whichever service grants them: the store's ``lock_grants``, or
+Redis's own records, which the audit reads when Redis holds the leases. Server
+cases skip, with the reason, when the server is not reachable.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pytest
 
 from checkoutsim.policy.inventory import lock_name
 from checkoutsim.policy.ops import ReservationRequest
+from checkoutsim.real import records
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.timebase import ManualTime
 from tests.backend_support import Services, services_for
@@ -80,7 +81,19 @@ def test_grants_are_recorded_for_the_audit(services: Services) -> None:
     assert token is not None
     store.release_lock("sku", token)
     rows = store.db.read().execute("SELECT token, name, released_s FROM lock_grants").fetchall()
-    assert [(row[0], row[1], row[2] is not None) for row in rows] == [(token, "sku", True)]
+    leases = getattr(store, "leases", None)
+    if leases is None:
+        assert [(row[0], row[1], row[2] is not None) for row in rows] == [(token, "sku", True)]
+        return
+    # Leases in Redis: Redis recorded the grant and its release itself (the store
+    # did not), and the audit reads that record (``records.collect``).
+    assert rows == []
+    (grant,) = leases.grants()
+    assert grant[:2] == (token, "sku") and grant[4] is not None and grant[4] >= grant[2]
+    unseen, _ = leases.try_lock("unseen", TTL_S * 50)  # straight to Redis
+    assert [row[:2] for row in leases.grants()] == [(token, "sku"), (unseen, "unseen")]
+    facts = records.collect(store, shop.ledger)
+    assert facts.grants["token"].tolist() == [token, unseen]
 
 
 def test_concurrent_grabs_grant_one_holder(services: Services) -> None:
@@ -135,3 +148,29 @@ def test_other_locks_leave_every_fence_alone(services: Services) -> None:
     assert token is not None
     fences = shop.store.db.read().execute("SELECT fence FROM inventory").fetchall()
     assert [row[0] for row in fences] == [0] * len(fences)
+
+
+def test_waits_given_up_long_waits_and_stalls_are_counted_from_the_records(
+    services: Services,
+) -> None:
+    shop, clock = services.make()
+    store = shop.store
+    token, _ = store.try_lock("sku", TTL_S * 50)
+    assert token is not None
+    clock.advance(2.0)
+    # Asked at 0 s, refused, given up at 2 s: a timeout, and a long wait.
+    refused, _ = store.try_lock("sku", TTL_S * 50, asked_s=0.0)
+    assert refused is None
+    store.record_lock_timeout("sku", 0.0)
+    store.record_stall(7, 5.0)
+    assert store.release_lock("sku", token)
+    # Asked at 0.5 s and granted at 2 s: a long wait that ended in a grant.
+    late, _ = store.try_lock("sku", TTL_S * 50, asked_s=0.5)
+    # Asked and granted at once: no wait.
+    other, _ = store.try_lock("other", TTL_S * 50)
+    assert late is not None and other is not None
+    counters = records.collect(store, shop.ledger).counters
+    assert counters["lock_timeouts"] == 1
+    assert counters["blocked_transactions"] == 2
+    assert counters["stalled_by_coordinator"] == 1
+    assert counters["lock_grants"] == 3

@@ -27,12 +27,21 @@ class ScriptedStore:
         self.clock = clock
         self.answers = answers
         self.attempts = 0
+        self.asked: list[float | None] = []
+        self.timeouts: list[tuple[str, float, float]] = []
 
-    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
+    def try_lock(
+        self, name: str, ttl_s: float, asked_s: float | None = None
+    ) -> tuple[int | None, float]:
         """The next scripted answer; ``held_until`` is relative to now."""
         token, held_for = self.answers[min(self.attempts, len(self.answers) - 1)]
         self.attempts += 1
+        self.asked.append(asked_s)
         return token, self.clock.now() + held_for
+
+    def record_lock_timeout(self, name: str, asked_s: float) -> None:
+        """Keep the record of a wait given up: (name, asked, gave up)."""
+        self.timeouts.append((name, asked_s, self.clock.now()))
 
 
 class CountingRuntime(ThreadRuntime):
@@ -72,6 +81,8 @@ def test_the_front_of_the_line_asks_again_when_the_lease_runs_out() -> None:
     assert store.attempts == 2
     assert 5.0 <= runtime.time.now() < 5.01
     assert saga.leases == {"lock": 7}
+    # Every attempt tells the store when the lock was first asked for.
+    assert store.asked == [0.0, 0.0] and store.timeouts == []
     # Retries are not inventory calls: a waiter holds no inventory worker.
     assert runtime.inventory_calls == 0
     assert runtime.lines.waiting("lock") == 0
@@ -86,8 +97,10 @@ def test_a_waiter_behind_the_front_gives_up_at_its_deadline_without_asking_again
     # One attempt only, however many leases ran out meanwhile.
     assert store.attempts == 1
     assert runtime.time.now() == 20.0
-    # A wait of a second or more counts as a transaction blocked behind a holder.
-    assert leases.counters.counts == {"lock_timeouts": 1, "blocked_transactions": 1}
+    # The give-up is recorded in the store, with when it was first asked for (the
+    # records count it as a timeout, and, at a second or more, a blocked transaction).
+    assert store.timeouts == [("lock", 0.0, 20.0)]
+    assert leases.counters.counts == {}
     assert runtime.lines.is_first(front) and runtime.lines.waiting("lock") == 1
 
 

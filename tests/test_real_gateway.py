@@ -91,10 +91,14 @@ def test_errors_and_declines_capture_nothing(tmp_path: Path) -> None:
 
 def test_outages_refuse_or_hang_and_the_rate_limit_answers_429(tmp_path: Path) -> None:
     gw, clock, _ = gateway(tmp_path, outages=((0.0, 5.0, "error"), (5.0, 10.0, "hang")))
-    assert gw.charge(ops.Charge(1, 100, None)) == ops.ChargeResult(ops.ChargeStatus.ERROR)
+    # Refused: back after the fast failure's 0.01 s, as in the model.
+    assert finish(gw.charge(ops.Charge(1, 100, None)), clock) == ops.ChargeResult(
+        ops.ChargeStatus.ERROR
+    )
+    assert clock.now() == 0.01
     clock.advance(5)
     assert finish(gw.charge(ops.Charge(1, 100, None)), clock).status is ops.ChargeStatus.UNKNOWN
-    assert clock.now() == 15.0 and captures(gw) == 0
+    assert clock.now() == 15.01 and captures(gw) == 0
     gw, clock, _ = gateway(tmp_path / "r", rate_limit_per_s=1.0, rate_limit_burst=2.0)
     results = [finish(gw.charge(ops.Charge(i, 100, None)), ManualTime()) for i in range(3)]
     assert [r.status for r in results] == [  # type: ignore[attr-defined]

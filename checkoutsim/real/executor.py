@@ -41,6 +41,7 @@ from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.store import Store
 from checkoutsim.scenario.settings import Settings
+from checkoutsim.world import service_rules
 from checkoutsim.world.faults import CoordinatorCrashes, FaultSchedule
 from checkoutsim.world.latency import sampler
 
@@ -244,7 +245,6 @@ class Executor:
         )
 
     def _release_reservation(self, op: ops.ReleaseReservation, saga: SagaContext) -> bool:
-        self.counters.add("compensations")
         return self.store.release(op.reservation_id)
 
     # --- gateway ------------------------------------------------------------------------
@@ -260,7 +260,6 @@ class Executor:
         return breaker.measured(lambda: self.gateway.charge(op), charge_failed)
 
     def _refund(self, op: ops.Refund, saga: SagaContext) -> bool | Pause:
-        self.counters.add("compensations")
         return self.gateway.refund(op)
 
     # --- coordinators -------------------------------------------------------------------
@@ -269,10 +268,12 @@ class Executor:
         """Wait out a crash of the coordinator that owns this transaction, as the model does."""
         if self._crashes is None:
             return None
-        stall_s = self._crashes.stall_s(op.intent_id, op.begin, self.runtime.time.now())
+        now = self.runtime.time.now()
+        stall_s = self._crashes.stall_s(op.intent_id, op.begin, now)
         if stall_s <= 0:
             return None
-        self.counters.add("stalled_by_coordinator")
+        # A row, not a counter: ``records.collect`` counts the stalls from the store.
+        self.store.record_stall(op.intent_id, now + stall_s)
         return after(stall_s, _nothing)
 
     # --- order service ------------------------------------------------------------------
@@ -283,22 +284,19 @@ class Executor:
             # One stream shared by threads: draw both numbers together, as the model does.
             latency = self._order_latency()
             failed = self._order_rng.random() < self.settings.order.failure_rate
-        now = self.runtime.time.now()
-        outage = self.schedule.outage("order", now)
-        if outage is not None:
-            # Nothing is written: refused at once, or hung until the call times out.
-            if outage.mode == "hang":
-                return after(self.settings.order.timeout_s, lambda: ops.OrderStatus.FAILED)
-            return ops.OrderStatus.FAILED
-        latency *= self.schedule.latency_factor("order", now)
+        call = service_rules.order_call(
+            latency, failed, self.runtime.time.now(), self.schedule, self.settings.order.timeout_s
+        )
+        # The store answers every case, a failed call included: a failed call
+        # still finds an order another click made (``EXISTS``), as in the model.
         return after(
-            latency,
+            call.wait_s,
             lambda: self.store.create_order(
                 op.intent_id,
                 op.reservation_id,
                 op.capture_id,
                 op.allow_expired,
-                failed,
+                call.failed,
                 saga,
                 (op.sku, op.quantity),
             ),

@@ -14,6 +14,8 @@ Classification, per call:
 - ``fault_gateway_errors``: an injected error after the call's latency;
 - ``fault_gateway_unknown``: no answer (a response lost after the capture, or
   the read time-out): the third outcome the saga must survive;
+- ``fault_gateway_refund_in_outage``: a refund that failed because the gateway
+  was down when it would have been processed (its owner must try again);
 - ``fault_order_failures``: the order service refused or failed.
 """
 
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from checkoutsim.policy import ops
 from checkoutsim.real.runtime import Pause
+from checkoutsim.world import gateway_rules as rules
 
 if TYPE_CHECKING:
     from checkoutsim.real.service_parts import ServiceParts
@@ -35,6 +38,7 @@ FAULT_COUNTERS = (
     "fault_gateway_rate_limited",
     "fault_gateway_errors",
     "fault_gateway_unknown",
+    "fault_gateway_refund_in_outage",
     "fault_order_failures",
 )
 
@@ -54,22 +58,26 @@ def _when_done(value: Any, judge: Callable[[Any], None]) -> Any:
 
 
 def count_faults(service: ServiceParts) -> None:
-    """Wrap ``service``'s gateway charges and order calls to count injected faults."""
+    """Wrap ``service``'s gateway calls and order calls to count injected faults.
+
+    What a gateway call met is what the gateway's rules decided
+    (``checkoutsim.world.gateway_rules.Call.met``), not a second reading of
+    the fault schedule.
+    """
     gateway = service.gateway
     counters = service.executor.counters
-    charge = gateway.charge
+    run = gateway.perform
     for name in FAULT_COUNTERS:
         counters.add(name, 0)
 
     def counted_charge(op: ops.Charge) -> Any:
-        outage = gateway._outage(service.runtime.time.now()) if gateway.faults.outages else None
-        value = charge(op)
-        if outage is not None:
-            counters.add(f"fault_gateway_outage_{'refused' if outage == 'error' else 'hung'}")
+        call = gateway.charge_call(op)
+        value = run(call)
+        if call.met in (rules.OUTAGE_REFUSED, rules.OUTAGE_HUNG):
+            counters.add(f"fault_gateway_{call.met}")
             return value
-        if not isinstance(value, Pause):
-            if value.status is ops.ChargeStatus.ERROR:
-                counters.add("fault_gateway_rate_limited")
+        if call.met == rules.RATE_LIMITED:
+            counters.add("fault_gateway_rate_limited")
             return value
 
         def judge(result: Any) -> None:
@@ -80,7 +88,19 @@ def count_faults(service: ServiceParts) -> None:
 
         return _when_done(value, judge)
 
+    def counted_refund(op: ops.Refund) -> Any:
+        now = service.runtime.time.now
+
+        def judge(refunded: Any) -> None:
+            # Judged as it is answered, when the rules decided it: a refund the
+            # outage made fail, which its owner must try again.
+            if not refunded and gateway.faults.outage(now()) is not None:
+                counters.add("fault_gateway_refund_in_outage")
+
+        return _when_done(run(gateway.refund_call(op)), judge)
+
     gateway.charge = counted_charge  # type: ignore[method-assign]
+    gateway.refund = counted_refund  # type: ignore[method-assign]
     handlers = service.executor.handlers
     create_order = handlers[ops.CreateOrder]
 

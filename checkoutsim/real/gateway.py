@@ -1,20 +1,19 @@
 """A fake payment gateway with its own ledger in its own SQLite file.
 
-It has the scenario's fault knobs: a latency distribution, errors (nothing
-captured), declines, responses lost after the capture, the caller's read
-time-out (after which the gateway still finishes on its own time), outage
-windows, a rate limit, and gateway-side idempotency keys. Each call follows the
-model's gateway step for step (``checkoutsim.sim.engine.Engine._charge``), with
-real rows instead of lists; the audit counts captures from this ledger, as a
-real reconciliation would.
+What each call meets (a latency distribution, errors, declines, responses
+lost after the capture, the caller's read time-out after which the gateway
+still finishes on its own time, outage windows, brown-outs, a rate limit,
+gateway-side idempotency keys, refunds that fail in an outage, captures of
+held funds never declined) is decided by ``checkoutsim.world.gateway_rules``,
+the rules the model executes too; this module supplies real time (pauses and
+late work) and real rows (the ``Ledger``). The audit counts captures from this
+ledger, as a real reconciliation would.
 """
 
 from __future__ import annotations
 
 import random
 import sqlite3
-from collections.abc import Sequence
-from dataclasses import dataclass
 
 import pandas as pd
 
@@ -22,52 +21,13 @@ from checkoutsim.policy import ops
 from checkoutsim.real.database import Database
 from checkoutsim.real.runtime import Pause, Runtime, after
 from checkoutsim.real.schema import GATEWAY
-from checkoutsim.scenario.settings import Faults, Latency, Settings
-from checkoutsim.world.faults import FaultSchedule
+from checkoutsim.world import gateway_rules as rules
+from checkoutsim.world.gateway_rules import GatewayFaults, faults_from_settings
 from checkoutsim.world.latency import sampler
 
-ERROR = ops.ChargeResult(ops.ChargeStatus.ERROR)
-UNKNOWN = ops.ChargeResult(ops.ChargeStatus.UNKNOWN)
-DECLINED = ops.ChargeResult(ops.ChargeStatus.DECLINED)
+__all__ = ["Books", "Gateway", "GatewayFaults", "Ledger", "faults_from_settings"]
 
-
-@dataclass(frozen=True)
-class GatewayFaults:
-    """The gateway's behaviour, in model seconds."""
-
-    latency: Latency
-    decline_rate: float = 0.0
-    error_rate: float = 0.0
-    lost_response_rate: float = 0.0
-    timeout_s: float = 10.0
-    #: ``(start_s, end_s, mode)`` windows in which the gateway is down: ``error``
-    #: refuses at once, ``hang`` never answers and the caller times out.
-    outages: Sequence[tuple[float, float, str]] = ()
-    #: Calls per model second each account accepts (token bucket); 0 means no limit.
-    rate_limit_per_s: float = 0.0
-    rate_limit_burst: float = 20.0
-    accounts: int = 1
-
-
-def faults_from_settings(settings: Settings) -> GatewayFaults:
-    """The gateway's fault knobs as the scenario sets them."""
-    gateway = settings.gateway
-    faults = settings.faults
-    return GatewayFaults(
-        latency=gateway.latency,
-        decline_rate=gateway.decline_rate,
-        error_rate=gateway.error_rate,
-        lost_response_rate=gateway.lost_response_rate,
-        timeout_s=gateway.timeout_s,
-        outages=tuple(
-            (outage.start_s, outage.end_s, outage.mode)
-            for outage in faults.outages
-            if outage.service == "gateway"
-        ),
-        rate_limit_per_s=faults.gateway_rate_limit_per_s,
-        rate_limit_burst=faults.gateway_rate_limit_burst,
-        accounts=faults.gateway_accounts,
-    )
+DECLINED = rules.DECLINED
 
 
 class Ledger:
@@ -132,6 +92,18 @@ class Ledger:
             # A second refund, or no such capture (the foreign key).
             return False
         return True
+
+    def hold(self, intent_id: int) -> None:
+        """Record that a two-phase prepare holds the intent's funds (once)."""
+        self.db.write_one(
+            "INSERT INTO holds (intent_id, time_s) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (intent_id, self.time.now()),
+        )
+
+    def held(self, intent_id: int) -> bool:
+        """Whether a two-phase prepare holds the intent's funds."""
+        row = self.db.read().execute("SELECT 1 FROM holds WHERE intent_id = ?", (intent_id,))
+        return row.fetchone() is not None
 
     def request_refund(self, capture_id: int) -> None:
         """Book that a refund of ``capture_id`` was asked for (once; before it is done)."""
@@ -200,108 +172,106 @@ class Ledger:
         return frame
 
 
+class Books:
+    """The ledger as the gateway's rules see it (``gateway_rules.GatewayBooks``)."""
+
+    def __init__(self, ledger: Ledger, faults: GatewayFaults) -> None:
+        self.ledger = ledger
+        self.faults = faults
+
+    def claim(self, key: str, claim: bool) -> bool:
+        """Has ``key`` been seen? If not and ``claim``, mark it in flight, atomically."""
+        return self.ledger.claim(key, claim)
+
+    def stored(self, key: str) -> ops.ChargeResult | None:
+        """The answer stored under ``key``; None while in flight."""
+        return self.ledger.stored(key)
+
+    def settle(
+        self, intent_id: int, amount: int, key: str | None, declined: bool
+    ) -> ops.ChargeResult:
+        """Book the capture (unless declined); a trigger stores the answer under the key."""
+        return self.ledger.settle(intent_id, amount, key, declined)
+
+    def take_token(self, intent_id: int) -> bool:
+        """The intent's account's bucket, shared by every caller process."""
+        faults = self.faults
+        return self.ledger.take_token(
+            intent_id % faults.accounts, faults.rate_limit_per_s, faults.rate_limit_burst
+        )
+
+    def hold(self, intent_id: int) -> None:
+        """Record that a two-phase prepare holds the intent's funds."""
+        self.ledger.hold(intent_id)
+
+    def held(self, intent_id: int) -> bool:
+        """Whether a two-phase prepare holds the intent's funds."""
+        return self.ledger.held(intent_id)
+
+    def request_refund(self, capture_id: int) -> None:
+        """Book the request (crash recovery reads it: a compensation had begun)."""
+        self.ledger.request_refund(capture_id)
+
+    def refund(self, capture_id: int) -> bool:
+        """Refund once (the UNIQUE constraint refuses a second)."""
+        return self.ledger.refund(capture_id)
+
+
 class Gateway:
     """The gateway's API as the shop calls it: each call a result or a ``Pause``."""
 
     def __init__(
-        self,
-        ledger: Ledger,
-        faults: GatewayFaults,
-        rng: random.Random,
-        runtime: Runtime,
-        schedule: FaultSchedule | None = None,
+        self, ledger: Ledger, faults: GatewayFaults, rng: random.Random, runtime: Runtime
     ) -> None:
         self.ledger = ledger
         self.faults = faults
         self.runtime = runtime
+        self.books = Books(ledger, faults)
         self._rng = rng
         self._latency = sampler(faults.latency, rng)
         self._draw_lock = runtime.threading.lock()
-        self.schedule = schedule or FaultSchedule(Faults())
 
-    def _outage(self, now: float) -> str | None:
-        """The mode of the outage the gateway is in at ``now``, if any."""
-        for start, end, mode in self.faults.outages:
-            if start <= now < end:
-                return mode
-        return None
+    def perform(self, call: rules.Call[object]) -> object:
+        """A decided call in real time: late work scheduled, the answer after the wait."""
+        if call.late is not None:
+            late = call.late
+            self.runtime.later(call.late_s, late)
+        return after(call.wait_s, call.answer)
+
+    def charge_call(self, op: ops.Charge) -> rules.Call[ops.ChargeResult]:
+        """The rules' decision for one capture call (draws made here, under the lock)."""
+        with self._draw_lock:
+            # One stream shared by threads: the call's draws together, as the model's.
+            draws = rules.draw_charge(self._latency, self._rng, self.faults)
+        return rules.charge(op, draws, self.runtime.time.now(), self.faults, self.books)
 
     def charge(self, op: ops.Charge) -> ops.ChargeResult | Pause:
-        """One capture call: latency, errors, declines, lost responses, read time-out."""
-        faults = self.faults
-        rng = self._rng
-        with self._draw_lock:
-            # Draw every number on every call, as the model does (common random numbers).
-            latency = self._latency()
-            errored = rng.random() < faults.error_rate
-            declined = rng.random() < faults.decline_rate
-            lost = rng.random() < faults.lost_response_rate
-        latency *= self.schedule.latency_factor("gateway", self.runtime.time.now())
-        waited = min(latency, faults.timeout_s)
-        outage = self._outage(self.runtime.time.now()) if faults.outages else None
-        if outage == "error":
-            return ERROR  # connection refused: nothing was processed
-        if outage == "hang":
-            # Accepted and never answered: the caller waits out its time-out.
-            return after(faults.timeout_s, lambda: UNKNOWN)
-        if faults.rate_limit_per_s > 0 and not self.ledger.take_token(
-            op.intent_id % faults.accounts, faults.rate_limit_per_s, faults.rate_limit_burst
-        ):
-            return ERROR  # 429: nothing was processed
-        key = op.gateway_key
-        if key is not None and self.ledger.claim(key, claim=not errored):
-
-            def replay() -> ops.ChargeResult:
-                # Still in flight under the same key: the gateway answers 409, and
-                # whether that first call will capture is not known yet.
-                stored = self.ledger.stored(key)
-                return UNKNOWN if stored is None else stored
-
-            return after(waited, replay)
-        if errored:
-            return after(waited, lambda: ERROR if latency <= faults.timeout_s else UNKNOWN)
-        if latency > faults.timeout_s:
-            # The shop stops waiting; the gateway finishes on its own time.
-            self.runtime.later(
-                latency, lambda: self.ledger.settle(op.intent_id, op.amount, key, declined)
-            )
-            return after(waited, lambda: UNKNOWN)
-
-        def settle() -> ops.ChargeResult:
-            result = self.ledger.settle(op.intent_id, op.amount, key, declined)
-            return UNKNOWN if lost else result
-
-        return after(latency, settle)
+        """One capture call, as the rules decide it."""
+        return self.perform(self.charge_call(op))  # type: ignore[return-value]
 
     def authorize(self, op: ops.Authorize) -> bool | Pause:
-        """Two-phase commit's prepare: hold the funds (no ledger row until the capture).
-
-        As the model's: one latency draw and one decline draw; a hold that
-        takes longer than the caller's time-out, or ends inside an outage,
-        is not held.
-        """
-        faults = self.faults
+        """Two-phase commit's prepare: hold the funds (a row in ``holds``, no capture yet)."""
         with self._draw_lock:
             latency = self._latency()
-            declined = self._rng.random() < faults.decline_rate
+            declined = self._rng.random() < self.faults.decline_rate
+        call = rules.authorize(
+            op, latency, declined, self.runtime.time.now, self.faults, self.books
+        )
+        return self.perform(call)  # type: ignore[return-value]
 
-        def held() -> bool:
-            if faults.outages and self._outage(self.runtime.time.now()) is not None:
-                return False
-            return not declined and latency <= faults.timeout_s
-
-        return after(min(latency, faults.timeout_s), held)
-
-    def refund(self, op: ops.Refund) -> bool | Pause:
-        """A refund call: the request is booked, then one gateway latency, then the refund.
+    def refund_call(self, op: ops.Refund) -> rules.Call[bool]:
+        """The rules' decision for one refund: booked as asked for, decided when processed.
 
         The request row is what tells crash recovery that a compensation had
         begun when the caller died (``checkoutsim.real.recovery``).
         """
         with self._draw_lock:
             latency = self._latency()
-        self.ledger.request_refund(op.capture_id)
-        return after(latency, lambda: self.ledger.refund(op.capture_id))
+        return rules.refund(op, latency, self.runtime.time.now, self.faults, self.books)
+
+    def refund(self, op: ops.Refund) -> bool | Pause:
+        """A refund call: it fails in a gateway outage, and its owner tries again."""
+        return self.perform(self.refund_call(op))  # type: ignore[return-value]
 
     def unrefunded(self, op: ops.UnrefundedCaptures) -> list[tuple[int, int]]:
         """The ledger's captures older than ``op.min_age_s`` with no refund."""

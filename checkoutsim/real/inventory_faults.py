@@ -18,6 +18,7 @@ from checkoutsim.policy import ops
 from checkoutsim.real.breakers import SharedBreaker
 from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
 from checkoutsim.scenario.settings import Settings
+from checkoutsim.world import service_rules
 from checkoutsim.world.faults import FaultSchedule
 from checkoutsim.world.latency import sampler
 
@@ -98,20 +99,19 @@ class InventoryFaults:
     def _unless_down(self, handler: Handler) -> Handler:
         """During an outage the call does not happen.
 
-        ``error`` refuses at once; ``hang`` answers nothing until the caller's
-        time-out (``inventory.timeout_s``), waited holding no worker, as in the model.
+        The rule is the model's (``checkoutsim.world.service_rules``): ``error``
+        refuses at once; ``hang`` answers nothing until the caller's time-out
+        (``inventory.timeout_s``), waited holding no worker.
         """
         timeout_s = self.settings.inventory.timeout_s
         now = self.runtime.time.now
         schedule = self.schedule
 
         def guarded(op: Any, saga: SagaContext) -> Any:
-            outage = schedule.outage("inventory", now())
-            if outage is None:
+            wait_s = service_rules.inventory_outage_wait(schedule, now(), timeout_s)
+            if wait_s is None:
                 return handler(op, saga)
-            if outage.mode == "hang":
-                return after(timeout_s, _unavailable)
-            return ops.UNAVAILABLE
+            return after(wait_s, _unavailable)
 
         return guarded
 

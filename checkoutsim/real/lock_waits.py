@@ -6,6 +6,11 @@ lock's first-come, first-served line holding no inventory worker: its later
 attempts run on the general pool, so a holder's read and write never queue
 behind waiters' retries. Only the front of the line looks again on its own
 (``checkoutsim.real.wait_lines``); a release in this process wakes it at once.
+
+Nothing is counted here: each grant is recorded with the time its holder first
+asked (``lock_grants.asked_s``), and each wait given up in ``lock_timeouts``;
+``checkoutsim.real.records.collect`` counts ``lock_timeouts`` and
+``blocked_transactions`` (waits of ``LONG_LOCK_WAIT_S`` or more) from those rows.
 """
 
 from __future__ import annotations
@@ -13,7 +18,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim.policy import ops
-from checkoutsim.policy.inventory import LONG_LOCK_WAIT_S
 from checkoutsim.real.runtime import LockWait
 
 if TYPE_CHECKING:
@@ -37,17 +41,18 @@ class Leases:
     def acquire(self, op: ops.AcquireLock, saga: SagaContext) -> int | LockWait | None:
         """Try the lease; while it is held, a ``LockWait`` for the caller to wait in line."""
         now = self.runtime.time.now
-        deadline = now() + op.wait_s
+        asked = now()
+        deadline = asked + op.wait_s
         poll_model_s = self._lock_poll_s / max(self.runtime.time.wall(1.0), 1e-12)
 
         def attempt() -> int | LockWait | None:
-            token, held_until = self.store.try_lock(op.name, op.ttl_s)
+            token, held_until = self.store.try_lock(op.name, op.ttl_s, asked)
             if token is not None:
                 saga.leases[op.name] = token
                 return token
             remaining = deadline - now()
             if remaining <= 0:
-                self.counters.add("lock_timeouts")
+                self.store.record_lock_timeout(op.name, asked)
                 return None
             # A hair past the expiry, so that the front's retry finds the lease lapsed.
             until_expiry = max(held_until - now(), 0.0) + 1e-6
@@ -56,6 +61,7 @@ class Leases:
                 attempt,
                 wake=op.name,
                 deadline=deadline,
+                asked_s=asked,
             )
 
         return attempt()
@@ -77,14 +83,13 @@ class Leases:
         assert wait.wake is not None
         ticket = runtime.join_line(wait.wake)
         value: Any = wait
-        asked = now()
         try:
             while isinstance(value, LockWait):
                 woken = runtime.wait_in_line(ticket, value.seconds, value.deadline - now())
                 if not woken and now() >= value.deadline:
                     # Out of time and nobody handed it a turn: give up without
                     # asking again, as the model's waiter does at its deadline.
-                    self.counters.add("lock_timeouts")
+                    self.store.record_lock_timeout(wait.wake, wait.asked_s)
                     return None, None
                 # Not an inventory call: a retry takes no inventory worker.
                 value = runtime.offload(value.resume)
@@ -92,6 +97,4 @@ class Leases:
             return None, failure
         finally:
             runtime.leave_line(ticket)
-            if now() - asked >= LONG_LOCK_WAIT_S:
-                self.counters.add("blocked_transactions")
         return value, None

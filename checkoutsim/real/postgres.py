@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.real import pg_schema, schema
 from checkoutsim.real.database import Written
-from checkoutsim.real.store import RECORD_GRANT, Store
+from checkoutsim.real.store import Store
 
 T = TypeVar("T")
 
@@ -257,7 +257,9 @@ class PostgresDatabase:
 class PostgresStore(Store):
     """The shop's store on PostgreSQL: ``Store`` with lease grants made atomic."""
 
-    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
+    def try_lock(
+        self, name: str, ttl_s: float, asked_s: float | None = None
+    ) -> tuple[int | None, float]:
         """Grant ``name`` if free or lapsed, in one conditional upsert.
 
         Two shoppers that both saw the lease lapse both try; PostgreSQL locks the
@@ -279,9 +281,18 @@ class PostgresStore(Store):
                 " WHERE locks.expires_s <= ? RETURNING token),"
                 " fenced AS (UPDATE inventory SET fence = GREATEST(fence, granted.token)"
                 " FROM granted WHERE inventory.sku = ?)"
-                " INSERT INTO lock_grants (token, name, granted_s, expires_s)"
-                " SELECT token, ?, ?, ? FROM granted RETURNING token",
-                (name, expires, now, -1 if sku is None else sku, name, now, expires),
+                " INSERT INTO lock_grants (token, name, granted_s, expires_s, asked_s)"
+                " SELECT token, ?, ?, ?, ? FROM granted RETURNING token",
+                (
+                    name,
+                    expires,
+                    now,
+                    -1 if sku is None else sku,
+                    name,
+                    now,
+                    expires,
+                    now if asked_s is None else asked_s,
+                ),
             ).fetchone()
             if granted is not None:
                 return granted[0], expires
@@ -291,15 +302,10 @@ class PostgresStore(Store):
 
         return self.db.transaction(work, single_statement=True)  # type: ignore[arg-type]
 
-    def record_grant(self, name: str, token: int, granted_s: float, expires_s: float) -> None:
-        """As ``Store.record_grant``, in one statement: PostgreSQL runs data-modifying CTEs."""
+    def raise_fence(self, name: str, token: int) -> None:
+        """As ``Store.raise_fence``, in PostgreSQL's words (``GREATEST``)."""
         sku = locked_sku(name)
-        grant = (token, name, granted_s, expires_s)
-        if sku is None:
-            self.db.write_one(RECORD_GRANT, grant)
-            return
-        self.db.write_one(
-            "WITH fenced AS (UPDATE inventory SET fence = GREATEST(fence, ?) WHERE sku = ?) "
-            + RECORD_GRANT,
-            (token, sku, *grant),
-        )
+        if sku is not None:
+            self.db.write_one(
+                "UPDATE inventory SET fence = GREATEST(fence, ?) WHERE sku = ?", (token, sku)
+            )

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from checkoutsim.policy.inventory import LONG_LOCK_WAIT_S
 from checkoutsim.real.gateway import Ledger
 from checkoutsim.real.store import Store
 from checkoutsim.results import audit
@@ -46,13 +47,11 @@ OPEN_COLUMNS = ("intent_id", "key", "record")
 #: outage; the run reports the longest (the model's one breaker is one instance).
 LONGEST = ("breaker_open_s",)
 #: Counters each service process keeps in memory and saves when it closes.
+#: (Lock timeouts, blocked transactions, coordinator stalls and compensations are
+#: counted from the records instead: ``collect``.)
 PROCESS_COUNTERS = (
-    "compensations",
-    "lock_timeouts",
     "gateway_calls",
     "sweeper_refunds",
-    "blocked_transactions",
-    "stalled_by_coordinator",
 )
 
 
@@ -160,12 +159,18 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
         ).fetchall(),
         KEY_COLUMNS,
     )
-    grants = _frame(
-        shop.execute(
-            "SELECT token, name, granted_s, expires_s, released_s FROM lock_grants ORDER BY token"
+    # Leases held in Redis are read from Redis's own records of its grants.
+    leases = getattr(store, "leases", None)
+    recorded = _frame(
+        leases.grants()
+        if leases is not None
+        else shop.execute(
+            "SELECT token, name, granted_s, expires_s, released_s, asked_s FROM lock_grants"
+            " ORDER BY token"
         ).fetchall(),
-        GRANT_COLUMNS,
+        (*GRANT_COLUMNS, "asked_s"),
     )
+    grants = recorded[list(GRANT_COLUMNS)]
     writes = _frame(
         shop.execute(
             "SELECT sku, lease_token, fence_token, accepted, time_s FROM stock_writes ORDER BY id"
@@ -185,6 +190,16 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
         grants["released_s"] > grants["expires_s"]
     )
     counters["lock_grants"] = len(grants)
+    # Lock waits from the records: grants made after a long wait, and waits given up.
+    timeouts = shop.execute("SELECT asked_s, gave_up_s FROM lock_timeouts").fetchall()
+    counters["lock_timeouts"] = len(timeouts)
+    counters["stalled_by_coordinator"] = shop.execute(
+        "SELECT COUNT(*) FROM coordinator_stalls"
+    ).fetchone()[0]
+    long_grants = (recorded["granted_s"] - recorded["asked_s"]) >= LONG_LOCK_WAIT_S
+    counters["blocked_transactions"] = int(long_grants.sum()) + sum(
+        gave_up - asked >= LONG_LOCK_WAIT_S for asked, gave_up in timeouts
+    )
     held = grants["released_s"] - grants["granted_s"]
     counters["lock_hold_mean_s"] = float(held.mean()) if held.notna().any() else 0.0
     counters["lock_expirations"] = int(lapsed.sum())
@@ -193,6 +208,11 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     )
     counters["reservations_expired"] = shop.execute(
         "SELECT COUNT(*) FROM reservations WHERE state = 'expired'"
+    ).fetchone()[0]
+    # Compensations are counted from these rows and the ledger's refunds
+    # (``checkoutsim.results.metrics``), not from a counter kept beside them.
+    counters["reservations_released"] = shop.execute(
+        "SELECT COUNT(*) FROM reservations WHERE state = 'released'"
     ).fetchone()[0]
     counters["unfinished_sagas"] = shop.execute(
         "SELECT COUNT(*) FROM saga_log WHERE step IN ('reserved', 'captured')"

@@ -10,9 +10,14 @@ does lose the lock while it still believes it holds it. Release deletes the key
 only if it still holds this holder's token (a Lua script, atomic in Redis). The
 store checks fencing tokens on write, as it does for its own leases.
 
-Every grant and release is also recorded in the store's ``lock_grants`` table,
-so the audit's stale-lease checker reads the same history whichever service
-granted the lease. redis-py is imported lazily.
+Redis records each grant and each release itself, in the same script as the
+grant or the release (hashes ``grants`` and ``released`` under the run's
+prefix, times in model seconds as the caller reads its clock): the audit's
+stale-lease checker and the lease counts read these records
+(``RedisLeases.grants``, ``checkoutsim.real.records.collect``), so a grant
+cannot be made without its record, nor recorded without being made. The store
+keeps no record of these grants; it only raises the row's fence
+(``LeasedStore.try_lock``). redis-py is imported lazily.
 """
 
 from __future__ import annotations
@@ -35,15 +40,19 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
 end
 local token = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], token, 'NX', 'PX', ARGV[1])
+redis.call('HSET', KEYS[3], token, ARGV[2] .. '|' .. ARGV[3] .. '|' .. ARGV[4] .. '|' .. ARGV[5])
 return {token, tonumber(ARGV[1])}
 """
-#: Delete the lock only if it still holds the caller's token.
+#: Delete the lock only if it still holds the caller's token; record the release.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
+    redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
     return redis.call('DEL', KEYS[1])
 end
 return 0
 """
+#: Columns of a grant's record (``checkoutsim.real.records.GRANT_COLUMNS``).
+GRANT_FIELDS = ("token", "name", "granted_s", "expires_s", "released_s", "asked_s")
 
 
 def connect(url: str) -> Any:
@@ -71,14 +80,23 @@ class RedisLeases:
     def _key(self, name: str) -> str:
         return f"{self.prefix}lock:{name}"
 
-    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
+    def try_lock(
+        self, name: str, ttl_s: float, asked_s: float | None = None
+    ) -> tuple[int | None, float]:
         """Grant ``name`` if nobody holds it: ``(token, held_until)`` as ``Store.try_lock``."""
         # A lease that never lapses (a 2PC participant's lock) is held for a day:
         # Redis needs a finite TTL, and no run lasts that long.
         ttl_ms = max(1, round(min(self.time.wall(ttl_s), NEVER_LAPSES_S) * 1000))
         now = self.time.now()
         token, remaining_ms = self._grant(
-            keys=[self._key(name), f"{self.prefix}fence"], args=[ttl_ms]
+            keys=[self._key(name), f"{self.prefix}fence", f"{self.prefix}grants"],
+            args=[
+                ttl_ms,
+                name,
+                repr(now),
+                repr(now + ttl_s),
+                repr(now if asked_s is None else asked_s),
+            ],
         )
         if token:
             return int(token), now + ttl_s
@@ -88,7 +106,35 @@ class RedisLeases:
 
     def release_lock(self, name: str, token: int) -> bool:
         """Compare-and-delete: only the holder of ``token`` frees the lock."""
-        return bool(self._release(keys=[self._key(name)], args=[str(token)]))
+        return bool(
+            self._release(
+                keys=[self._key(name), f"{self.prefix}released"],
+                args=[str(token), repr(self.time.now())],
+            )
+        )
+
+    def grants(self) -> list[tuple[int, str, float, float, float | None, float]]:
+        """Every grant Redis recorded, by token, as ``GRANT_FIELDS``."""
+        released = {
+            int(token): float(when)
+            for token, when in self.client.hgetall(f"{self.prefix}released").items()
+        }
+        rows = []
+        for token_text, record in self.client.hgetall(f"{self.prefix}grants").items():
+            token = int(token_text)
+            # The name is a lock name, which may hold '|': the times are the last fields.
+            name, granted_s, expires_s, asked_s = record.rsplit("|", 3)
+            rows.append(
+                (
+                    token,
+                    name,
+                    float(granted_s),
+                    float(expires_s),
+                    released.get(token),
+                    float(asked_s),
+                )
+            )
+        return sorted(rows)
 
     def drop(self) -> int:
         """Remove every key of this run; how many were removed."""
@@ -106,29 +152,24 @@ class LeasedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
-    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
-        """A Redis grant, recorded in the store for the audit, and raising the row's fence.
+    def try_lock(
+        self, name: str, ttl_s: float, asked_s: float | None = None
+    ) -> tuple[int | None, float]:
+        """A Redis grant (Redis records it), then, for an inventory lock, the row's fence raised.
 
-        The grant is written to ``lock_grants`` and, for an inventory lock,
-        raises the SKU row's fence to the new token in the same transaction.
-        The store thus knows the newest token from the moment the lock changes
+        The grant raises the SKU row's fence to the new token at once. The
+        store thus knows the newest token from the moment the lock changes
         hands, not only once the new holder writes: a paused holder that wakes
         and writes before its successor does is refused too, where a fence
         raised only by writes would accept it and then accept the successor's
         write from a read made before it (a lost update under a fenced lock).
         Blind (unfenced) writes ignore the fence, so lock_ttl is unaffected.
         """
-        token, held_until = self.leases.try_lock(name, ttl_s)
+        token, held_until = self.leases.try_lock(name, ttl_s, asked_s)
         if token is not None:
-            self._store.record_grant(name, token, self._store.time.now(), held_until)
+            self._store.raise_fence(name, token)
         return token, held_until
 
     def release_lock(self, name: str, token: int) -> bool:
-        """A Redis compare-and-delete; a successful release is recorded too."""
-        freed = self.leases.release_lock(name, token)
-        if freed:
-            self._store.db.write_one(
-                "UPDATE lock_grants SET released_s = ? WHERE token = ?",
-                (self._store.time.now(), token),
-            )
-        return freed
+        """A Redis compare-and-delete (Redis records a successful release)."""
+        return self.leases.release_lock(name, token)

@@ -50,6 +50,8 @@ class LockWait(Pause):
     """
 
     deadline: float = 0.0
+    #: When the caller first asked for the lock (model time), for its records.
+    asked_s: float = 0.0
 
 
 def after(seconds: float, resume: Callable[[], Any]) -> Any:

@@ -69,7 +69,23 @@ CREATE TABLE IF NOT EXISTS lock_grants (
     name TEXT NOT NULL,
     granted_s REAL NOT NULL,
     expires_s REAL NOT NULL,
-    released_s REAL
+    released_s REAL,
+    -- when the holder first asked: a grant after a long wait was a blocked transaction
+    asked_s REAL NOT NULL
+);
+-- every transaction a crashed coordinator stopped at a step, and until when
+CREATE TABLE IF NOT EXISTS coordinator_stalls (
+    id INTEGER PRIMARY KEY,
+    intent_id INTEGER NOT NULL,
+    stalled_s REAL NOT NULL,
+    until_s REAL NOT NULL
+);
+-- every lock wait given up at its deadline
+CREATE TABLE IF NOT EXISTS lock_timeouts (
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL,
+    asked_s REAL NOT NULL,
+    gave_up_s REAL NOT NULL
 );
 -- every blind or versioned stock write, with the lease its writer believed it held
 CREATE TABLE IF NOT EXISTS stock_writes (
@@ -140,6 +156,11 @@ CREATE TABLE IF NOT EXISTS refunds (
 -- settles it (a caller that dies in between leaves the request on the books)
 CREATE TABLE IF NOT EXISTS refund_requests (
     capture_id INTEGER PRIMARY KEY REFERENCES captures (id),
+    time_s REAL NOT NULL
+);
+-- funds held by a two-phase prepare: their capture is not declined again
+CREATE TABLE IF NOT EXISTS holds (
+    intent_id INTEGER PRIMARY KEY,
     time_s REAL NOT NULL
 );
 -- the gateway's own idempotency keys

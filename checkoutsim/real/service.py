@@ -37,7 +37,6 @@ from checkoutsim.real.runtime import Runtime
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.store import Store
 from checkoutsim.scenario.settings import Settings
-from checkoutsim.world.faults import FaultSchedule
 from checkoutsim.world.policies import policies
 
 SHOP_FILE = "shop.sqlite"
@@ -137,11 +136,7 @@ class CheckoutService:
         self._policy_rng = rngs["policy"]
         self.policies = policies(settings)
         self.gateway = Gateway(
-            self.ledger,
-            faults_from_settings(settings),
-            rngs["gateway"],
-            runtime,
-            FaultSchedule(settings.faults),
+            self.ledger, faults_from_settings(settings), rngs["gateway"], runtime
         )
         self.executor = Executor(
             settings, self.store, self.gateway, runtime, rngs["orders"], real.lock_poll_s

@@ -31,8 +31,8 @@ from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.schema import SHOP
 from checkoutsim.real.timebase import RealTime
 
-#: A grant's record, for the audit's check of writes made under stale leases.
-RECORD_GRANT = "INSERT INTO lock_grants (token, name, granted_s, expires_s) VALUES (?, ?, ?, ?)"
+#: A lock wait given up at its deadline (or a lock refused with no wait allowed).
+RECORD_TIMEOUT = "INSERT INTO lock_timeouts (name, asked_s, gave_up_s) VALUES (?, ?, ?)"
 #: A grant raises its row's fence to the new token (SQLite's dialect).
 RAISE_FENCE = "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?"
 #: Server-assigned intent ids start here, clear of the shopper numbers a load
@@ -256,8 +256,13 @@ class Store(OrderStore):
 
     # --- leases --------------------------------------------------------------------
 
-    def try_lock(self, name: str, ttl_s: float) -> tuple[int | None, float]:
+    def try_lock(
+        self, name: str, ttl_s: float, asked_s: float | None = None
+    ) -> tuple[int | None, float]:
         """Grant ``name`` if it is free or its lease lapsed.
+
+        ``asked_s`` is when the caller first asked (default: now); the grant's
+        row keeps it, so waits are counted from the records.
 
         Returns ``(token, held_until)``: the fencing token when granted, else
         ``None`` and the time the current lease runs out. A grant of an
@@ -280,8 +285,8 @@ class Store(OrderStore):
             if held is not None and held[0] > now:
                 return None, held[0]
             token = conn.execute(
-                "INSERT INTO lock_grants (name, granted_s, expires_s) VALUES (?, ?, ?)",
-                (name, now, now + ttl_s),
+                "INSERT INTO lock_grants (name, granted_s, expires_s, asked_s) VALUES (?, ?, ?, ?)",
+                (name, now, now + ttl_s, now if asked_s is None else asked_s),
             ).lastrowid
             conn.execute(
                 "INSERT INTO locks (name, token, expires_s) VALUES (?, ?, ?)"
@@ -295,19 +300,27 @@ class Store(OrderStore):
 
         return self.db.transaction(work)
 
-    def record_grant(self, name: str, token: int, granted_s: float, expires_s: float) -> None:
-        """Record a grant made outside the store (Redis) and raise its row's fence, in one write.
+    def record_stall(self, intent_id: int, until_s: float) -> None:
+        """Record that a crashed coordinator stops this transaction from now to ``until_s``."""
+        self.db.write_one(
+            "INSERT INTO coordinator_stalls (intent_id, stalled_s, until_s) VALUES (?, ?, ?)",
+            (intent_id, self.time.now(), until_s),
+        )
 
-        Why the fence rises at the grant: ``checkoutsim.real.redis_locks.LeasedStore.try_lock``.
+    def record_lock_timeout(self, name: str, asked_s: float) -> None:
+        """Record a lock wait given up now, asked for at ``asked_s``."""
+        self.db.write_one(RECORD_TIMEOUT, (name, asked_s, self.time.now()))
+
+    def raise_fence(self, name: str, token: int) -> None:
+        """Raise the fence of the SKU row an inventory lock ``name`` guards to ``token``.
+
+        For a grant made outside the store (Redis, which records the grant
+        itself); other locks guard no row. Why the fence rises at the grant:
+        ``checkoutsim.real.redis_locks.LeasedStore.try_lock``.
         """
         sku = locked_sku(name)
-
-        def work(conn: sqlite3.Connection) -> None:
-            conn.execute(RECORD_GRANT, (token, name, granted_s, expires_s))
-            if sku is not None:
-                conn.execute(RAISE_FENCE, (token, sku))
-
-        self.db.transaction(work, single_statement=sku is None)
+        if sku is not None:
+            self.db.write_one(RAISE_FENCE, (token, sku))
 
     def release_lock(self, name: str, token: int) -> bool:
         """Compare-and-delete: only the current token frees the lock (stamped at commit)."""

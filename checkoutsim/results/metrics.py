@@ -79,6 +79,22 @@ DIAGNOSTICS = (
     "row_capacity_per_s",
 )
 
+
+def compensations(history: History) -> int:
+    """Compensations completed: reservations returned to stock plus captures refunded.
+
+    One definition for both bodies, read from the records: the store's
+    reservations in state ``released`` (``reservations_released``: released by a
+    saga's or a two-phase transaction's compensation, or a parked payment given
+    up; not expired by the reaper) and the gateway ledger's refunds, whoever
+    made them (the saga, the orphan sweeper, crash recovery). Attempts that
+    failed (a refund in a gateway outage, a release of a reservation that had
+    already expired) are not compensations: nothing was given back.
+    """
+    refunds = int(history.ledger["refunded_s"].notna().sum())
+    return int(history.counters.get("reservations_released", 0)) + refunds
+
+
 _TOLD = ("sold_out", "rejected", "payment_failed", "order_failed", "processing", "timed_out")
 
 
@@ -110,7 +126,7 @@ def summarise(history: History, load_duration_s: float) -> dict[str, float]:
         "duplicate_charges": checks["one_capture_per_intent"].count,
         "orphan_payments": checks["capture_has_order_or_refund"].count,
         "unpaid_orders": checks["order_is_paid"].count,
-        "compensations": counters.get("compensations", 0),
+        "compensations": compensations(history),
         **_percentiles(latency),
         "throughput_orders_per_s": n_orders / max(load_duration_s, last_order, 1e-9),
         "breaker_open_s": counters.get("breaker_open_s", 0.0),

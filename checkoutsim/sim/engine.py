@@ -23,10 +23,11 @@ from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.clock import SimClock
-from checkoutsim.sim.gateway import FAST_FAILURE_S, GatewayModel
+from checkoutsim.sim.gateway import GatewayModel
 from checkoutsim.sim.locks import LockTable
 from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.sim.state import Ledger, Shop
+from checkoutsim.world import service_rules
 from checkoutsim.world.faults import CoordinatorCrashes, FaultSchedule, make_breaker
 from checkoutsim.world.latency import sampler
 
@@ -46,7 +47,6 @@ class TierStats:
 class Counters:
     """Counts the metrics need that no table holds."""
 
-    compensations: int = 0
     sweeper_refunds: int = 0
     inventory_refusals: int = 0
     stalled_by_coordinator: int = 0
@@ -93,7 +93,6 @@ class Engine:
         brownouts = {brownout.service for brownout in settings.faults.brownouts}
         self._inventory_faulty = self.faults.has_outages("inventory") or "inventory" in brownouts
         self._inventory_guarded = self._inventory_faulty or self.inventory_breaker is not None
-        self._order_faulty = self.faults.has_outages("order") or "order" in brownouts
         self._coordinator_faulty = self.faults.has_outages("coordinator")
         self._crashes = CoordinatorCrashes(self.faults, settings.transaction.coordinators)
         #: Inventory operations: which of them lock their SKU's row (None: none
@@ -231,10 +230,11 @@ class Engine:
             return None
         if not self._inventory_faulty:
             return 1.0
-        outage = self.faults.outage("inventory", started)
-        if outage is not None:
-            hang = outage.mode == "hang"
-            yield self.env.timeout(self.settings.inventory.timeout_s if hang else 0.001)
+        wait_s = service_rules.inventory_outage_wait(
+            self.faults, started, self.settings.inventory.timeout_s
+        )
+        if wait_s is not None:
+            yield self.env.timeout(wait_s)
             if breaker is not None:
                 breaker.on_error(self.env.now - started)
             return None
@@ -276,9 +276,7 @@ class Engine:
 
     def _release_reservation(self, op: ops.ReleaseReservation) -> bool:
         # Had the query failed, the units would stay held until the reservation expires.
-        released = self.shop.release(op.reservation_id)
-        self.counters.compensations += int(released)
-        return released
+        return self.shop.release(op.reservation_id)
 
     def _acquire_lock(self, op: ops.AcquireLock) -> Any:
         """SET NX PX: a token if free or lapsed, else an event fired on release or expiry."""
@@ -312,16 +310,10 @@ class Engine:
     def _create_order(self, op: ops.CreateOrder) -> SimStep:
         latency = self._order_latency()
         failed = self._order_rng.random() < self.settings.order.failure_rate
-        if self._order_faulty:
-            outage = self.faults.outage("order", self.env.now)
-            if outage is None:
-                latency *= self.faults.latency_factor("order", self.env.now)
-            else:
-                # Refused at once, or accepted and never answered: then the
-                # saga finds out only when its call times out.
-                hang = outage.mode == "hang"
-                latency = self.settings.order.timeout_s if hang else FAST_FAILURE_S
-                failed = True
+        call = service_rules.order_call(
+            latency, failed, self.env.now, self.faults, self.settings.order.timeout_s
+        )
+        latency, failed = call.wait_s, call.failed
         if latency > 0:
             yield self.env.timeout(latency)
         if failed and op.intent_id not in self.shop.orders:

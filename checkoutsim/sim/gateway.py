@@ -1,9 +1,12 @@
-"""The simulated payment gateway: latency, failures, outages, rate limits, its breaker.
+"""The simulated payment gateway: simulated time and in-memory books for the gateway's rules.
 
-The gateway keeps its own ledger (captures and refunds) and its own
-idempotency keys. The circuit breaker sits on the shop's side of the wire: it
-refuses calls before they are sent, and it learns from each call's outcome and
-duration.
+What a call meets (outages, brown-outs, errors, declines, lost responses, the
+rate limit, refunds in an outage, captures after a hold) is decided by
+``checkoutsim.world.gateway_rules``, which the real body executes too; this
+module only waits in SimPy and keeps the books. The gateway keeps its own
+ledger (captures and refunds) and its own idempotency keys. The circuit
+breaker sits on the shop's side of the wire: it refuses calls before they are
+sent, and it learns from each call's outcome and duration.
 """
 
 from __future__ import annotations
@@ -19,16 +22,68 @@ from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.clock import SimClock
 from checkoutsim.sim.state import Ledger
+from checkoutsim.world import gateway_rules as rules
 from checkoutsim.world.faults import FaultSchedule, RateLimiter, make_breaker
 from checkoutsim.world.latency import sampler
 
-UNKNOWN = ops.ChargeResult(ops.ChargeStatus.UNKNOWN)
-ERROR = ops.ChargeResult(ops.ChargeStatus.ERROR)
-DECLINED = ops.ChargeResult(ops.ChargeStatus.DECLINED)
 REFUSED = ops.ChargeResult(ops.ChargeStatus.REFUSED)
 
-#: How long a refused connection or a 429 takes to come back.
-FAST_FAILURE_S = 0.01
+
+class Books:
+    """The gateway's storage in the model: the in-memory ``Ledger`` and rate limiter.
+
+    Implements ``checkoutsim.world.gateway_rules.GatewayBooks``; the rules decide.
+    """
+
+    def __init__(self, env: simpy.Environment, ledger: Ledger, limiter: RateLimiter) -> None:
+        self.env = env
+        self.ledger = ledger
+        self.limiter = limiter
+
+    def claim(self, key: str, claim: bool) -> bool:
+        """Has ``key`` been seen? If not and ``claim``, mark it in flight."""
+        keys = self.ledger.keys
+        if key in keys:
+            return True
+        if claim:
+            keys[key] = None
+        return False
+
+    def stored(self, key: str) -> ops.ChargeResult | None:
+        """The answer stored under ``key``; None while in flight."""
+        return self.ledger.keys[key]
+
+    def settle(
+        self, intent_id: int, amount: int, key: str | None, declined: bool
+    ) -> ops.ChargeResult:
+        """Book the capture (unless declined), remember the answer under the key."""
+        if declined:
+            result = rules.DECLINED
+        else:
+            capture_id = self.ledger.capture(intent_id, amount, self.env.now)
+            result = ops.ChargeResult(ops.ChargeStatus.CAPTURED, capture_id)
+        if key is not None:
+            self.ledger.keys[key] = result
+        return result
+
+    def take_token(self, intent_id: int) -> bool:
+        """The account's token bucket (counts the 429s)."""
+        return self.limiter.allow(intent_id, self.env.now)
+
+    def hold(self, intent_id: int) -> None:
+        """A two-phase prepare holds the intent's funds."""
+        self.ledger.held.add(intent_id)
+
+    def held(self, intent_id: int) -> bool:
+        """Whether a two-phase prepare holds the intent's funds."""
+        return intent_id in self.ledger.held
+
+    def request_refund(self, capture_id: int) -> None:
+        """Nothing to book: the model's callers do not crash mid-refund."""
+
+    def refund(self, capture_id: int) -> bool:
+        """Refund once."""
+        return self.ledger.refund(capture_id, self.env.now)
 
 
 class GatewayModel:
@@ -49,11 +104,12 @@ class GatewayModel:
         self.breaker = make_breaker(settings.breakers.gateway, SimClock(env))
         self.limiter = RateLimiter(settings.faults)
         self.calls = 0
-        self.refunds = 0
+        #: Refunds that failed because the gateway was down (their owner tries again).
+        self.refunds_in_outage = 0
+        self.rules = rules.faults_from_settings(settings)
+        self.books = Books(env, ledger, self.limiter)
         self._latency = sampler(settings.gateway.latency, streams["gateway"], batched=True)
         self._rng = streams["gateway_faults"]
-        self._faulty = faults.has_outages("gateway") or bool(settings.faults.brownouts)
-        self._authorised: set[int] = set()
 
     def handlers(self) -> dict[type, Any]:
         """The operations this model executes."""
@@ -83,85 +139,38 @@ class GatewayModel:
     def _charge(self, op: ops.Charge) -> SimStep:
         """Latency, errors, declines, lost responses, outages, 429s, the read time-out."""
         env = self.env
-        gateway = self.settings
-        rng = self._rng
-        # Draw every random number on every call so that variants stay on
-        # common random numbers whatever branch a call takes.
-        latency = self._latency()
-        errored = rng.random() < gateway.error_rate
-        declined = rng.random() < gateway.decline_rate
-        lost = rng.random() < gateway.lost_response_rate
-        # Funds held by a two-phase prepare are captured, not declined again.
-        declined = declined and op.intent_id not in self._authorised
-        if self._faulty:
-            latency *= self.faults.latency_factor("gateway", env.now)
-            outage = self.faults.outage("gateway", env.now)
-            if outage is not None:
-                if outage.mode == "hang":
-                    yield env.timeout(gateway.timeout_s)
-                    return UNKNOWN  # nothing happened, but the caller cannot know that
-                yield env.timeout(FAST_FAILURE_S)
-                return ERROR
-        if not self.limiter.allow(op.intent_id, env.now):
-            yield env.timeout(FAST_FAILURE_S)
-            return ERROR  # 429: refused before processing
-        waited = min(latency, gateway.timeout_s)
-        key = op.gateway_key
-        if key is not None and key in self.ledger.keys:
-            yield env.timeout(waited)
-            stored = self.ledger.keys[key]
-            # In flight under the same key: the gateway answers 409, and whether
-            # that first call will capture is not known yet.
-            return UNKNOWN if stored is None else stored
-        if errored:
-            yield env.timeout(waited)
-            return ERROR if latency <= gateway.timeout_s else UNKNOWN
-        if key is not None:
-            self.ledger.keys[key] = None
-        if latency > gateway.timeout_s:
-            # The shop stops waiting; the gateway finishes on its own time.
-            env.timeout(latency).callbacks.append(lambda _: self._settle(op, declined))
-            yield env.timeout(waited)
-            return UNKNOWN
-        yield env.timeout(latency)
-        result = self._settle(op, declined)
-        return UNKNOWN if lost else result
-
-    def _settle(self, op: ops.Charge, declined: bool) -> ops.ChargeResult:
-        """The gateway's side of a call: book the capture, remember the key."""
-        if declined:
-            result = DECLINED
-        else:
-            capture_id = self.ledger.capture(op.intent_id, op.amount, self.env.now)
-            result = ops.ChargeResult(ops.ChargeStatus.CAPTURED, capture_id)
-        if op.gateway_key is not None:
-            self.ledger.keys[op.gateway_key] = result
-        return result
+        # Every number drawn on every call, so that variants stay on common random numbers.
+        draws = rules.draw_charge(self._latency, self._rng, self.settings)
+        call = rules.charge(op, draws, env.now, self.rules, self.books)
+        if call.late is not None:
+            late = call.late
+            env.timeout(call.late_s).callbacks.append(lambda _: late())
+        yield env.timeout(call.wait_s)
+        return call.answer()
 
     def refund(self, op: ops.Refund) -> SimStep:
-        """A refund; it fails while the gateway is down (the sweeper tries again)."""
-        yield self.env.timeout(min(self._latency(), self.settings.timeout_s))
-        if self._faulty and self.faults.outage("gateway", self.env.now) is not None:
-            return False
-        refunded = self.ledger.refund(op.capture_id, self.env.now)
-        self.refunds += int(refunded)
+        """A refund; it fails while the gateway is down (its owner tries again)."""
+        call = rules.refund(op, self._latency(), self._now, self.rules, self.books)
+        yield self.env.timeout(call.wait_s)
+        refunded = call.answer()
+        if not refunded and self.rules.outages and self.rules.outage(self.env.now) is not None:
+            self.refunds_in_outage += 1
         return refunded
 
     def authorize(self, op: ops.Authorize) -> SimStep:
         """Two-phase commit's prepare: hold funds (no ledger entry until capture)."""
         latency = self._latency()
         declined = self._rng.random() < self.settings.decline_rate
-        yield self.env.timeout(min(latency, self.settings.timeout_s))
-        if self._faulty and self.faults.outage("gateway", self.env.now) is not None:
-            return False
-        held = not declined and latency <= self.settings.timeout_s
-        if held:
-            self._authorised.add(op.intent_id)
-        return held
+        call = rules.authorize(op, latency, declined, self._now, self.rules, self.books)
+        yield self.env.timeout(call.wait_s)
+        return call.answer()
+
+    def _now(self) -> float:
+        return self.env.now
 
     def unrefunded(self, op: ops.UnrefundedCaptures) -> SimStep:
         """The sweeper's read of the ledger (a reporting API, no fault injection)."""
-        yield self.env.timeout(FAST_FAILURE_S)
+        yield self.env.timeout(rules.FAST_FAILURE_S)
         return self.ledger.unrefunded(self.env.now - op.min_age_s)
 
     def open_seconds(self) -> float:

@@ -78,7 +78,8 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
     locks = engine.locks.stats
     gateway = engine.gateway
     counters: dict[str, float] = {
-        "compensations": engine.counters.compensations + gateway.refunds,
+        # Compensations are counted from the records (``results.metrics``).
+        "reservations_released": engine.shop.released,
         "lock_grants": locks.grants,
         "lock_expirations": locks.expirations,
         "lock_timeouts": locks.timeouts,
@@ -88,6 +89,7 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
         "fence_rejections": engine.shop.fence_rejections,
         "reservations_expired": engine.shop.expired,
         "gateway_calls": gateway.calls,
+        "fault_gateway_refund_in_outage": gateway.refunds_in_outage,
         "rate_limited": gateway.limiter.limited,
         "breaker_open_s": gateway.open_seconds(),
         "breaker_rejections": gateway.rejections() + engine.counters.inventory_refusals,

@@ -57,6 +57,8 @@ class Shop:
     sold: list[int] = field(default_factory=list)
     reserved_units: int = 0
     expired: int = 0
+    #: Reservations a compensation returned to stock (state ``released``).
+    released: int = 0
     fence_rejections: int = 0
 
     def __post_init__(self) -> None:
@@ -133,6 +135,7 @@ class Shop:
             return False
         self._return_units(reservation, RELEASED)
         del self.reservations[reservation_id]
+        self.released += 1
         return True
 
     def expire_due(self, now: float) -> int:
@@ -222,6 +225,8 @@ class Ledger:
     capture_amount: array[int] = field(default_factory=lambda: array("q"))
     refunded_at: dict[int, float] = field(default_factory=dict)
     keys: dict[str, ChargeResult | None] = field(default_factory=dict)
+    #: Intents whose funds a two-phase prepare holds (captured, never declined again).
+    held: set[int] = field(default_factory=set)
 
     def capture(self, intent_id: int, amount: int, now: float) -> int:
         """Record a capture and return its id."""
