@@ -14,7 +14,7 @@ from rich.table import Table
 
 from checkoutsim.cli.app import out
 from checkoutsim.real.overload import summary, withheld_reason
-from checkoutsim.results.agreement import RULES, disagreements, judge
+from checkoutsim.results.agreement import RULES, disagreements, host_lateness, judge
 from checkoutsim.results.formatting import format_value
 from checkoutsim.scenario import files as scenarios
 
@@ -27,7 +27,7 @@ def compare_row(
 ) -> dict[str, Any]:
     """One variant of ``compare --json``: both metric sets and every metric judged."""
     agree: bool | None
-    agree, lines = judge(sim, real, time_scale)
+    agree, lines = judge(sim, real, time_scale, host_lateness(load.get("health")))
     evidence = [line.as_json() for line in lines]
     withheld = withheld_reason(load.get("health"))
     if withheld is not None:

@@ -11,7 +11,10 @@ each kind has one rule:
   tolerance, ``RATE_TOLERANCE`` plus twice the binomial standard error of the
   difference (see ``rate_tolerance`` for why).
 - **latency** at p50 and p99: within a factor of two, or closer than the real
-  body's own overhead per request (``LATENCY_FLOOR_WALL_S`` of wall time).
+  body's own overhead per request (``LATENCY_FLOOR_WALL_S`` of wall time) plus
+  the host's lateness the real run measured at that percentile (how late its
+  intents started and its timers fired): a gap the host made is no evidence
+  about the design.
 - **diagnostic**: everything else (volumes, outcome counts, p95 and max,
   lock holds, blocked transactions, compensations, ...) is shown beside the
   judged metrics, never judged, and marked so.
@@ -54,9 +57,10 @@ RULES = {
         " sampling noise of a short run"
     ),
     "latency": (
-        f"within {FACTOR:g}x, or closer than {LATENCY_FLOOR_WALL_S * 1000:g} ms of wall time"
-        " per request (the real body's own Python and database work, which the model does"
-        " not simulate)"
+        f"within {FACTOR:g}x, or closer than a floor: {LATENCY_FLOOR_WALL_S * 1000:g} ms of"
+        " wall time per request (the real body's own Python and database work, which the"
+        " model does not simulate) plus the host's lateness the real run measured at that"
+        " percentile (schedule lag and timer overrun), in model time"
     ),
     "diagnostic": "shown, not judged",
 }
@@ -97,17 +101,41 @@ def kind_of(metric: str) -> str:
 
 
 def judge(
-    sim: dict[str, Any], real: dict[str, Any], time_scale: float = 1.0
+    sim: dict[str, Any],
+    real: dict[str, Any],
+    time_scale: float = 1.0,
+    lateness_s: dict[str, float] | None = None,
 ) -> tuple[bool, list[Judgement]]:
     """Whether the bodies agree on every judged metric, and one judgement per metric.
 
     ``time_scale`` is the real run's (wall seconds per model second): latencies
     are in model seconds, and the real body's wall overhead grows by its inverse.
+    ``lateness_s`` gives, per latency metric, the host's lateness the real run
+    measured at that percentile, in wall seconds (``host_lateness``).
     """
     extra = [key for key in (*DIAGNOSTICS, *sim, *real) if key not in CONTRACT]
     names = [key for key in (*CONTRACT, *dict.fromkeys(extra)) if key in sim or key in real]
-    lines = [_judge_one(name, sim, real, time_scale) for name in names]
+    late = lateness_s or {}
+    lines = [_judge_one(name, sim, real, time_scale, late.get(name, 0.0)) for name in names]
     return all(line.agree is not False for line in lines), lines
+
+
+def host_lateness(health: dict[str, Any] | None) -> dict[str, float]:
+    """Per judged latency, the host's lateness in wall seconds, from a run's ``load.health``.
+
+    An intent's latency is measured from when it should have started, so a late
+    start counts in it in full, and so does every timer of its saga that fired
+    late: the schedule lag plus the step overrun, at the same percentile.
+    """
+    if not health:
+        return {}
+    lateness = {}
+    for metric, percentile in (("latency_p50_s", "p50_s"), ("latency_p99_s", "p99_s")):
+        parts = [
+            (health.get(part) or {}).get(percentile) for part in ("schedule_lag", "step_overrun")
+        ]
+        lateness[metric] = sum(float(part) for part in parts if part is not None)
+    return lateness
 
 
 def disagreements(lines: list[Judgement]) -> list[Judgement]:
@@ -115,7 +143,9 @@ def disagreements(lines: list[Judgement]) -> list[Judgement]:
     return [line for line in lines if line.agree is False]
 
 
-def _judge_one(name: str, sim: dict[str, Any], real: dict[str, Any], scale: float) -> Judgement:
+def _judge_one(
+    name: str, sim: dict[str, Any], real: dict[str, Any], scale: float, late_s: float
+) -> Judgement:
     kind = kind_of(name)
     model_value, real_value = _value(sim.get(name)), _value(real.get(name))
     if kind == "diagnostic":
@@ -125,7 +155,7 @@ def _judge_one(name: str, sim: dict[str, Any], real: dict[str, Any], scale: floa
     elif kind == "rate":
         agree, text = _rate(model_value, real_value, sim, real)
     else:
-        agree, text = _latency(model_value, real_value, LATENCY_FLOOR_WALL_S / scale)
+        agree, text = _latency(model_value, real_value, (LATENCY_FLOOR_WALL_S + late_s) / scale)
     return Judgement(name, kind, model_value, real_value, agree, text)
 
 
@@ -185,6 +215,6 @@ def _latency(model: float | None, real: float | None, floor_s: float) -> tuple[b
         # Nobody answered on one side only: the bodies saw different worlds.
         return model is None and real is None, "no answers" if model == real else "missing"
     if abs(real - model) <= floor_s:
-        return True, f"{(real - model) * 1000:+.1f} ms (floor {floor_s * 1000:g})"
+        return True, f"{(real - model) * 1000:+.0f} ms (floor {floor_s * 1000:.0f})"
     ratio = real / model if model > 0 else math.inf
-    return 1 / FACTOR <= ratio <= FACTOR, f"x{ratio:.2f}"
+    return 1 / FACTOR <= ratio <= FACTOR, f"x{ratio:.2f} (floor {floor_s * 1000:.0f} ms)"
