@@ -13,6 +13,7 @@ from checkoutsim.results.agreement import (
     FACTOR,
     RATE_TOLERANCE,
     disagreements,
+    host_lateness,
     judge,
     kind_of,
     rate_tolerance,
@@ -179,3 +180,21 @@ def test_a_rate_agrees_exactly_when_the_gap_is_within_its_stated_tolerance(
 def test_the_rate_tolerance_shrinks_to_its_fixed_points_with_many_intents() -> None:
     assert rate_tolerance(0.5, 0.5, 100, 100) == pytest.approx(0.05 + 2 * math.sqrt(0.005))
     assert rate_tolerance(0.5, 0.5, 10**9, 10**9) == pytest.approx(RATE_TOLERANCE, abs=1e-4)
+
+
+def test_the_hosts_measured_lateness_widens_the_latency_floor() -> None:
+    health = {
+        "schedule_lag": {"p50_s": 0.004, "p99_s": 0.050},
+        "step_overrun": {"p50_s": 0.001, "p99_s": 0.030},
+    }
+    lateness = host_lateness(health)
+    assert lateness == pytest.approx({"latency_p50_s": 0.005, "latency_p99_s": 0.080})
+    assert host_lateness(None) == {}
+    # 4x apart at p99 but only 60 ms (time scale 1): beyond the 10 ms floor,
+    # within 10 ms plus the 80 ms the host was late.
+    fast = {**CLEAN, "latency_p99_s": 0.020}
+    slow = {**CLEAN, "latency_p99_s": 0.080}
+    assert not judge(fast, slow)[0]
+    agree, lines = judge(fast, slow, 1.0, lateness)
+    (line,) = [line for line in lines if line.metric == "latency_p99_s"]
+    assert agree and line.difference == "+60 ms (floor 90)"
