@@ -32,7 +32,10 @@ SHORT: dict[str, list[str]] = {
     # most of the run, and its p50 is the hot row's drain speed on a busy host.
     "flash-sale": ["--run-time", "3s", "--rate", "40", "--set", "load.burst_size=50"],
     "double-click": ["--run-time", "2s"],
-    "lock-pause": ["--run-time", "2s"],
+    # 40 model seconds: enough pauses past the TTL that both bodies oversell (21 /
+    # 23 in one run). In 20 the model drew none, and a busy host's own stall of
+    # half a second (the 5 s TTL at time scale 0.1) let the real lock lapse: 0 / 11.
+    "lock-pause": ["--run-time", "4s"],
     "inventory-outage": [
         "--run-time", "3s", "--set", "real.time_scale=0.1",
         "--set", 'faults.outages=[{service="inventory",start_s=10.0,end_s=20.0,mode="error"}]',
