@@ -70,8 +70,9 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {
 #: Judged metrics that may disagree, found by these tests and not explained yet.
 OPEN: dict[tuple[str, str], dict[str, str]] = {
     # One capture in the real body with neither an order nor a refund, its
-    # shopper told "processing" (seen in 2 runs of 3 at these settings; the
-    # model never has one). See docs/real.md, "The runs".
+    # shopper told "processing" (oversell: in each of 3 runs examined at these
+    # settings; refund: once, at time scale 0.05; the model never has one).
+    # See docs/real.md, "The runs".
     ("reservation-expiry", "oversell"): {"orphan_payments": "a real orphan, not explained"},
     ("reservation-expiry", "refund"): {"orphan_payments": "a real orphan, not explained"},
 }
