@@ -1,8 +1,10 @@
 """Backends for the contract suites: SQLite always, PostgreSQL and Redis when reachable.
 
-A server that is not reachable makes its cases skip with the reason (the URL
-tried and the error); set ``CHECKOUTSIM_TEST_POSTGRES`` or
-``CHECKOUTSIM_TEST_REDIS`` to point the suites at other servers. Every case gets
+A server that is not reachable at the default address makes its cases skip
+with the reason (the URL tried and the error). Setting
+``CHECKOUTSIM_TEST_POSTGRES`` or ``CHECKOUTSIM_TEST_REDIS`` (as CI does) says the
+server must be there: then an unreachable one fails its cases instead of
+skipping them, so a broken server cannot turn the suite into silent skips. Every case gets
 a namespace of its own (schemas, key prefix), removed when it ends.
 """
 
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,10 @@ from checkoutsim.real.timebase import ManualTime
 from checkoutsim.scenario.settings import Settings
 from tests.real_support import settings
 
-POSTGRES_URL = os.environ.get("CHECKOUTSIM_TEST_POSTGRES", "postgresql://127.0.0.1/test")
-REDIS_URL = os.environ.get("CHECKOUTSIM_TEST_REDIS", "redis://127.0.0.1:6379/0")
+POSTGRES_VARIABLE = "CHECKOUTSIM_TEST_POSTGRES"
+REDIS_VARIABLE = "CHECKOUTSIM_TEST_REDIS"
+POSTGRES_URL = os.environ.get(POSTGRES_VARIABLE, "postgresql://127.0.0.1/test")
+REDIS_URL = os.environ.get(REDIS_VARIABLE, "redis://127.0.0.1:6379/0")
 
 
 @functools.cache
@@ -54,11 +58,19 @@ def redis_problem() -> str | None:
     return None
 
 
-def require(kind: str) -> None:
-    """Skip the calling case, with the reason, if ``kind``'s server is not reachable."""
+def require(kind: str, environment: Mapping[str, str] | None = None) -> None:
+    """Skip the calling case, with the reason, if ``kind``'s server is not reachable.
+
+    Fail it instead when the server was asked for by its variable: a server
+    the run was told to use and that does not answer is a broken run.
+    """
     problem = {"postgresql": postgres_problem, "redis": redis_problem}.get(kind, lambda: None)()
-    if problem:
-        pytest.skip(problem)
+    if not problem:
+        return
+    variable = {"postgresql": POSTGRES_VARIABLE, "redis": REDIS_VARIABLE}[kind]
+    if variable in (os.environ if environment is None else environment):
+        pytest.fail(f"{variable} is set but {problem}", pytrace=False)
+    pytest.skip(problem)
 
 
 def choice_for(store: str, locks: str = "database") -> BackendChoice:

@@ -51,7 +51,7 @@ def test_markup_in_a_scenario_title_is_shown_as_text(tmp_path: Path) -> None:
     )
     result = CliRunner().invoke(app, ["validate", str(path)])
     assert result.exit_code == 0, result.output
-    from checkoutsim.cli.real_output import render_compare
+    from checkoutsim.cli.compare_view import render_compare
     from checkoutsim.scenario.files import load
 
     loaded = load(str(path), [], ["key_first"])
@@ -59,5 +59,5 @@ def test_markup_in_a_scenario_title_is_shown_as_text(tmp_path: Path) -> None:
     from checkoutsim.cli.app import out
 
     with out.capture() as captured:
-        render_compare(loaded, [])
+        render_compare(loaded, {"variants": []})
     assert "[/oops]" in captured.get()

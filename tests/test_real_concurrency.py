@@ -22,13 +22,15 @@ SHOPPERS = 120
 STOCK = 20
 
 
-def hammer(tmp_path: Path, strategy: str, payment: str = "key_first") -> records.ServerFacts:
+def hammer(
+    tmp_path: Path, strategy: str, payment: str = "key_first", round_trip_s: float = 0.002
+) -> records.ServerFacts:
     """``SHOPPERS`` checkouts from 16 threads at once; return what the databases hold."""
     config = settings(
         inventory={"strategy": strategy},
         payment={"strategy": payment},
         catalog={"stock_per_sku": STOCK},
-        real={"store_round_trip_s": 0.002},
+        real={"store_round_trip_s": round_trip_s},
     )
     runtime = ThreadRuntime(WallTime(time.time(), config.real.time_scale))
     shop = CheckoutService(config, StorePaths.in_directory(tmp_path), runtime)
@@ -45,6 +47,14 @@ def test_naive_read_then_write_oversells_under_real_threads(tmp_path: Path) -> N
     facts = hammer(tmp_path, "naive")
     sold = int(facts.orders["quantity"].sum())
     assert sold > STOCK, "sixteen threads never raced: no lost update"
+
+
+def test_naive_oversells_without_any_planted_round_trip(tmp_path: Path) -> None:
+    # No sleep between the read and the write: the threads' own scheduling (the
+    # GIL handed over inside SQLite calls) opens the gap the lost update needs.
+    facts = hammer(tmp_path, "naive", round_trip_s=0.0)
+    sold = int(facts.orders["quantity"].sum())
+    assert sold > STOCK, "no lost update without the planted round trip"
 
 
 def test_atomic_update_never_oversells(tmp_path: Path) -> None:

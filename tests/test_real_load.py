@@ -58,6 +58,8 @@ def loadtest_json(*args: str) -> dict[str, dict[str, Any]]:
             variant["metrics"]
         )
         assert {check["status"] for check in variant["audit"]} <= {"valid", "invalid", "unknown"}
+        # No request raised instead of answering: an "error" is a business outcome only.
+        assert variant["metrics"]["driver_exceptions"] == 0, variant["name"]
     return {variant["name"]: variant for variant in data["variants"]}
 
 

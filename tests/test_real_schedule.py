@@ -10,7 +10,6 @@ from checkoutsim.cli.errors import UserError
 from checkoutsim.cli.real import parse_duration
 from checkoutsim.load.schedule import for_run, plan, shoppers_needed
 from checkoutsim.real import records
-from checkoutsim.results.compare import agreement
 from checkoutsim.scenario import files as scenarios
 from checkoutsim.sim.model import simulate
 from tests.real_support import body, service, settings
@@ -45,17 +44,6 @@ def test_durations_parse_and_nonsense_is_a_user_error() -> None:
     for text in ("soon", "0s", "-3"):
         with pytest.raises(UserError):
             parse_duration(text)
-
-
-def test_agreement_is_zero_versus_nonzero_then_rates_within_a_factor_of_two() -> None:
-    base = {"checkouts": 100, "orphan_payments": 0, "duplicate_charges": 0}
-    sim = {**base, "oversold_units": 50, "oversell_rate": 0.5}
-    assert agreement(sim, {**base, "oversold_units": 30, "oversell_rate": 0.3})[0]
-    assert not agreement(sim, {**base, "oversold_units": 10, "oversell_rate": 0.2})[0]
-    assert not agreement(sim, {**base, "oversold_units": 0, "oversell_rate": 0.0})[0]
-    clean = {**base, "oversold_units": 0, "oversell_rate": 0.0}
-    agree, lines = agreement(clean, clean)
-    assert agree and all(line["ratio"] is None for line in lines)
 
 
 def test_a_lock_held_by_another_saga_is_waited_for_then_given_up(tmp_path: Path) -> None:

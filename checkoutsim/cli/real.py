@@ -24,17 +24,21 @@ from checkoutsim.cli.app import (
     emit_json,
     err,
 )
+from checkoutsim.cli.compare_view import compare_row, render_compare
 from checkoutsim.cli.errors import UserError, user_errors
-from checkoutsim.cli.real_output import live_table, real_json, render_compare, render_real
+from checkoutsim.cli.real_output import live_table, real_json, render_real
 from checkoutsim.cli.remote import register_remote
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.real.backends import BackendChoice, BackendError, choose
 from checkoutsim.real.overload import withheld_reason
-from checkoutsim.results.compare import agreement
+from checkoutsim.results.agreement import RULES
 from checkoutsim.scenario import files as scenarios
 
 if TYPE_CHECKING:
     from checkoutsim.load.options import LoadOptions, VariantRun
+
+#: Added to the model's seed to give the real body its own under ``compare --independent``.
+INDEPENDENT_SEED_OFFSET = 1_000_000
 
 #: ``loadtest``'s exit code when a verdict was withheld because the host was overloaded.
 OVERLOADED_EXIT = 3
@@ -283,14 +287,27 @@ def compare(
     out_directory: OutOption = None,
     store: StoreOption = None,
     locks: LocksOption = None,
+    independent: Annotated[
+        bool,
+        typer.Option(
+            "--independent",
+            help="Give the real body its own seeds (arrivals, latencies, faults) instead of"
+            " the model's common random numbers.",
+        ),
+    ] = False,
 ) -> None:
-    """Run the model and the real implementation with the same parameters, side by side."""
+    """Run the model and the real implementation with the same parameters, side by side.
+
+    Every metric is judged by its kind (invariants, rates, latencies) or shown
+    as a diagnostic; the model runs for the real run's length, not the scenario's.
+    """
     from checkoutsim.experiments.runner import run_scenario
     from checkoutsim.load.options import run_settings
 
     _backend(store, locks)
     loaded = _load(scenario, overrides, variants)
-    options = _options(run_time, rate, users, seed, store=store, locks=locks)
+    real_seed = independent_seed(seed) if independent else seed
+    options = _options(run_time, rate, users, real_seed, store=store, locks=locks)
     # The model runs exactly what the real run plays: the same length and rates.
     stretched = replace(
         loaded,
@@ -298,33 +315,35 @@ def compare(
     )
     sim = run_scenario(stretched, seed, replications, keep_histories=report)
     runs = run_real(loaded, options, show=not as_json)
-    rows = []
-    for sim_variant, run in zip(sim.variants, runs, strict=True):
-        agree: bool | None
-        agree, evidence = agreement(sim_variant.metrics, run.metrics)
-        withheld = withheld_reason(run.load.get("health"))
-        if withheld is not None:
-            # An overloaded host's counts say nothing about the design: no
-            # agreement and no disagreement.
-            agree = None
-            evidence = [{**line, "agree": None} for line in evidence]
-        rows.append(
-            {
-                "name": run.name,
-                "sim": sim_variant.metrics,
-                "real": run.metrics,
-                "agree": agree,
-                "withheld": withheld,
-                "health": run.load.get("health"),
-                "evidence": evidence,
-            }
+    first = stretched.variants[0].settings
+    rows = [
+        compare_row(
+            run.name,
+            sim_variant.metrics,
+            run.metrics,
+            run.load,
+            variant.settings.real.time_scale,
         )
+        for sim_variant, run, variant in zip(sim.variants, runs, stretched.variants, strict=True)
+    ]
     document = {
         "scenario": loaded.name,
         "mode": "compare",
         "seed": seed,
         "replications": replications,
         "version": __version__,
+        "streams": {
+            "mode": "independent" if independent else "common",
+            "model_seed": seed,
+            "real_seed": real_seed,
+        },
+        "model": {
+            "duration_s": first.load.duration_s,
+            "time_scale": first.real.time_scale,
+            "run_time_s": first.load.duration_s * first.real.time_scale,
+            "scenario_duration_s": loaded.variants[0].settings.load.duration_s,
+        },
+        "rules": RULES,
         "parameters": real_json(loaded, options, runs)["parameters"],
         "variants": rows,
     }
@@ -337,7 +356,16 @@ def compare(
     if as_json:
         emit_json(document)
         return
-    render_compare(loaded, rows)
+    render_compare(loaded, document)
+
+
+def independent_seed(seed: int) -> int:
+    """The real body's seed under ``--independent``: a different seed, stated in the output.
+
+    Every stream is derived from its seed by ``SeedSequence``, so another seed
+    gives streams unrelated to the model's (arrivals, clicks, latencies, faults).
+    """
+    return seed + INDEPENDENT_SEED_OFFSET
 
 
 def _seconds(name: str, help_text: str) -> Any:

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
-from rich.table import Table
 from rich.text import Text
 
 from checkoutsim import __version__
@@ -223,45 +222,3 @@ def render_health(runs: list[VariantRun]) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
-
-
-def render_compare(loaded: scenarios.Scenario, rows: list[dict[str, Any]]) -> None:
-    """Per variant: model and real rates side by side, disagreements flagged."""
-    out.print(f"[bold]{escape(loaded.title)}[/]: model vs real", highlight=False)
-    table = Table(title=f"{loaded.name} · compare", title_justify="left")
-    for column in ("variant", "metric", "model", "real", "model rate", "real rate", "ratio", ""):
-        table.add_column(column, justify="left" if column in ("variant", "metric", "") else "right")
-    for row in rows:
-        for line in row["evidence"]:
-            ratio = line["ratio"]
-            mark = "[green]agree[/]" if line["agree"] else "[red]DISAGREE[/]"
-            if line["agree"] is None:
-                mark = "[yellow]withheld[/]"
-            elif line["agree"] and not line["within_target"]:
-                mark = "[yellow]agree (outside 30%)[/]"
-            table.add_row(
-                row["name"],
-                line["metric"],
-                format_value(line["sim"]),
-                format_value(line["real"]),
-                f"{line['sim_rate']:.2%}",
-                f"{line['real_rate']:.2%}",
-                "-" if ratio is None else f"{ratio:.2f}",
-                mark,
-            )
-        table.add_section()
-    out.print(table)
-    for row in rows:
-        if row.get("health"):
-            out.print(f"{row['name']}: host: {summary(row['health'])}", highlight=False)
-        if row.get("withheld"):
-            out.print(
-                f"[yellow]{row['name']}: no verdict: {escape(row['withheld'])}[/]", soft_wrap=True
-            )
-    for key in ("success_rate", "latency_p50_s", "latency_p99_s"):
-        cells = [
-            f"{row['name']}: model {format_value(row['sim'].get(key), key)}"
-            f" / real {format_value(row['real'].get(key), key)}"
-            for row in rows
-        ]
-        out.print(f"{key}: " + "; ".join(cells), highlight=False)

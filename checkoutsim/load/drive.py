@@ -177,6 +177,8 @@ def assemble(
     history = records.build_history(checkouts, facts, samples, end, settings.faults, running)
     checks = records.real_audit(history, facts)
     metrics = records.real_metrics(history, facts, checks, load.duration_s)
+    # Requests that raised instead of answering: a crash, counted apart from outcomes.
+    metrics["driver_exceptions"] = sum(int(row[10]) for row in shopper_records if len(row) > 10)
     latency = checkouts["latency_s"].dropna().to_numpy() * scale
     lags = np.asarray([record[8] for record in shopper_records], dtype=float)
     wall = {

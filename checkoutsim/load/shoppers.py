@@ -10,6 +10,7 @@ in the service), then retries or leaves, as the model's shoppers do.
 
 from __future__ import annotations
 
+import logging
 import random
 import time
 from collections import deque
@@ -32,7 +33,9 @@ IN_FLIGHT = "in_flight"
 ERROR = "error"
 
 #: Columns of a shopper record (model seconds, except ``lag_wall_s``); ``running``:
-#: the idempotency keys of the intent's requests still being served when the run stopped.
+#: the idempotency keys of the intent's requests still being served when the run
+#: stopped; ``exceptions``: how many of its requests raised in the driver or the
+#: service instead of answering (a crash, never a business outcome).
 RECORD_COLUMNS = (
     "intent_id",
     "arrival_s",
@@ -44,7 +47,13 @@ RECORD_COLUMNS = (
     "answered_s",
     "lag_wall_s",
     "running",
+    "exceptions",
 )
+
+#: Where a request that raised is logged (with its traceback, the first few times).
+LOG = logging.getLogger("checkoutsim.load")
+#: Tracebacks logged per run; later exceptions are counted and logged in one line.
+LOGGED_TRACEBACKS = 5
 
 
 class ShopperRun:
@@ -72,6 +81,8 @@ class ShopperRun:
         #: The intent and key of each running request greenlet (``mark_running``).
         self._request_of: dict[gevent.Greenlet, tuple[int, str]] = {}
         self._abandon = random.Random(f"abandon-{seed}-{process}")
+        #: Requests that raised instead of answering (``driver_exceptions``).
+        self.exceptions = 0
 
     def start_at(self, origin_epoch: float) -> None:
         """Fix the schedule's origin (a ``time.time()`` shared by every process)."""
@@ -116,6 +127,7 @@ class ShopperRun:
             -1.0,
             time.perf_counter() - intended,
             [],
+            0,
         ]
         self.records.append(record)
         # The server names intents; the shopper is known by its keys, i<n> and i<n>r<k>.
@@ -126,12 +138,12 @@ class ShopperRun:
         while True:
             same_key = attempt == 0 or shopper.retry_same_key
             key = f"i{intent.intent_id}" if same_key else f"i{intent.intent_id}r{attempt}"
-            request = self.requests.spawn(_send_safely, send, key, body)
+            request = self.requests.spawn(self._send_safely, send, key, body, record)
             self._track(request, intent.intent_id, key)
             if attempt == 0 and intent.second_click_s is not None:
                 record[4] = 2
                 second = gevent.spawn_later(
-                    intent.second_click_s * scale, _send_safely, send, key, body
+                    intent.second_click_s * scale, self._send_safely, send, key, body, record
                 )
                 self.requests.add(second)
                 self._track(second, intent.intent_id, key)
@@ -152,6 +164,24 @@ class ShopperRun:
         record[7] = (answered - origin) / scale
         self.answered += 1
         return told, answered - intended
+
+    def _send_safely(self, send: Send, key: str, body: dict[str, Any], record: list[Any]) -> str:
+        """Send one request; one that raises is logged, counted, and told ``error``.
+
+        The shopper sees an error, as it would a crashed server; the count
+        (``driver_exceptions``) keeps the crash apart from the business outcomes,
+        so a strategy that raised on every request cannot pass for one that failed.
+        """
+        try:
+            return send(key, body)
+        except Exception:
+            self.exceptions += 1
+            record[10] += 1
+            if self.exceptions <= LOGGED_TRACEBACKS:
+                LOG.exception("request %s raised (exception %d)", key, self.exceptions)
+            else:
+                LOG.error("request %s raised (exception %d)", key, self.exceptions)
+            return ERROR
 
     def _track(self, request: gevent.Greenlet, intent_id: int, key: str) -> None:
         """Remember a request's intent and key until it ends (then forget it: no growth)."""
@@ -183,14 +213,6 @@ class ShopperRun:
             if record[7] < 0 and record[1] + timeout <= end_s:
                 record[6] = TIMED_OUT
                 record[7] = record[1] + timeout
-
-
-def _send_safely(send: Send, key: str, body: dict[str, Any]) -> str:
-    """Send one request; a crash in the service is an ``error``, not a lost greenlet."""
-    try:
-        return send(key, body)
-    except Exception:
-        return ERROR
 
 
 def told_from_response(status_code: int, payload: dict[str, Any]) -> str:

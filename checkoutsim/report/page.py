@@ -136,23 +136,25 @@ def agreement_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "real": texts.get("real", "-"),
                 "agree": variant.get("agree"),
                 "withheld": variant.get("withheld"),
-                "evidence": [_evidence(line) for line in variant.get("evidence") or []],
+                "evidence": [
+                    _evidence(line)
+                    for line in variant.get("evidence") or []
+                    if line.get("judged", True)
+                ],
             }
         )
     return rows
 
 
 def _evidence(line: Mapping[str, Any]) -> dict[str, Any]:
-    """One metric of a comparison's agreement check, formatted."""
+    """One metric of a comparison's agreement check, formatted (judged metrics only)."""
     metric = str(line.get("metric", ""))
-    ratio = frames.number(line.get("ratio"))
-    rates = [frames.number(line.get(key)) for key in ("sim_rate", "real_rate")]
     return {
         "metric": metric,
+        "kind": str(line.get("kind", "")),
         "model": format_value(line.get("sim"), metric),
         "real": format_value(line.get("real"), metric),
-        "rates": " / ".join("-" if rate != rate else f"{rate:.2%}" for rate in rates),
-        "ratio": "-" if ratio != ratio else f"{ratio:.2f}",
+        "difference": str(line.get("difference") or "-"),
         "agree": line.get("agree"),
     }
 

@@ -1,0 +1,220 @@
+"""Do the model and the real implementation agree? One definition, metric by metric.
+
+Every metric of the contract (``checkoutsim.results.metrics``) has a kind, and
+each kind has one rule:
+
+- **invariant** counts (oversold units, duplicate charges, orphan payments,
+  unpaid orders) and the rates derived from them: zero on one side and not on
+  the other is a disagreement; where both sides break the invariant, their
+  counts per checkout intent must be within a factor of two.
+- **rate** (the success rate): the two shares must be within an absolute
+  tolerance, ``RATE_TOLERANCE`` plus twice the binomial standard error of the
+  difference (see ``rate_tolerance`` for why).
+- **latency** at p50 and p99: within a factor of two, or closer than the real
+  body's own overhead per request (``LATENCY_FLOOR_WALL_S`` of wall time) plus
+  the host's lateness the real run measured at that percentile (how late its
+  intents started and its timers fired): a gap the host made is no evidence
+  about the design.
+- **diagnostic**: everything else (volumes, outcome counts, p95 and max,
+  lock holds, blocked transactions, compensations, ...) is shown beside the
+  judged metrics, never judged, and marked so.
+
+The functions here are pure: two metric dicts in, judgements out.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from checkoutsim.results.metrics import CONTRACT, DIAGNOSTICS, INVARIANTS
+
+#: The largest ratio between two invariant rates (or two latencies) still called agreement.
+FACTOR = 2.0
+#: Absolute part of the tolerance on a rate (a share of checkout intents).
+RATE_TOLERANCE = 0.05
+#: Wall seconds of per-request work (Python, SQLite, scheduling) the model does not simulate.
+LATENCY_FLOOR_WALL_S = 0.010
+
+#: Rates derived from an invariant count: judged like the invariant (zero, then 2x).
+INVARIANT_RATES = ("oversell_rate", "duplicate_charge_rate")
+#: Rates judged within an absolute tolerance.
+RATES = ("success_rate",)
+#: Latencies judged within a factor of two; the other percentiles are shown only.
+LATENCIES = ("latency_p50_s", "latency_p99_s")
+
+#: Why each rule is what it is, printed by ``compare`` and carried in its JSON.
+RULES = {
+    "invariant": (
+        "zero versus non-zero must match; when both sides break it, the counts per"
+        f" checkout intent within {FACTOR:g}x"
+    ),
+    "rate": (
+        f"within {RATE_TOLERANCE * 100:g} points plus twice the binomial standard error of"
+        " the difference: the points allow for what the model leaves out (the host's"
+        " scheduling jitter moves intents near a time-out), the standard error for the"
+        " sampling noise of a short run"
+    ),
+    "latency": (
+        f"within {FACTOR:g}x, or closer than a floor: {LATENCY_FLOOR_WALL_S * 1000:g} ms of"
+        " wall time per request (the real body's own Python and database work, which the"
+        " model does not simulate) plus the host's lateness the real run measured at that"
+        " percentile (schedule lag and timer overrun), in model time"
+    ),
+    "diagnostic": "shown, not judged",
+}
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """One metric compared: its kind, both values, and whether (and by how much) they agree."""
+
+    metric: str
+    kind: str
+    sim: float | None
+    real: float | None
+    #: True or False for a judged metric; None for a diagnostic (or a withheld run).
+    agree: bool | None
+    #: How far apart, for a reader: ``x1.12``, ``+3.1 pts (tolerance 7.2)``, ``0 vs 37``.
+    difference: str
+
+    @property
+    def judged(self) -> bool:
+        """Whether this metric's kind is judged at all."""
+        return self.kind != "diagnostic"
+
+    def as_json(self) -> dict[str, Any]:
+        """The judgement as a JSON-ready dict (``judged`` included)."""
+        return {**asdict(self), "judged": self.judged}
+
+
+def kind_of(metric: str) -> str:
+    """The kind a metric is judged as: invariant, rate, latency or diagnostic."""
+    if metric in INVARIANTS or metric in INVARIANT_RATES:
+        return "invariant"
+    if metric in RATES:
+        return "rate"
+    if metric in LATENCIES:
+        return "latency"
+    return "diagnostic"
+
+
+def judge(
+    sim: dict[str, Any],
+    real: dict[str, Any],
+    time_scale: float = 1.0,
+    lateness_s: dict[str, float] | None = None,
+) -> tuple[bool, list[Judgement]]:
+    """Whether the bodies agree on every judged metric, and one judgement per metric.
+
+    ``time_scale`` is the real run's (wall seconds per model second): latencies
+    are in model seconds, and the real body's wall overhead grows by its inverse.
+    ``lateness_s`` gives, per latency metric, the host's lateness the real run
+    measured at that percentile, in wall seconds (``host_lateness``).
+    """
+    extra = [key for key in (*DIAGNOSTICS, *sim, *real) if key not in CONTRACT]
+    names = [key for key in (*CONTRACT, *dict.fromkeys(extra)) if key in sim or key in real]
+    late = lateness_s or {}
+    lines = [_judge_one(name, sim, real, time_scale, late.get(name, 0.0)) for name in names]
+    return all(line.agree is not False for line in lines), lines
+
+
+def host_lateness(health: dict[str, Any] | None) -> dict[str, float]:
+    """Per judged latency, the host's lateness in wall seconds, from a run's ``load.health``.
+
+    An intent's latency is measured from when it should have started, so a late
+    start counts in it in full, and so does every timer of its saga that fired
+    late: the schedule lag plus the step overrun, at the same percentile.
+    """
+    if not health:
+        return {}
+    lateness = {}
+    for metric, percentile in (("latency_p50_s", "p50_s"), ("latency_p99_s", "p99_s")):
+        parts = [
+            (health.get(part) or {}).get(percentile) for part in ("schedule_lag", "step_overrun")
+        ]
+        lateness[metric] = sum(float(part) for part in parts if part is not None)
+    return lateness
+
+
+def disagreements(lines: list[Judgement]) -> list[Judgement]:
+    """The judged metrics that disagree."""
+    return [line for line in lines if line.agree is False]
+
+
+def _judge_one(
+    name: str, sim: dict[str, Any], real: dict[str, Any], scale: float, late_s: float
+) -> Judgement:
+    kind = kind_of(name)
+    model_value, real_value = _value(sim.get(name)), _value(real.get(name))
+    if kind == "diagnostic":
+        return Judgement(name, kind, model_value, real_value, None, "")
+    if kind == "invariant":
+        agree, text = _invariant(name, sim, real)
+    elif kind == "rate":
+        agree, text = _rate(model_value, real_value, sim, real)
+    else:
+        agree, text = _latency(model_value, real_value, (LATENCY_FLOOR_WALL_S + late_s) / scale)
+    return Judgement(name, kind, model_value, real_value, agree, text)
+
+
+def _value(value: Any) -> float | None:
+    """A metric as a float, None when missing or NaN (nobody answered)."""
+    if value is None:
+        return None
+    number = float(value)
+    return None if math.isnan(number) else number
+
+
+def _per_checkout(name: str, metrics: dict[str, Any]) -> float:
+    """An invariant's size in comparable terms: a count per checkout intent, or its rate."""
+    value = float(metrics.get(name) or 0)
+    if name in INVARIANT_RATES:
+        return value
+    return value / max(1.0, float(metrics.get("checkouts") or 0))
+
+
+def _invariant(name: str, sim: dict[str, Any], real: dict[str, Any]) -> tuple[bool, str]:
+    model_rate, real_rate = _per_checkout(name, sim), _per_checkout(name, real)
+    if (model_rate > 0) != (real_rate > 0):
+        return False, "zero vs non-zero" if model_rate == 0 else "non-zero vs zero"
+    if model_rate == 0:
+        return True, "both zero"
+    ratio = real_rate / model_rate
+    return 1 / FACTOR <= ratio <= FACTOR, f"x{ratio:.2f}"
+
+
+def rate_tolerance(p_model: float, p_real: float, n_model: float, n_real: float) -> float:
+    """The absolute tolerance on two shares: fixed points plus twice the difference's SE.
+
+    The standard error uses each side's own share and count of intents; with
+    common random numbers the real noise is smaller, so this errs on agreeing
+    only where a short run cannot tell the two apart.
+    """
+    variance = p_model * (1 - p_model) / max(1.0, n_model) + p_real * (1 - p_real) / max(
+        1.0, n_real
+    )
+    return RATE_TOLERANCE + 2 * math.sqrt(variance)
+
+
+def _rate(
+    model: float | None, real: float | None, sim: dict[str, Any], real_metrics: dict[str, Any]
+) -> tuple[bool, str]:
+    if model is None or real is None:
+        return model is None and real is None, "missing"
+    tolerance = rate_tolerance(
+        model, real, float(sim.get("checkouts") or 0), float(real_metrics.get("checkouts") or 0)
+    )
+    gap = real - model
+    return abs(gap) <= tolerance, f"{gap * 100:+.1f} pts (tol {tolerance * 100:.1f})"
+
+
+def _latency(model: float | None, real: float | None, floor_s: float) -> tuple[bool, str]:
+    if model is None or real is None:
+        # Nobody answered on one side only: the bodies saw different worlds.
+        return model is None and real is None, "no answers" if model == real else "missing"
+    if abs(real - model) <= floor_s:
+        return True, f"{(real - model) * 1000:+.0f} ms (floor {floor_s * 1000:.0f})"
+    ratio = real / model if model > 0 else math.inf
+    return 1 / FACTOR <= ratio <= FACTOR, f"x{ratio:.2f} (floor {floor_s * 1000:.0f} ms)"

@@ -1,0 +1,146 @@
+"""``compare`` on every comparable named scenario, short: each judged metric's verdict.
+
+Each case runs the model and the real body with the same short settings (a few
+seconds of wall time, in a fresh interpreter: Locust monkey-patches its host)
+and asserts, variant by variant, that every judged metric agrees, except the
+disagreements listed in ``KNOWN`` with their reason. A variant whose host could
+not keep up has no verdict (the tool's rule); its figures are not judged.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from checkoutsim.scenario import files as scenarios
+from tests.test_real_load import cli
+
+#: Named scenarios ``compare`` does not cover, and why.
+NOT_COMPARED = {
+    "chaos": "kills the server: `checkoutsim chaos` audits it; the model has no kills",
+    "soak": "minutes of every fault at once: `checkoutsim soak`, a slow test",
+    "scale-10m": "tier queues sized by the capacity model, not a checkout the real body runs",
+    "scale-100m": "tier queues sized by the capacity model, not a checkout the real body runs",
+}
+
+#: Short settings per scenario: time scales large enough that the real body's own
+#: milliseconds are small against the simulated delays, faults moved into the run.
+SHORT: dict[str, list[str]] = {
+    # Fewer shoppers and a smaller opening burst: with 400 in 2 s the burst is
+    # most of the run, and its p50 is the hot row's drain speed on a busy host.
+    "flash-sale": ["--run-time", "3s", "--rate", "40", "--set", "load.burst_size=50"],
+    "double-click": ["--run-time", "2s"],
+    # 40 model seconds: enough pauses past the TTL that both bodies oversell (21 /
+    # 23 in one run). In 20 the model drew none, and a busy host's own stall of
+    # half a second (the 5 s TTL at time scale 0.1) let the real lock lapse: 0 / 11.
+    "lock-pause": ["--run-time", "4s"],
+    "inventory-outage": [
+        "--run-time", "3s", "--set", "real.time_scale=0.1",
+        "--set", 'faults.outages=[{service="inventory",start_s=10.0,end_s=20.0,mode="error"}]',
+    ],
+    "order-failure": ["--run-time", "3s", "--set", "real.time_scale=0.1"],
+    "reservation-expiry": ["--run-time", "3s", "--set", "real.time_scale=0.2"],
+    "gateway-outage": [
+        "--run-time", "4s", "--set", "real.time_scale=0.2",
+        "--set", 'faults.outages=[{service="gateway",start_s=4.0,end_s=12.0,mode="hang"}]',
+    ],
+    # In real time: 2PC's database work under its lease is not scaled, and at
+    # smaller scales a busy host's milliseconds of it saturate the hot rows.
+    "saga-vs-2pc": [
+        "--run-time", "4s", "--set", "real.time_scale=1.0",
+        "--set", 'faults.outages=[{service="coordinator",start_s=1.0,end_s=3.0}]',
+    ],
+    "slow-gateway": ["--run-time", "3s", "--set", "real.time_scale=0.1"],
+}  # fmt: skip
+
+#: Judged metrics that disagree for a reason that is not noise: (scenario, variant) -> why.
+KNOWN: dict[tuple[str, str], dict[str, str]] = {
+    # The real audit matches money by the capture each order records, so a
+    # second capture for an intent that has its order is an orphan as well as a
+    # duplicate charge; the model's orders name no capture, so it matches by
+    # intent and counts none. The two bodies' orphan counts mean different things.
+    ("double-click", "no_key"): {"orphan_payments": "matched by capture vs by intent"},
+    ("double-click", "check_then_charge"): {"orphan_payments": "matched by capture vs by intent"},
+    ("slow-gateway", "no_key_retry"): {"orphan_payments": "matched by capture vs by intent"},
+}
+
+
+#: Judged metrics that may disagree, found by these tests and not explained yet.
+OPEN: dict[tuple[str, str], dict[str, str]] = {
+    # One capture in the real body with neither an order nor a refund, its
+    # shopper told "processing" (oversell: in each of 3 runs examined at these
+    # settings; refund: once, at time scale 0.05; the model never has one).
+    # See docs/real.md, "The runs".
+    ("reservation-expiry", "oversell"): {"orphan_payments": "a real orphan, not explained"},
+    ("reservation-expiry", "refund"): {"orphan_payments": "a real orphan, not explained"},
+}
+
+
+def test_every_named_scenario_is_compared_or_says_why_not() -> None:
+    assert set(SHORT) | set(NOT_COMPARED) == set(scenarios.available())
+    assert not set(SHORT) & set(NOT_COMPARED)
+
+
+@pytest.mark.parametrize("name", sorted(SHORT))
+def test_compare_judges_every_metric_of_every_variant(name: str) -> None:
+    result = cli("compare", name, *SHORT[name], "--json")
+    assert result.returncode == 0, result.stderr[-3000:]
+    document = json.loads(result.stdout)
+    assert document["streams"]["mode"] == "common"
+    assert [row["name"] for row in document["variants"]] == [
+        variant.name for variant in scenarios.load(name).variants
+    ]
+    for row in document["variants"]:
+        assert row["real"]["driver_exceptions"] == 0, row["name"]
+        if row["withheld"] is not None:
+            # The host fell behind: no agreement and no disagreement.
+            assert row["agree"] is None and row["health"]["overloaded"]
+            continue
+        expected = set(KNOWN.get((name, row["name"]), {}))
+        allowed = set(OPEN.get((name, row["name"]), {}))
+        verdicts = judged(row)
+        wrong = {metric for metric, agree in verdicts.items() if not agree}
+        assert expected <= wrong <= expected | allowed, (
+            row["name"],
+            [line for line in row["evidence"] if line["agree"] is False],
+        )
+        assert row["agree"] is (not wrong)
+        assert set(row["disagree"]) == wrong
+
+
+def judged(row: dict[str, Any]) -> dict[str, bool]:
+    """Each judged metric's verdict; diagnostics must be marked and never judged."""
+    verdicts = {}
+    for line in row["evidence"]:
+        if line["judged"]:
+            assert line["kind"] in ("invariant", "rate", "latency")
+            verdicts[line["metric"]] = line["agree"]
+        else:
+            assert line["kind"] == "diagnostic" and line["agree"] is None
+    assert {"oversold_units", "unpaid_orders", "success_rate", "latency_p99_s"} <= set(verdicts)
+    return verdicts
+
+
+def test_independent_streams_give_the_real_body_its_own_arrivals() -> None:
+    args = ["compare", "double-click", "-v", "key_first", "--run-time", "1s", "--json"]
+    common = json.loads(cli(*args).stdout)
+    independent = json.loads(cli(*args, "--independent").stdout)
+    assert common["streams"] == {"mode": "common", "model_seed": 1, "real_seed": 1}
+    assert independent["streams"] == {"mode": "independent", "model_seed": 1, "real_seed": 1000001}
+    (same,), (own,) = common["variants"], independent["variants"]
+    # The model's run is the same; the real body played other arrivals and clicks.
+    assert same["sim"] == own["sim"]
+    assert same["real"]["checkouts"] == same["sim"]["checkouts"]
+    assert (own["real"]["checkouts"], own["real"]["captures"]) != (
+        same["real"]["checkouts"],
+        same["real"]["captures"],
+    )
+    text = cli("compare", "double-click", "-v", "key_first", "--run-time", "1s", "--independent")
+    words = " ".join(text.stdout.split())
+    assert "streams: independent (model seed 1, real seed 1000001" in words
+    # The header says how long the model ran, and why that is not `run`'s length.
+    assert "model: 4 s of model time, the real run's 1 s of wall time at time scale 0.25" in words
+    assert "simulates the scenario's 60 s" in words
+    assert "key_first: agree on every judged metric" in words or "no verdict" in words
