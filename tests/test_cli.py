@@ -82,7 +82,7 @@ def test_table_shows_verdicts_beside_numbers() -> None:
     assert result.exit_code == 0, result.output
     assert "unsafe:" in result.stdout and "oversold" in result.stdout
     # A cell that says exactly "safe": the substring is also in "unsafe:".
-    verdicts = next(line for line in result.stdout.splitlines() if "verdict" in line)
+    verdicts = next(line for line in result.stdout.splitlines() if "│ safety" in line)
     cells = [cell.strip() for cell in verdicts.split("│")[2:-1]]
     assert cells[0].startswith("unsafe") and "safe" in cells[1:]
     assert "latency_p99_s" in result.stdout

@@ -88,10 +88,10 @@ def value_text(value: Any) -> str:
 def long_string_text(text: str) -> str:
     """A multi-line string as ``\"\"\"`` block when it reads back the same, else quoted."""
     plain = all(character == "\n" or character.isprintable() for character in text)
-    if "\n" in text and plain and "\\" not in text and '"""' not in text:
-        body = text if text.endswith("\n") else text + "\n"
-        if not body.endswith('"\n'):  # a quote before the closing """ would end it early
-            return '"""\n' + body + '"""'
+    # Only text that ends in a newline: the block's last line break is part of its value.
+    if text.endswith("\n") and plain and "\\" not in text and '"""' not in text:
+        if not text.endswith('"\n'):  # a quote before the closing """ would end it early
+            return '"""\n' + text + '"""'
     return string_text(text)
 
 
