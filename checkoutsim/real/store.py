@@ -60,9 +60,9 @@ class Store(OrderStore):
 
     # --- setup ---------------------------------------------------------------------
 
-    def create(self, stock: Sequence[int], meta: dict[str, str]) -> None:
+    def create(self, stock: Sequence[int], meta: dict[str, str], schema: str = SHOP) -> None:
         """Create the schema; stock the catalog and record ``meta`` if the file is new."""
-        self.db.execute_script(SHOP)
+        self.db.execute_script(schema)
 
         def work(conn: sqlite3.Connection) -> Any:
             if conn.execute("SELECT COUNT(*) FROM inventory").fetchone()[0] == 0:

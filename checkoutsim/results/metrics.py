@@ -75,6 +75,10 @@ DIAGNOSTICS = (
     "dead_lettered",
     "retry_queue_depth_at_end",
     "row_capacity_per_s",
+    "stock_at_end",
+    "stock_min",
+    "false_sold_outs",
+    "stock_constraint_errors",
 )
 
 _TOLD = ("sold_out", "rejected", "payment_failed", "order_failed", "processing", "timed_out")
