@@ -130,7 +130,9 @@ class Executor:
         }
         # The strategies found in the wild (``checkoutsim.real.races``), on SQLite.
         wild = WildStore(store, settings.inventory.check_constraint)
-        self.process_locks = ProcessLocks(runtime, self.counters, lock_poll_s)
+        self.process_locks = ProcessLocks(
+            runtime, self.counters, lock_poll_s, settings.inventory.processes
+        )
         self.handlers.update(
             {
                 ops.DecrementStock: wild.decrement,

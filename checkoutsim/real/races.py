@@ -265,12 +265,18 @@ class ProcessLocks:
     """This process's in-memory locks: the ``mutex`` and the per-SKU consumers.
 
     A shopper refused a lock waits in its line holding no worker
-    (``LockWait``), and a release wakes the front at once.
+    (``LockWait``), and a release wakes the front at once. With
+    ``inventory.processes`` above 1 this process stands in for that many
+    serving processes, as the model does: shopper n takes the mutex of stand-in
+    n mod processes. ``--workers N`` runs real processes, each with its own.
     """
 
-    def __init__(self, runtime: Runtime, counters: Counters, poll_s: float) -> None:
+    def __init__(
+        self, runtime: Runtime, counters: Counters, poll_s: float, processes: int = 1
+    ) -> None:
         self.runtime = runtime
         self.counters = counters
+        self.processes = processes
         self._guard = runtime.threading.lock()
         self._held: dict[str, int] = {}
         self._poll_model_s = poll_s / max(runtime.time.wall(1.0), 1e-12)
@@ -300,11 +306,15 @@ class ProcessLocks:
 
     def acquire(self, op: ops.AcquireMutex, saga: SagaContext) -> Any:
         """Take this process's lock ``op.name`` (waiting in line while it is held)."""
-        return self._when_taken(op.name, op.holder, lambda: None)
+        return self._when_taken(self._own(op.name, op.holder), op.holder, lambda: None)
 
     def release(self, op: ops.ReleaseMutex, saga: SagaContext) -> None:
         """Release it, and wake the front of its line."""
-        self._free(op.name)
+        self._free(self._own(op.name, op.holder))
+
+    def _own(self, name: str, holder: int) -> str:
+        """The lock of the (stand-in) process serving ``holder``."""
+        return name if self.processes == 1 else f"{name}@{holder % self.processes}"
 
     def through_queue(self, op: ops.ReserveThroughQueue, saga: SagaContext, store: Store) -> Any:
         """The SKU's consumer: one reservation at a time, a conditional decrement each.

@@ -120,6 +120,8 @@ class Engine:
         ] = {kind: (*entry, costs[kind]) for kind, entry in operations.items()}
         #: Each stock bucket's row lock (``stock_buckets``), made when first written.
         self.bucket_locks: dict[tuple[int, int], WorkerPool] = {}
+        #: Exclusive time each bucket's row was held (its own ceiling).
+        self.bucket_busy: dict[tuple[int, int], float] = {}
         self.mutexes = ProcessMutexes(
             env, settings.inventory.processes, settings.inventory.costs.in_memory_s
         )
@@ -220,6 +222,9 @@ class Engine:
                 row_lock.release()
                 row_stats.calls += 1
                 row_stats.busy_s += latency
+                if kind is ops.DecrementBucket:
+                    key = (operation.sku, operation.bucket)
+                    self.bucket_busy[key] = self.bucket_busy.get(key, 0.0) + latency
             workers.release()
             stats.calls += 1
             stats.busy_s += latency

@@ -75,6 +75,9 @@ def _row_capacity(engine: Engine) -> float:
     strategies, by the application lock around the whole check-and-reserve.
     """
     held = max(engine.locks.stats.hold_s, engine.row_stats.busy_s)
+    if engine.bucket_busy:
+        # N bucket rows are N row locks: the busiest one sets the ceiling.
+        held = max(engine.bucket_busy.values())
     reservations = engine.shop.reservations_made
     return reservations / held if held > 0 else 0.0
 
