@@ -136,6 +136,59 @@ def test_decrement_then_check_turns_away_a_shopper_while_units_come_back() -> No
     assert body.shop.available[0] == 1
 
 
+@settings(max_examples=15, deadline=None)
+@given(
+    strategy=st.sampled_from(
+        [
+            "decrement_then_check",
+            "select_for_update",
+            "queue_per_sku",
+            "stock_buckets",
+            "mutex",
+            "check_then_decrement_checked",
+        ]
+    ),
+    rate=st.floats(min_value=20.0, max_value=400.0),
+    burst=st.integers(min_value=0, max_value=100),
+    stock=st.integers(min_value=0, max_value=60),
+    workers=st.integers(min_value=1, max_value=16),
+    gap_s=st.floats(min_value=0.0, max_value=0.02),
+    decline=st.floats(min_value=0.0, max_value=0.3),
+    buckets=st.integers(min_value=1, max_value=8),
+    seed=st.integers(min_value=0, max_value=2**32),
+)
+def test_safe_wild_strategies_never_oversell_in_the_model(
+    strategy: str,
+    rate: float,
+    burst: int,
+    stock: int,
+    workers: int,
+    gap_s: float,
+    decline: float,
+    buckets: int,
+    seed: int,
+) -> None:
+    checked = strategy.endswith("_checked")
+    configured = Settings.model_validate(
+        {
+            "load": {"rate_per_s": rate, "duration_s": 1.5, "drain_s": 10.0, "burst_size": burst},
+            "catalog": {"stock_per_sku": stock},
+            "gateway": {"decline_rate": decline},
+            "inventory": {
+                "strategy": strategy.removesuffix("_checked"),
+                "workers": workers,
+                "check_constraint": checked,
+                "buckets": buckets,
+                "costs": {"check_gap_s": gap_s},
+            },
+        }
+    )
+    metrics = summarise(simulate(configured, seed), 1.5)
+    assert metrics["oversold_units"] == 0
+    assert metrics["stock_at_end"] >= 0
+    assert metrics["units_sold"] <= stock
+
+
 # --- the model against a formula and an independent simulation -------------------------
 
 
