@@ -115,6 +115,7 @@ class Engine:
             ops.ReserveForUpdate: (_always, self._decrement),
             ops.DecrementBucket: (self._bucket_has_enough, self._decrement_bucket),
         }
+        self._lock_cost = costs[ops.AcquireLock]
         self.inventory_operations: dict[
             type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any], Callable[[], float]]
         ] = {kind: (*entry, costs[kind]) for kind, entry in operations.items()}
@@ -155,7 +156,6 @@ class Engine:
         row_locks = self.row_locks
         stats = self.inventory_stats
         row_stats = self.row_stats
-        query = self._inventory_query
         guarded = self._inventory_guarded
         breaker = self.inventory_breaker
         pause_probability = self._pause_probability
@@ -242,7 +242,7 @@ class Engine:
                     # Told the lock is free, a real client still sets the key
                     # itself: one more query (no worker, as the real retry runs
                     # off the inventory pool) before its hold begins.
-                    yield env.timeout(query() * factor)
+                    yield env.timeout(self._lock_cost() * factor)
                     self.locks.hold_from_now(operation.name, result)
 
     # --- costs --------------------------------------------------------------------
