@@ -17,9 +17,16 @@ import typer
 from checkoutsim import __version__
 from checkoutsim.cli.app import JsonOption, SeedOption, SetOption, VariantOption, emit_json, err
 from checkoutsim.cli.errors import UserError, user_errors
-from checkoutsim.cli.real_output import live_table, real_json, render_compare, render_real
+from checkoutsim.cli.real_output import (
+    live_table,
+    real_json,
+    render_compare,
+    render_grid,
+    render_real,
+)
 from checkoutsim.cli.remote import register_remote
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
+from checkoutsim.experiments.grid import MAX_POINTS, grid_points, summarise_grid
 from checkoutsim.real.backends import BackendChoice, BackendError, choose
 from checkoutsim.real.overload import withheld_reason
 from checkoutsim.results.compare import agreement
@@ -275,21 +282,66 @@ def compare(
     out_directory: OutOption = None,
     store: StoreOption = None,
     locks: LocksOption = None,
+    grid: Annotated[
+        int,
+        typer.Option(
+            "--grid", min=0, max=MAX_POINTS, help="Compare at N seeded random parameter points."
+        ),
+    ] = 0,
 ) -> None:
-    """Run the model and the real implementation with the same parameters, side by side."""
+    """Run the model and the real implementation with the same parameters, side by side.
+
+    With ``--grid N``: at N seeded random parameter points instead, and count
+    per variant the points where the two agree.
+    """
+    _backend(store, locks)
+    if grid:
+        options = _options(run_time, rate, users, seed, store=store, locks=locks)
+        _compare_grid(scenario, overrides or [], variants, grid, options, as_json)
+        return
+    loaded = _load(scenario, overrides, variants)
+    options = _options(run_time, rate, users, seed, store=store, locks=locks)
+    sim, runs, rows = _compare_once(loaded, options, seed, replications, report, not as_json)
+    document = {
+        "scenario": loaded.name,
+        "mode": "compare",
+        "seed": seed,
+        "replications": replications,
+        "version": __version__,
+        "parameters": real_json(loaded, options, runs)["parameters"],
+        "variants": rows,
+    }
+    if report:
+        histories: dict[str, list[Any]] = {}
+        for sim_variant, run in zip(sim.variants, runs, strict=True):
+            histories[f"{run.name} · model"] = list(sim_variant.histories)
+            histories[f"{run.name} · real"] = [run.history]
+        write_and_announce(document, histories, out_directory, loaded)
+    if as_json:
+        emit_json(document)
+        return
+    render_compare(loaded, rows)
+
+
+def _compare_once(
+    loaded: scenarios.Scenario,
+    options: Any,
+    seed: int,
+    replications: int,
+    keep_histories: bool,
+    show: bool,
+) -> tuple[Any, list[VariantRun], list[dict[str, Any]]]:
+    """Both bodies at one set of parameters: the model's result, the real runs, the rows."""
     from checkoutsim.experiments.runner import run_scenario
     from checkoutsim.load.options import run_settings
 
-    _backend(store, locks)
-    loaded = _load(scenario, overrides, variants)
-    options = _options(run_time, rate, users, seed, store=store, locks=locks)
     # The model runs exactly what the real run plays: the same length and rates.
     stretched = replace(
         loaded,
         variants=tuple(replace(v, settings=run_settings(v, options)) for v in loaded.variants),
     )
-    sim = run_scenario(stretched, seed, replications, keep_histories=report)
-    runs = run_real(loaded, options, show=not as_json)
+    sim = run_scenario(stretched, seed, replications, keep_histories=keep_histories)
+    runs = run_real(loaded, options, show=show)
     rows = []
     for sim_variant, run in zip(sim.variants, runs, strict=True):
         agree: bool | None
@@ -311,25 +363,51 @@ def compare(
                 "evidence": evidence,
             }
         )
-    document = {
-        "scenario": loaded.name,
-        "mode": "compare",
-        "seed": seed,
-        "replications": replications,
-        "version": __version__,
-        "parameters": real_json(loaded, options, runs)["parameters"],
-        "variants": rows,
-    }
-    if report:
-        histories: dict[str, list[Any]] = {}
-        for sim_variant, run in zip(sim.variants, runs, strict=True):
-            histories[f"{run.name} · model"] = list(sim_variant.histories)
-            histories[f"{run.name} · real"] = [run.history]
-        write_and_announce(document, histories, out_directory, loaded)
+    return sim, runs, rows
+
+
+def _compare_grid(
+    scenario: str,
+    overrides: list[str],
+    variants: list[str] | None,
+    count: int,
+    options: Any,
+    as_json: bool,
+) -> None:
+    """``compare --grid``: both bodies at each point, then the per-variant tally."""
+    seed = options.seed
+    points = grid_points(count, seed)
+    rows: list[dict[str, Any]] = []
+    for point in points:
+        loaded = _load(scenario, [*overrides, *point.overrides], variants)
+        if not as_json:
+            err.print(f"grid point {point.index + 1}/{count}", highlight=False)
+        for row in _compare_once(loaded, options, seed, 1, False, False)[2]:
+            rows.append(
+                {
+                    "point": point.index,
+                    "overrides": list(point.overrides),
+                    "name": row["name"],
+                    "agree": row["agree"],
+                    "withheld": row["withheld"],
+                    "evidence": row["evidence"],
+                }
+            )
+    summary = summarise_grid(rows)
     if as_json:
-        emit_json(document)
+        emit_json(
+            {
+                "scenario": scenario,
+                "mode": "compare-grid",
+                "seed": seed,
+                "version": __version__,
+                "points": count,
+                "summary": summary,
+                "rows": rows,
+            }
+        )
         return
-    render_compare(loaded, rows)
+    render_grid(scenario, count, summary)
 
 
 def _seconds(name: str, help_text: str) -> Any:

@@ -221,3 +221,33 @@ def render_compare(loaded: scenarios.Scenario, rows: list[dict[str, Any]]) -> No
             for row in rows
         ]
         out.print(f"{key}: " + "; ".join(cells), highlight=False)
+
+
+def render_grid(scenario: str, count: int, summary: list[dict[str, Any]]) -> None:
+    """``compare --grid``: per variant, how many points agree, and the worst one."""
+    table = Table(title=f"{scenario} · compare at {count} random points", title_justify="left")
+    for column in ("variant", "points", "within 2x", "zero vs non-zero", "withheld"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for item in summary:
+        table.add_row(
+            item["name"],
+            str(item["points"]),
+            str(item["agree"]),
+            str(item["zero_agree"]),
+            str(item["withheld"]),
+        )
+    out.print(table)
+    for item in summary:
+        worst = item["worst"]
+        if worst is None:
+            continue
+        figures = ", ".join(
+            f"{line['metric']} {format_value(line['sim'])} / {format_value(line['real'])}"
+            for line in worst["evidence"]
+        )
+        rerun = " ".join(f"--set '{value}'" for value in worst["set"])
+        out.print(
+            f"{item['name']}: worst point {worst['point'] + 1} (model / real: {figures});"
+            f" rerun: checkoutsim compare {scenario} -v {item['name']} {rerun}",
+            highlight=False,
+        )
