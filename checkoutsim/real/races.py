@@ -153,7 +153,7 @@ class WildStore:
             conn.execute(
                 "UPDATE stock_marks SET lowest = MIN(lowest, ?) WHERE sku = ?", (left, request.sku)
             )
-            return self.store._reserve(conn, request, saga, now)
+            return self.store.reserve_in(conn, request, saga, now)
 
         return self.store.db.transaction(work)
 
@@ -175,7 +175,7 @@ class WildStore:
             except sqlite3.IntegrityError:
                 return self._refused(conn, request.sku)
             if left >= 0:
-                return self.store._reserve(conn, request, saga, now)
+                return self.store.reserve_in(conn, request, saga, now)
             # Counting what others owe back, the SKU held enough: a false sold-out.
             false = int(left + request.quantity + owed >= request.quantity)
             conn.execute(
@@ -224,7 +224,7 @@ class WildStore:
                 " WHERE sku = ?",
                 (request.quantity, request.sku),
             )
-            return store._reserve(conn, request, saga, now)
+            return store.reserve_in(conn, request, saga, now)
 
         return store.db.transaction(work)
 
@@ -251,7 +251,7 @@ class WildStore:
                 " WHERE sku = ?",
                 (request.quantity, request.sku),
             )
-            reservation_id = self.store._reserve(conn, request, saga, now)
+            reservation_id = self.store.reserve_in(conn, request, saga, now)
             conn.execute(
                 "INSERT INTO bucket_reservations (reservation_id, sku, bucket) VALUES (?, ?, ?)",
                 (reservation_id, request.sku, op.bucket),

@@ -179,6 +179,12 @@ class Store(OrderStore):
             (sku, lease_token, fence_token, int(accepted), now),
         )
 
+    def reserve_in(
+        self, conn: sqlite3.Connection, request: ReservationRequest, saga: SagaContext, now: float
+    ) -> int:
+        """Insert a reservation inside a caller's write transaction (``checkoutsim.real.races``)."""
+        return self._reserve(conn, request, saga, now)
+
     def _reserve(
         self, conn: sqlite3.Connection, request: ReservationRequest, saga: SagaContext, now: float
     ) -> int:
