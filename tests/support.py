@@ -31,9 +31,15 @@ class Gateway:
 class StepBody:
     """Executes operations immediately against in-memory state."""
 
-    def __init__(self, stock: list[int], clock: ManualClock | None = None) -> None:
+    def __init__(
+        self,
+        stock: list[int],
+        clock: ManualClock | None = None,
+        check_constraint: bool = False,
+        buckets: int = 0,
+    ) -> None:
         self.clock = clock or ManualClock()
-        self.shop = Shop(stock)
+        self.shop = Shop(stock, check_constraint=check_constraint, buckets=buckets)
         self.ledger = Ledger()
         self.gateway = Gateway()
         self.order_script: list[str] = []
@@ -62,6 +68,26 @@ class StepBody:
 
     def _DecrementIfAvailable(self, op: ops.DecrementIfAvailable) -> int | None:
         return self.shop.decrement_if_available(op.reservation, self.clock.now())
+
+    def _DecrementStock(self, op: ops.DecrementStock) -> object:
+        return self.shop.decrement(op.reservation, self.clock.now())
+
+    def _DecrementThenCheck(self, op: ops.DecrementThenCheck) -> object:
+        return self.shop.decrement_then_check(op.reservation, self.clock.now())
+
+    def _GiveBack(self, op: ops.GiveBack) -> None:
+        self.shop.give_back(op.sku, op.quantity)
+
+    def _ReserveForUpdate(self, op: ops.ReserveForUpdate) -> int | None:
+        # One operation: the row is locked from its read to its write.
+        return self.shop.decrement_if_available(op.reservation, self.clock.now())
+
+    def _ReserveThroughQueue(self, op: ops.ReserveThroughQueue) -> int | None:
+        # The consumer serves one request at a time: each is one step here.
+        return self.shop.decrement_if_available(op.reservation, self.clock.now())
+
+    def _DecrementBucket(self, op: ops.DecrementBucket) -> int | None:
+        return self.shop.decrement_bucket(op.reservation, op.bucket, self.clock.now())
 
     def _ReleaseReservation(self, op: ops.ReleaseReservation) -> bool:
         return self.shop.release(op.reservation_id)

@@ -26,9 +26,10 @@ from checkoutsim.cli.app import (
 )
 from checkoutsim.cli.compare_view import compare_row, render_compare
 from checkoutsim.cli.errors import UserError, user_errors
-from checkoutsim.cli.real_output import live_table, real_json, render_real
+from checkoutsim.cli.real_output import live_table, real_json, render_grid, render_real
 from checkoutsim.cli.remote import register_remote
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
+from checkoutsim.experiments.grid import MAX_POINTS, grid_points, summarise_grid
 from checkoutsim.real.backends import BackendChoice, BackendError, choose
 from checkoutsim.real.overload import withheld_reason
 from checkoutsim.results.agreement import RULES
@@ -295,37 +296,32 @@ def compare(
             " the model's common random numbers.",
         ),
     ] = False,
+    grid: Annotated[
+        int,
+        typer.Option(
+            "--grid", min=0, max=MAX_POINTS, help="Compare at N seeded random parameter points."
+        ),
+    ] = 0,
 ) -> None:
     """Run the model and the real implementation with the same parameters, side by side.
 
     Every metric is judged by its kind (invariants, rates, latencies) or shown
     as a diagnostic; the model runs for the real run's length, not the scenario's.
+    With ``--grid N``: at N seeded random parameter points instead, and count
+    per variant the points where the two agree.
     """
-    from checkoutsim.experiments.runner import run_scenario
-    from checkoutsim.load.options import run_settings
-
     _backend(store, locks)
-    loaded = _load(scenario, overrides, variants)
     real_seed = independent_seed(seed) if independent else seed
+    if grid:
+        options = _options(run_time, rate, users, real_seed, store=store, locks=locks)
+        _compare_grid(scenario, overrides or [], variants, grid, options, seed, as_json)
+        return
+    loaded = _load(scenario, overrides, variants)
     options = _options(run_time, rate, users, real_seed, store=store, locks=locks)
-    # The model runs exactly what the real run plays: the same length and rates.
-    stretched = replace(
-        loaded,
-        variants=tuple(replace(v, settings=run_settings(v, options)) for v in loaded.variants),
+    sim, runs, rows, stretched = _compare_once(
+        loaded, options, seed, replications, report, not as_json
     )
-    sim = run_scenario(stretched, seed, replications, keep_histories=report)
-    runs = run_real(loaded, options, show=not as_json)
     first = stretched.variants[0].settings
-    rows = [
-        compare_row(
-            run.name,
-            sim_variant.metrics,
-            run.metrics,
-            run.load,
-            variant.settings.real.time_scale,
-        )
-        for sim_variant, run, variant in zip(sim.variants, runs, stretched.variants, strict=True)
-    ]
     document = {
         "scenario": loaded.name,
         "mode": "compare",
@@ -357,6 +353,84 @@ def compare(
         emit_json(document)
         return
     render_compare(loaded, document)
+
+
+def _compare_once(
+    loaded: scenarios.Scenario,
+    options: Any,
+    seed: int,
+    replications: int,
+    keep_histories: bool,
+    show: bool,
+) -> tuple[Any, list[VariantRun], list[dict[str, Any]], scenarios.Scenario]:
+    """Both bodies at one set of parameters: the model's result, the real runs, the rows
+    (every metric judged) and the scenario as the model ran it."""
+    from checkoutsim.experiments.runner import run_scenario
+    from checkoutsim.load.options import run_settings
+
+    # The model runs exactly what the real run plays: the same length and rates.
+    stretched = replace(
+        loaded,
+        variants=tuple(replace(v, settings=run_settings(v, options)) for v in loaded.variants),
+    )
+    sim = run_scenario(stretched, seed, replications, keep_histories=keep_histories)
+    runs = run_real(loaded, options, show=show)
+    rows = [
+        compare_row(
+            run.name,
+            sim_variant.metrics,
+            run.metrics,
+            run.load,
+            variant.settings.real.time_scale,
+        )
+        for sim_variant, run, variant in zip(sim.variants, runs, stretched.variants, strict=True)
+    ]
+    return sim, runs, rows, stretched
+
+
+def _compare_grid(
+    scenario: str,
+    overrides: list[str],
+    variants: list[str] | None,
+    count: int,
+    options: Any,
+    seed: int,
+    as_json: bool,
+) -> None:
+    """``compare --grid``: both bodies at each point, then the per-variant tally."""
+    points = grid_points(count, seed)
+    rows: list[dict[str, Any]] = []
+    for point in points:
+        loaded = _load(scenario, [*overrides, *point.overrides], variants)
+        if not as_json:
+            err.print(f"grid point {point.index + 1}/{count}", highlight=False)
+        for row in _compare_once(loaded, options, seed, 1, False, False)[2]:
+            rows.append(
+                {
+                    "point": point.index,
+                    "overrides": list(point.overrides),
+                    "name": row["name"],
+                    "agree": row["agree"],
+                    "disagree": row["disagree"],
+                    "withheld": row["withheld"],
+                    "evidence": row["evidence"],
+                }
+            )
+    summary = summarise_grid(rows)
+    if as_json:
+        emit_json(
+            {
+                "scenario": scenario,
+                "mode": "compare-grid",
+                "seed": seed,
+                "version": __version__,
+                "points": count,
+                "summary": summary,
+                "rows": rows,
+            }
+        )
+        return
+    render_grid(scenario, count, summary)
 
 
 def independent_seed(seed: int) -> int:

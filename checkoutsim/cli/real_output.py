@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
+from rich.table import Table
 from rich.text import Text
 
 from checkoutsim import __version__
@@ -222,3 +223,35 @@ def render_health(runs: list[VariantRun]) -> None:
                 highlight=False,
                 soft_wrap=True,
             )
+
+
+def render_grid(scenario: str, count: int, summary: list[dict[str, Any]]) -> None:
+    """``compare --grid``: per variant, how many points agree, and the worst one."""
+    table = Table(title=f"{scenario} · compare at {count} random points", title_justify="left")
+    for column in ("variant", "points", "agree", "zero vs non-zero", "withheld"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+    for item in summary:
+        table.add_row(
+            item["name"],
+            str(item["points"]),
+            str(item["agree"]),
+            str(item["zero_agree"]),
+            str(item["withheld"]),
+        )
+    out.print(table)
+    for item in summary:
+        worst = item["worst"]
+        if worst is None:
+            continue
+        figures = ", ".join(
+            f"{line['metric']} {format_value(line['sim'], line['metric'])}"
+            f" / {format_value(line['real'], line['metric'])}"
+            for line in worst["evidence"]
+            if line["kind"] == "invariant" or line["agree"] is False
+        )
+        rerun = " ".join(f"--set '{value}'" for value in worst["set"])
+        out.print(
+            f"{item['name']}: worst point {worst['point'] + 1} (model / real: {figures});"
+            f" rerun: checkoutsim compare {scenario} -v {item['name']} {rerun}",
+            highlight=False,
+        )

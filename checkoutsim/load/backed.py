@@ -26,6 +26,7 @@ from checkoutsim.load.options import LoadError, LoadOptions, VariantRun
 from checkoutsim.load.remote import run_master
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.session import Progress
+from checkoutsim.policy.inventory import WILD_STRATEGIES
 from checkoutsim.real.backends import BackendChoice, BackendError, RunBackend, choose
 from checkoutsim.real.service import CheckoutService, StorePaths, store_parent
 from checkoutsim.scenario.files import Variant
@@ -40,6 +41,12 @@ def run_backed(
         choice = choose(options.store, options.locks)
     except BackendError as error:
         raise LoadError(str(error)) from None
+    strategy = settings.inventory.strategy
+    if strategy in WILD_STRATEGIES and (choice.postgres or choice.redis):
+        raise LoadError(
+            f"inventory.strategy {strategy!r} runs on the SQLite store only so far;"
+            " drop --store postgresql://... and --locks redis://..."
+        )
     if options.master or (options.workers > 0 and not choice.default):
         if not choice.postgres:
             raise LoadError(

@@ -10,6 +10,21 @@ read and a write that each cost a database round trip in either body.
 - ``fenced``: the same lock plus a fencing token the store checks on write.
 - ``optimistic``: version compare-and-set with bounded retries.
 - ``atomic``: one conditional update, decrement only where enough is left.
+
+The strategies found in the wild (``docs/model.md``, "Inventory races in the wild"):
+
+- ``check_then_decrement``: read, check, then a relative decrement. No update
+  is lost; it oversells only by the checks in flight at sell-out, driving the
+  row negative unless a CHECK constraint refuses the write (an error, then).
+- ``decrement_then_check``: decrement first, give back if negative. Never
+  oversells; shoppers arriving while the row is briefly negative are turned
+  away though units remain (false sold-outs).
+- ``select_for_update``: a pessimistic row lock from the read to the write.
+- ``mutex``: an in-process lock around read-check-write: safe in one serving
+  process, lost updates once two processes each hold their own.
+- ``stock_buckets``: the SKU's stock split over N rows, one picked at random;
+  a shopper whose bucket is empty is told sold out while others still hold stock.
+- ``queue_per_sku``: reservations serialised through one consumer per SKU.
 """
 
 from __future__ import annotations
@@ -19,19 +34,38 @@ from dataclasses import dataclass
 from enum import Enum
 
 from checkoutsim.policy.ops import (
+    CONSTRAINT_FAILED,
+    STOCK_NEGATIVE,
     UNAVAILABLE,
     AcquireLock,
+    AcquireMutex,
     CompareAndSetStock,
+    DecrementBucket,
     DecrementIfAvailable,
+    DecrementStock,
+    DecrementThenCheck,
+    GiveBack,
     ReadStock,
     ReleaseLock,
+    ReleaseMutex,
     ReservationRequest,
+    ReserveForUpdate,
+    ReserveThroughQueue,
     Step,
     Wait,
     WriteStock,
 )
 
-STRATEGIES = ("naive", "lock_ttl", "fenced", "optimistic", "atomic")
+#: The strategies found in the wild, added after the first five.
+WILD_STRATEGIES = (
+    "check_then_decrement",
+    "decrement_then_check",
+    "select_for_update",
+    "mutex",
+    "stock_buckets",
+    "queue_per_sku",
+)
+STRATEGIES = ("naive", "lock_ttl", "fenced", "optimistic", "atomic", *WILD_STRATEGIES)
 
 
 class ReserveStatus(Enum):
@@ -41,6 +75,7 @@ class ReserveStatus(Enum):
     SOLD_OUT = "sold_out"
     CONFLICT = "conflict"  # gave up: lock wait timed out, stale fence, CAS retries spent
     UNAVAILABLE = "unavailable"  # the inventory service was down or its breaker open
+    ERROR = "error"  # the store refused the write (a CHECK constraint fired)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,15 +95,27 @@ class InventoryPolicy:
     lock_wait_s: float = 2.0
     optimistic_retries: int = 3
     optimistic_backoff_s: float = 0.002
+    #: Rows the SKU's stock is split over (``stock_buckets``).
+    buckets: int = 1
+    #: Time the application spends between a check and its write (seconds).
+    check_gap_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown inventory strategy {self.strategy!r}")
+        if self.buckets < 1:
+            raise ValueError(f"buckets must be at least 1, not {self.buckets}")
 
 
 SOLD_OUT = ReserveResult(ReserveStatus.SOLD_OUT)
 CONFLICT = ReserveResult(ReserveStatus.CONFLICT)
 DOWN = ReserveResult(ReserveStatus.UNAVAILABLE)
+REFUSED_BY_CONSTRAINT = ReserveResult(ReserveStatus.ERROR)
+
+
+def mutex_name(sku: int) -> str:
+    """Name of the in-process lock the ``mutex`` strategy takes."""
+    return f"mutex:inventory:{sku}"
 
 
 def lock_name(sku: int) -> str:
@@ -103,19 +150,79 @@ def reserve(
             return SOLD_OUT
         return ReserveResult(ReserveStatus.RESERVED, reservation_id)
     if strategy == "naive":
-        return (yield from _read_check_write(request, fence_token=None))
+        return (yield from _read_check_write(request, None, policy.check_gap_s))
     if strategy == "optimistic":
         return (yield from _optimistic(policy, request, rng))
+    if strategy in WILD_STRATEGIES:
+        return (yield from _wild(policy, request, rng))
     return (yield from _locked(policy, request, fenced=strategy == "fenced"))
 
 
-def _read_check_write(request: ReservationRequest, fence_token: int | None) -> Step[ReserveResult]:
+def _reserved(reservation_id: object) -> ReserveResult:
+    """What one reserving operation's result means to the shopper."""
+    if reservation_id is UNAVAILABLE:
+        return DOWN
+    if reservation_id is CONSTRAINT_FAILED:
+        return REFUSED_BY_CONSTRAINT
+    if reservation_id is None:
+        return SOLD_OUT
+    assert isinstance(reservation_id, int)
+    return ReserveResult(ReserveStatus.RESERVED, reservation_id)
+
+
+def _wild(
+    policy: InventoryPolicy, request: ReservationRequest, rng: random.Random
+) -> Step[ReserveResult]:
+    """The strategies found in the wild (see the module's docstring)."""
+    strategy = policy.strategy
+    if strategy == "check_then_decrement":
+        row = yield ReadStock(request.sku)
+        if row is UNAVAILABLE:
+            return DOWN
+        if row.available < request.quantity:
+            return SOLD_OUT
+        if policy.check_gap_s > 0:
+            yield Wait(policy.check_gap_s)
+        return _reserved((yield DecrementStock(request)))
+    if strategy == "decrement_then_check":
+        taken = yield DecrementThenCheck(request)
+        if taken is STOCK_NEGATIVE:
+            # Gone below zero: give the units back. Until that lands, every
+            # other shopper's decrement also sees a negative value.
+            yield GiveBack(request.sku, request.quantity)
+            return SOLD_OUT
+        return _reserved(taken)
+    if strategy == "select_for_update":
+        return _reserved((yield ReserveForUpdate(request)))
+    if strategy == "stock_buckets":
+        bucket = rng.randrange(policy.buckets)
+        return _reserved((yield DecrementBucket(request, bucket)))
+    if strategy == "queue_per_sku":
+        return _reserved((yield ReserveThroughQueue(request)))
+    # mutex: the naive read-check-write inside this process's own lock.
+    name = mutex_name(request.sku)
+    yield AcquireMutex(name, request.intent_id)
+    try:
+        result = yield from _read_check_write(request, None, policy.check_gap_s)
+    except Exception:
+        # A failed store call is thrown in here: the lock must not stay held.
+        yield ReleaseMutex(name, request.intent_id)
+        raise
+    yield ReleaseMutex(name, request.intent_id)
+    return result
+
+
+def _read_check_write(
+    request: ReservationRequest, fence_token: int | None, check_gap_s: float = 0.0
+) -> Step[ReserveResult]:
     """Read the row, check availability, write the new value: the racy core."""
     row = yield ReadStock(request.sku)
     if row is UNAVAILABLE:
         return DOWN
     if row.available < request.quantity:
         return SOLD_OUT
+    if check_gap_s > 0:
+        yield Wait(check_gap_s)
     reservation_id = yield WriteStock(
         request.sku, row.available - request.quantity, request, fence_token
     )

@@ -113,7 +113,8 @@ def checkout(request: CheckoutRequest, policies: Policies, rng: random.Random) -
     )
     if reservation.status is ReserveStatus.SOLD_OUT:
         return Outcome.SOLD_OUT
-    if reservation.status is ReserveStatus.CONFLICT:
+    if reservation.status in (ReserveStatus.CONFLICT, ReserveStatus.ERROR):
+        # ERROR: the stock row's CHECK constraint refused the write.
         return Outcome.REJECTED
     if reservation.status is ReserveStatus.UNAVAILABLE and saga.when_inventory_down == "reject":
         # Consistency over availability: no stock check, no sale.

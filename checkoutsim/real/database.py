@@ -152,6 +152,10 @@ class Database:
         if self.round_trip_s > 0 and self.block is not None:
             self.block(self.round_trip_s)
 
+    def round_trip(self) -> None:
+        """Pay one more round trip, e.g. for a transaction's second statement."""
+        self._round_trip()
+
     def read(self) -> sqlite3.Connection:
         """A connection for one autocommit read (after the injected round trip)."""
         self._round_trip()

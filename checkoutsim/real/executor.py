@@ -37,6 +37,7 @@ from checkoutsim.real.counters import Counters
 from checkoutsim.real.gateway import Gateway
 from checkoutsim.real.inventory_faults import InventoryFaults
 from checkoutsim.real.lock_waits import Leases
+from checkoutsim.real.races import ProcessLocks, WildStore
 from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.store import Store
@@ -54,6 +55,12 @@ INVENTORY_OPS = (
     ops.AcquireLock,
     ops.ReleaseLock,
     ops.ReleaseReservation,
+    ops.DecrementStock,
+    ops.DecrementThenCheck,
+    ops.GiveBack,
+    ops.ReserveForUpdate,
+    ops.DecrementBucket,
+    ops.ReserveThroughQueue,
 )
 
 
@@ -122,6 +129,25 @@ class Executor:
             ops.Authorize: lambda op, saga: gateway.authorize(op),
             ops.Checkpoint: self._checkpoint,
         }
+        # The strategies found in the wild (``checkoutsim.real.races``), on SQLite.
+        wild = WildStore(store, settings.inventory.check_constraint)
+        self.process_locks = ProcessLocks(
+            runtime, self.counters, lock_poll_s, settings.inventory.processes
+        )
+        self.handlers.update(
+            {
+                ops.DecrementStock: wild.decrement,
+                ops.DecrementThenCheck: wild.decrement_then_check,
+                ops.GiveBack: wild.give_back,
+                ops.ReserveForUpdate: wild.for_update,
+                ops.DecrementBucket: wild.decrement_bucket,
+                ops.ReserveThroughQueue: functools.partial(
+                    self.process_locks.through_queue, store=store
+                ),
+                ops.AcquireMutex: self.process_locks.acquire,
+                ops.ReleaseMutex: self.process_locks.release,
+            }
+        )
         self._crashes = (
             CoordinatorCrashes(self.schedule, settings.transaction.coordinators)
             if self.schedule.has_outages("coordinator")

@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from checkoutsim.policy.inventory import LONG_LOCK_WAIT_S
+from checkoutsim.real import races
+from checkoutsim.real.database import Database
 from checkoutsim.real.gateway import Ledger
 from checkoutsim.real.store import Store
 from checkoutsim.results import audit
@@ -217,6 +219,13 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
     counters["unfinished_sagas"] = shop.execute(
         "SELECT COUNT(*) FROM saga_log WHERE step IN ('reserved', 'captured')"
     ).fetchone()[0]
+    if (
+        isinstance(store.db, Database)
+        and shop.execute(
+            "SELECT COUNT(*) FROM sqlite_master WHERE name = 'stock_marks'"
+        ).fetchone()[0]
+    ):
+        counters.update(races.marks(store))
     return ServerFacts(
         orders, ledger.frame(), grants, writes, stock, counters, keys, open_records(store)
     )

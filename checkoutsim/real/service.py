@@ -25,7 +25,7 @@ from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import TIMELINE_CODES
 from checkoutsim.policy.saga import CheckoutRequest, find_orphans, refund_orphan
 from checkoutsim.policy.two_phase import protocol_checkout
-from checkoutsim.real import api
+from checkoutsim.real import api, races
 from checkoutsim.real.database import Database
 from checkoutsim.real.executor import Executor
 from checkoutsim.real.fault_counts import count_faults
@@ -130,7 +130,13 @@ class CheckoutService:
             self.store = Store(self.shop_db, runtime.time)
         self.ledger = Ledger(self.gateway_db, runtime)
         catalog = settings.catalog
-        self.store.create([catalog.stock_per_sku] * catalog.skus, meta or {})
+        if races.wild(settings):
+            self.store.create(
+                [catalog.stock_per_sku] * catalog.skus, meta or {}, races.schema_for(settings)
+            )
+            races.prepare(self.store, settings)
+        else:
+            self.store.create([catalog.stock_per_sku] * catalog.skus, meta or {})
         self.ledger.create()
         rngs = process_streams(seed, process)
         self._policy_rng = rngs["policy"]

@@ -60,9 +60,9 @@ class Store(OrderStore):
 
     # --- setup ---------------------------------------------------------------------
 
-    def create(self, stock: Sequence[int], meta: dict[str, str]) -> None:
+    def create(self, stock: Sequence[int], meta: dict[str, str], schema: str = SHOP) -> None:
         """Create the schema; stock the catalog and record ``meta`` if the file is new."""
-        self.db.execute_script(SHOP)
+        self.db.execute_script(schema)
 
         def work(conn: sqlite3.Connection) -> Any:
             if conn.execute("SELECT COUNT(*) FROM inventory").fetchone()[0] == 0:
@@ -178,6 +178,12 @@ class Store(OrderStore):
             " VALUES (?, ?, ?, ?, ?)",
             (sku, lease_token, fence_token, int(accepted), now),
         )
+
+    def reserve_in(
+        self, conn: sqlite3.Connection, request: ReservationRequest, saga: SagaContext, now: float
+    ) -> int:
+        """Insert a reservation inside a caller's write transaction (``checkoutsim.real.races``)."""
+        return self._reserve(conn, request, saga, now)
 
     def _reserve(
         self, conn: sqlite3.Connection, request: ReservationRequest, saga: SagaContext, now: float

@@ -77,6 +77,10 @@ DIAGNOSTICS = (
     "dead_lettered",
     "retry_queue_depth_at_end",
     "row_capacity_per_s",
+    "stock_at_end",
+    "stock_min",
+    "false_sold_outs",
+    "stock_constraint_errors",
 )
 
 

@@ -29,7 +29,19 @@ from checkoutsim.scenario.limits import (
     run_problems,
 )
 
-InventoryStrategy = Literal["naive", "lock_ttl", "fenced", "optimistic", "atomic"]
+InventoryStrategy = Literal[
+    "naive",
+    "lock_ttl",
+    "fenced",
+    "optimistic",
+    "atomic",
+    "check_then_decrement",
+    "decrement_then_check",
+    "select_for_update",
+    "mutex",
+    "stock_buckets",
+    "queue_per_sku",
+]
 PaymentStrategy = Literal["no_key", "check_then_charge", "key_first"]
 
 
@@ -156,6 +168,32 @@ class Shopper(Section):
     abandon_probability: float = Field(0.0, ge=0, le=1)
 
 
+class InventoryCosts(Section):
+    """What each kind of inventory operation costs the model, on its kind of store.
+
+    A cost left unset is the inventory's ``query`` latency, which every call
+    cost before costs were told apart: scenarios that set none keep their numbers.
+    Fill them from measurements of a system to describe that system.
+    """
+
+    #: A ``SELECT`` of the row (or a ``GET``).
+    read: Latency | None = None
+    #: An unconditional write: a blind write-back, a relative decrement, ``DECR``,
+    #: a give-back, a release of a reservation.
+    write: Latency | None = None
+    #: A conditional write (compare-and-set, ``UPDATE ... WHERE available >= q``),
+    #: and each statement of a ``SELECT ... FOR UPDATE`` transaction.
+    conditional_write: Latency | None = None
+    #: One round trip to the lock service (take or release a lease).
+    lock: Latency | None = None
+    #: The hop to a per-SKU queue's consumer and back.
+    queue: Latency | None = None
+    #: An in-memory check or an in-process lock's take or release (seconds).
+    in_memory_s: float = Field(0.0, ge=0, le=60)
+    #: The application's time between a check and the write it decides (seconds).
+    check_gap_s: float = Field(0.0, ge=0, le=60)
+
+
 class Inventory(Section):
     """The inventory service and its reservation strategy."""
 
@@ -170,6 +208,15 @@ class Inventory(Section):
     lock_wait_s: float = Field(2.0, ge=0, le=86_400)
     optimistic_retries: int = Field(3, ge=0, le=1000)
     optimistic_backoff_s: float = Field(0.002, ge=0, le=60)
+    #: Does the stock row carry ``CHECK (available >= 0)``? Then a write that
+    #: would take it below zero fails, and its shopper gets an error.
+    check_constraint: bool = False
+    #: Rows the ``stock_buckets`` strategy splits each SKU's stock over.
+    buckets: int = Field(1, ge=1, le=10_000)
+    #: Serving processes (each has its own in-process ``mutex``); the model sends
+    #: shopper n to process n mod processes, as a round-robin balancer would.
+    processes: int = Field(1, ge=1, le=1000)
+    costs: InventoryCosts = InventoryCosts()
 
 
 class Payment(Section):

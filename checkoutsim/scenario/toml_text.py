@@ -89,9 +89,10 @@ def long_string_text(text: str) -> str:
     """A multi-line string as ``\"\"\"`` block when it reads back the same, else quoted."""
     plain = all(character == "\n" or character.isprintable() for character in text)
     # Only text that ends in a newline: the block's last line break is part of its value.
-    if text.endswith("\n") and plain and "\\" not in text and '"""' not in text:
-        if not text.endswith('"\n'):  # a quote before the closing """ would end it early
-            return '"""\n' + text + '"""'
+    # A quote before the closing """ would end the block early.
+    safe = plain and "\\" not in text and '"""' not in text and not text.endswith('"\n')
+    if text.endswith("\n") and safe:
+        return '"""\n' + text + '"""'
     return string_text(text)
 
 

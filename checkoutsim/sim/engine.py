@@ -26,6 +26,7 @@ from checkoutsim.sim.clock import SimClock
 from checkoutsim.sim.gateway import GatewayModel
 from checkoutsim.sim.locks import LockTable
 from checkoutsim.sim.pool import WorkerPool
+from checkoutsim.sim.races import ProcessMutexes, SkuQueues, operation_costs
 from checkoutsim.sim.state import Ledger, Shop
 from checkoutsim.world import service_rules
 from checkoutsim.world.faults import CoordinatorCrashes, FaultSchedule, make_breaker
@@ -96,11 +97,10 @@ class Engine:
         self._coordinator_faulty = self.faults.has_outages("coordinator")
         self._crashes = CoordinatorCrashes(self.faults, settings.transaction.coordinators)
         #: Inventory operations: which of them lock their SKU's row (None: none
-        #: do; else a test of the operation), and the plain function applying
-        #: each to the shop once the query's cost is paid.
-        self.inventory_operations: dict[
-            type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any]]
-        ] = {
+        #: do; else a test of the operation), the plain function applying each
+        #: to the shop once its cost is paid, and its cost (``inventory.costs``).
+        costs = operation_costs(settings, streams["inventory"], self._inventory_query)
+        operations: dict[type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any]]] = {
             ops.ReadStock: (None, self._read_stock),
             ops.WriteStock: (_always, self._write_stock),
             ops.CompareAndSetStock: (self._version_matches, self._compare_and_set),
@@ -108,7 +108,24 @@ class Engine:
             ops.ReleaseReservation: (None, self._release_reservation),
             ops.AcquireLock: (None, self._acquire_lock),
             ops.ReleaseLock: (None, self._release_lock),
+            ops.DecrementStock: (_always, self._relative_decrement),
+            ops.DecrementThenCheck: (_always, self._decrement_then_check),
+            ops.GiveBack: (_always, self._give_back),
+            ops.ReserveForUpdate: (_always, self._decrement),
+            ops.DecrementBucket: (self._bucket_has_enough, self._decrement_bucket),
         }
+        self._lock_cost = costs[ops.AcquireLock]
+        self.inventory_operations: dict[
+            type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any], Callable[[], float]]
+        ] = {kind: (*entry, costs[kind]) for kind, entry in operations.items()}
+        #: Each stock bucket's row lock (``stock_buckets``), made when first written.
+        self.bucket_locks: dict[tuple[int, int], WorkerPool] = {}
+        #: Exclusive time each bucket's row was held (its own ceiling).
+        self.bucket_busy: dict[tuple[int, int], float] = {}
+        self.mutexes = ProcessMutexes(
+            env, settings.inventory.processes, settings.inventory.costs.in_memory_s
+        )
+        self.queues = SkuQueues(env, shop, settings, streams["inventory"], self._inventory_query)
         self.handlers: dict[type, Callable[[Any], SimStep]] = {
             ops.LookupPayment: self._lookup_payment,
             ops.InsertPayment: self._insert_payment,
@@ -117,6 +134,9 @@ class Engine:
             ops.HasOrder: self._has_order,
             ops.Checkpoint: self._checkpoint,
             ops.Wait: self._wait,
+            ops.AcquireMutex: self.mutexes.acquire,
+            ops.ReleaseMutex: self.mutexes.release,
+            ops.ReserveThroughQueue: self._through_queue,
             **self.gateway.handlers(),
         }
 
@@ -135,7 +155,6 @@ class Engine:
         row_locks = self.row_locks
         stats = self.inventory_stats
         row_stats = self.row_stats
-        query = self._inventory_query
         guarded = self._inventory_guarded
         breaker = self.inventory_breaker
         pause_probability = self._pause_probability
@@ -169,12 +188,15 @@ class Engine:
                     continue
             # The latency is drawn up front so that a caller handed a worker
             # or the row by the one before it can be woken when served.
-            latency = query() * factor
-            locks_row, apply = inventory
+            locks_row, apply, cost = inventory
+            latency = cost() * factor
             row_lock = None
             wanted = None
             if locks_row is not None and locks_row(operation):
-                row_lock = row_locks[operation.sku]
+                if kind is ops.DecrementBucket:
+                    row_lock = self._bucket_lock(operation)
+                else:
+                    row_lock = row_locks[operation.sku]
                 # Asked again whenever the row is about to be handed over.
                 wanted = functools.partial(locks_row, operation)
             served = False
@@ -199,6 +221,9 @@ class Engine:
                 row_lock.release()
                 row_stats.calls += 1
                 row_stats.busy_s += latency
+                if kind is ops.DecrementBucket:
+                    key = (operation.sku, operation.bucket)
+                    self.bucket_busy[key] = self.bucket_busy.get(key, 0.0) + latency
             workers.release()
             stats.calls += 1
             stats.busy_s += latency
@@ -216,7 +241,7 @@ class Engine:
                     # Told the lock is free, a real client still sets the key
                     # itself: one more query (no worker, as the real retry runs
                     # off the inventory pool) before its hold begins.
-                    yield env.timeout(query() * factor)
+                    yield env.timeout(self._lock_cost() * factor)
                     self.locks.hold_from_now(operation.name, result)
 
     # --- costs --------------------------------------------------------------------
@@ -259,6 +284,37 @@ class Engine:
 
     def _enough_left(self, op: ops.DecrementIfAvailable) -> bool:
         return self.shop.available[op.sku] >= op.reservation.quantity
+
+    def _bucket_has_enough(self, op: ops.DecrementBucket) -> bool:
+        return self.shop.bucket_available[op.sku][op.bucket] >= op.reservation.quantity
+
+    def _bucket_lock(self, op: ops.DecrementBucket) -> WorkerPool:
+        """The bucket's own row lock: N buckets are N hot rows, not one."""
+        key = (op.sku, op.bucket)
+        lock = self.bucket_locks.get(key)
+        if lock is None:
+            lock = self.bucket_locks[key] = WorkerPool(self.env, 1)
+        return lock
+
+    def _relative_decrement(self, op: ops.DecrementStock) -> Any:
+        return self.shop.decrement(op.reservation, self.env.now)
+
+    def _decrement_then_check(self, op: ops.DecrementThenCheck) -> Any:
+        return self.shop.decrement_then_check(op.reservation, self.env.now)
+
+    def _give_back(self, op: ops.GiveBack) -> None:
+        self.shop.give_back(op.sku, op.quantity)
+
+    def _decrement_bucket(self, op: ops.DecrementBucket) -> Any:
+        return self.shop.decrement_bucket(op.reservation, op.bucket, self.env.now)
+
+    def _through_queue(self, op: ops.ReserveThroughQueue) -> SimStep:
+        """The SKU's consumer answers; the inventory service's gate still applies."""
+        if self._inventory_guarded:
+            factor = yield from self._inventory_gate(self.env.now)
+            if factor is None:
+                return UNAVAILABLE
+        return (yield from self.queues.reserve(op))
 
     def _read_stock(self, op: ops.ReadStock) -> Any:
         return self.shop.read(op.sku)

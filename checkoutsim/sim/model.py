@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
+from checkoutsim.policy.inventory import WILD_STRATEGIES
 from checkoutsim.policy.saga import find_orphans, refund_orphan
 from checkoutsim.results import history
 from checkoutsim.results.history import History
@@ -24,7 +25,12 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     env = simpy.Environment()
     rngs = streams(seed, replication)
     catalog = settings.catalog
-    shop = Shop([catalog.stock_per_sku] * catalog.skus)
+    inventory = settings.inventory
+    shop = Shop(
+        [catalog.stock_per_sku] * catalog.skus,
+        check_constraint=inventory.check_constraint,
+        buckets=inventory.buckets if inventory.strategy == "stock_buckets" else 0,
+    )
     ledger = Ledger()
     engine = Engine(env, settings, rngs, shop, ledger)
     chosen = policies(settings)
@@ -69,6 +75,9 @@ def _row_capacity(engine: Engine) -> float:
     strategies, by the application lock around the whole check-and-reserve.
     """
     held = max(engine.locks.stats.hold_s, engine.row_stats.busy_s)
+    if engine.bucket_busy:
+        # N bucket rows are N row locks: the busiest one sets the ceiling.
+        held = max(engine.bucket_busy.values())
     reservations = engine.shop.reservations_made
     return reservations / held if held > 0 else 0.0
 
@@ -100,6 +109,16 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
         "inventory_workers": engine.settings.inventory.workers,
         "row_capacity_per_s": _row_capacity(engine),
     }
+    if engine.settings.inventory.strategy in WILD_STRATEGIES:
+        shop = engine.shop
+        counters.update(
+            {
+                "stock_at_end": sum(shop.available),
+                "stock_min": min(shop.stock_min, min(shop.available, default=0)),
+                "false_sold_outs": shop.false_sold_outs,
+                "stock_constraint_errors": shop.constraint_errors,
+            }
+        )
     if consumers is not None:
         queue = consumers.queue
         counters.update(

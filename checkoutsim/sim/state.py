@@ -12,6 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 
 from checkoutsim.policy.ops import (
+    CONSTRAINT_FAILED,
+    STOCK_NEGATIVE,
     ChargeResult,
     KeyState,
     OrderStatus,
@@ -32,6 +34,8 @@ class Reservation:
     quantity: int
     expires_at: float
     state: int = ACTIVE
+    #: The stock bucket the units came from (``stock_buckets``), else -1.
+    bucket: int = -1
 
 
 @dataclass(slots=True)
@@ -60,12 +64,31 @@ class Shop:
     #: Reservations a compensation returned to stock (state ``released``).
     released: int = 0
     fence_rejections: int = 0
+    #: Does the row carry ``CHECK (available >= 0)``?
+    check_constraint: bool = False
+    #: Rows each SKU's stock is split over (``stock_buckets``); 0: no bucket rows.
+    buckets: int = 0
+    bucket_available: list[list[int]] = field(default_factory=list)
+    #: Units taken by decrements that went negative and are yet to be given back.
+    owed: list[int] = field(default_factory=list)
+    #: The lowest ``available`` any row reached.
+    stock_min: int = 0
+    #: Shoppers told sold out while the SKU still held enough units.
+    false_sold_outs: int = 0
+    #: Writes the CHECK constraint refused.
+    constraint_errors: int = 0
 
     def __post_init__(self) -> None:
         self.available = list(self.initial_stock)
         self.version = [0] * len(self.initial_stock)
         self.fence = [0] * len(self.initial_stock)
         self.sold = [0] * len(self.initial_stock)
+        self.owed = [0] * len(self.initial_stock)
+        self.stock_min = min(self.initial_stock, default=0)
+        if self.buckets > 0:
+            self.bucket_available = [
+                split_stock(units, self.buckets) for units in self.initial_stock
+            ]
 
     # --- inventory rows -----------------------------------------------------------
 
@@ -117,6 +140,63 @@ class Shop:
         self.version[sku] += 1
         return self._reserve(request, now)
 
+    # --- the strategies found in the wild ----------------------------------------
+
+    def decrement(self, request: ReservationRequest, now: float) -> object:
+        """``UPDATE ... SET available = available - q``: no stock condition at all."""
+        sku = request.sku
+        left = self.available[sku] - request.quantity
+        if left < 0 and self.check_constraint:
+            self.constraint_errors += 1
+            return CONSTRAINT_FAILED
+        self.available[sku] = left
+        self.version[sku] += 1
+        self.stock_min = min(self.stock_min, left)
+        return self._reserve(request, now)
+
+    def decrement_then_check(self, request: ReservationRequest, now: float) -> object:
+        """``DECRBY``, then look: kept if not negative, else owed back (``give_back``).
+
+        A shopper turned away while the SKU, counting the units owed back by
+        others who went negative, still held enough is a false sold-out.
+        """
+        sku = request.sku
+        before = self.available[sku]
+        left = before - request.quantity
+        if left < 0 and self.check_constraint:
+            self.constraint_errors += 1
+            return CONSTRAINT_FAILED
+        self.available[sku] = left
+        self.version[sku] += 1
+        if left >= 0:
+            return self._reserve(request, now)
+        self.stock_min = min(self.stock_min, left)
+        if before + self.owed[sku] >= request.quantity:
+            self.false_sold_outs += 1
+        self.owed[sku] += request.quantity
+        return STOCK_NEGATIVE
+
+    def give_back(self, sku: int, quantity: int) -> None:
+        """``INCRBY``: return units a negative decrement took."""
+        self.available[sku] += quantity
+        self.owed[sku] -= quantity
+        self.version[sku] += 1
+
+    def decrement_bucket(self, request: ReservationRequest, bucket: int, now: float) -> int | None:
+        """A conditional decrement of one bucket; a refusal while others hold stock is false."""
+        sku = request.sku
+        rows = self.bucket_available[sku]
+        if rows[bucket] < request.quantity:
+            if self.available[sku] >= request.quantity:
+                self.false_sold_outs += 1
+            return None
+        rows[bucket] -= request.quantity
+        self.available[sku] -= request.quantity
+        self.version[sku] += 1
+        reservation_id = self._reserve(request, now)
+        self.reservations[reservation_id].bucket = bucket
+        return reservation_id
+
     def _reserve(self, request: ReservationRequest, now: float) -> int:
         """Insert the reservation row that goes with a successful stock write."""
         reservation_id = self.reservations_made
@@ -160,6 +240,8 @@ class Shop:
         """Put a reservation's units back and mark why."""
         reservation.state = state
         self.available[reservation.sku] += reservation.quantity
+        if reservation.bucket >= 0:
+            self.bucket_available[reservation.sku][reservation.bucket] += reservation.quantity
         self.version[reservation.sku] += 1
         self.reserved_units -= reservation.quantity
 
@@ -214,6 +296,12 @@ class Shop:
             return existing
         self.payments[record.key] = record
         return None
+
+
+def split_stock(units: int, buckets: int) -> list[int]:
+    """A SKU's units spread over ``buckets`` rows as evenly as whole units go."""
+    share, extra = divmod(units, buckets)
+    return [share + (1 if bucket < extra else 0) for bucket in range(buckets)]
 
 
 @dataclass(slots=True)

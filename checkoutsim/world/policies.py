@@ -20,6 +20,8 @@ def policies(settings: Settings) -> Policies:
             inventory.lock_wait_s,
             inventory.optimistic_retries,
             inventory.optimistic_backoff_s,
+            inventory.buckets,
+            inventory.costs.check_gap_s,
         ),
         PaymentPolicy(
             payment.strategy, payment.retries, payment.backoff_base_s, payment.backoff_cap_s

@@ -1,0 +1,52 @@
+"""``compare --grid``: its seeded points and its tally (the runs are the load tests')."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from checkoutsim.experiments.grid import RANGES, distance, grid_points, summarise_grid
+from checkoutsim.scenario import files as scenarios
+
+
+def test_points_are_seeded_within_their_ranges_and_load_as_overrides() -> None:
+    points = grid_points(20, 7)
+    assert points == grid_points(20, 7)
+    assert points != grid_points(20, 8)
+    for point in points:
+        values = dict(override.split("=", 1) for override in point.overrides)
+        low, high = RANGES["load.rate_per_s"]
+        assert low <= float(values["load.rate_per_s"]) <= high
+        low, high = RANGES["catalog.stock_per_sku"]
+        assert low <= int(values["catalog.stock_per_sku"]) <= high
+    loaded = scenarios.load("flash-sale-wild", list(points[0].overrides), ["atomic"])
+    assert loaded.variants[0].settings.real.store_round_trip_s > 0
+
+
+@pytest.mark.parametrize("count", [0, 101])
+def test_a_grid_has_at_least_one_point_and_a_bound(count: int) -> None:
+    with pytest.raises(ValueError, match="--grid"):
+        grid_points(count, 1)
+
+
+def line(sim: float, real: float, ratio: float | None) -> dict[str, float | None]:
+    return {"metric": "oversold_units", "sim": sim, "real": real, "ratio": ratio}
+
+
+def test_the_tally_counts_agreement_signs_and_the_worst_point() -> None:
+    rows = [
+        {"point": 0, "overrides": ["a=1"], "name": "x", "agree": True, "withheld": None,
+         "evidence": [line(10, 12, 1.2)]},
+        {"point": 1, "overrides": ["a=2"], "name": "x", "agree": False, "withheld": None,
+         "evidence": [line(10, 30, 3.0)]},
+        {"point": 2, "overrides": ["a=3"], "name": "x", "agree": False, "withheld": None,
+         "evidence": [line(0, 4, None)]},
+        {"point": 3, "overrides": ["a=4"], "name": "x", "agree": None, "withheld": "host",
+         "evidence": [line(0, 0, None)]},
+    ]  # fmt: skip
+    (tally,) = summarise_grid(rows)
+    assert (tally["points"], tally["agree"], tally["zero_agree"], tally["withheld"]) == (3, 1, 2, 1)
+    assert tally["worst"]["point"] == 2
+    assert distance(rows[2]["evidence"]) == math.inf
+    assert distance(rows[1]["evidence"]) == pytest.approx(math.log(3.0))
