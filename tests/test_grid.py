@@ -30,8 +30,10 @@ def test_a_grid_has_at_least_one_point_and_a_bound(count: int) -> None:
         grid_points(count, 1)
 
 
-def line(sim: float, real: float, ratio: float | None) -> dict[str, float | None]:
-    return {"metric": "oversold_units", "sim": sim, "real": real, "ratio": ratio}
+def line(sim: float, real: float, ratio: float | None) -> dict[str, object]:
+    """One evidence line as ``compare`` writes it (``ratio`` is for the reader only)."""
+    return {"metric": "oversold_units", "kind": "invariant", "sim": sim, "real": real,
+            "agree": None, "ratio": ratio}  # fmt: skip
 
 
 def test_the_tally_counts_agreement_signs_and_the_worst_point() -> None:

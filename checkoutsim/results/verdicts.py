@@ -173,8 +173,22 @@ def _finite(value: Any) -> float | None:
     return None if math.isnan(number) else number
 
 
+#: A phrase longer than this is said by its complement or its count, so that it fits
+#: one line of an 80-column terminal and never breaks mid-phrase.
+LONGEST_PHRASE = 72
+
+
 def _names(items: Sequence[Judged]) -> str:
     return ", ".join(item.name for item in items)
+
+
+def _group(prefix: str, chosen: Sequence[Judged], everyone: Sequence[Judged]) -> str:
+    """``safe: a, b``; when too long ``safe: all but c``; else ``safe: 7 of 10``."""
+    others = [item for item in everyone if item not in chosen]
+    named = f"{prefix}{_names(chosen)}"
+    if len(named) > LONGEST_PHRASE and others and len(others) < len(chosen):
+        named = f"{prefix}all but {_names(others)}"
+    return named if len(named) <= LONGEST_PHRASE else f"{prefix}{len(chosen)} of {len(everyone)}"
 
 
 def _best(items: Sequence[Judged], key: str, higher: bool, shown: Any, what: str) -> str | None:
@@ -190,9 +204,18 @@ def _best(items: Sequence[Judged], key: str, higher: bool, shown: Any, what: str
     best = [item for value, item in valued if value == values[0]]
     runner = [item for value, item in valued if value == values[1]]
     # Best and runner-up printed precisely enough to differ from each other.
-    return (
+    phrase = (
         f"{what}: {_names(best)} {shown(values[0], values[1])}"
         f" ({_names(runner)} next, {shown(values[1], values[0])})"
+    )
+    if len(phrase) <= LONGEST_PHRASE:
+        return phrase
+    # Too many tied to name on one line: count them instead.
+    first = _names(best) if len(best) == 1 else f"{len(best)} variants"
+    second = _names(runner) if len(runner) == 1 else f"{len(runner)} variants"
+    return (
+        f"{what}: {first} {shown(values[0], values[1])}"
+        f" ({second} next, {shown(values[1], values[0])})"
     )
 
 
@@ -210,7 +233,7 @@ def what_it_shows(items: Sequence[Judged]) -> list[str]:
     elif not safe:
         phrases = ["none safe"]
     else:
-        phrases = [f"safe: {_names(safe)}"]
+        phrases = [_group("safe: ", safe, judged)]
     phrases += [f"{item.name} {verdict_text(item.metrics)}" for item in unsafe]
     assessed = [item for item in judged if (item.verdict.get("objective") or {}).get("figures")]
     if assessed:
@@ -220,10 +243,18 @@ def what_it_shows(items: Sequence[Judged]) -> list[str]:
         elif not met:
             phrases.append("objective met by none")
         else:
-            phrases.append(f"objective met by {_names(met)} only")
+            missed = [item for item in assessed if item not in met]
+            fewer = f"objective missed by {_names(missed)} only"
+            listed = f"objective met by {_names(met)} only"
+            if len(listed) <= LONGEST_PHRASE:
+                phrases.append(listed)
+            elif len(fewer) <= LONGEST_PHRASE:
+                phrases.append(fewer)
+            else:
+                phrases.append(f"objective met by {len(met)} of {len(assessed)}")
         if safe and met:
             both = [item for item in met if item in safe]
-            phrases.append(f"safe and met: {_names(both) if both else 'none'}")
+            phrases.append(_group("safe and met: ", both, judged) if both else "safe and met: none")
     ranked = [
         _best(judged, "served_rate", True, percent, "most served"),
         _best(judged, "latency_p99_s", False, seconds, "lowest p99"),
