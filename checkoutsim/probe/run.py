@@ -1,0 +1,144 @@
+"""One probe, start to end: reset, read the stock, play the schedule, read the stock again.
+
+The schedule is the scenario's own (``checkoutsim.load.schedule``: the same
+arrival instants, SKUs and quantities the model draws for the same seed), at
+time scale 1, optionally stretched to ``run_time_s`` and ``rate_per_s``. A run
+is bounded: at most ``MAX_CHECKOUTS`` checkouts and ``MAX_RUN_TIME_S`` of load,
+plus one shopper time-out to drain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from checkoutsim import __version__
+from checkoutsim.load.schedule import PlannedIntent, for_run, plan
+from checkoutsim.probe import drive, measure, target
+from checkoutsim.probe.adapter import Adapter
+from checkoutsim.probe.target import TargetError
+from checkoutsim.real import overload
+from checkoutsim.scenario.settings import Settings
+
+#: The most checkouts one probe sends.
+MAX_CHECKOUTS = 100_000
+#: The longest load a probe plays, in seconds.
+MAX_RUN_TIME_S = 600.0
+
+
+@dataclass(frozen=True)
+class ProbeOptions:
+    """How long, how fast and with how many users to probe."""
+
+    run_time_s: float | None = None
+    rate_per_s: float | None = None
+    users: int | None = None
+    seed: int = 1
+
+
+@dataclass
+class ProbeResult:
+    """A probe's measurement, and what it says about itself."""
+
+    base: str
+    scenario: str
+    settings: Settings
+    metrics: dict[str, Any]
+    health: dict[str, Any]
+    verdict: dict[str, Any]
+    users: int
+    notes: list[str] = field(default_factory=list)
+    stopped: str | None = None
+    prediction: dict[str, Any] | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """The metrics contract with ``"mode": "probe"``."""
+        data: dict[str, Any] = {
+            "scenario": self.scenario,
+            "mode": "probe",
+            "target": self.base,
+            "seed": None,
+            "version": __version__,
+            "load": {
+                "run_time_s": self.settings.load.duration_s,
+                "users": self.users,
+                "health": self.health,
+                "stopped": self.stopped,
+            },
+            "variants": [{"name": "probe", "metrics": self.metrics, "verdict": self.verdict}],
+            "notes": self.notes,
+        }
+        if self.prediction is not None:
+            data["prediction"] = self.prediction
+        return data
+
+
+def schedule_settings(settings: Settings, options: ProbeOptions) -> Settings:
+    """The scenario's settings for a probe: real time, the asked length and rate."""
+    real = settings.real.model_copy(update={"time_scale": 1.0})
+    settings = settings.model_copy(update={"real": real})
+    run_time = options.run_time_s if options.run_time_s is not None else settings.real.run_time_s
+    return for_run(settings, run_time, options.rate_per_s)
+
+
+def schedule(settings: Settings, seed: int) -> list[PlannedIntent]:
+    """The probe's planned intents; more than ``MAX_CHECKOUTS`` is a ``TargetError``."""
+    if settings.load.duration_s > MAX_RUN_TIME_S:
+        raise TargetError(
+            f"--run-time {settings.load.duration_s:g} s: more than {MAX_RUN_TIME_S:g} s (the limit)"
+        )
+    if settings.load.expected_arrivals() > MAX_CHECKOUTS * 1.2:
+        raise TargetError(
+            f"about {settings.load.expected_arrivals():,.0f} checkouts planned, more than "
+            f"{MAX_CHECKOUTS:,} (the limit); lower --rate or --run-time"
+        )
+    intents = plan(settings, seed)
+    if len(intents) > MAX_CHECKOUTS:
+        raise TargetError(f"{len(intents):,} checkouts planned, more than {MAX_CHECKOUTS:,}")
+    return intents
+
+
+def prepare(base: str, adapter: Adapter) -> tuple[list[int], list[str]]:
+    """Reset the target and read its stock; notes on anything the user should know."""
+    notes = []
+    target.reset(base, adapter)
+    before = target.stock_levels(base, adapter)
+    expected = adapter.catalog.stock
+    if expected is not None and any(level != expected for level in before):
+        notes.append(
+            f"catalog.stock says {expected} units, the target reports {before}: "
+            "the target's figures are used"
+        )
+    if adapter.reset is None:
+        notes.append("no [reset]: the run starts from whatever stock the target has now")
+    return before, notes
+
+
+def probe(
+    url: str, adapter: Adapter, scenario: str, settings: Settings, options: ProbeOptions
+) -> ProbeResult:
+    """Run one probe against ``url`` (loopback only) and measure it."""
+    base = target.base_url(url)
+    settings = schedule_settings(settings, options)
+    intents = schedule(settings, options.seed)
+    before, notes = prepare(base, adapter)
+    timeout_s = settings.shopper.timeout_s
+    users = drive.users_for(len(intents), options.users)
+    played = drive.play(base, adapter, intents, settings.load.duration_s, timeout_s, users)
+    after: list[int] | None
+    try:
+        after = target.stock_levels(base, adapter)
+    except TargetError as error:
+        after = None
+        notes.append(f"stock after the run unknown: {error}")
+    result = measure.metrics(
+        played.outcomes, list(adapter.catalog.skus), before, after, settings.load.duration_s
+    )
+    health = overload.judge(
+        [o.lag_s for o in played.outcomes if o.told != drive.NOT_STARTED], None, timeout_s
+    ).as_json()
+    complete = played.stopped is None and after is not None
+    verdict = measure.verdict(result, complete, not health["overloaded"])
+    return ProbeResult(
+        base, scenario, settings, result, health, verdict, users, notes, played.stopped
+    )
