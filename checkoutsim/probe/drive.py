@@ -117,6 +117,12 @@ class ProbeRun:
         else:
             self._silent_in_a_row = 0
 
+    def skip(self, intent: PlannedIntent) -> None:
+        """An intent taken but never sent, because the target had stopped answering."""
+        self.in_flight -= 1
+        self.started.pop(intent.intent_id, None)
+        self.pending.append(intent)
+
     def unfinished(self) -> list[Outcome]:
         """The intents never sent (the target had stopped), and those unanswered at the end."""
         never = [
@@ -167,6 +173,9 @@ class ProbeShopper(FastHttpUser):
         delay = intended - time.perf_counter()
         if delay > 0:
             gevent.sleep(delay)
+        if run.stopped is not None:
+            run.skip(intent)
+            return
         lag = max(0.0, time.perf_counter() - intended)
         values = {
             "sku": run.sku_of(intent),
