@@ -152,5 +152,8 @@ def test_safe_shops_never_oversell(tmp_path: Path, kind: str, adapter: str) -> N
         metrics = metrics_of(
             probe_json(url, TARGETS / f"{adapter}.toml", "--rate", "1000", "--run-time", "1s")
         )
-    assert metrics["orders"] == 100 and metrics["oversold_units"] == 0
-    assert metrics["stock_after"] == 0 and metrics["errors"] == 0
+    assert metrics["oversold_units"] == 0 and metrics["units_sold"] <= 100
+    # The shop's own stock agrees: never below zero, down by exactly what was confirmed.
+    assert metrics["stock_after"] == metrics["stock"] - metrics["units_sold"] >= 0
+    # The load outlasts the stock; answers that were not errors sold all of it.
+    assert metrics["stock_after"] == 0 or metrics["errors"] > 0

@@ -147,21 +147,24 @@ def render(result: ProbeResult) -> None:
     out.print(table)
     out.print(f"host: {summary(result.health)}", highlight=False)
     if result.stopped:
-        out.print(f"run ended early: {result.stopped}; the figures are what was measured")
+        out.print(
+            f"run ended early: {result.stopped}; the figures are what was measured",
+            markup=False,
+        )
     reason = withheld_reason(result.health)
     safe = result.verdict["safe"]
     if safe is None:
         why = reason or "the run is incomplete"
-        out.print(f"no verdict: {why}", highlight=False)
+        out.print(f"no verdict: {why}", highlight=False, markup=False)
     elif safe:
         out.print("verdict: safe (no unit sold beyond the stock)")
     else:
         out.print(f"verdict: unsafe: oversold {result.metrics['oversold_units']} units")
     if prediction is not None:
         for line in prediction.get("verdict_lines", []):
-            out.print(line, highlight=False)
+            out.print(line, highlight=False, markup=False)
     for note in result.notes:
-        err.print(f"note: {note}", highlight=False)
+        err.print(f"note: {note}", highlight=False, markup=False)
 
 
 def register_probe(app: typer.Typer) -> None:

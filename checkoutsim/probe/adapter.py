@@ -206,8 +206,23 @@ def _known_placeholders(text: str) -> str:
     return text
 
 
+def resolve(name_or_path: str) -> Path:
+    """An adapter path, or a shipped adapter's by name (``serve``: ``scenarios/adapters/``)."""
+    path = Path(name_or_path)
+    if path.suffix or "/" in name_or_path or path.exists():
+        return path
+    from checkoutsim.scenario.files import scenario_dirs
+
+    for directory in scenario_dirs():
+        shipped = directory / "adapters" / f"{name_or_path}.toml"
+        if shipped.is_file():
+            return shipped
+    return path
+
+
 def load_adapter(path: Path) -> Adapter:
     """Read and validate an adapter file; any problem is one ``AdapterError`` line."""
+    path = resolve(str(path))
     where = str(path)
     try:
         raw = read_toml_file(path)

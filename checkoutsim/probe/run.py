@@ -50,6 +50,8 @@ class ProbeResult:
     notes: list[str] = field(default_factory=list)
     stopped: str | None = None
     prediction: dict[str, Any] | None = None
+    #: Each SKU's units before the run, in catalog order.
+    stock_levels: list[int] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The metrics contract with ``"mode": "probe"``."""
@@ -140,5 +142,14 @@ def probe(
     complete = played.stopped is None and after is not None
     verdict = measure.verdict(result, complete, not health["overloaded"])
     return ProbeResult(
-        base, scenario, settings, result, health, verdict, users, notes, played.stopped
+        base,
+        scenario,
+        settings,
+        result,
+        health,
+        verdict,
+        users,
+        notes,
+        played.stopped,
+        stock_levels=before,
     )
