@@ -157,3 +157,30 @@ def test_safe_shops_never_oversell(tmp_path: Path, kind: str, adapter: str) -> N
     assert metrics["stock_after"] == metrics["stock"] - metrics["units_sold"] >= 0
     # The load outlasts the stock; answers that were not errors sold all of it.
     assert metrics["stock_after"] == 0 or metrics["errors"] > 0
+
+
+def _serve(directory: Path, variant: str):
+    """``checkoutsim serve flash-sale --variant VARIANT`` on a free port (test_serve_limits')."""
+    from tests.test_serve_limits import start
+
+    return start(directory, "--variant", variant)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant", ["naive", "atomic"])
+def test_probe_against_serve_agrees_with_its_own_audit(tmp_path: Path, variant: str) -> None:
+    from tests.test_serve_limits import stop
+
+    server = _serve(tmp_path, variant)
+    try:
+        url = f"http://127.0.0.1:{server.port}"
+        document = probe_json(url, "serve", "--rate", "300", "--run-time", "1s")
+        with urllib.request.urlopen(f"{url}/audit", timeout=30) as answer:
+            audit = json.loads(answer.read())["metrics"]
+    finally:
+        stop(server)
+    metrics = metrics_of(document)
+    # The service's audit (its orders against its stock) is the witness.
+    assert metrics["orders"] == audit["orders"]
+    assert metrics["oversold_units"] == audit["oversold_units"]
+    assert (metrics["oversold_units"] > 0) == (variant == "naive")
