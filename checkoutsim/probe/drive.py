@@ -66,8 +66,8 @@ class ProbeRun:
     origin: float | None = None
     in_flight: int = 0
     stopped: str | None = None
-    #: Intents sent and not yet answered, by id.
-    started: dict[int, tuple[PlannedIntent, float]] = field(default_factory=dict)
+    #: Intents taken and not yet answered, by id, and whether each has been sent.
+    started: dict[int, tuple[PlannedIntent, bool]] = field(default_factory=dict)
     _silent_in_a_row: int = 0
 
     def __post_init__(self) -> None:
@@ -84,7 +84,7 @@ class ProbeRun:
             return None
         self.in_flight += 1
         intent = self.pending.popleft()
-        self.started[intent.intent_id] = (intent, 0.0)
+        self.started[intent.intent_id] = (intent, False)
         return intent
 
     def record(
@@ -107,7 +107,10 @@ class ProbeRun:
         )
         if status == 0:
             self._silent_in_a_row += 1
-            if self._silent_in_a_row >= STOP_AFTER and self.stopped is None:
+            # Only while checkouts remain to be sent: time-outs once all have been
+            # sent are the target's backlog, counted as timed out, not a stop.
+            waiting = self.pending or any(not sent for _, sent in self.started.values())
+            if self._silent_in_a_row >= STOP_AFTER and self.stopped is None and waiting:
                 assert self.origin is not None
                 at = time.perf_counter() - self.origin
                 self.stopped = (
@@ -177,6 +180,7 @@ class ProbeShopper(FastHttpUser):
             run.skip(intent)
             return
         lag = max(0.0, time.perf_counter() - intended)
+        run.started[intent.intent_id] = (intent, True)
         values = {
             "sku": run.sku_of(intent),
             "quantity": intent.quantity,

@@ -9,6 +9,7 @@ plus one shopper time-out to drain.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +25,8 @@ from checkoutsim.scenario.settings import Settings
 MAX_CHECKOUTS = 100_000
 #: The longest load a probe plays, in seconds.
 MAX_RUN_TIME_S = 600.0
+#: How long the stock must hold still before a run (no load on the target).
+QUIET_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -100,11 +103,22 @@ def schedule(settings: Settings, seed: int) -> list[PlannedIntent]:
     return intents
 
 
-def prepare(base: str, adapter: Adapter) -> tuple[list[int], list[str]]:
-    """Reset the target and read its stock; notes on anything the user should know."""
+def prepare(base: str, adapter: Adapter) -> tuple[list[int], list[str], str | None]:
+    """Reset the target and read its stock twice; notes, and why it was not quiet if not."""
     notes = []
     target.reset(base, adapter)
     before = target.stock_levels(base, adapter)
+    # With no load on it, the stock must hold still: if it moves, requests from an
+    # earlier run are still being served, and would be counted as this run's.
+    time.sleep(QUIET_S)
+    again = target.stock_levels(base, adapter)
+    busy = None
+    if again != before:
+        busy = (
+            f"the target's stock moved with no load on it ({before} to {again}): requests "
+            "from an earlier run are still being served, so no verdict"
+        )
+        notes.append(busy)
     expected = adapter.catalog.stock
     if expected is not None and any(level != expected for level in before):
         notes.append(
@@ -113,7 +127,7 @@ def prepare(base: str, adapter: Adapter) -> tuple[list[int], list[str]]:
         )
     if adapter.reset is None:
         notes.append("no [reset]: the run starts from whatever stock the target has now")
-    return before, notes
+    return before, notes, busy
 
 
 def probe(
@@ -123,7 +137,7 @@ def probe(
     base = target.base_url(url)
     settings = schedule_settings(settings, options)
     intents = schedule(settings, options.seed)
-    before, notes = prepare(base, adapter)
+    before, notes, busy = prepare(base, adapter)
     timeout_s = settings.shopper.timeout_s
     users = drive.users_for(len(intents), options.users)
     played = drive.play(base, adapter, intents, settings.load.duration_s, timeout_s, users)
@@ -139,8 +153,10 @@ def probe(
     health = overload.judge(
         [o.lag_s for o in played.outcomes if o.told != drive.NOT_STARTED], None, timeout_s
     ).as_json()
-    complete = played.stopped is None and after is not None
+    complete = played.stopped is None and after is not None and busy is None
     verdict = measure.verdict(result, complete, not health["overloaded"])
+    if busy is not None:
+        verdict = {"safe": None, "violations": {}}
     return ProbeResult(
         base,
         scenario,
