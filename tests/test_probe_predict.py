@@ -8,8 +8,8 @@ from checkoutsim.load.schedule import plan
 from checkoutsim.probe.adapter import Model
 from checkoutsim.probe.calibrate import Calibration
 from checkoutsim.probe.model import Unsupported, model_settings, predict_metrics
+from checkoutsim.probe.options import ProbeOptions, schedule_settings
 from checkoutsim.probe.predict import judge, ratio
-from checkoutsim.probe.run import ProbeOptions, schedule_settings
 from checkoutsim.scenario import files
 
 NOT_YET = [
@@ -108,3 +108,18 @@ def test_verdicts_and_ratios(
     assert ratio(predicted, measured) == (
         None if expected_ratio is None else pytest.approx(expected_ratio)
     )
+
+
+def test_comparing_a_prediction_does_not_import_locust() -> None:
+    # Locust monkey-patches whatever imports it; the model half and the report must not.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, checkoutsim.probe.predict, checkoutsim.probe.measure, "
+        "checkoutsim.report.build; print('locust' in sys.modules, 'gevent' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.split() == ["False", "False"], result.stderr

@@ -24,34 +24,13 @@ from locust.exception import StopUser
 from checkoutsim.load import session
 from checkoutsim.load.schedule import PlannedIntent
 from checkoutsim.probe.adapter import Adapter, fill, fill_path
+from checkoutsim.probe.outcome import ERROR, NOT_STARTED, TIMED_OUT, Outcome
 from checkoutsim.probe.target import classify
 
 #: Consecutive answers that never came before the target counts as stopped.
 STOP_AFTER = 20
 #: The most Locust users a probe starts (greenlets with their own connections).
 MAX_USERS = 5000
-#: Outcomes of an intent.
-ORDERED, SOLD_OUT, ERROR, TIMED_OUT, NOT_STARTED = (
-    "ordered",
-    "sold_out",
-    "error",
-    "timed_out",
-    "not_started",
-)
-
-
-@dataclass
-class Outcome:
-    """One intent as its shopper saw it."""
-
-    intent_id: int
-    at_s: float
-    sku: str
-    quantity: int
-    told: str
-    status: int
-    latency_s: float | None
-    lag_s: float
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from checkoutsim.probe.drive import ERROR, NOT_STARTED, ORDERED, SOLD_OUT, TIMED_OUT, Outcome
+from checkoutsim.probe.outcome import ERROR, NOT_STARTED, ORDERED, SOLD_OUT, TIMED_OUT, Outcome
 
 
 def _percentile(values: list[float], q: float) -> float | None:

@@ -9,14 +9,17 @@ latency is off, ``likely_cause`` names the assumption most likely to blame.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from checkoutsim.probe.adapter import Adapter
 from checkoutsim.probe.calibrate import calibrate
 from checkoutsim.probe.model import Filled, Unsupported, model_settings, predict_metrics
-from checkoutsim.probe.run import ProbeOptions, ProbeResult, probe
+from checkoutsim.probe.options import ProbeOptions
 from checkoutsim.probe.target import base_url
 from checkoutsim.scenario.settings import Settings
+
+if TYPE_CHECKING:
+    from checkoutsim.probe.run import ProbeResult
 
 #: Figures compared, in the order printed.
 COMPARED = (
@@ -36,6 +39,10 @@ def predicted_probe(
     url: str, adapter: Adapter, scenario: str, settings: Settings, options: ProbeOptions
 ) -> ProbeResult:
     """Calibrate the target, probe it, and attach the model's prediction of the probe."""
+    # Imported here: the probe's run imports Locust, which monkey-patches the process;
+    # comparing a prediction with a measurement needs none of it.
+    from checkoutsim.probe.run import probe
+
     base = base_url(url)
     calibration = calibrate(base, adapter)
     result = probe(url, adapter, scenario, settings, options)
