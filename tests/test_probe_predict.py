@@ -123,3 +123,23 @@ def test_comparing_a_prediction_does_not_import_locust() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
     )
     assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_a_known_race_window_is_a_pause_between_read_and_write() -> None:
+    model = Model(strategy="naive", race_window_s=0.005)
+    alone = model_settings(schedule(2, 10, burst=0), model, light(ordered=0.030), [1000], 1)
+    # Read 2 ms, pause 5, write 2, pause 5, then 16 ms holding nothing: 30 ms alone.
+    assert alone.after_s == pytest.approx(0.016)
+    assert predict_metrics(alone, 1)["latency_p50_s"] == pytest.approx(0.030, rel=0.02)
+    # A wider window lets more shoppers read the same stock before anyone writes.
+    narrow = model_settings(
+        schedule(1000), Model(strategy="naive", workers=1000), light(), [100], 1
+    )
+    wide = model_settings(
+        schedule(1000),
+        Model(strategy="naive", workers=1000, race_window_s=0.010),
+        light(),
+        [100],
+        1,
+    )
+    assert predict_metrics(wide, 1)["oversold_units"] > predict_metrics(narrow, 1)["oversold_units"]

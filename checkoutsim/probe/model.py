@@ -40,6 +40,8 @@ QUERIES = {
     "lock_ttl": (3, 4),
     "fenced": (3, 4),
 }
+#: Strategies whose race window sits between a read and a write.
+WINDOWED = ("naive", "optimistic")
 #: The shortest query the model is given (a zero query would make every race vanish).
 MIN_QUERY_S = 0.0001
 
@@ -87,7 +89,11 @@ def model_settings(
     if check is None:
         check, priced = calibration.ordered_s * sold_out_queries / ordered_queries, "the order"
     query = max(MIN_QUERY_S, min(check / sold_out_queries, calibration.ordered_s / ordered_queries))
-    after = max(0.0, calibration.ordered_s - ordered_queries * query)
+    # A known race window between the read and the write of a read-then-write
+    # strategy: the model's pause after each inventory call (held by no worker
+    # and no row), so the window does not also hold the row, as a query would.
+    window = model.race_window_s if strategy in WINDOWED and model.race_window_s else 0.0
+    after = max(0.0, calibration.ordered_s - ordered_queries * (query + window))
     assumptions = [
         f"{model.strategy} as the model's {strategy}",
         f"{model.workers} workers",
@@ -95,6 +101,11 @@ def model_settings(
         "(it holds a worker; a write holds the row too)",
         f"after reserving, {after * 1000:.2f} ms holding nothing",
     ]
+    if window:
+        assumptions.append(
+            f"a {window * 1000:g} ms pause after each inventory call stands for the race "
+            "window (so sold-out answers are predicted that much slower)"
+        )
     if len(set(stock)) > 1:
         assumptions.append(f"every SKU starts with {stock[0]} units (the target's: {stock})")
     update: dict[str, Any] = {
@@ -122,6 +133,12 @@ def model_settings(
         ),
         "order": schedule.order.model_copy(update={"latency": _constant(0.0), "failure_rate": 0.0}),
         "load": schedule.load.model_copy(update={"drain_s": schedule.shopper.timeout_s}),
+        "faults": schedule.faults.model_copy(
+            update={
+                "pause_probability": 1.0 if window else 0.0,
+                "pause": _constant(window),
+            }
+        ),
     }
     settings = schedule.model_copy(update=update)
     return Filled(settings, strategy, query, after, assumptions)
