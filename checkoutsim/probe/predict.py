@@ -138,17 +138,29 @@ def likely_cause(
             f"the target failed {measured['errors'] + measured['timed_out']} checkouts "
             "(refused connections, a full backlog, time-outs), which the model does not know of"
         )
+    workers = filled.settings.inventory.workers
+    slower = _factor(measured.get("latency_p50_s"), predicted.get("latency_p50_s"))
     if key == "oversold_units":
+        if over and slower > AGREEMENT:
+            return (
+                f"concurrency: answers came {slower:.0f}x slower than predicted, so the target "
+                f"served fewer checkouts at once than {workers} workers (a thread pool, a "
+                "connection backlog, the GIL) and its queue spread the checks apart"
+            )
         window = model.race_window_s if model is not None else None
-        if filled.strategy == "naive":
-            stated = f"the adapter says {window * 1000:g} ms" if window is not None else "unknown"
+        if filled.strategy in ("naive", "optimistic") and window is None:
             return (
                 f"the race window: the model's is one query ({filled.query_s * 1000:.2f} ms, "
-                f"priced from the sold-out answer; {stated}), and its write holds the row for "
-                "as long, so its writes queue where the target's may not"
+                "priced from the sold-out answer); give [model].race_window_s if the target "
+                "does work between its check and its write"
+            )
+        if filled.strategy in ("naive", "optimistic"):
+            return (
+                f"the race window of {window * 1000:g} ms stated in the adapter, or workers "
+                f"({workers}): the target may check and write closer together, "
+                "or serve fewer at once"
             )
         return "the strategy: the target may not be the model's " + filled.strategy
-    workers = filled.settings.inventory.workers
     if over:
         return (
             f"workers or row time: the model holds a worker (of {workers})"
@@ -157,8 +169,16 @@ def likely_cause(
         )
     return (
         "queueing the model does not see: the target may serve fewer at once than "
-        f"{workers} workers (a thread pool, a connection limit, the GIL)"
+        f"{workers} workers (a thread pool, a connection limit, the GIL), or it slows under "
+        "load in ways a light-load calibration cannot time"
     )
+
+
+def _factor(measured: float | None, predicted: float | None) -> float:
+    """How many times slower the measurement was than the prediction (1 if unknown)."""
+    if not measured or not predicted:
+        return 1.0
+    return measured / predicted
 
 
 def _tidy(value: Any) -> Any:
