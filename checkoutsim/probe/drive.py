@@ -72,18 +72,7 @@ class ProbeRun:
         """Keep one answer and watch for a target that stopped answering."""
         self.in_flight -= 1
         self.started.pop(intent.intent_id, None)
-        self.outcomes.append(
-            Outcome(
-                intent.intent_id,
-                intent.at_s,
-                self.sku_of(intent),
-                intent.quantity,
-                told,
-                status,
-                latency,
-                lag,
-            )
-        )
+        self.outcomes.append(self.outcome(intent, told, status, latency, lag))
         if status == 0:
             self._silent_in_a_row += 1
             # Only while checkouts remain to be sent: time-outs once all have been
@@ -107,33 +96,29 @@ class ProbeRun:
 
     def unfinished(self) -> list[Outcome]:
         """The intents never sent (the target had stopped), and those unanswered at the end."""
-        never = [
-            Outcome(
-                intent.intent_id,
-                intent.at_s,
-                self.sku_of(intent),
-                intent.quantity,
-                NOT_STARTED,
-                0,
-                None,
-                0.0,
-            )
-            for intent in self.pending
-        ]
-        waiting = [
-            Outcome(
-                intent.intent_id,
-                intent.at_s,
-                self.sku_of(intent),
-                intent.quantity,
-                TIMED_OUT,
-                0,
-                None,
-                0.0,
-            )
-            for intent, _ in self.started.values()
-        ]
+        never = [self.outcome(intent, NOT_STARTED) for intent in self.pending]
+        waiting = [self.outcome(intent, TIMED_OUT) for intent, _ in self.started.values()]
         return never + waiting
+
+    def outcome(
+        self,
+        intent: PlannedIntent,
+        told: str,
+        status: int = 0,
+        latency: float | None = None,
+        lag: float = 0.0,
+    ) -> Outcome:
+        """One intent's record."""
+        return Outcome(
+            intent.intent_id,
+            intent.at_s,
+            self.sku_of(intent),
+            intent.quantity,
+            told,
+            status,
+            latency,
+            lag,
+        )
 
 
 class ProbeShopper(FastHttpUser):
