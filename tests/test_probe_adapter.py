@@ -189,3 +189,17 @@ def test_answers_classified_by_status_then_by_outcome(tmp_path: Path) -> None:
     assert classify(by_body, 200, lambda: {"status": "sold_out"}) == "sold_out"
     assert classify(by_body, 200, lambda: {"status": "failed"}) == "error"
     assert classify(by_body, 200, lambda: "<html>") == "error"
+
+
+def test_the_readme_adapter_example_is_valid(tmp_path: Path) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Probe your own checkout") :]
+    example = section[section.index("```toml") + len("```toml") : section.index("```\n", 10)]
+    adapter = load_adapter(write(tmp_path, example))
+    assert adapter.model is not None and adapter.model.strategy == "naive"
+    assert adapter.checkout.headers == {"Idempotency-Key": "{key}"}
+
+
+def test_the_shipped_serve_adapter_is_valid() -> None:
+    adapter = load_adapter(Path("serve"))
+    assert adapter.checkout.path == "/checkout" and adapter.catalog.skus == ["sku-0"]

@@ -132,9 +132,7 @@ def test_a_known_race_window_is_a_pause_between_read_and_write() -> None:
     assert alone.after_s == pytest.approx(0.016)
     assert predict_metrics(alone, 1)["latency_p50_s"] == pytest.approx(0.030, rel=0.02)
     # A wider window lets more shoppers read the same stock before anyone writes.
-    narrow = model_settings(
-        schedule(100), Model(strategy="naive", workers=1000), light(), [20], 1
-    )
+    narrow = model_settings(schedule(100), Model(strategy="naive", workers=1000), light(), [20], 1)
     wide = model_settings(
         schedule(100),
         Model(strategy="naive", workers=1000, race_window_s=0.010),
