@@ -11,6 +11,7 @@ import gc
 from checkoutsim.cli.app import app
 from checkoutsim.cli.capacity import register_capacity
 from checkoutsim.cli.chaos import register_chaos
+from checkoutsim.cli.probe import register_probe
 from checkoutsim.cli.real import register_real
 from checkoutsim.cli.report import register_report
 from checkoutsim.cli.walkthrough import register_walkthrough
@@ -41,6 +42,7 @@ def _register_commands() -> None:
     register_real(app)
     register_capacity(app)
     register_chaos(app)
+    register_probe(app)
     register_report(app)
     register_walkthrough(app)
 

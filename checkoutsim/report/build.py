@@ -25,7 +25,7 @@ from checkoutsim.report.plotting import Chart
 from checkoutsim.results.history import History
 
 #: The kinds of result a report can be made from (their ``mode``).
-MODES = ("sim", "real", "compare", "capacity", "sweep")
+MODES = ("sim", "real", "compare", "capacity", "sweep", "probe")
 #: Figures drawn from a live run's frames, by name, for the "needs a live run" note.
 LIVE_FIGURES = (
     "latency CDF per variant",
@@ -138,6 +138,8 @@ def _run_charts(
     makers.append(lambda: result_figures.invariant_chart(result))
     if mode == "compare":
         makers.append(lambda: result_figures.model_real_chart(result))
+    if mode == "probe":
+        makers.append(lambda: result_figures.probe_chart(result))
     charts = [chart for make in makers if (chart := make()) is not None]
     return charts, missing
 

@@ -216,3 +216,65 @@ def model_real_chart(result: Mapping[str, Any]) -> Chart | None:
         "under Locust. Where the bars differ, the model's assumption does not hold."
     )
     return Chart("model_vs_real", "Model versus real per variant", caption, frame, figure)
+
+
+#: Figures of a probe set side by side with the model's prediction: (key, title, kind).
+_PROBED = (
+    ("oversold_units", "oversold units", "number"),
+    ("orders", "confirmed orders", "number"),
+    ("sold_out", "sold-out answers", "number"),
+    ("latency_p50_s", "p50 checkout latency (s)", "seconds"),
+    ("latency_p99_s", "p99 checkout latency (s)", "seconds"),
+    ("checkouts", "checkouts sent", "number"),
+)
+_PROBE_COLOURS = {"predicted": SOURCE_COLOURS["model"], "measured": SOURCE_COLOURS["real"]}
+
+
+def probe_chart(result: Mapping[str, Any]) -> Chart | None:
+    """A probe's measurement against the model's prediction, figure by figure."""
+    prediction = result.get("prediction") or {}
+    predicted = prediction.get("metrics")
+    variants = result.get("variants") or []
+    if not predicted or not variants:
+        return None
+    measured = variants[0].get("metrics") or {}
+    rows = [
+        {
+            "variant": "probe",
+            "source": source,
+            "metric": key,
+            "value": frames.number(values.get(key)),
+        }
+        for key, _, _ in _PROBED
+        for source, values in (("measured", measured), ("predicted", predicted))
+    ]
+    frame = pd.DataFrame(rows, columns=["variant", "source", "metric", "value"])
+    columns = 3
+    with styled():
+        figure, axes = new_figure(3.6, rows=2, columns=columns)
+        for index, (key, title, kind) in enumerate(_PROBED):
+            axis = axes[index // columns, index % columns]
+            mine = frame[frame.metric == key]
+            if mine["value"].isna().all():
+                note_empty(axis, "not in this result")
+            else:
+                _grouped_bars(
+                    axis,
+                    mine,
+                    ["probe"],
+                    ["measured", "predicted"],
+                    lambda source, _value: _PROBE_COLOURS[source],
+                    kind,
+                )
+            axis.set_title(title)
+            axis.set_yticks([])
+        handles, names = axes[0, 0].get_legend_handles_labels()
+        figure.legend(handles, names, loc="outside lower center", ncols=2)
+        figure.suptitle("Probe: measured against predicted")
+    verdicts = prediction.get("verdicts") or {}
+    caption = (
+        "What the probe measured on the target, and what the model predicted for the same "
+        f"arrivals from a light-load calibration. Oversell: {verdicts.get('oversold_units', '-')}; "
+        f"p50 latency: {verdicts.get('latency_p50_s', '-')}."
+    )
+    return Chart("probe_vs_model", "Measured against predicted", caption, frame, figure)

@@ -1,0 +1,108 @@
+"""The target at light load: a few checkouts one at a time, timed per kind of answer.
+
+Nothing else runs meanwhile, so each time is the target's service time with no
+queueing: what the model needs to cost one checkout. A few orders first; then,
+if the adapter can reset the target and the stock is small enough, checkouts
+until it sells out and a few more, to time the sold-out answer too (the target
+is reset again before the run). Bounded in requests and in seconds.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from dataclasses import dataclass, field
+
+from checkoutsim.probe import target
+from checkoutsim.probe.adapter import Adapter
+
+#: Orders timed, and sold-out answers timed.
+ORDERS_TIMED = 21
+SOLD_OUT_TIMED = 21
+#: Orders timed when the target cannot be reset (each one sells a unit for good).
+ORDERS_WITHOUT_RESET = 5
+#: Stock calls timed.
+STOCK_READS = 11
+#: The most checkouts a calibration sends, and its longest wall time.
+MAX_REQUESTS = 400
+MAX_SECONDS = 30.0
+
+
+@dataclass
+class Calibration:
+    """Light-load service time per kind of answer, its lower quartile (None if not seen)."""
+
+    ordered_s: float | None
+    sold_out_s: float | None
+    #: Median time of the stock call: a stand-in for the check when sold out is not timed.
+    stock_read_s: float | None = None
+    samples: dict[str, list[float]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, object]:
+        """Plain data for the prediction's JSON."""
+        return {
+            "ordered_s": self.ordered_s,
+            "sold_out_s": self.sold_out_s,
+            "stock_read_s": self.stock_read_s,
+            "requests": {kind: len(times) for kind, times in self.samples.items()},
+            "notes": self.notes,
+        }
+
+
+def lower_quartile(times: list[float]) -> float | None:
+    """The 25th percentile of ``times`` (None if empty).
+
+    A busy host only ever adds time to a request, never takes it away, so the
+    lower quartile is nearer the target's own service time than the median,
+    and still not one lucky request.
+    """
+    if not times:
+        return None
+    if len(times) < 4:
+        return statistics.median(times)
+    return statistics.quantiles(times, n=4)[0]
+
+
+def calibrate(base: str, adapter: Adapter) -> Calibration:
+    """Time checkouts one at a time on the first SKU; resets the target before and after."""
+    sku = adapter.catalog.skus[0]
+    samples: dict[str, list[float]] = {"ordered": [], "sold_out": [], "error": []}
+    notes = []
+    target.reset(base, adapter)
+    can_sell_out = adapter.reset is not None and target.read_stock(base, adapter, sku) <= (
+        MAX_REQUESTS - SOLD_OUT_TIMED - ORDERS_TIMED
+    )
+    reads = []
+    for _ in range(STOCK_READS):
+        started = time.perf_counter()
+        target.read_stock(base, adapter, sku)
+        reads.append(time.perf_counter() - started)
+    orders_wanted = ORDERS_TIMED if adapter.reset is not None else ORDERS_WITHOUT_RESET
+    started = time.monotonic()
+    for number in range(MAX_REQUESTS):
+        if time.monotonic() - started > MAX_SECONDS:
+            notes.append(f"calibration stopped after {MAX_SECONDS:g} s")
+            break
+        told, seconds = target.checkout_once(base, adapter, sku, f"calibrate-{number}")
+        samples[told].append(seconds)
+        enough_orders = len(samples["ordered"]) >= orders_wanted
+        if len(samples["sold_out"]) >= SOLD_OUT_TIMED or (enough_orders and not can_sell_out):
+            break
+        if len(samples["error"]) >= orders_wanted and not samples["ordered"]:
+            break
+    if not can_sell_out:
+        notes.append(
+            "sold-out answers not timed (no [reset], or too much stock to sell out): "
+            "the stock call's time stands in for the check"
+        )
+    if adapter.reset is None:
+        notes.append(f"no [reset]: calibration sold {len(samples['ordered'])} units for good")
+    target.reset(base, adapter)
+    return Calibration(
+        ordered_s=lower_quartile(samples["ordered"]),
+        sold_out_s=lower_quartile(samples["sold_out"]),
+        stock_read_s=lower_quartile(reads),
+        samples=samples,
+        notes=notes,
+    )

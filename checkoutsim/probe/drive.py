@@ -1,0 +1,218 @@
+"""Play a scenario's open-model schedule at the target through Locust, and record each answer.
+
+Each planned intent starts at its intended instant on the wall clock (time
+scale 1: the target runs in real time), sends one checkout through Locust's
+``FastHttpUser`` client, and records what the answer meant (by the adapter's
+statuses) and its latency *from the intended start*, so a target or host that
+falls behind cannot hide it (no coordinated omission). When the last
+``STOP_AFTER`` answers in a row were no answer at all (refused, reset, timed
+out), the target has stopped answering: the rest of the schedule is dropped
+and the run ends with what was measured, saying so.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from locust import FastHttpUser, constant, task
+from locust.exception import StopUser
+
+from checkoutsim.load import session
+from checkoutsim.load.schedule import PlannedIntent
+from checkoutsim.probe.adapter import Adapter, fill, fill_path
+from checkoutsim.probe.outcome import ERROR, NOT_STARTED, TIMED_OUT, Outcome
+from checkoutsim.probe.target import classify
+
+#: Consecutive answers that never came before the target counts as stopped.
+STOP_AFTER = 20
+#: The most Locust users a probe starts (greenlets with their own connections).
+MAX_USERS = 5000
+
+
+@dataclass
+class ProbeRun:
+    """The schedule, the adapter, and what the shoppers saw (shared by every user)."""
+
+    adapter: Adapter
+    intents: list[PlannedIntent]
+    timeout_s: float
+    pending: deque[PlannedIntent] = field(init=False)
+    outcomes: list[Outcome] = field(default_factory=list)
+    origin: float | None = None
+    in_flight: int = 0
+    stopped: str | None = None
+    #: Intents taken and not yet answered, by id, and whether each has been sent.
+    started: dict[int, tuple[PlannedIntent, bool]] = field(default_factory=dict)
+    _silent_in_a_row: int = 0
+
+    def __post_init__(self) -> None:
+        self.pending = deque(self.intents)
+
+    def sku_of(self, intent: PlannedIntent) -> str:
+        """The target's SKU id for a scenario SKU: the catalog's, in order, wrapping round."""
+        skus = self.adapter.catalog.skus
+        return skus[intent.sku % len(skus)]
+
+    def take(self) -> PlannedIntent | None:
+        """The next intent to play, or None when the schedule is done or the target stopped."""
+        if self.stopped is not None or not self.pending:
+            return None
+        self.in_flight += 1
+        intent = self.pending.popleft()
+        self.started[intent.intent_id] = (intent, False)
+        return intent
+
+    def record(
+        self, intent: PlannedIntent, told: str, status: int, latency: float, lag: float
+    ) -> None:
+        """Keep one answer and watch for a target that stopped answering."""
+        self.in_flight -= 1
+        self.started.pop(intent.intent_id, None)
+        self.outcomes.append(self.outcome(intent, told, status, latency, lag))
+        if status == 0:
+            self._silent_in_a_row += 1
+            # Only while checkouts remain to be sent: time-outs once all have been
+            # sent are the target's backlog, counted as timed out, not a stop.
+            waiting = self.pending or any(not sent for _, sent in self.started.values())
+            if self._silent_in_a_row >= STOP_AFTER and self.stopped is None and waiting:
+                assert self.origin is not None
+                at = time.perf_counter() - self.origin
+                self.stopped = (
+                    f"the target stopped answering {at:.1f} s into the run "
+                    f"({STOP_AFTER} checkouts in a row got no answer)"
+                )
+        else:
+            self._silent_in_a_row = 0
+
+    def skip(self, intent: PlannedIntent) -> None:
+        """An intent taken but never sent, because the target had stopped answering."""
+        self.in_flight -= 1
+        self.started.pop(intent.intent_id, None)
+        self.pending.append(intent)
+
+    def unfinished(self) -> list[Outcome]:
+        """The intents never sent (the target had stopped), and those unanswered at the end."""
+        never = [self.outcome(intent, NOT_STARTED) for intent in self.pending]
+        waiting = [self.outcome(intent, TIMED_OUT) for intent, _ in self.started.values()]
+        return never + waiting
+
+    def outcome(
+        self,
+        intent: PlannedIntent,
+        told: str,
+        status: int = 0,
+        latency: float | None = None,
+        lag: float = 0.0,
+    ) -> Outcome:
+        """One intent's record."""
+        return Outcome(
+            intent.intent_id,
+            intent.at_s,
+            self.sku_of(intent),
+            intent.quantity,
+            told,
+            status,
+            latency,
+            lag,
+        )
+
+
+class ProbeShopper(FastHttpUser):
+    """A shopper who plays one planned intent at a time against the target."""
+
+    wait_time = constant(0)
+    # One request in flight per shopper: an intent is one checkout call.
+    concurrency = 1
+
+    @task
+    def shop(self) -> None:
+        """Wait for the next intent's instant, check out, record what the answer meant."""
+        run: ProbeRun = self.environment.checkoutsim
+        intent = run.take()
+        if intent is None:
+            raise StopUser()
+        assert run.origin is not None
+        intended = run.origin + intent.at_s
+        delay = intended - time.perf_counter()
+        if delay > 0:
+            gevent.sleep(delay)
+        if run.stopped is not None:
+            run.skip(intent)
+            return
+        lag = max(0.0, time.perf_counter() - intended)
+        run.started[intent.intent_id] = (intent, True)
+        values = {
+            "sku": run.sku_of(intent),
+            "quantity": intent.quantity,
+            "key": f"probe-{intent.intent_id}",
+        }
+        call = run.adapter.checkout
+        options: dict[str, Any] = {
+            "headers": {key: str(fill(value, values)) for key, value in call.headers.items()},
+            "name": "checkout",
+            "catch_response": True,
+        }
+        if call.json_body is not None:
+            options["json"] = fill(call.json_body, values)
+        status = 0
+        try:
+            with self.client.request(
+                call.method, fill_path(call.path, values), **options
+            ) as answer:
+                status = answer.status_code or 0
+                told = classify(run.adapter, status, answer.json) if status else ERROR
+                if told == ERROR:
+                    answer.failure(f"status {status}")
+                else:
+                    answer.success()
+        except Exception:  # the client raised instead of answering: no answer
+            status, told = 0, ERROR
+        latency = time.perf_counter() - intended
+        if status == 0 and latency >= run.timeout_s:
+            told = TIMED_OUT
+        run.record(intent, told, status, latency, lag)
+
+
+def users_for(intents: int, asked: int | None) -> int:
+    """Users to start: as asked, else one per intent, at most ``MAX_USERS``."""
+    if asked is not None:
+        return asked
+    return max(1, min(intents, MAX_USERS))
+
+
+def play(
+    base: str,
+    adapter: Adapter,
+    intents: list[PlannedIntent],
+    run_time_s: float,
+    timeout_s: float,
+    users: int,
+) -> ProbeRun:
+    """Play ``intents`` against ``base`` and return every outcome (bounded by the time-out)."""
+    run = ProbeRun(adapter, intents, timeout_s)
+    user_class = type(
+        "ProbeShopperAt",
+        (ProbeShopper,),
+        {"network_timeout": timeout_s, "connection_timeout": timeout_s, "host": base},
+    )
+    options = session.SessionOptions(users=users, host=base)
+    env = session.environment([user_class], options, run)
+    runner = env.create_local_runner()
+    # The schedule's clock starts once the users have had time to spawn.
+    run.origin = time.perf_counter() + 0.2 + users / 5000
+    history = session.start(env, runner, options)
+    deadline = run.origin + run_time_s + timeout_s + 1.0
+
+    def done() -> bool:
+        finished = not run.pending or run.stopped is not None
+        return finished and run.in_flight == 0
+
+    session.wait(deadline, done, dict, None)
+    session.finish(env, runner, history, False)
+    run.outcomes.extend(run.unfinished())
+    run.outcomes.sort(key=lambda outcome: outcome.intent_id)
+    return run

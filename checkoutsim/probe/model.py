@@ -1,0 +1,150 @@
+"""Fill the SimPy model from what a probe knows of its target, and run it.
+
+``model_settings`` is the one place where a target becomes model settings: the
+strategy named in the adapter's ``[model]``, its workers, and the service time
+measured at light load, spread over the operations the strategy makes. Strategies
+the model does not implement yet get an ``Unsupported`` reason instead of a guess;
+adding one means adding it to ``STRATEGY_MAP`` and ``QUERIES`` here.
+
+How a service time is spread: the sold-out answer is the strategy's check alone,
+so it prices one inventory query (or the strategy's share of one); what an order
+takes beyond its queries goes to the payment gateway, which holds no worker and
+no row, as the target's work after reserving (a card charge) holds neither.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from checkoutsim.experiments.runner import simulate_once
+from checkoutsim.probe.adapter import Model
+from checkoutsim.probe.calibrate import Calibration
+from checkoutsim.scenario.settings import Latency, Settings
+
+#: Adapter strategies the model can run, and the model strategy that stands for each.
+#: A lock in one process around check-and-decrement is as safe as one conditional update.
+STRATEGY_MAP = {
+    "naive": "naive",
+    "lock_ttl": "lock_ttl",
+    "fenced": "fenced",
+    "optimistic": "optimistic",
+    "atomic": "atomic",
+    "mutex": "atomic",
+}
+#: Inventory queries on the (sold-out, ordered) path of each model strategy.
+QUERIES = {
+    "naive": (1, 2),
+    "optimistic": (1, 2),
+    "atomic": (1, 1),
+    "lock_ttl": (3, 4),
+    "fenced": (3, 4),
+}
+#: Strategies whose race window sits between a read and a write.
+WINDOWED = ("naive", "optimistic")
+#: The shortest query the model is given (a zero query would make every race vanish).
+MIN_QUERY_S = 0.0001
+
+
+class Unsupported(Exception):
+    """The model cannot stand for this target yet; ``str()`` says why, in one line."""
+
+
+@dataclass(frozen=True)
+class Filled:
+    """The model's settings for a target, and the assumptions they rest on."""
+
+    settings: Settings
+    strategy: str
+    query_s: float
+    after_s: float
+    assumptions: list[str]
+
+
+def _constant(seconds: float) -> Latency:
+    return Latency(distribution="constant", mean_s=max(0.0, seconds))
+
+
+def model_settings(
+    schedule: Settings, model: Model | None, calibration: Calibration, stock: list[int], skus: int
+) -> Filled:
+    """The probe's schedule as model settings for this target, or ``Unsupported``."""
+    if model is None:
+        raise Unsupported("the adapter has no [model] section (strategy, workers)")
+    strategy = STRATEGY_MAP.get(model.strategy)
+    if strategy is None:
+        raise Unsupported(f"strategy {model.strategy} needs model support not present yet")
+    if calibration.ordered_s is None:
+        raise Unsupported("no checkout was ordered at light load, so there is no service time")
+    if schedule.catalog.skus > skus:
+        raise Unsupported(
+            f"the scenario has {schedule.catalog.skus} SKUs and the adapter {skus}: "
+            "the model cannot share one SKU's stock between several"
+        )
+    sold_out_queries, ordered_queries = QUERIES[strategy]
+    check = calibration.sold_out_s
+    priced = "the sold-out answer"
+    if check is None and calibration.stock_read_s is not None:
+        check, priced = calibration.stock_read_s, "the stock call (sold out not timed)"
+    if check is None:
+        check, priced = calibration.ordered_s * sold_out_queries / ordered_queries, "the order"
+    query = max(MIN_QUERY_S, min(check / sold_out_queries, calibration.ordered_s / ordered_queries))
+    # A known race window between the read and the write of a read-then-write
+    # strategy: the model's pause after each inventory call (held by no worker
+    # and no row), so the window does not also hold the row, as a query would.
+    window = model.race_window_s if strategy in WINDOWED and model.race_window_s else 0.0
+    after = max(0.0, calibration.ordered_s - ordered_queries * (query + window))
+    assumptions = [
+        f"{model.strategy} as the model's {strategy}",
+        f"{model.workers} workers",
+        f"one inventory query {query * 1000:.2f} ms, priced from {priced} "
+        "(it holds a worker; a write holds the row too)",
+        f"after reserving, {after * 1000:.2f} ms holding nothing",
+    ]
+    if window:
+        assumptions.append(
+            f"a {window * 1000:g} ms pause after each inventory call stands for the race "
+            "window (so sold-out answers are predicted that much slower)"
+        )
+    if len(set(stock)) > 1:
+        assumptions.append(f"every SKU starts with {stock[0]} units (the target's: {stock})")
+    update: dict[str, Any] = {
+        "inventory": schedule.inventory.model_copy(
+            update={
+                "strategy": strategy,
+                "workers": model.workers,
+                "query": _constant(query),
+                "timeout_s": schedule.shopper.timeout_s,
+            }
+        ),
+        "catalog": schedule.catalog.model_copy(update={"stock_per_sku": stock[0]}),
+        "shopper": schedule.shopper.model_copy(
+            update={"double_click_probability": 0.0, "retries_on_timeout": 0}
+        ),
+        "payment": schedule.payment.model_copy(update={"query": _constant(0.0), "retries": 0}),
+        "gateway": schedule.gateway.model_copy(
+            update={
+                "latency": _constant(after),
+                "decline_rate": 0.0,
+                "error_rate": 0.0,
+                "lost_response_rate": 0.0,
+                "timeout_s": schedule.shopper.timeout_s,
+            }
+        ),
+        "order": schedule.order.model_copy(update={"latency": _constant(0.0), "failure_rate": 0.0}),
+        "load": schedule.load.model_copy(update={"drain_s": schedule.shopper.timeout_s}),
+        "faults": schedule.faults.model_copy(
+            update={
+                "pause_probability": 1.0 if window else 0.0,
+                "pause": _constant(window),
+            }
+        ),
+    }
+    settings = schedule.model_copy(update=update)
+    return Filled(settings, strategy, query, after, assumptions)
+
+
+def predict_metrics(filled: Filled, seed: int) -> dict[str, float]:
+    """Run the model once on the filled settings (same seed: the probe's own arrivals)."""
+    metrics, _ = simulate_once(filled.settings, seed, 0, False)
+    return metrics

@@ -1,0 +1,187 @@
+"""``probe --predict``: calibrate, probe, fill the model, and set the two side by side.
+
+The model runs on the probe's own schedule (same scenario, seed, run time and
+rate: the same arrival instants), with the stock the target had before the run.
+Each compared figure gets the ratio predicted / measured and a verdict: within
+2x, or over- or under-predicted by how much. When the oversell or the median
+latency is off, ``likely_cause`` names the assumption most likely to blame.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from checkoutsim.probe.adapter import Adapter
+from checkoutsim.probe.calibrate import calibrate
+from checkoutsim.probe.model import Filled, Unsupported, model_settings, predict_metrics
+from checkoutsim.probe.options import ProbeOptions
+from checkoutsim.probe.target import base_url
+from checkoutsim.scenario.settings import Settings
+
+if TYPE_CHECKING:
+    from checkoutsim.probe.run import ProbeResult
+
+#: Figures compared, in the order printed.
+COMPARED = (
+    "checkouts",
+    "orders",
+    "sold_out",
+    "units_sold",
+    "oversold_units",
+    "latency_p50_s",
+    "latency_p99_s",
+)
+#: A prediction within this factor of the measurement either way agrees with it.
+AGREEMENT = 2.0
+
+
+def predicted_probe(
+    url: str, adapter: Adapter, scenario: str, settings: Settings, options: ProbeOptions
+) -> ProbeResult:
+    """Calibrate the target, probe it, and attach the model's prediction of the probe."""
+    # Imported here: the probe's run imports Locust, which monkey-patches the process;
+    # comparing a prediction with a measurement needs none of it.
+    from checkoutsim.probe.run import probe
+
+    base = base_url(url)
+    calibration = calibrate(base, adapter)
+    result = probe(url, adapter, scenario, settings, options)
+    result.notes += calibration.notes
+    prediction: dict[str, Any] = {"calibration": calibration.as_json()}
+    try:
+        filled = model_settings(
+            result.settings,
+            adapter.model,
+            calibration,
+            result.stock_levels,
+            len(adapter.catalog.skus),
+        )
+    except Unsupported as reason:
+        prediction["unsupported"] = str(reason)
+        prediction["verdict_lines"] = [f"prediction: none: {reason}"]
+        result.prediction = prediction
+        return result
+    predicted = predict_metrics(filled, options.seed)
+    prediction.update(compare(result.metrics, predicted, filled, adapter))
+    result.prediction = prediction
+    return result
+
+
+def ratio(predicted: float | None, measured: float | None) -> float | None:
+    """predicted / measured; 1 when both are 0; None when only the measurement is 0."""
+    if predicted is None or measured is None:
+        return None
+    if measured == 0:
+        return 1.0 if predicted == 0 else None
+    return predicted / measured
+
+
+def judge(predicted: float | None, measured: float | None) -> str:
+    """``within 2x``, ``over by 3.1x``, ``under by 2.4x``, or why it cannot be said."""
+    if predicted is None or measured is None:
+        return "not comparable"
+    if measured == 0 and predicted == 0:
+        return "within 2x (both 0)"
+    if measured == 0:
+        return f"over (predicted {predicted:g}, measured 0)"
+    if predicted == 0:
+        return f"under (predicted 0, measured {measured:g})"
+    factor = predicted / measured
+    if 1 / AGREEMENT <= factor <= AGREEMENT:
+        return "within 2x"
+    return f"over by {factor:.1f}x" if factor > 1 else f"under by {1 / factor:.1f}x"
+
+
+def compare(
+    measured: dict[str, Any], predicted: dict[str, float], filled: Filled, adapter: Adapter
+) -> dict[str, Any]:
+    """The prediction's JSON: its figures, ratios, verdicts, assumptions and causes."""
+    figures = {key: _tidy(predicted.get(key)) for key in COMPARED}
+    ratios = {key: _tidy(ratio(figures[key], measured.get(key))) for key in COMPARED}
+    verdicts = {key: judge(figures[key], measured.get(key)) for key in COMPARED}
+    lines = [
+        f"prediction: oversold {figures['oversold_units']} against {measured['oversold_units']}"
+        f" measured: {verdicts['oversold_units']}; latency p50: {verdicts['latency_p50_s']}",
+        "model assumptions: " + "; ".join(filled.assumptions),
+    ]
+    causes = [
+        cause
+        for key in ("oversold_units", "latency_p50_s")
+        if not verdicts[key].startswith("within")
+        and (cause := likely_cause(key, verdicts[key], measured, figures, filled, adapter))
+    ]
+    lines += [f"likely cause: {cause}" for cause in causes]
+    return {
+        "strategy": filled.strategy,
+        "assumptions": filled.assumptions,
+        "metrics": figures,
+        "ratios": ratios,
+        "verdicts": verdicts,
+        "likely_causes": causes,
+        "verdict_lines": lines,
+    }
+
+
+def likely_cause(
+    key: str,
+    verdict: str,
+    measured: dict[str, Any],
+    predicted: dict[str, Any],
+    filled: Filled,
+    adapter: Adapter,
+) -> str | None:
+    """The assumption most likely behind a prediction that is off, in one sentence."""
+    model = adapter.model
+    over = verdict.startswith("over")
+    if measured.get("errors", 0) + measured.get("timed_out", 0) > 0.05 * measured["checkouts"]:
+        return (
+            f"the target failed {measured['errors'] + measured['timed_out']} checkouts "
+            "(refused connections, a full backlog, time-outs), which the model does not know of"
+        )
+    workers = filled.settings.inventory.workers
+    slower = _factor(measured.get("latency_p50_s"), predicted.get("latency_p50_s"))
+    if key == "oversold_units":
+        if over and slower > AGREEMENT:
+            return (
+                f"concurrency: answers came {slower:.0f}x slower than predicted, so the target "
+                f"served fewer checkouts at once than {workers} workers (a thread pool, a "
+                "connection backlog, the GIL) and its queue spread the checks apart"
+            )
+        window = model.race_window_s if model is not None else None
+        if filled.strategy in ("naive", "optimistic") and window is None:
+            return (
+                f"the race window: the model's is one query ({filled.query_s * 1000:.2f} ms, "
+                "priced from the sold-out answer); give [model].race_window_s if the target "
+                "does work between its check and its write"
+            )
+        if filled.strategy in ("naive", "optimistic"):
+            return (
+                f"the race window of {window * 1000:g} ms stated in the adapter, or workers "
+                f"({workers}): the target may check and write closer together, "
+                "or serve fewer at once"
+            )
+        return "the strategy: the target may not be the model's " + filled.strategy
+    if over:
+        return (
+            f"workers or row time: the model holds a worker (of {workers})"
+            f" and, to write, the row for {filled.query_s * 1000:.2f} ms per query; "
+            "the target may serve more at once or hold its lock for less"
+        )
+    return (
+        "queueing the model does not see: the target may serve fewer at once than "
+        f"{workers} workers (a thread pool, a connection limit, the GIL), or it slows under "
+        "load in ways a light-load calibration cannot time"
+    )
+
+
+def _factor(measured: float | None, predicted: float | None) -> float:
+    """How many times slower the measurement was than the prediction (1 if unknown)."""
+    if not measured or not predicted:
+        return 1.0
+    return measured / predicted
+
+
+def _tidy(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 6) if value == value else None
+    return value

@@ -1,0 +1,1 @@
+"""Reference checkouts written the way tutorials write them: the probe's test bench."""

@@ -1,0 +1,143 @@
+"""Filling the model from a probe: strategies, service times, the probe's own arrivals."""
+
+from __future__ import annotations
+
+import pytest
+
+from checkoutsim.load.schedule import plan
+from checkoutsim.probe.adapter import Model
+from checkoutsim.probe.calibrate import Calibration
+from checkoutsim.probe.model import Unsupported, model_settings, predict_metrics
+from checkoutsim.probe.options import ProbeOptions, schedule_settings
+from checkoutsim.probe.predict import judge, ratio
+from checkoutsim.scenario import files
+
+NOT_YET = [
+    "check_then_decrement",
+    "decrement_then_check",
+    "select_for_update",
+    "stock_buckets",
+    "queue_per_sku",
+]
+
+
+def schedule(rate: float, run_time: float = 1.0, burst: int = 400):
+    """flash-sale's arrivals at ``rate`` for ``run_time`` (its burst at 1 s, if that long)."""
+    base = files.load("flash-sale", [f"load.burst_size={burst}"], []).variants[0].settings
+    return schedule_settings(base, ProbeOptions(run_time_s=run_time, rate_per_s=rate))
+
+
+def light(ordered: float = 0.012, sold_out: float | None = 0.002) -> Calibration:
+    return Calibration(ordered_s=ordered, sold_out_s=sold_out, stock_read_s=0.001)
+
+
+@pytest.mark.parametrize("strategy", NOT_YET)
+def test_strategies_the_model_lacks_say_so_in_one_line(strategy: str) -> None:
+    with pytest.raises(Unsupported) as reason:
+        model_settings(schedule(50), Model(strategy=strategy), light(), [100], 1)
+    assert str(reason.value) == f"strategy {strategy} needs model support not present yet"
+
+
+def test_no_model_section_and_no_order_timed_are_refused() -> None:
+    with pytest.raises(Unsupported, match="no \\[model\\]"):
+        model_settings(schedule(50), None, light(), [100], 1)
+    with pytest.raises(Unsupported, match="no checkout was ordered"):
+        model_settings(schedule(50), Model(strategy="atomic"), light(None), [100], 1)
+
+
+def test_service_time_is_spread_over_the_strategys_queries() -> None:
+    atomic = model_settings(schedule(50), Model(strategy="mutex", workers=8), light(), [70], 1)
+    assert atomic.strategy == "atomic"
+    assert atomic.query_s == pytest.approx(0.002) and atomic.after_s == pytest.approx(0.010)
+    assert atomic.settings.inventory.workers == 8
+    assert atomic.settings.catalog.stock_per_sku == 70
+    naive = model_settings(schedule(50), Model(strategy="naive"), light(), [70], 1)
+    # Two queries (read, write) on an order's path, one on a sold-out answer's.
+    assert naive.query_s == pytest.approx(0.002) and naive.after_s == pytest.approx(0.008)
+    untimed = model_settings(schedule(50), Model(strategy="naive"), light(sold_out=None), [70], 1)
+    assert untimed.query_s == pytest.approx(0.001)  # the stock call stands in for the check
+
+
+@pytest.mark.parametrize("strategy", ["atomic", "naive", "lock_ttl", "optimistic"])
+def test_alone_an_order_takes_the_measured_service_time(strategy: str) -> None:
+    # Two arrivals a second against 12 ms checkouts: nobody waits, so the model's
+    # latency is the sum of its parts, which must add up to what was measured.
+    filled = model_settings(schedule(2, 10, burst=0), Model(strategy=strategy), light(), [1000], 1)
+    metrics = predict_metrics(filled, 1)
+    assert metrics["oversold_units"] == 0 and metrics["orders"] == metrics["checkouts"]
+    assert metrics["latency_p50_s"] == pytest.approx(0.012, rel=0.02)
+
+
+@pytest.mark.parametrize(("rate", "seed"), [(50, 1), (250, 2), (1000, 3)])
+def test_the_model_plays_the_probes_own_arrivals(rate: float, seed: int) -> None:
+    settings = schedule(rate)
+    filled = model_settings(settings, Model(strategy="atomic"), light(), [100], 1)
+    metrics = predict_metrics(filled, seed)
+    assert metrics["checkouts"] == len(plan(settings, seed))
+
+
+def test_a_crowd_on_a_racy_write_back_oversells_and_a_safe_one_does_not() -> None:
+    crowd = schedule(1000)
+    safe = predict_metrics(
+        model_settings(crowd, Model(strategy="mutex", workers=1000), light(), [100], 1), 1
+    )
+    racy = predict_metrics(
+        model_settings(crowd, Model(strategy="naive", workers=1000), light(), [100], 1), 1
+    )
+    assert safe["oversold_units"] == 0 and safe["orders"] == 100
+    assert racy["oversold_units"] > 0
+
+
+@pytest.mark.parametrize(
+    ("predicted", "measured", "verdict", "expected_ratio"),
+    [
+        (10, 10, "within 2x", 1.0),
+        (19, 10, "within 2x", 1.9),
+        (5, 10, "within 2x", 0.5),
+        (31, 10, "over by 3.1x", 3.1),
+        (4, 10, "under by 2.5x", 0.4),
+        (0, 0, "within 2x (both 0)", 1.0),
+        (3, 0, "over (predicted 3, measured 0)", None),
+        (0, 7, "under (predicted 0, measured 7)", 0.0),
+    ],
+)
+def test_verdicts_and_ratios(
+    predicted: float, measured: float, verdict: str, expected_ratio: float | None
+) -> None:
+    assert judge(predicted, measured) == verdict
+    assert ratio(predicted, measured) == (
+        None if expected_ratio is None else pytest.approx(expected_ratio)
+    )
+
+
+def test_comparing_a_prediction_does_not_import_locust() -> None:
+    # Locust monkey-patches whatever imports it; the model half and the report must not.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, checkoutsim.probe.predict, checkoutsim.probe.measure, "
+        "checkoutsim.report.build; print('locust' in sys.modules, 'gevent' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120
+    )
+    assert result.stdout.split() == ["False", "False"], result.stderr
+
+
+def test_a_known_race_window_is_a_pause_between_read_and_write() -> None:
+    model = Model(strategy="naive", race_window_s=0.005)
+    alone = model_settings(schedule(2, 10, burst=0), model, light(ordered=0.030), [1000], 1)
+    # Read 2 ms, pause 5, write 2, pause 5, then 16 ms holding nothing: 30 ms alone.
+    assert alone.after_s == pytest.approx(0.016)
+    assert predict_metrics(alone, 1)["latency_p50_s"] == pytest.approx(0.030, rel=0.02)
+    # A wider window lets more shoppers read the same stock before anyone writes.
+    narrow = model_settings(schedule(100), Model(strategy="naive", workers=1000), light(), [20], 1)
+    wide = model_settings(
+        schedule(100),
+        Model(strategy="naive", workers=1000, race_window_s=0.010),
+        light(),
+        [20],
+        1,
+    )
+    assert predict_metrics(wide, 1)["oversold_units"] > predict_metrics(narrow, 1)["oversold_units"]
