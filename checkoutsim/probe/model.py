@@ -30,7 +30,12 @@ STRATEGY_MAP = {
     "fenced": "fenced",
     "optimistic": "optimistic",
     "atomic": "atomic",
+    # One serving process: an in-process lock serialises check and write, as atomic does.
     "mutex": "atomic",
+    "check_then_decrement": "check_then_decrement",
+    "decrement_then_check": "decrement_then_check",
+    "select_for_update": "select_for_update",
+    "queue_per_sku": "queue_per_sku",
 }
 #: Inventory queries on the (sold-out, ordered) path of each model strategy.
 QUERIES = {
@@ -39,9 +44,15 @@ QUERIES = {
     "atomic": (1, 1),
     "lock_ttl": (3, 4),
     "fenced": (3, 4),
+    "check_then_decrement": (1, 2),
+    "decrement_then_check": (1, 1),
+    "select_for_update": (2, 2),
+    "queue_per_sku": (1, 1),
 }
 #: Strategies whose race window sits between a read and a write.
 WINDOWED = ("naive", "optimistic")
+#: Strategies that take the window as the model's own check gap (inventory.costs.check_gap_s).
+GAPPED = ("check_then_decrement",)
 #: The shortest query the model is given (a zero query would make every race vanish).
 MIN_QUERY_S = 0.0001
 
@@ -93,7 +104,8 @@ def model_settings(
     # strategy: the model's pause after each inventory call (held by no worker
     # and no row), so the window does not also hold the row, as a query would.
     window = model.race_window_s if strategy in WINDOWED and model.race_window_s else 0.0
-    after = max(0.0, calibration.ordered_s - ordered_queries * (query + window))
+    gap = model.race_window_s if strategy in GAPPED and model.race_window_s else 0.0
+    after = max(0.0, calibration.ordered_s - ordered_queries * (query + window) - gap)
     assumptions = [
         f"{model.strategy} as the model's {strategy}",
         f"{model.workers} workers",
@@ -106,6 +118,8 @@ def model_settings(
             f"a {window * 1000:g} ms pause after each inventory call stands for the race "
             "window (so sold-out answers are predicted that much slower)"
         )
+    if gap:
+        assumptions.append(f"a {gap * 1000:g} ms gap between the check and its decrement")
     if len(set(stock)) > 1:
         assumptions.append(f"every SKU starts with {stock[0]} units (the target's: {stock})")
     update: dict[str, Any] = {
@@ -115,6 +129,17 @@ def model_settings(
                 "workers": model.workers,
                 "query": _constant(query),
                 "timeout_s": schedule.shopper.timeout_s,
+                # Every operation at the one measured query cost; the gap as the user gave it.
+                "costs": schedule.inventory.costs.model_copy(
+                    update={
+                        "read": None,
+                        "write": None,
+                        "conditional_write": None,
+                        "lock": None,
+                        "queue": None,
+                        "check_gap_s": gap,
+                    }
+                ),
             }
         ),
         "catalog": schedule.catalog.model_copy(update={"stock_per_sku": stock[0]}),

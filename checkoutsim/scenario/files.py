@@ -272,6 +272,9 @@ def _validate(model: type[M], raw: Mapping[str, Any], where: str) -> M:
             # pydantic names the choices as "'a', 'b' or 'c'"
             choices = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
             hint = did_you_mean(value, choices)
+            if hint:
+                # The suggestion, not a list of every choice that would cut it off the line.
+                message = f"not one of its {len(choices)} choices"
         # A table's problem is stated in the message; a value is shown, shortened.
         shown = "" if isinstance(value, dict) else f" (got {_shorten(repr(value), 80)})"
         more = error.error_count() - 1
