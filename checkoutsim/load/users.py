@@ -132,3 +132,21 @@ class NoOpUser(User):
             exception=None,
             context={},
         )
+
+
+class ScheduledHttpShopper(FastHttpUser):
+    """A shopper whose run (``environment.checkoutsim``) plays one planned intent per
+    call through this user's HTTP client, for any HTTP target (``probe``).
+
+    The run's ``shop(client)`` does the work and returns False when no intent is left.
+    """
+
+    wait_time = constant(0)
+    # One request in flight per shopper: an intent is one checkout call.
+    concurrency = 1
+
+    @task
+    def shop(self) -> None:
+        """Play the run's next intent, or stop when none is left."""
+        if not self.environment.checkoutsim.shop(self.client):
+            raise StopUser()

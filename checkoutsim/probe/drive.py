@@ -1,8 +1,9 @@
 """Play a scenario's open-model schedule at the target through Locust, and record each answer.
 
 Each planned intent starts at its intended instant on the wall clock (time
-scale 1: the target runs in real time), sends one checkout through Locust's
-``FastHttpUser`` client, and records what the answer meant (by the adapter's
+scale 1: the target runs in real time), sends one checkout through a Locust
+user's ``FastHttpUser`` client (``load.users.ScheduledHttpShopper``: Locust
+stays in the load-test package), and records what the answer meant (by the adapter's
 statuses) and its latency *from the intended start*, so a target or host that
 falls behind cannot hide it (no coordinated omission). When the last
 ``STOP_AFTER`` answers in a row were no answer at all (refused, reset, timed
@@ -18,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
-from locust import FastHttpUser, constant, task
-from locust.exception import StopUser
 
 from checkoutsim.load import session
 from checkoutsim.load.schedule import PlannedIntent
+from checkoutsim.load.users import ScheduledHttpShopper
 from checkoutsim.probe.adapter import Adapter, fill, fill_path
 from checkoutsim.probe.outcome import ERROR, NOT_STARTED, TIMED_OUT, Outcome
 from checkoutsim.probe.target import classify
@@ -120,37 +120,28 @@ class ProbeRun:
             lag,
         )
 
-
-class ProbeShopper(FastHttpUser):
-    """A shopper who plays one planned intent at a time against the target."""
-
-    wait_time = constant(0)
-    # One request in flight per shopper: an intent is one checkout call.
-    concurrency = 1
-
-    @task
-    def shop(self) -> None:
-        """Wait for the next intent's instant, check out, record what the answer meant."""
-        run: ProbeRun = self.environment.checkoutsim
-        intent = run.take()
+    def shop(self, client: Any) -> bool:
+        """Wait for the next intent's instant, check out through ``client`` (a Locust
+        user's HTTP client), record what the answer meant; False when none is left."""
+        intent = self.take()
         if intent is None:
-            raise StopUser()
-        assert run.origin is not None
-        intended = run.origin + intent.at_s
+            return False
+        assert self.origin is not None
+        intended = self.origin + intent.at_s
         delay = intended - time.perf_counter()
         if delay > 0:
             gevent.sleep(delay)
-        if run.stopped is not None:
-            run.skip(intent)
-            return
+        if self.stopped is not None:
+            self.skip(intent)
+            return True
         lag = max(0.0, time.perf_counter() - intended)
-        run.started[intent.intent_id] = (intent, True)
+        self.started[intent.intent_id] = (intent, True)
         values = {
-            "sku": run.sku_of(intent),
+            "sku": self.sku_of(intent),
             "quantity": intent.quantity,
             "key": f"probe-{intent.intent_id}",
         }
-        call = run.adapter.checkout
+        call = self.adapter.checkout
         options: dict[str, Any] = {
             "headers": {key: str(fill(value, values)) for key, value in call.headers.items()},
             "name": "checkout",
@@ -160,11 +151,9 @@ class ProbeShopper(FastHttpUser):
             options["json"] = fill(call.json_body, values)
         status = 0
         try:
-            with self.client.request(
-                call.method, fill_path(call.path, values), **options
-            ) as answer:
+            with client.request(call.method, fill_path(call.path, values), **options) as answer:
                 status = answer.status_code or 0
-                told = classify(run.adapter, status, answer.json) if status else ERROR
+                told = classify(self.adapter, status, answer.json) if status else ERROR
                 if told == ERROR:
                     answer.failure(f"status {status}")
                 else:
@@ -172,9 +161,10 @@ class ProbeShopper(FastHttpUser):
         except Exception:  # the client raised instead of answering: no answer
             status, told = 0, ERROR
         latency = time.perf_counter() - intended
-        if status == 0 and latency >= run.timeout_s:
+        if status == 0 and latency >= self.timeout_s:
             told = TIMED_OUT
-        run.record(intent, told, status, latency, lag)
+        self.record(intent, told, status, latency, lag)
+        return True
 
 
 def users_for(intents: int, asked: int | None) -> int:
@@ -196,7 +186,7 @@ def play(
     run = ProbeRun(adapter, intents, timeout_s)
     user_class = type(
         "ProbeShopperAt",
-        (ProbeShopper,),
+        (ScheduledHttpShopper,),
         {"network_timeout": timeout_s, "connection_timeout": timeout_s, "host": base},
     )
     options = session.SessionOptions(users=users, host=base)
