@@ -24,26 +24,14 @@ from pydantic import (
 )
 
 from checkoutsim.scenario.inputs import InputError, read_toml_file
+from checkoutsim.scenario.settings import InventoryStrategy
 
 #: What a placeholder may name.
 PLACEHOLDERS = ("sku", "quantity", "key")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_]*)\}")
 
-#: The strategies an adapter may declare. The first five are the model's own; the
-#: others describe targets seen in the wild and need model support to be predicted.
-Strategy = Literal[
-    "naive",
-    "lock_ttl",
-    "fenced",
-    "optimistic",
-    "atomic",
-    "check_then_decrement",
-    "decrement_then_check",
-    "select_for_update",
-    "mutex",
-    "stock_buckets",
-    "queue_per_sku",
-]
+#: The strategies an adapter may declare: the scenario's own inventory strategies.
+Strategy = InventoryStrategy
 
 Status = Annotated[int, Field(ge=100, le=599)]
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]

@@ -7,7 +7,6 @@ on a chart can be checked against a file.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -16,6 +15,7 @@ import pandas as pd
 
 from checkoutsim.results.history import History
 from checkoutsim.results.metrics import INVARIANTS
+from checkoutsim.results.objective import number
 
 #: Histories by series label (a variant's name, or e.g. "naive · real" in a comparison).
 Histories = Mapping[str, Sequence[History]]
@@ -184,16 +184,6 @@ def series(result: Mapping[str, Any]) -> list[dict[str, Any]]:
                 }
             )
     return items
-
-
-def number(value: Any) -> float:
-    """A metric as a float; NaN for missing or null (JSON has no NaN)."""
-    if value is None or isinstance(value, bool):
-        return math.nan
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 
 
 def invariant_frame(

@@ -23,7 +23,7 @@ FIGURES = {
 }
 
 
-def _number(value: Any) -> float:
+def number(value: Any) -> float:
     """A metric as a float; NaN for missing, null or not a number."""
     if value is None or isinstance(value, bool):
         return math.nan
@@ -35,8 +35,8 @@ def _number(value: Any) -> float:
 
 def had_fault_window(metrics: Mapping[str, Any]) -> bool:
     """Whether recovery from a fault window was measured (or found never to happen)."""
-    return not math.isnan(_number(metrics.get("recovery_s"))) or bool(
-        _number(metrics.get("fault_windows_unrecovered")) > 0
+    return not math.isnan(number(metrics.get("recovery_s"))) or bool(
+        number(metrics.get("fault_windows_unrecovered")) > 0
     )
 
 
@@ -50,12 +50,12 @@ def judge(metrics: Mapping[str, Any], objective: Mapping[str, Any]) -> dict[str,
     """
     figures: dict[str, dict[str, Any]] = {}
     for key, sense in FIGURES.items():
-        target = _number(objective.get(key))
+        target = number(objective.get(key))
         if math.isnan(target):
             continue
         if key == "recovery_s" and not had_fault_window(metrics):
             continue
-        value = _number(metrics.get(key))
+        value = number(metrics.get(key))
         if math.isnan(value):
             met = False
         elif sense == "at_least":
@@ -120,7 +120,7 @@ def objective_phrases(judgement: Mapping[str, Any]) -> list[str]:
 
 def objective_target(key: str, objective: Mapping[str, Any]) -> str | None:
     """A figure's objective as a reader writes it, e.g. ``≥ 99%``, ``≤ 15 s``; None if unset."""
-    target = _number(objective.get(key))
+    target = number(objective.get(key))
     if math.isnan(target):
         return None
     if FIGURES[key] == "at_least":
