@@ -193,6 +193,25 @@ class ReserveForUpdate(Operation):
 
 
 @dataclass(frozen=True, slots=True)
+class ReserveWithOrder(Operation):
+    """One local transaction: ``UPDATE stock ... WHERE available >= q; INSERT order; COMMIT``.
+
+    The MVP's checkout: the stock row and the (pending) order row are written
+    in one database transaction, so the row stays locked through both
+    statements and neither exists without the other. Result: the reservation
+    id, ``None`` if not enough stock, or ``OrderStatus.FAILED`` when the order
+    insert failed and the whole transaction rolled back (no units held).
+    """
+
+    reservation: ReservationRequest
+
+    @property
+    def sku(self) -> int:
+        """The SKU whose row the transaction locks."""
+        return self.reservation.sku
+
+
+@dataclass(frozen=True, slots=True)
 class DecrementBucket(Operation):
     """A conditional decrement of one of the SKU's stock buckets (rows).
 
@@ -401,6 +420,20 @@ class EnqueuePayment(Operation):
     sku: int
     quantity: int
     reservation_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConfirmOrder(Operation):
+    """Mark the pending order a ``ReserveWithOrder`` wrote as paid (one ``UPDATE``).
+
+    The order row already exists, so this is a write on the shop's own
+    database, not a call to an order service: it does not fail as one does.
+    Result: an ``OrderStatus`` as for ``CreateOrder``.
+    """
+
+    intent_id: int
+    reservation_id: int
+    capture_id: int
 
 
 @dataclass(frozen=True, slots=True)

@@ -123,6 +123,22 @@ def checkout(request: CheckoutRequest, policies: Policies, rng: random.Random) -
     reservation_id = reservation.reservation_id
 
     yield Checkpoint(request.intent_id)
+    paid = yield from take_payment(request, policies, reservation_id, rng)
+    if isinstance(paid, Outcome):
+        return paid
+    yield Checkpoint(request.intent_id)
+    return (yield from create_order(request, saga, reservation_id, paid, rng))
+
+
+def take_payment(
+    request: CheckoutRequest, policies: Policies, reservation_id: int | None, rng: random.Random
+) -> Step[Outcome | int]:
+    """Charge for a reserved checkout: the capture id, or what the shopper is told.
+
+    Every path that does not end in a capture settles the reservation first
+    (released, or handed to the retry queue with the parked payment).
+    """
+    saga = policies.saga
     payment = yield from pay(policies.payment, request.intent_id, request.key, request.amount, rng)
     if payment.replayed:
         # Another request with this key owns the payment and finishes the saga
@@ -160,8 +176,7 @@ def checkout(request: CheckoutRequest, policies: Policies, rng: random.Random) -
         return Outcome.PROCESSING
     capture_id = payment.capture_id
     assert capture_id is not None
-    yield Checkpoint(request.intent_id)
-    return (yield from create_order(request, saga, reservation_id, capture_id, rng))
+    return capture_id
 
 
 def _release(reservation_id: int | None) -> Step[None]:

@@ -15,6 +15,7 @@ import math
 import random
 
 from checkoutsim.policy.inventory import lock_name
+from checkoutsim.policy.local import local_checkout
 from checkoutsim.policy.ops import (
     UNAVAILABLE,
     AcquireLock,
@@ -44,7 +45,9 @@ def protocol_checkout(
     protocol: str,
     lock_wait_s: float,
 ) -> Step[Outcome]:
-    """One checkout under ``protocol``: the saga, or two-phase commit."""
+    """One checkout under ``protocol``: the saga, two-phase commit, or one local transaction."""
+    if protocol == "local_transaction":
+        return local_checkout(request, policies, rng)
     if protocol == "two_phase_commit":
         return two_phase_checkout(request, lock_wait_s, policies.saga.reservation_ttl_s)
     return checkout(request, policies, rng)

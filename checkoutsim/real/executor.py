@@ -61,6 +61,7 @@ INVENTORY_OPS = (
     ops.ReserveForUpdate,
     ops.DecrementBucket,
     ops.ReserveThroughQueue,
+    ops.ReserveWithOrder,
 )
 
 
@@ -124,6 +125,10 @@ class Executor:
             ops.Refund: self._refund,
             ops.UnrefundedCaptures: lambda op, saga: gateway.unrefunded(op),
             ops.CreateOrder: self._create_order,
+            ops.ReserveWithOrder: self._reserve_with_order,
+            ops.ConfirmOrder: lambda op, saga: store.create_order(
+                op.intent_id, op.reservation_id, op.capture_id, False, False, saga
+            ),
             ops.HasOrder: lambda op, saga: store.has_order(op.intent_id),
             ops.Wait: lambda op, saga: after(op.seconds, _nothing),
             ops.Authorize: lambda op, saga: gateway.authorize(op),
@@ -303,6 +308,17 @@ class Executor:
         return after(stall_s, _nothing)
 
     # --- order service ------------------------------------------------------------------
+
+    def _reserve_with_order(
+        self, op: ops.ReserveWithOrder, saga: SagaContext
+    ) -> int | ops.OrderStatus | None:
+        """The MVP's local transaction: the order insert's failure rolls the stock
+        write back with it, so a failed draw writes nothing (as in the model)."""
+        with self._order_lock:
+            failed = self._order_rng.random() < self.settings.order.failure_rate
+        if failed:
+            return ops.OrderStatus.FAILED
+        return self.store.decrement(op.reservation, saga)
 
     def _create_order(self, op: ops.CreateOrder, saga: SagaContext) -> ops.OrderStatus | Pause:
         """The order service: its latency, its failures, then the order row."""

@@ -405,9 +405,14 @@ class Faults(Section):
 
 
 class Transaction(Section):
-    """Saga or two-phase commit, and how many coordinators share the load."""
+    """Saga, two-phase commit or one local transaction; how many coordinators share the load.
 
-    protocol: Literal["saga", "two_phase_commit"] = "saga"
+    ``local_transaction`` is the MVP's one service on one database: the
+    reservation and the pending order in one transaction, then the payment,
+    then the order marked paid (``checkoutsim.policy.local``).
+    """
+
+    protocol: Literal["saga", "two_phase_commit", "local_transaction"] = "saga"
     #: A coordinator crash hits the transactions of one coordinator in this many.
     coordinators: int = Field(4, ge=1, le=10_000)
     #: 2PC: how long a transaction waits for a participant's lock before aborting.

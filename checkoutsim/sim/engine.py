@@ -24,6 +24,7 @@ from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.clock import SimClock
 from checkoutsim.sim.gateway import GatewayModel
+from checkoutsim.sim.local_transaction import LocalTransactions
 from checkoutsim.sim.locks import LockTable
 from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.sim.races import ProcessMutexes, SkuQueues, operation_costs
@@ -100,6 +101,13 @@ class Engine:
         #: do; else a test of the operation), the plain function applying each
         #: to the shop once its cost is paid, and its cost (``inventory.costs``).
         costs = operation_costs(settings, streams["inventory"], self._inventory_query)
+        self.local = LocalTransactions(
+            shop,
+            self._order_rng,
+            settings.order.failure_rate,
+            lambda: env.now,
+            self._payment_round_trip,
+        )
         operations: dict[type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any]]] = {
             ops.ReadStock: (None, self._read_stock),
             ops.WriteStock: (_always, self._write_stock),
@@ -113,6 +121,7 @@ class Engine:
             ops.GiveBack: (_always, self._give_back),
             ops.ReserveForUpdate: (_always, self._decrement),
             ops.DecrementBucket: (self._bucket_has_enough, self._decrement_bucket),
+            ops.ReserveWithOrder: (self.local.enough_left, self.local.reserve_with_order),
         }
         self._lock_cost = costs[ops.AcquireLock]
         self.inventory_operations: dict[
@@ -131,6 +140,7 @@ class Engine:
             ops.InsertPayment: self._insert_payment,
             ops.UpdatePayment: self._update_payment,
             ops.CreateOrder: self._create_order,
+            ops.ConfirmOrder: self.local.confirm,
             ops.HasOrder: self._has_order,
             ops.Checkpoint: self._checkpoint,
             ops.Wait: self._wait,

@@ -55,6 +55,9 @@ def operation_costs(settings: Settings, stream: random.Random, query: Cost) -> d
         ops.GiveBack: write,
         ops.ReserveForUpdate: for_update,
         ops.DecrementBucket: conditional,
+        # The MVP's local transaction: the row stays locked from the UPDATE
+        # through the order INSERT to the commit.
+        ops.ReserveWithOrder: lambda: conditional() + write(),
     }
 
 

@@ -63,7 +63,8 @@ class CoordinatorCrashes:
     Coordinator ``intent_id % coordinators == 0`` is the one that crashes. A
     transaction that begins while it is down is taken by a live one; one it
     had already begun waits at its next step, holding what it holds, until it
-    is back.
+    is back. With a single coordinator (one service) there is no live one to
+    take a new transaction: it waits for the crashed one too.
     """
 
     def __init__(self, schedule: FaultSchedule, coordinators: int) -> None:
@@ -77,7 +78,7 @@ class CoordinatorCrashes:
         outage = self._schedule.outage("coordinator", now)
         if outage is None or intent_id % self._coordinators != 0:
             return 0.0
-        if begin:
+        if begin and self._coordinators > 1:
             self._rerouted.add(intent_id)
             return 0.0
         if intent_id in self._rerouted:
