@@ -149,6 +149,18 @@ class StepBody:
             op.intent_id, op.reservation_id, op.capture_id, op.allow_expired, self.clock.now()
         )
 
+    def _ReserveWithOrder(self, op: ops.ReserveWithOrder) -> Any:
+        # The order insert of the local transaction fails as the order script says,
+        # and takes the stock write down with it.
+        if self.order_script and self.order_script.pop(0) == "fail":
+            return ops.OrderStatus.FAILED
+        return self.shop.decrement_if_available(op.reservation, self.clock.now())
+
+    def _ConfirmOrder(self, op: ops.ConfirmOrder) -> ops.OrderStatus:
+        return self.shop.create_order(
+            op.intent_id, op.reservation_id, op.capture_id, False, self.clock.now()
+        )
+
     def _HasOrder(self, op: ops.HasOrder) -> bool:
         return op.intent_id in self.shop.orders
 
