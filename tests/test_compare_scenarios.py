@@ -55,6 +55,7 @@ SHORT: dict[str, list[str]] = {
         "--set", 'faults.outages=[{service="coordinator",start_s=1.0,end_s=3.0}]',
     ],
     "slow-gateway": ["--run-time", "3s", "--set", "real.time_scale=0.1"],
+    "evolution": ["--run-time", "3s", "--set", "real.time_scale=0.1"],
 }  # fmt: skip
 
 #: Judged metrics that disagree for a reason that is not noise: (scenario, variant) -> why.
@@ -88,7 +89,8 @@ def test_every_named_scenario_is_compared_or_says_why_not() -> None:
 #: Cases whose counts at short settings are too few for a 2x judgement: run with -m slow.
 #: lock-pause's pauses past the TTL are rare events; at 4 s one clean run gave 21 / 23
 #: and another, on CI, 21 / 3 (Poisson noise on a handful of pauses, not a model error).
-SLOW = {"lock-pause"}
+#: evolution runs three stages of a few seconds each, all real: tens of seconds of wall.
+SLOW = {"lock-pause", "evolution"}
 
 
 @pytest.mark.parametrize(

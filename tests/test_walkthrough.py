@@ -48,6 +48,7 @@ REQUIRED_TOPICS = {
     "gateway-down",
     "inventory-down",
     "pushbacks",
+    "evolution",
 }
 _TOKEN = re.compile(r"\w+(?:[-.,:]\w+)*")
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
@@ -260,6 +261,8 @@ def test_levels_differ_and_each_topic_runs_quickly(
         assert len({texts[(name, level)] for level in LEVELS}) == len(LEVELS), name
         topic = load_topic(name)
         seconds = sum(evidence.timings.get(run.name, 0.0) for run in topic.runs)
+        points = [point for sweep in topic.sweeps for point in sweep.points()]
+        seconds += sum(evidence.timings.get(point.name, 0.0) for point in points)
         seconds += sum(evidence.timings.get(scenario, 0.0) for scenario in topic.optional_scenarios)
         assert seconds < 30, (name, seconds)
 

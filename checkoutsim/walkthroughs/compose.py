@@ -12,6 +12,9 @@ What a page template (Jinja2) may use:
 - ``table("flash-sale")`` to place a run's measured table (the run happens
   then), ``capacity_table("10M")`` and ``plan("10M")`` for computed capacity
   figures, ``has("scale-10m")`` for optional scenarios;
+- one sweep per ``[sweeps.NAME]`` the topic declares: ``NAME.knee("mvp")`` the
+  first swept value where a variant misses the objective, ``NAME.carried("mvp")``
+  the last one before it, ``NAME.at(value)`` the run there (as a run above);
 - ``plural(value, "unit")`` for the word after a number.
 
 Numbers reach the text only through those values, each shown one fixed way.
@@ -35,6 +38,7 @@ from checkoutsim.walkthroughs.content import (
     check_level,
 )
 from checkoutsim.walkthroughs.evidence import Evidence, available
+from checkoutsim.walkthroughs.sweeps import SweepView
 from checkoutsim.walkthroughs.values import Parameter, PlanView, RunView
 
 _LONE_TAG = re.compile(r"\{%[^%]*%\}")
@@ -123,6 +127,8 @@ def context(topic: Topic, level: str, evidence: Evidence) -> dict[str, Any]:
     for name, spec in declared.items():
         # Bind ``spec`` now: a closure over the loop variable would see the last one.
         values[alias(name)] = RunView(lambda spec=spec: evidence.run(spec))
+    for sweep in topic.sweeps:
+        values[alias(sweep.name)] = SweepView(sweep, evidence)
     return values
 
 

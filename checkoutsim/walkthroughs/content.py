@@ -1,7 +1,7 @@
 """Finding and reading the walkthrough topics: Markdown files with a TOML header.
 
 A topic file starts with a TOML block between ``+++`` lines (title, summary,
-the scenarios it runs, the capacity volumes it plans) and goes on with Markdown
+the scenarios it runs, the sweeps it makes, the capacity volumes it plans) and goes on with Markdown
 and Jinja2. Each ``## `` heading starts a page; a page is rendered on its own,
 so a control block must open and close inside one page. ``walkthroughs.toml``
 holds the listing order and the settings changed for live runs (always, and
@@ -43,6 +43,32 @@ class RunSpec:
     name: str
     scenario: str
     overrides: tuple[str, ...] = ()
+    #: Only these variants (all of them when empty).
+    variants: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A sweep a topic uses: one setting stepped over ``values``, a run at each point."""
+
+    name: str
+    scenario: str
+    param: str
+    values: tuple[float, ...]
+    variants: tuple[str, ...] = ()
+    overrides: tuple[str, ...] = ()
+
+    def points(self) -> tuple[RunSpec, ...]:
+        """One run per value, each named after the sweep and its value."""
+        return tuple(
+            RunSpec(
+                f"{self.name}-{value:g}",
+                self.scenario,
+                (*self.overrides, f"{self.param}={value!r}"),
+                self.variants,
+            )
+            for value in self.values
+        )
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,7 @@ class Topic:
     optional_scenarios: tuple[str, ...]
     capacity: tuple[str, ...]
     pages: tuple[PageSource, ...]
+    sweeps: tuple[SweepSpec, ...] = ()
 
     @property
     def scenarios(self) -> tuple[str, ...]:
@@ -116,9 +143,24 @@ def parse_topic(name: str, text: str) -> Topic:
         runs = [RunSpec(scenario, scenario) for scenario in header.get("scenarios", ())]
         runs += [
             RunSpec(
-                run_name, str(spec["scenario"]), tuple(str(item) for item in spec.get("set", ()))
+                run_name,
+                str(spec["scenario"]),
+                tuple(str(item) for item in spec.get("set", ())),
+                tuple(str(item) for item in spec.get("variants", ())),
             )
             for run_name, spec in header.get("runs", {}).items()
+        ]
+        # [sweeps.NAME] tables: one setting stepped over values, a run at each.
+        sweeps = [
+            SweepSpec(
+                sweep_name,
+                str(spec["scenario"]),
+                str(spec["param"]),
+                tuple(spec["values"]),
+                tuple(str(item) for item in spec.get("variants", ())),
+                tuple(str(item) for item in spec.get("set", ())),
+            )
+            for sweep_name, spec in header.get("sweeps", {}).items()
         ]
         return Topic(
             name=name,
@@ -128,6 +170,7 @@ def parse_topic(name: str, text: str) -> Topic:
             optional_scenarios=tuple(header.get("optional_scenarios", ())),
             capacity=tuple(str(volume) for volume in header.get("capacity", ())),
             pages=tuple(pages),
+            sweeps=tuple(sweeps),
         )
     except KeyError as error:
         raise WalkthroughError(f"topic {name}: header has no {error.args[0]!r}") from None

@@ -40,6 +40,8 @@ class Evidence:
     plans: dict[str, CapacityPlan] = field(default_factory=dict)
     #: Wall seconds each run took (for the CLI's report; never shown in a walkthrough).
     timings: dict[str, float] = field(default_factory=dict)
+    #: Runs that are points of a sweep (no table of their own, so no report page).
+    sweep_points: set[str] = field(default_factory=set)
 
     def overrides(self, spec: RunSpec) -> list[str]:
         """The settings a run changes: live ones, quick ones under ``--quick``, then its own."""
@@ -53,7 +55,7 @@ class Evidence:
                 f"two different runs are both called {spec.name!r}: {known} and {spec}"
             )
         if spec.name not in self.runs:
-            loaded = scenarios.load(spec.scenario, self.overrides(spec))
+            loaded = scenarios.load(spec.scenario, self.overrides(spec), spec.variants)
             with self.notice(spec.name):
                 started = time.perf_counter()
                 self.runs[spec.name] = run_scenario(

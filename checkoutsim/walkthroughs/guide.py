@@ -138,6 +138,8 @@ def write_guide(names: Sequence[str], level: str, evidence: Evidence, output: Pa
     reports: dict[str, tuple[str, Path]] = {}
     with staged_directory(target, last=["index.html"]) as staging:
         for name, result in evidence.runs.items():
+            if name in evidence.sweep_points:
+                continue  # shown through the text's figures, never as a table
             folder = f"runs/{name}"
             index = write_report(
                 result.to_json(), histories_of(result), staging / folder, result.scenario
