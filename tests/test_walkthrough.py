@@ -29,6 +29,7 @@ from checkoutsim.results.metrics import CONTRACT, DIAGNOSTICS
 from checkoutsim.scenario import files as scenario
 from checkoutsim.walkthroughs import LEVELS, Evidence, load_topic, render, topic_names
 from checkoutsim.walkthroughs.content import RunSpec, parse_topic, topic_source
+from checkoutsim.walkthroughs.sweeps import SweepView
 from checkoutsim.walkthroughs.terminal import present
 from checkoutsim.walkthroughs.values import (
     COMPUTED_FORMATS,
@@ -251,6 +252,30 @@ def test_idempotency_at_l6_shows_check_then_charge_charging_twice_and_key_first_
     assert "payments.find_by_key(key)" in text  # the textbook code
     assert f"{textbook['duplicate_charges']} duplicate charges, with the unique index" in text
     assert "key_first: 0 duplicate charges" in text
+
+
+def test_evolution_shows_the_mvp_safe_then_breaking_first_and_production_riding_out_the_outage(
+    rendered: tuple[dict[tuple[str, str], str], Evidence],
+) -> None:
+    texts, evidence = rendered
+    topic = load_topic("evolution")
+    sweep = SweepView(next(s for s in topic.sweeps if s.name == "evolution_load"), evidence)
+    knee = sweep.knee("mvp")
+    assert knee is not None
+    production_knee = sweep.knee("production")
+    assert production_knee is None or production_knee > knee
+    objective = evidence.runs["evolution"].scenario.base.objective
+    at_knee = {v.name: v.metrics for v in sweep.result(knee).variants}
+    assert at_knee["mvp"]["latency_p99_s"] > objective.latency_p99_s
+    assert at_knee["production"]["latency_p99_s"] <= objective.latency_p99_s
+    for metrics in at_knee.values():  # past its knee the MVP is slow, not unsafe
+        assert metrics["oversold_units"] == metrics["duplicate_charges"] == 0
+    for variant in evidence.runs["evolution"].variants:
+        assert variant.metrics["oversold_units"] == variant.metrics["duplicate_charges"] == 0
+    outage = {v.name: v.metrics for v in evidence.runs["evolution_outage"].variants}
+    assert outage["production"]["served_rate"] >= objective.served_rate
+    assert outage["mvp"]["served_rate"] < objective.served_rate
+    assert f"At {format_parameter(knee)} a second it does not" in texts[("evolution", "L5")]
 
 
 def test_levels_differ_and_each_topic_runs_quickly(

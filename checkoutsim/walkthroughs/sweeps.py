@@ -76,9 +76,14 @@ class SweepView:
         below = [value for value in self._points if knee is None or value < knee]
         return Parameter(below[-1], self._spec.param) if below else None
 
-    def at(self, value: float) -> RunView:
-        """The run at one swept value."""
+    def result(self, value: float) -> RunResult:
+        """The run at one swept value, made now if it has not been yet."""
         point = self._points.get(float(value))
         if point is None:
             raise WalkthroughError(f"sweep {self._spec.name} has no point at {value}")
-        return RunView(lambda: self._run(point))
+        return self._run(point)
+
+    def at(self, value: float) -> RunView:
+        """The run at one swept value, as the templates read a run."""
+        self.result(value)  # an unknown value is an error here, not later
+        return RunView(lambda: self.result(value))
