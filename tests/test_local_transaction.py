@@ -8,10 +8,13 @@ money taken without an order.
 
 from __future__ import annotations
 
+import math
 import random
 from collections import Counter
 from pathlib import Path
+from statistics import NormalDist
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,3 +180,19 @@ def test_the_real_store_rolls_the_stock_back_with_a_failed_order_insert(tmp_path
     status = confirm(ops.ConfirmOrder(1, reserved, 0), SagaContext(1, "a"))
     assert status is ops.OrderStatus.CREATED
     assert service.store.has_order(1)
+
+
+def test_the_row_takes_half_as_many_local_transactions_as_conditional_updates() -> None:
+    """The hot row's ceiling against a formula: one over the mean time it is held.
+
+    A lognormal fitted to p50 and p99 has mean p50 * exp(sigma^2 / 2), sigma =
+    ln(p99 / p50) / z(0.99). The MVP holds the row for two statements, the saga's
+    inventory service for one.
+    """
+    loaded = scenarios.load("evolution", ["load.rate_per_s=60", "load.duration_s=30"])
+    query = loaded.base.inventory.query
+    sigma = math.log(query.p99_s / query.p50_s) / NormalDist().inv_cdf(0.99)
+    mean_s = query.p50_s * math.exp(sigma**2 / 2)
+    result = {v.name: v.metrics for v in run_scenario(loaded, 1, 1).variants}
+    assert result["production"]["row_capacity_per_s"] == pytest.approx(1 / mean_s, rel=0.05)
+    assert result["mvp"]["row_capacity_per_s"] == pytest.approx(1 / (2 * mean_s), rel=0.05)
