@@ -13,9 +13,10 @@ import random
 from collections import Counter
 from pathlib import Path
 from statistics import NormalDist
+from typing import Any
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from checkoutsim.experiments.runner import run_scenario
@@ -23,12 +24,15 @@ from checkoutsim.policy import ops
 from checkoutsim.policy.local import local_checkout
 from checkoutsim.policy.saga import CheckoutRequest, Outcome
 from checkoutsim.real.saga_context import SagaContext
+from checkoutsim.results.metrics import summarise
 from checkoutsim.scenario import files as scenarios
 from checkoutsim.scenario.settings import Faults, Outage, Settings, Transaction
+from checkoutsim.sim.model import simulate
 from checkoutsim.world.faults import CoordinatorCrashes, FaultSchedule
 from checkoutsim.world.policies import policies
 from tests import real_support
 from tests.support import Interleaving, StepBody
+from tests.test_invariants import safe_settings
 
 MVP = policies(Settings(transaction=Transaction(protocol="local_transaction")))
 
@@ -196,3 +200,23 @@ def test_the_row_takes_half_as_many_local_transactions_as_conditional_updates() 
     result = {v.name: v.metrics for v in run_scenario(loaded, 1, 1).variants}
     assert result["production"]["row_capacity_per_s"] == pytest.approx(1 / mean_s, rel=0.05)
     assert result["mvp"]["row_capacity_per_s"] == pytest.approx(1 / (2 * mean_s), rel=0.05)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(raw=safe_settings(), seed=st.integers(min_value=0, max_value=2**32))
+def test_the_mvp_never_oversells_or_charges_twice_under_random_load_and_faults(
+    raw: dict[str, Any], seed: int
+) -> None:
+    """The model's MVP over random load, stock and gateway and order faults.
+
+    Orphan payments are not asserted: the MVP has no sweeper, so a payment
+    whose every attempt lost its response stays charged with no order.
+    """
+    raw["transaction"] = {"protocol": "local_transaction", "coordinators": 1}
+    raw["saga"]["sweeper_interval_s"] = 0.0
+    configured = Settings.model_validate(raw)
+    metrics = summarise(simulate(configured, seed), configured.load.duration_s)
+    assert metrics["oversold_units"] == 0
+    assert metrics["duplicate_charges"] == 0
+    assert metrics["unpaid_orders"] == 0
+    assert metrics["units_sold"] <= metrics["stock"]
