@@ -9,7 +9,17 @@ Figures, all from one run (printed, never asserted), with the bench's settings
   the server with no service around them, from ``CEILING_THREADS`` threads at
   once (a server serves connections in parallel, so one thread would be a
   round-trip figure, not a ceiling); ``store_ceiling_one_thread_per_s`` too;
-- ``share_of_ceiling``: the first over the second.
+- ``share_of_ceiling``: the first over the second;
+- ``round_trips_per_checkout``: waits for the server one checkout makes through
+  the whole service, counted from libpq's protocol trace of every pooled
+  connection over ``TRACED_CHECKOUTS`` checkouts in one thread, after warm-up
+  (``checkoutsim.load.round_trips``);
+- ``pgbench_tps``: ``pgbench`` TPC-B, ``PGBENCH_CLIENTS`` clients, on the same
+  server in the same minutes (``pgbench_tps_async_commit`` with
+  ``synchronous_commit=off``, as the checkout's sessions run), and
+  ``share_of_pgbench_third``: checkouts per second over a third of it (a
+  checkout is at least three TPC-B-sized transactions: reserve, pay, order).
+  Without ``pgbench`` installed, ``pgbench`` says how to get it.
 
 Runs in a child process, as the SQLite bench does (Locust patches whoever
 imports it); every namespace it creates is dropped.
@@ -20,6 +30,8 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import subprocess
 import sys
 import tempfile
 import threading
@@ -27,9 +39,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+from checkoutsim.load import pgbench
 from checkoutsim.load.bench import BUYERS, bench_settings, child_figures
+from checkoutsim.load.round_trips import traced
 from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
-from checkoutsim.real.backends import RunBackend, choose
+from checkoutsim.real.backends import RunBackend, choose, new_namespace
 from checkoutsim.real.runtime import ThreadRuntime
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService, StorePaths
@@ -37,6 +51,8 @@ from checkoutsim.real.timebase import WallTime
 from checkoutsim.scenario.settings import Settings
 
 CEILING_THREADS = 8
+#: Checkouts whose round trips are counted, after as many to warm every connection.
+TRACED_CHECKOUTS = 100
 
 
 def _checkout(service: CheckoutService, intent: int) -> None:
@@ -83,6 +99,46 @@ def store_ceiling(store_url: str, settings: Settings, seconds: float, threads: i
     return rate
 
 
+def round_trips(store_url: str, settings: Settings, checkouts: int = TRACED_CHECKOUTS) -> float:
+    """Round trips to the server per checkout through the service's API, in one thread.
+
+    As many checkouts first, untraced: each pooled connection prepares each
+    statement on its first use, one round trip more, once.
+    """
+    backend = RunBackend(choose(store_url))
+    with tempfile.TemporaryDirectory() as directory:
+        runtime = ThreadRuntime(WallTime(time.time(), settings.real.time_scale))
+        service = CheckoutService(
+            settings, StorePaths.in_directory(Path(directory)), runtime, backend=backend
+        )
+        body = {"sku": "sku-0", "quantity": 1}
+        try:
+            for number in range(checkouts):
+                service.api.checkout(f"warm{number}", body)
+            with traced([service.shop_db, service.ledger.db]) as tally:
+                for number in range(checkouts):
+                    service.api.checkout(f"traced{number}", body)
+        finally:
+            service.close()
+            backend.drop()
+    return tally.round_trips / checkouts
+
+
+def pgbench_figures(store_url: str, seconds: float) -> dict[str, Any]:
+    """``pgbench``'s TPC-B figures on the same server, or how to get ``pgbench``."""
+    if not pgbench.available():
+        return {"pgbench": pgbench.INSTALL_HINT}
+    try:
+        figures = pgbench.run(store_url, f"{new_namespace()}_pgbench", seconds)
+    except (pgbench.PgbenchError, OSError, subprocess.SubprocessError) as error:
+        return {"pgbench": f"pgbench failed: {error}"}
+    return {
+        "pgbench_tps": round(figures.tps, 1),
+        "pgbench_tps_async_commit": round(figures.tps_async_commit, 1),
+        "pgbench_clients": figures.clients,
+    }
+
+
 def closed_loop(store_url: str, settings: Settings, seconds: float, warmup_s: float = 1.0) -> float:
     """Checkouts per second of closed-loop Locust buyers through the service, one process."""
     import gevent
@@ -121,15 +177,28 @@ def _orders(service: CheckoutService) -> int:
 def measure(store_url: str, seconds: float) -> dict[str, dict[str, Any]]:
     """Every figure, in this process (which Locust will monkey-patch)."""
     settings = bench_settings()
+    load_before = round(os.getloadavg()[0], 2)
+    trips = round_trips(store_url, settings)
+    anchor = pgbench_figures(store_url, seconds)
     one_thread = store_ceiling(store_url, settings, seconds, 1)
     ceiling = store_ceiling(store_url, settings, seconds, CEILING_THREADS)
     import locust  # noqa: F401  (patches now, before the load part opens sockets)
 
     checkouts = closed_loop(store_url, settings, seconds)
+    against: dict[str, Any] = {}
+    if "pgbench_tps" in anchor:
+        third = anchor["pgbench_tps"] / 3
+        against = {
+            "pgbench_third_per_s": round(third, 1),
+            "share_of_pgbench_third": round(checkouts / third, 3),
+        }
     return {
         "real": {
             "store": "postgresql",
             "checkouts_per_s": round(checkouts, 1),
+            **anchor,
+            **against,
+            "round_trips_per_checkout": round(trips, 2),
             "store_ceiling_per_s": round(ceiling, 1),
             "store_ceiling_one_thread_per_s": round(one_thread, 1),
             "share_of_ceiling": round(checkouts / ceiling, 3),
@@ -137,6 +206,8 @@ def measure(store_url: str, seconds: float) -> dict[str, dict[str, Any]]:
             "seconds_per_figure": seconds,
             "buyers": BUYERS,
             "inventory_workers": settings.inventory.workers,
+            "cpu_count": os.cpu_count(),
+            "load_average_1m": [load_before, round(os.getloadavg()[0], 2)],
         }
     }
 
