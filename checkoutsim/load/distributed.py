@@ -10,6 +10,7 @@ shared databases like any other run.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -195,6 +196,24 @@ class ClosedLoopFigures:
     checkouts_per_s: float
     cores: float | None
     cpu_ms_per_checkout: float | None
+    #: The serving processes' shop-file write locks over their whole run, summed
+    #: (``write_lock_figures``), with ``checkouts``, the orders of the whole run;
+    #: None on a server store.
+    write_lock: dict[str, float] | None = None
+
+
+def write_lock_figures(service: CheckoutService) -> dict[str, float] | None:
+    """The shop file's write-lock figures of one process (the file every write of a
+    checkout but the gateway's two goes to)."""
+    figures = getattr(service.shop_db, "write_lock", None)
+    return None if figures is None else dataclasses.asdict(figures)
+
+
+def _summed(parts: list[dict[str, float] | None]) -> dict[str, float] | None:
+    """Figures of several processes added up (None if any is missing)."""
+    if not parts or any(part is None for part in parts):
+        return None
+    return {name: sum(part[name] for part in parts if part) for name in parts[0] or {}}
 
 
 def closed_loop_figures(
@@ -228,13 +247,22 @@ def closed_loop_figures(
         session.finish(env, runner, history, html=False)
         stop_workers(processes, timeout_s=15.0)
         runtime.quiesce()
+        if workers == 0:
+            locks = write_lock_figures(service)
+        else:
+            locks = _summed([_read_lock_figures(directory, index) for index in range(workers)])
+        if locks is not None:
+            locks["checkouts"] = _orders(service)
         service.close()
         checkouts = after - before
         if cpu_before is None or cpu_after is None:
-            return ClosedLoopFigures(checkouts / elapsed, None, None)
+            return ClosedLoopFigures(checkouts / elapsed, None, None, locks)
         cpu = cpu_after - cpu_before
         return ClosedLoopFigures(
-            checkouts / elapsed, cpu / elapsed, 1000.0 * cpu / checkouts if checkouts else None
+            checkouts / elapsed,
+            cpu / elapsed,
+            1000.0 * cpu / checkouts if checkouts else None,
+            locks,
         )
     finally:
         for process in processes:
@@ -242,6 +270,18 @@ def closed_loop_figures(
                 process.kill()
         runtime.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def lock_figures_path(directory: Path, index: int) -> Path:
+    """Where bench worker ``index`` leaves its write-lock figures when it exits."""
+    return directory / f"write-lock-{index}.json"
+
+
+def _read_lock_figures(directory: Path, index: int) -> dict[str, float] | None:
+    try:
+        return json.loads(lock_figures_path(directory, index).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def cpu_seconds(pids: list[int]) -> float | None:
