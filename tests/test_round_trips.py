@@ -122,3 +122,12 @@ def test_a_postgresql_checkout_is_eight_round_trips(tmp_path: Path) -> None:
     finally:
         service.close()
         backend.drop()
+
+
+def test_without_pgbench_the_bench_says_how_to_get_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    from checkoutsim.load import bench_server, pgbench
+
+    monkeypatch.setattr(pgbench.shutil, "which", lambda name: None)
+    figures = bench_server.pgbench_figures("postgresql://127.0.0.1/unused", 1.0)
+    assert set(figures) == {"pgbench"}
+    assert figures["pgbench"].startswith("pgbench not found: install")
