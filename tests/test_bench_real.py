@@ -52,6 +52,10 @@ def test_real_bench_reports_cores_and_load_with_the_speedup() -> None:
         figures["workers2_checkouts_per_s"] / figures["checkouts_per_s"], rel=0.01
     )
     assert figures["checkouts_any_core_per_s"] > 0
+    # Two workers on stores of their own: nothing shared, and no one lock to bound them.
+    assert figures["workers2_own_files_per_s"] > 0
+    assert figures["workers2_lock_bound_per_s"] > 0
+    assert figures["disk_checkouts_per_s"] > 0
     for key in ("checkouts_cores", "workers2_cores"):
         assert figures[key] is None or figures[key] > 0
     assert figures["cpu_count"] >= 1

@@ -15,6 +15,11 @@ Figures, all from one run on this machine (printed, never asserted):
 - ``workers2_speedup``: checkouts per second with a master and two worker
   processes sharing the store (each worker on a core of its own, the master
   free), divided by the one-process figure.
+- ``workers2_own_files_per_s``: two workers again, but the second on a store
+  of its own, so that no file is shared: the gap between it and
+  ``workers2_checkouts_per_s`` is what sharing one SQLite file costs (its lock,
+  and the page caches each process's commits empty in the other), and the
+  lock figures below say how much of it is the lock's.
 - ``checkouts_cores``, ``workers2_cores``: CPU seconds the run's processes used
   per wall second of each window, and ``*_cpu_ms_per_checkout`` the CPU one
   checkout cost. With ``cpu_count`` and the load average (before and after) they
@@ -167,12 +172,18 @@ def measure(seconds: float, rounds: int = ROUNDS) -> dict[str, dict[str, Any]]:
 
     from checkoutsim.load.distributed import closed_loop_figures
 
-    ones, twos = [], []
+    ones, twos, owns = [], [], []
     for _ in range(rounds):
         ones.append(closed_loop_figures(settings, workers=0, users=BUYERS, seconds=seconds))
         twos.append(closed_loop_figures(settings, workers=2, users=BUYERS * 2, seconds=seconds))
+        owns.append(
+            closed_loop_figures(
+                settings, workers=2, users=BUYERS * 2, seconds=seconds, own_files=True
+            )
+        )
     one = max(ones, key=lambda figures: figures.checkouts_per_s)
     two = max(twos, key=lambda figures: figures.checkouts_per_s)
+    own = max(owns, key=lambda figures: figures.checkouts_per_s)
     noop = noop_rate(seconds)
     # The same one-process run with its threads free to use every core.
     floating = settings.model_copy(
@@ -190,6 +201,11 @@ def measure(seconds: float, rounds: int = ROUNDS) -> dict[str, dict[str, Any]]:
             "locust_noop_per_s": round(noop, 1),
             "workers2_checkouts_per_s": round(two.checkouts_per_s, 1),
             "workers2_speedup": round(two.checkouts_per_s / one.checkouts_per_s, 3),
+            "workers2_own_files_per_s": round(own.checkouts_per_s, 1),
+            "workers2_own_files_speedup": round(own.checkouts_per_s / one.checkouts_per_s, 3),
+            "workers2_own_files_cores": _rounded(own.cores, 2),
+            "workers2_own_files_cpu_ms_per_checkout": _rounded(own.cpu_ms_per_checkout, 3),
+            "workers2_own_files_rounds_per_s": [round(f.checkouts_per_s, 1) for f in owns],
             "checkouts_any_core_per_s": round(any_core.checkouts_per_s, 1),
             "checkouts_rounds_per_s": [round(f.checkouts_per_s, 1) for f in ones],
             "workers2_rounds_per_s": [round(f.checkouts_per_s, 1) for f in twos],

@@ -10,11 +10,13 @@ shared databases like any other run.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -49,9 +51,18 @@ def free_port() -> int:
 
 
 def spawn_workers(
-    directory: Path, port: int, count: int, seed: int, mode: str
+    directory: Path,
+    port: int,
+    count: int,
+    seed: int,
+    mode: str,
+    stores: list[Path] | None = None,
 ) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` worker processes; their output goes to log files in ``directory``."""
+    """Start ``count`` worker processes; their output goes to log files in ``directory``.
+
+    ``stores`` gives each worker the folder of its store (default: ``directory``,
+    shared by all).
+    """
     processes = []
     for index in range(count):
         log = (directory / f"worker-{index}.log").open("wb")
@@ -60,7 +71,7 @@ def spawn_workers(
             "-m",
             "checkoutsim.load.worker",
             "--directory",
-            str(directory),
+            str(directory if stores is None else stores[index]),
             "--port",
             str(port),
             "--index",
@@ -217,15 +228,27 @@ def _summed(parts: list[dict[str, float] | None]) -> dict[str, float] | None:
 
 
 def closed_loop_figures(
-    settings: Settings, workers: int, users: int, seconds: float, warmup_s: float = 1.0
+    settings: Settings,
+    workers: int,
+    users: int,
+    seconds: float,
+    warmup_s: float = 1.0,
+    own_files: bool = False,
 ) -> ClosedLoopFigures:
-    """Checkouts per second and CPU use of closed-loop buyers on ``workers`` processes."""
+    """Checkouts per second and CPU use of closed-loop buyers on ``workers`` processes.
+
+    With ``own_files`` each worker after the first serves a store of its own
+    (a folder inside the run's), so that no two processes share a file: what
+    the workers can do when nothing of SQLite's is shared between them.
+    """
     from checkoutsim.load.users import BenchTarget
 
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-bench-", dir=store_parent(settings)))
     # This process serves the checkouts only when there are no workers.
     runtime = GeventRuntime.for_settings(settings, process=0 if workers == 0 else None)
     processes: list[subprocess.Popen[bytes]] = []
+    # Stores of their own for the workers after the first (``own_files``).
+    others: list[Path] = []
     try:
         service = prepare(directory, settings, runtime, 1)
         opts = session.SessionOptions(users=users)
@@ -235,14 +258,23 @@ def closed_loop_figures(
         else:
             env = session.environment([ClosedLoopBuyer], opts, None)
             runner = env.create_master_runner("127.0.0.1", free_port())
-            processes = spawn_workers(directory, runner.master_bind_port, workers, 1, "bench")
+            if own_files:
+                others = _own_stores(directory, workers - 1)
+            stores = [directory, *others] if own_files else None
+            processes = spawn_workers(
+                directory, runner.master_bind_port, workers, 1, "bench", stores
+            )
             wait_for_workers(runner, processes, directory)
         history = session.start(env, runner, opts)
         gevent.sleep(warmup_s)
         pids = [os.getpid(), *(process.pid for process in processes)]
-        before, cpu_before, started = _orders(service), cpu_seconds(pids), time.perf_counter()
+
+        def count() -> int:
+            return _orders(service) + sum(_orders_in(runtime, store) for store in others)
+
+        before, cpu_before, started = count(), cpu_seconds(pids), time.perf_counter()
         gevent.sleep(seconds)
-        after, cpu_after = _orders(service), cpu_seconds(pids)
+        after, cpu_after = count(), cpu_seconds(pids)
         elapsed = time.perf_counter() - started
         session.finish(env, runner, history, html=False)
         stop_workers(processes, timeout_s=15.0)
@@ -251,6 +283,9 @@ def closed_loop_figures(
             locks = write_lock_figures(service)
         else:
             locks = _summed([_read_lock_figures(directory, index) for index in range(workers)])
+        if own_files:
+            # Each file has its own lock: their held times do not add up to one bound.
+            locks = None
         if locks is not None:
             locks["checkouts"] = _orders(service)
         service.close()
@@ -302,6 +337,27 @@ def cpu_seconds(pids: list[int]) -> float | None:
         fields = stat[stat.rindex(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])
     return total / ticks_per_s
+
+
+def _own_stores(directory: Path, count: int) -> list[Path]:
+    """Folders for ``count`` stores of their own, each with the run's settings."""
+    folders = []
+    for index in range(count):
+        folder = directory / f"own-{index + 1}"
+        folder.mkdir()
+        shutil.copy(directory / "settings.json", folder / "settings.json")
+        folders.append(folder)
+    return folders
+
+
+def _orders_in(runtime: GeventRuntime, folder: Path) -> int:
+    """Orders in the store in ``folder`` (another process's), read in a pool thread."""
+
+    def count() -> int:
+        with contextlib.closing(sqlite3.connect(StorePaths.in_directory(folder).shop)) as shop:
+            return int(shop.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+    return runtime.offload(count)
 
 
 def _orders(service: CheckoutService) -> int:
