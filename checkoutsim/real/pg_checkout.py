@@ -16,6 +16,8 @@ general transaction, which the one-statement attempt left untouched.
 
 from __future__ import annotations
 
+from typing import Any
+
 from checkoutsim.policy.ops import OrderStatus, ReservationRequest
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.store import Store
@@ -78,8 +80,9 @@ class OneStatementCheckout(Store):
             )
         now = self.time.now()
 
-        def work(session: object) -> tuple[int | None, int | None]:
-            row = session.execute(  # type: ignore[attr-defined]
+        def work(session: Any) -> tuple[int | None, int | None]:
+            # ``session`` is a ``checkoutsim.real.postgres.Session`` (which imports this module).
+            row = session.execute(
                 PLACE_ORDER,
                 (intent_id, now, reservation_id, now, intent_id, reservation_id, capture_id, now),
             ).fetchone()
@@ -87,7 +90,7 @@ class OneStatementCheckout(Store):
 
         # A transaction, to be run again should a concurrent order for the same
         # intent win the UNIQUE key: the second try then finds it.
-        existing, placed = self.db.transaction(work, single_statement=True)  # type: ignore[arg-type]
+        existing, placed = self.db.transaction(work, single_statement=True)
         if existing is not None:
             saga.order_id = existing
             return OrderStatus.EXISTS
