@@ -14,7 +14,7 @@ import pytest
 
 from checkoutsim.load.bench import bench_settings
 from checkoutsim.load.pgbench import PgbenchError, parse_tps
-from checkoutsim.load.round_trips import count_round_trips, traced
+from checkoutsim.load.round_trips import backend_pids, count_round_trips, traced
 from checkoutsim.real.backends import RunBackend
 from checkoutsim.real.runtime import ThreadRuntime
 from checkoutsim.real.service import CheckoutService, StorePaths
@@ -119,6 +119,10 @@ def test_a_postgresql_checkout_is_eight_round_trips(tmp_path: Path) -> None:
                 assert (status, body["status"]) == (200, "ordered")
         assert tally.connections > 0
         assert tally.round_trips == 8 * checkouts
+        # One server process per pooled connection, each a different one.
+        pids = backend_pids([service.shop_db, service.ledger.db])
+        assert len(pids) == len(set(pids)) == tally.connections
+        assert all(pid > 0 for pid in pids)
     finally:
         service.close()
         backend.drop()
@@ -131,3 +135,14 @@ def test_without_pgbench_the_bench_says_how_to_get_it(monkeypatch: pytest.Monkey
     figures = bench_server.pgbench_figures("postgresql://127.0.0.1/unused", 1.0)
     assert set(figures) == {"pgbench"}
     assert figures["pgbench"].startswith("pgbench not found: install")
+
+
+def test_machine_busy_seconds_are_a_share_of_the_total() -> None:
+    from checkoutsim.load.bench_server import machine_busy_seconds
+
+    if not Path("/proc/stat").exists():
+        pytest.skip("no /proc/stat here")
+    first = machine_busy_seconds()
+    assert first is not None
+    busy, total = first
+    assert 0 < busy <= total

@@ -19,7 +19,12 @@ Figures, all from one run (printed, never asserted), with the bench's settings
   ``synchronous_commit=off``, as the checkout's sessions run), and
   ``share_of_pgbench_third``: checkouts per second over a third of it (a
   checkout is at least three TPC-B-sized transactions: reserve, pay, order).
-  Without ``pgbench`` installed, ``pgbench`` says how to get it.
+  Without ``pgbench`` installed, ``pgbench`` says how to get it;
+- ``client_cpu_ms_per_checkout`` and ``server_cpu_ms_per_checkout``: the CPU
+  one checkout cost this process (Locust, the service, psycopg) and the server
+  processes behind its connections, in the closed-loop window, and
+  ``machine_busy_share``: how busy all the cores were. On a machine whose cores
+  are all busy, the rate cannot pass cores × 1,000 / (client + server) ms.
 
 Runs in a child process, as the SQLite bench does (Locust patches whoever
 imports it); every namespace it creates is dropped.
@@ -36,12 +41,13 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from checkoutsim.load import pgbench
 from checkoutsim.load.bench import BUYERS, bench_settings, child_figures
-from checkoutsim.load.round_trips import traced
+from checkoutsim.load.round_trips import backend_pids, traced
 from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
 from checkoutsim.real.backends import RunBackend, choose, new_namespace
 from checkoutsim.real.runtime import ThreadRuntime
@@ -142,11 +148,42 @@ def pgbench_figures(store_url: str, seconds: float) -> dict[str, Any]:
     }
 
 
-def closed_loop(store_url: str, settings: Settings, seconds: float, warmup_s: float = 1.0) -> float:
+@dataclass(frozen=True)
+class LoopFigures:
+    """A closed-loop window: checkouts per second, and where the CPU went.
+
+    ``client_cpu_ms`` is this process's CPU per checkout; ``server_cpu_ms`` that
+    of the server processes behind its connections (None when the server is
+    not on this machine); ``machine_busy`` the share of every core that was
+    busy, whoever used it (None without ``/proc/stat``).
+    """
+
+    checkouts_per_s: float
+    client_cpu_ms: float | None
+    server_cpu_ms: float | None
+    machine_busy: float | None
+
+
+def machine_busy_seconds() -> tuple[float, float] | None:
+    """Busy and total CPU seconds of the whole machine so far (``/proc/stat``)."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except (OSError, IndexError):
+        return None
+    ticks = [int(field) for field in fields[:8]]
+    idle = ticks[3] + ticks[4]  # idle and I/O wait
+    per_s = os.sysconf("SC_CLK_TCK")
+    return (sum(ticks) - idle) / per_s, sum(ticks) / per_s
+
+
+def closed_loop(
+    store_url: str, settings: Settings, seconds: float, warmup_s: float = 1.0
+) -> LoopFigures:
     """Checkouts per second of closed-loop Locust buyers through the service, one process."""
     import gevent
 
     from checkoutsim.load import session
+    from checkoutsim.load.distributed import cpu_seconds
     from checkoutsim.load.green import GreenletRuntime
     from checkoutsim.load.users import BenchTarget, ClosedLoopBuyer
 
@@ -157,17 +194,31 @@ def closed_loop(store_url: str, settings: Settings, seconds: float, warmup_s: fl
             service = CheckoutService(
                 settings, StorePaths.in_directory(Path(directory)), runtime, backend=backend
             )
+            servers = backend_pids([service.shop_db, service.ledger.db])
             options = session.SessionOptions(users=BUYERS)
             env = session.environment([ClosedLoopBuyer], options, BenchTarget(service.api, 0))
             runner = env.create_local_runner()
             history = session.start(env, runner, options)
             gevent.sleep(warmup_s)
+            cpu_before = (cpu_seconds([os.getpid()]), cpu_seconds(servers), machine_busy_seconds())
             before, started = _orders(service), time.perf_counter()
             gevent.sleep(seconds)
             after, elapsed = _orders(service), time.perf_counter() - started
+            cpu_after = (cpu_seconds([os.getpid()]), cpu_seconds(servers), machine_busy_seconds())
             session.finish(env, runner, history, html=False)
             service.close()
-        return (after - before) / elapsed
+        checkouts = after - before
+        client, server = (
+            None
+            if first is None or last is None or not checkouts
+            else round(1000.0 * (last - first) / checkouts, 3)
+            for first, last in zip(cpu_before[:2], cpu_after[:2], strict=True)
+        )
+        machine = cpu_before[2], cpu_after[2]
+        busy = None
+        if machine[0] is not None and machine[1] is not None:
+            busy = round((machine[1][0] - machine[0][0]) / (machine[1][1] - machine[0][1]), 3)
+        return LoopFigures(checkouts / elapsed, client, server, busy)
     finally:
         runtime.close()
         backend.drop()
@@ -187,7 +238,8 @@ def measure(store_url: str, seconds: float) -> dict[str, dict[str, Any]]:
     ceiling = store_ceiling(store_url, settings, seconds, CEILING_THREADS)
     import locust  # noqa: F401  (patches now, before the load part opens sockets)
 
-    checkouts = closed_loop(store_url, settings, seconds)
+    loop = closed_loop(store_url, settings, seconds)
+    checkouts = loop.checkouts_per_s
     against: dict[str, Any] = {}
     if "pgbench_tps" in anchor:
         third = anchor["pgbench_tps"] / 3
@@ -202,6 +254,9 @@ def measure(store_url: str, seconds: float) -> dict[str, dict[str, Any]]:
             **anchor,
             **against,
             "round_trips_per_checkout": round(trips, 2),
+            "client_cpu_ms_per_checkout": loop.client_cpu_ms,
+            "server_cpu_ms_per_checkout": loop.server_cpu_ms,
+            "machine_busy_share": loop.machine_busy,
             "store_ceiling_per_s": round(ceiling, 1),
             "store_ceiling_one_thread_per_s": round(one_thread, 1),
             "share_of_ceiling": round(checkouts / ceiling, 3),

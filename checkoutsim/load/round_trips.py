@@ -87,3 +87,18 @@ def traced(databases: Iterable[Any]) -> Iterator[Tally]:
             tally.round_trips = sum(
                 count_round_trips(path.read_text()) for path in Path(folder).glob("*.trace")
             )
+
+
+def backend_pids(databases: Iterable[Any]) -> list[int]:
+    """The server processes behind every pooled connection (no round trip: libpq knows).
+
+    The pools must be idle, as for ``traced``.
+    """
+    pids = []
+    for database in databases:
+        pool = database.pool
+        taken = [pool.getconn() for _ in range(pool.max_size)]
+        pids += [connection.info.backend_pid for connection in taken]
+        for connection in taken:
+            pool.putconn(connection)
+    return pids
