@@ -132,7 +132,12 @@ def test_without_pgbench_the_bench_says_how_to_get_it(monkeypatch: pytest.Monkey
     from checkoutsim.load import bench_server, pgbench
 
     monkeypatch.setattr(pgbench.shutil, "which", lambda name: None)
-    figures = bench_server.pgbench_figures("postgresql://127.0.0.1/unused", 1.0)
+    window = bench_server.LoopFigures(100.0, None, None, None)
+    monkeypatch.setattr(bench_server, "closed_loop", lambda *arguments: window)
+    best, windows, figures = bench_server.measure_against_pgbench(
+        "postgresql://127.0.0.1/unused", bench_settings(), 1.0, rounds=2
+    )
+    assert (best, len(windows)) == (window, 2)
     assert set(figures) == {"pgbench"}
     assert figures["pgbench"].startswith("pgbench not found: install")
 

@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
 
 #: How to get ``pgbench`` when it is missing (it ships with PostgreSQL's client tools).
 INSTALL_HINT = (
@@ -44,43 +43,54 @@ def parse_tps(output: str) -> float:
     return float(match.group(1))
 
 
-@dataclass(frozen=True)
-class PgbenchFigures:
-    """TPC-B transactions per second: server defaults, and with ``synchronous_commit=off``."""
-
-    tps: float
-    tps_async_commit: float
-    clients: int
-    seconds: float
-
-
 def available() -> bool:
     """Is ``pgbench`` on the ``PATH``?"""
     return shutil.which("pgbench") is not None
 
 
-def run(url: str, schema: str, seconds: float) -> PgbenchFigures:
-    """Initialise TPC-B tables (scale 1) in ``schema`` of ``url``'s database and time them.
+class Pgbench:
+    """TPC-B tables (scale 1) in a schema of their own, for timed runs; dropped on exit.
 
-    The schema is created first and dropped at the end. Raises ``PgbenchError``
-    (or ``subprocess`` errors) when pgbench fails.
+    ``with Pgbench(url, schema) as bench: bench.tps(5.0)``. Raises
+    ``PgbenchError`` (or ``subprocess`` and ``psycopg`` errors) when pgbench or
+    the server fails.
     """
-    import psycopg
 
-    with psycopg.connect(url, autocommit=True) as connection:
-        connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
-    try:
-        _pgbench(url, schema, ["-i", "-s", "1", "-q"], "")
+    def __init__(self, url: str, schema: str) -> None:
+        self.url = url
+        self.schema = schema
+
+    def __enter__(self) -> Pgbench:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
+        try:
+            _pgbench(self.url, self.schema, ["-i", "-s", "1", "-q"], "")
+        except BaseException:
+            self._drop()
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._drop()
+
+    def _drop(self) -> None:
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as connection:
+            connection.execute(f'DROP SCHEMA IF EXISTS "{self.schema}" CASCADE')
+
+    def tps(self, seconds: float, async_commit: bool = False) -> float:
+        """TPC-B transactions per second over ``seconds`` (whole seconds, at least one).
+
+        ``async_commit`` runs it with ``synchronous_commit=off``, as the
+        checkout's sessions run (``checkoutsim.real.postgres.SESSION``).
+        """
         duration = str(max(1, round(seconds)))
-        common = ["-c", str(CLIENTS), "-j", str(THREADS), "-T", duration]
-        tps = parse_tps(_pgbench(url, schema, common, ""))
-        # The checkout's sessions commit without waiting for the disk (see
-        # ``checkoutsim.real.postgres.SESSION``); the same for pgbench, for a like-for-like row.
-        relaxed = parse_tps(_pgbench(url, schema, common, "-c synchronous_commit=off"))
-    finally:
-        with psycopg.connect(url, autocommit=True) as connection:
-            connection.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-    return PgbenchFigures(tps, relaxed, CLIENTS, float(duration))
+        arguments = ["-c", str(CLIENTS), "-j", str(THREADS), "-T", duration]
+        options = "-c synchronous_commit=off" if async_commit else ""
+        return parse_tps(_pgbench(self.url, self.schema, arguments, options))
 
 
 def _pgbench(url: str, schema: str, arguments: list[str], options: str) -> str:
