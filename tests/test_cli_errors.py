@@ -39,6 +39,11 @@ CASES = [
     (["run", "flash-sale", "--seed", "x"], "Invalid value for '--seed'"),
     (["sweep", "flash-sale"], "Missing option '--param'"),
     (["capacity", "--orders-per-dya", "10M"], "did you mean '--orders-per-day'?"),
+    (["bench", "--http"], "--http and --store measure the real implementation: add --real"),
+    (
+        ["bench", "--real", "--http", "--store", "postgresql://127.0.0.1/x"],
+        "--http and --store cannot be combined",
+    ),
 ]
 
 

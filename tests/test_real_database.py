@@ -119,3 +119,19 @@ def test_a_lone_failing_write_is_rolled_back_and_raised(tmp_path: Path) -> None:
     assert database.connection().execute("SELECT COUNT(*) FROM items").fetchone()[0] == 0
     assert database.transaction(lambda connection: 42) == 42
     database.close()
+
+
+def test_the_write_lock_counts_each_group_and_its_writes(tmp_path: Path) -> None:
+    """One thread's writes are groups of one; a ``write()`` block takes the lock uncounted."""
+    database = make(tmp_path)
+    for number in range(5):
+        database.write_one("INSERT INTO items (key, owner) VALUES (?, ?)", (f"k{number}", 1))
+    figures = database.write_lock
+    assert (figures.groups, figures.writes) == (5, 5)
+    assert figures.held_s > 0 and figures.waited_s >= 0
+    held = figures.held_s
+    with database.write() as connection:
+        connection.execute("INSERT INTO notes (key, owner) VALUES ('n', 1)")
+    assert (figures.groups, figures.writes) == (5, 5)
+    assert figures.held_s > held
+    database.close()

@@ -102,12 +102,27 @@ def bench(
         str | None,
         typer.Option("--store", help="With --real: postgresql://HOST/DATABASE to measure."),
     ] = None,
+    http: Annotated[
+        bool,
+        typer.Option("--http", help="With --real: serve over HTTP against a bare WSGI app."),
+    ] = False,
 ) -> None:
     """Measure speed and memory; every figure comes from this run (see the README)."""
     from checkoutsim.experiments.bench import scale_bench, simulation_bench
 
+    if (http or store is not None) and not real:
+        raise UserError("--http and --store measure the real implementation: add --real")
+    if http and store is not None:
+        raise UserError("--http and --store cannot be combined (the HTTP bench serves SQLite)")
     with err.status("benchmarking (a few minutes)...") if not as_json else _nothing():
-        if real and store is not None and not store.startswith("sqlite:"):
+        if http:
+            from checkoutsim.load.bench_http import http_bench
+
+            try:
+                figures = http_bench()
+            except RuntimeError as error:
+                raise UserError(str(error).splitlines()[0]) from None
+        elif real and store is not None and not store.startswith("sqlite:"):
             from checkoutsim.load.bench_server import server_bench
 
             try:

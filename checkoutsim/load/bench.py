@@ -15,11 +15,24 @@ Figures, all from one run on this machine (printed, never asserted):
 - ``workers2_speedup``: checkouts per second with a master and two worker
   processes sharing the store (each worker on a core of its own, the master
   free), divided by the one-process figure.
+- ``workers2_own_files_per_s``: two workers again, but the second on a store
+  of its own, so that no file is shared: the gap between it and
+  ``workers2_checkouts_per_s`` is what sharing one SQLite file costs (its lock,
+  and the page caches each process's commits empty in the other), and the
+  lock figures below say how much of it is the lock's.
 - ``checkouts_cores``, ``workers2_cores``: CPU seconds the run's processes used
   per wall second of each window, and ``*_cpu_ms_per_checkout`` the CPU one
   checkout cost. With ``cpu_count`` and the load average (before and after) they
   tell whether the two-worker run had the cores a speed-up needs: on a shared
   machine it often has not, and the speed-up then measures the other load.
+
+- ``store_dir``: where those SQLite files were, and its file system:
+  ``real.store_dir``'s default is ``/dev/shm`` (memory) where it exists, so
+  the figures above never wait for a disk. ``disk_checkouts_per_s`` and
+  ``disk_sqlite_ceiling_per_s`` are the one-process rate and the ceiling again
+  with the files in the system's temporary folder (``disk_store_dir``, with
+  its file system), where they go without ``/dev/shm`` and where a user's
+  ``--store sqlite:PATH`` or ``serve --db`` files usually are: what a user gets.
 
 Locust monkey-patches the process that imports it, so ``real_bench`` measures in
 a child process and returns its figures.
@@ -66,6 +79,30 @@ def bench_settings() -> Settings:
             "real": {"service_threads": 8},
         }
     )
+
+
+def file_system(path: Path) -> str:
+    """The type of the file system ``path`` is on (``/proc/mounts``), or ``unknown``."""
+    try:
+        mounts = Path("/proc/mounts").read_text().splitlines()
+    except OSError:
+        return "unknown"
+    resolved, best, kind = str(path.resolve()), "", "unknown"
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        point = fields[1]
+        inside = resolved == point or resolved.startswith(point.rstrip("/") + "/")
+        if inside and len(point) >= len(best):
+            best, kind = point, fields[2]
+    return kind
+
+
+def on_disk(settings: Settings) -> Settings:
+    """The same settings with the SQLite files in the system's temporary folder."""
+    real = settings.real.model_copy(update={"store_dir": tempfile.gettempdir()})
+    return settings.model_copy(update={"real": real})
 
 
 def sqlite_ceiling(settings: Settings, seconds: float) -> float:
@@ -135,18 +172,27 @@ def measure(seconds: float, rounds: int = ROUNDS) -> dict[str, dict[str, Any]]:
 
     from checkoutsim.load.distributed import closed_loop_figures
 
-    ones, twos = [], []
+    ones, twos, owns = [], [], []
     for _ in range(rounds):
         ones.append(closed_loop_figures(settings, workers=0, users=BUYERS, seconds=seconds))
         twos.append(closed_loop_figures(settings, workers=2, users=BUYERS * 2, seconds=seconds))
+        owns.append(
+            closed_loop_figures(
+                settings, workers=2, users=BUYERS * 2, seconds=seconds, own_files=True
+            )
+        )
+    one = max(ones, key=lambda figures: figures.checkouts_per_s)
+    two = max(twos, key=lambda figures: figures.checkouts_per_s)
+    own = max(owns, key=lambda figures: figures.checkouts_per_s)
     noop = noop_rate(seconds)
     # The same one-process run with its threads free to use every core.
     floating = settings.model_copy(
         update={"real": settings.real.model_copy(update={"one_core_per_process": False})}
     )
     any_core = closed_loop_figures(floating, workers=0, users=BUYERS, seconds=seconds)
-    one = max(ones, key=lambda figures: figures.checkouts_per_s)
-    two = max(twos, key=lambda figures: figures.checkouts_per_s)
+    disk = on_disk(settings)
+    disk_ceiling = sqlite_ceiling(disk, seconds)
+    disk_one = closed_loop_figures(disk, workers=0, users=BUYERS, seconds=seconds)
     return {
         "real": {
             "checkouts_per_s": round(one.checkouts_per_s, 1),
@@ -155,6 +201,11 @@ def measure(seconds: float, rounds: int = ROUNDS) -> dict[str, dict[str, Any]]:
             "locust_noop_per_s": round(noop, 1),
             "workers2_checkouts_per_s": round(two.checkouts_per_s, 1),
             "workers2_speedup": round(two.checkouts_per_s / one.checkouts_per_s, 3),
+            "workers2_own_files_per_s": round(own.checkouts_per_s, 1),
+            "workers2_own_files_speedup": round(own.checkouts_per_s / one.checkouts_per_s, 3),
+            "workers2_own_files_cores": _rounded(own.cores, 2),
+            "workers2_own_files_cpu_ms_per_checkout": _rounded(own.cpu_ms_per_checkout, 3),
+            "workers2_own_files_rounds_per_s": [round(f.checkouts_per_s, 1) for f in owns],
             "checkouts_any_core_per_s": round(any_core.checkouts_per_s, 1),
             "checkouts_rounds_per_s": [round(f.checkouts_per_s, 1) for f in ones],
             "workers2_rounds_per_s": [round(f.checkouts_per_s, 1) for f in twos],
@@ -171,7 +222,37 @@ def measure(seconds: float, rounds: int = ROUNDS) -> dict[str, dict[str, Any]]:
             "inventory_threads": settings.inventory.workers,
             "service_threads": settings.real.service_threads,
             "store_dir": str(store_parent(settings)),
+            "store_file_system": file_system(store_parent(settings)),
+            "disk_checkouts_per_s": round(disk_one.checkouts_per_s, 1),
+            "disk_sqlite_ceiling_per_s": round(disk_ceiling, 1),
+            "disk_share_of_ceiling": round(disk_one.checkouts_per_s / disk_ceiling, 3),
+            "disk_share_of_memory": round(disk_one.checkouts_per_s / one.checkouts_per_s, 3),
+            "disk_store_dir": str(store_parent(disk)),
+            "disk_file_system": file_system(store_parent(disk)),
+            **lock_figures(one.write_lock, "checkouts"),
+            **lock_figures(two.write_lock, "workers2"),
         }
+    }
+
+
+def lock_figures(figures: dict[str, float] | None, prefix: str) -> dict[str, float]:
+    """The shop file's write lock in one run, per checkout (``ClosedLoopFigures.write_lock``).
+
+    ``held_ms``: how long the lock was held per checkout, all processes
+    together; since one process at a time holds it, no number of processes
+    sharing the file can pass ``lock_bound_per_s`` = 1,000 / ``held_ms``.
+    ``waited_ms``: time a process spent waiting for another's hold.
+    ``writes_per_group``: writes committed together (the group commit).
+    """
+    if not figures or not figures.get("checkouts") or not figures.get("groups"):
+        return {}
+    checkouts = figures["checkouts"]
+    held_ms = 1000.0 * figures["held_s"] / checkouts
+    return {
+        f"{prefix}_lock_held_ms_per_checkout": round(held_ms, 4),
+        f"{prefix}_lock_waited_ms_per_checkout": round(1000.0 * figures["waited_s"] / checkouts, 4),
+        f"{prefix}_lock_bound_per_s": round(1000.0 / held_ms, 1) if held_ms else 0.0,
+        f"{prefix}_writes_per_group": round(figures["writes"] / figures["groups"], 2),
     }
 
 

@@ -10,10 +10,13 @@ shared databases like any other run.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -48,9 +51,18 @@ def free_port() -> int:
 
 
 def spawn_workers(
-    directory: Path, port: int, count: int, seed: int, mode: str
+    directory: Path,
+    port: int,
+    count: int,
+    seed: int,
+    mode: str,
+    stores: list[Path] | None = None,
 ) -> list[subprocess.Popen[bytes]]:
-    """Start ``count`` worker processes; their output goes to log files in ``directory``."""
+    """Start ``count`` worker processes; their output goes to log files in ``directory``.
+
+    ``stores`` gives each worker the folder of its store (default: ``directory``,
+    shared by all).
+    """
     processes = []
     for index in range(count):
         log = (directory / f"worker-{index}.log").open("wb")
@@ -59,7 +71,7 @@ def spawn_workers(
             "-m",
             "checkoutsim.load.worker",
             "--directory",
-            str(directory),
+            str(directory if stores is None else stores[index]),
             "--port",
             str(port),
             "--index",
@@ -195,18 +207,48 @@ class ClosedLoopFigures:
     checkouts_per_s: float
     cores: float | None
     cpu_ms_per_checkout: float | None
+    #: The serving processes' shop-file write locks over their whole run, summed
+    #: (``write_lock_figures``), with ``checkouts``, the orders of the whole run;
+    #: None on a server store.
+    write_lock: dict[str, float] | None = None
+
+
+def write_lock_figures(service: CheckoutService) -> dict[str, float] | None:
+    """The shop file's write-lock figures of one process (the file every write of a
+    checkout but the gateway's two goes to)."""
+    figures = getattr(service.shop_db, "write_lock", None)
+    return None if figures is None else dataclasses.asdict(figures)
+
+
+def _summed(parts: list[dict[str, float] | None]) -> dict[str, float] | None:
+    """Figures of several processes added up (None if any is missing)."""
+    if not parts or any(part is None for part in parts):
+        return None
+    return {name: sum(part[name] for part in parts if part) for name in parts[0] or {}}
 
 
 def closed_loop_figures(
-    settings: Settings, workers: int, users: int, seconds: float, warmup_s: float = 1.0
+    settings: Settings,
+    workers: int,
+    users: int,
+    seconds: float,
+    warmup_s: float = 1.0,
+    own_files: bool = False,
 ) -> ClosedLoopFigures:
-    """Checkouts per second and CPU use of closed-loop buyers on ``workers`` processes."""
+    """Checkouts per second and CPU use of closed-loop buyers on ``workers`` processes.
+
+    With ``own_files`` each worker after the first serves a store of its own
+    (a folder inside the run's), so that no two processes share a file: what
+    the workers can do when nothing of SQLite's is shared between them.
+    """
     from checkoutsim.load.users import BenchTarget
 
     directory = Path(tempfile.mkdtemp(prefix="checkoutsim-bench-", dir=store_parent(settings)))
     # This process serves the checkouts only when there are no workers.
     runtime = GeventRuntime.for_settings(settings, process=0 if workers == 0 else None)
     processes: list[subprocess.Popen[bytes]] = []
+    # Stores of their own for the workers after the first (``own_files``).
+    others: list[Path] = []
     try:
         service = prepare(directory, settings, runtime, 1)
         opts = session.SessionOptions(users=users)
@@ -216,25 +258,46 @@ def closed_loop_figures(
         else:
             env = session.environment([ClosedLoopBuyer], opts, None)
             runner = env.create_master_runner("127.0.0.1", free_port())
-            processes = spawn_workers(directory, runner.master_bind_port, workers, 1, "bench")
+            if own_files:
+                others = _own_stores(directory, workers - 1)
+            stores = [directory, *others] if own_files else None
+            processes = spawn_workers(
+                directory, runner.master_bind_port, workers, 1, "bench", stores
+            )
             wait_for_workers(runner, processes, directory)
         history = session.start(env, runner, opts)
         gevent.sleep(warmup_s)
         pids = [os.getpid(), *(process.pid for process in processes)]
-        before, cpu_before, started = _orders(service), cpu_seconds(pids), time.perf_counter()
+
+        def count() -> int:
+            return _orders(service) + sum(_orders_in(runtime, store) for store in others)
+
+        before, cpu_before, started = count(), cpu_seconds(pids), time.perf_counter()
         gevent.sleep(seconds)
-        after, cpu_after = _orders(service), cpu_seconds(pids)
+        after, cpu_after = count(), cpu_seconds(pids)
         elapsed = time.perf_counter() - started
         session.finish(env, runner, history, html=False)
         stop_workers(processes, timeout_s=15.0)
         runtime.quiesce()
+        if workers == 0:
+            locks = write_lock_figures(service)
+        else:
+            locks = _summed([_read_lock_figures(directory, index) for index in range(workers)])
+        if own_files:
+            # Each file has its own lock: their held times do not add up to one bound.
+            locks = None
+        if locks is not None:
+            locks["checkouts"] = _orders(service)
         service.close()
         checkouts = after - before
         if cpu_before is None or cpu_after is None:
-            return ClosedLoopFigures(checkouts / elapsed, None, None)
+            return ClosedLoopFigures(checkouts / elapsed, None, None, locks)
         cpu = cpu_after - cpu_before
         return ClosedLoopFigures(
-            checkouts / elapsed, cpu / elapsed, 1000.0 * cpu / checkouts if checkouts else None
+            checkouts / elapsed,
+            cpu / elapsed,
+            1000.0 * cpu / checkouts if checkouts else None,
+            locks,
         )
     finally:
         for process in processes:
@@ -242,6 +305,18 @@ def closed_loop_figures(
                 process.kill()
         runtime.close()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+def lock_figures_path(directory: Path, index: int) -> Path:
+    """Where bench worker ``index`` leaves its write-lock figures when it exits."""
+    return directory / f"write-lock-{index}.json"
+
+
+def _read_lock_figures(directory: Path, index: int) -> dict[str, float] | None:
+    try:
+        return json.loads(lock_figures_path(directory, index).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def cpu_seconds(pids: list[int]) -> float | None:
@@ -262,6 +337,27 @@ def cpu_seconds(pids: list[int]) -> float | None:
         fields = stat[stat.rindex(")") + 2 :].split()
         total += int(fields[11]) + int(fields[12])
     return total / ticks_per_s
+
+
+def _own_stores(directory: Path, count: int) -> list[Path]:
+    """Folders for ``count`` stores of their own, each with the run's settings."""
+    folders = []
+    for index in range(count):
+        folder = directory / f"own-{index + 1}"
+        folder.mkdir()
+        shutil.copy(directory / "settings.json", folder / "settings.json")
+        folders.append(folder)
+    return folders
+
+
+def _orders_in(runtime: GeventRuntime, folder: Path) -> int:
+    """Orders in the store in ``folder`` (another process's), read in a pool thread."""
+
+    def count() -> int:
+        with contextlib.closing(sqlite3.connect(StorePaths.in_directory(folder).shop)) as shop:
+            return int(shop.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+
+    return runtime.offload(count)
 
 
 def _orders(service: CheckoutService) -> int:

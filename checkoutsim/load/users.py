@@ -9,6 +9,7 @@ named after what the shopper was told, timed from its intended start.
 from __future__ import annotations
 
 import itertools
+import os
 import time
 from typing import Any
 
@@ -114,6 +115,33 @@ class ClosedLoopBuyer(User):
             exception=None if ok else RuntimeError(str(payload)),
             context={},
         )
+
+
+class ClosedLoopHttpBuyer(FastHttpUser):
+    """A buyer who posts a checkout over HTTP as soon as the last one answered (benches).
+
+    Each checkout has a fresh ``Idempotency-Key``; an answer other than an
+    order is a failure (the bench counts successes only).
+    """
+
+    wait_time = constant(0)
+    #: Keys unique within the process: its id and a running number.
+    _numbers = itertools.count()
+
+    @task
+    def buy(self) -> None:
+        """One checkout with a fresh key."""
+        key = f"h{os.getpid()}-{next(self._numbers)}"
+        with self.client.post(
+            "/checkout",
+            json={"sku": "sku-0", "quantity": 1},
+            headers={"Idempotency-Key": key},
+            name="/checkout",
+            catch_response=True,
+        ) as response:
+            # Parsed as the bare ceiling's answer is, so both cost the client the same.
+            if response.status_code != 200 or response.json().get("status") != "ordered":
+                response.failure(f"HTTP {response.status_code}: {response.text[:80]}")
 
 
 class NoOpUser(User):

@@ -17,6 +17,7 @@ import gevent
 import locust  # noqa: F401  (monkey-patches first, before anything opens a socket)
 
 from checkoutsim.load import session
+from checkoutsim.load.distributed import lock_figures_path, write_lock_figures
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.schedule import plan
 from checkoutsim.load.shoppers import ShopperRun, told_from_response
@@ -50,7 +51,12 @@ def main(argv: list[str] | None = None) -> None:
         runner = env.create_worker_runner("127.0.0.1", args.port)
         runner.greenlet.join()
         runtime.quiesce()
+        figures = write_lock_figures(service)
         service.close()
+        if figures is not None:
+            lock_figures_path(args.directory, args.index).write_text(
+                json.dumps(figures), encoding="utf-8"
+            )
         return
 
     def send(key: str, body: dict[str, Any]) -> str:

@@ -26,6 +26,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -84,6 +85,21 @@ class Written:
 
 
 @dataclass
+class WriteLockFigures:
+    """What the write lock cost this process: groups committed, writes in them, and time.
+
+    ``waited_s`` is the time spent waiting for the file lock (another process
+    held it); ``held_s`` the time it was held, commit included. Kept by the
+    group's leader, one update per group, for the benches.
+    """
+
+    groups: int = 0
+    writes: int = 0
+    waited_s: float = 0.0
+    held_s: float = 0.0
+
+
+@dataclass
 class Database:
     """A SQLite database file shared by threads (and processes) of a run.
 
@@ -110,6 +126,7 @@ class Database:
         self._connections: list[sqlite3.Connection] = []
         self._writer: sqlite3.Connection | None = None
         self._lock_fd = os.open(f"{self.path}.writelock", os.O_RDWR | os.O_CREAT, 0o644)
+        self.write_lock = WriteLockFigures()
 
     def connection(self) -> sqlite3.Connection:
         """This thread's connection (for reads), opened on first use."""
@@ -166,11 +183,16 @@ class Database:
         """The writer connection, with both write locks held: this process's, then the file's."""
         with self._mutex:
             connection = self._writer_connection()
+            asked = time.perf_counter()
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX)
+            granted = time.perf_counter()
             try:
                 yield connection
             finally:
                 fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+                figures = self.write_lock
+                figures.waited_s += granted - asked
+                figures.held_s += time.perf_counter() - granted
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
@@ -234,6 +256,8 @@ class Database:
                 # another process held it join this group.
                 with self._pending_lock:
                     batch, self._pending = self._pending, []
+                self.write_lock.groups += 1
+                self.write_lock.writes += len(batch)
                 self._commit(connection, batch)
         finally:
             with self._pending_lock:

@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.real import pg_schema, schema
 from checkoutsim.real.database import Written
-from checkoutsim.real.store import Store
+from checkoutsim.real.pg_checkout import OneStatementCheckout
 
 T = TypeVar("T")
 
@@ -254,8 +254,12 @@ class PostgresDatabase:
         self.pool.close()
 
 
-class PostgresStore(Store):
-    """The shop's store on PostgreSQL: ``Store`` with lease grants made atomic."""
+class PostgresStore(OneStatementCheckout):
+    """The shop's store on PostgreSQL: ``Store`` with lease grants made atomic.
+
+    A checkout's reservation and order are one statement each
+    (``checkoutsim.real.pg_checkout``).
+    """
 
     def try_lock(
         self, name: str, ttl_s: float, asked_s: float | None = None
