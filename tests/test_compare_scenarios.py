@@ -55,10 +55,10 @@ SHORT: dict[str, list[str]] = {
         "--set", 'faults.outages=[{service="coordinator",start_s=1.0,end_s=3.0}]',
     ],
     "slow-gateway": ["--run-time", "3s", "--set", "real.time_scale=0.1"],
-    # 15 model seconds with 60 units: sold out at about 3 s, so the 10 s TTL's
-    # stale spell after it fits in the run (about 8 s of wall time in all).
+    # 20 model seconds with 60 units: sold out at about 3 s, so the 10 s TTL's
+    # stale spell after it fits in the run (8 s of wall time in all, at load 7).
     "cached-stock": [
-        "--run-time", "1.5s", "--set", "real.time_scale=0.1",
+        "--run-time", "1s", "--set", "real.time_scale=0.05",
         "--set", "catalog.stock_per_sku=60",
     ],
 }  # fmt: skip
