@@ -36,7 +36,7 @@ from checkoutsim.real.parked_queue import ParkedQueue
 from checkoutsim.real.recovery import recover
 from checkoutsim.real.runtime import Runtime
 from checkoutsim.real.saga_context import SagaContext
-from checkoutsim.real.stock_cache import RealStockCache
+from checkoutsim.real.stock_cache import RealStockCache, shared_cache_table
 from checkoutsim.real.store import Store
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.world.policies import policies
@@ -151,7 +151,11 @@ class CheckoutService:
         )
         self.requests = api.RequestTable(self.shop_db, runtime.time)
         self.executor.handlers.update(api.handlers(self.requests))
-        self.cache = RealStockCache(settings, runtime) if settings.cache.page_view else None
+        self.cache = (
+            RealStockCache(settings, runtime, shared_cache_table(self.store, settings))
+            if settings.cache.page_view
+            else None
+        )
         if self.cache is not None:
             self.cache.install(self.executor.handlers)
         self.api = api.CheckoutApi(settings, self._saga, self.executor.drive)

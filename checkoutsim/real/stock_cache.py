@@ -1,11 +1,12 @@
-"""The real service's stock cache: the policy core's ``CacheTable``, in process.
+"""The real service's stock cache: the policy core's ``CacheTable``, in process or in Redis.
 
-An in-process TTL cache in front of the store (SQLite, or a server store), one
-per service process, behind a lock because the executor runs operations on a
-pool of threads. Under ``write_invalidated`` each of this process's stock
-writes deletes the entry; a ``--workers N`` run has N caches, and a write in
-one process does not reach the others' (a shared cache, such as Redis, would
-be needed for that; it is not built).
+By default an in-process TTL cache in front of the store (SQLite, or a server
+store), one per service process, behind a lock because the executor runs
+operations on a pool of threads. Under ``write_invalidated`` each of this
+process's stock writes deletes the entry; a ``--workers N`` run has N caches,
+and a write in one process does not reach the others'. A run that keeps its
+leases in Redis (``--locks redis://``) keeps the cache there too
+(``checkoutsim.real.redis_cache``), one cache shared by every process.
 
 Each page view is recorded in memory and written to the shop database's
 ``page_views`` table when the service saves its counters, so the audit reads
@@ -14,6 +15,7 @@ page views as it reads every other record.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -52,10 +54,14 @@ RESERVING_WRITES = (
 class RealStockCache:
     """One process's cache table, its lock, its clock and its page-view records."""
 
-    def __init__(self, settings: Settings, runtime: Runtime) -> None:
-        self.table = CacheTable(settings.cache.policy())
+    def __init__(self, settings: Settings, runtime: Runtime, table: Any = None) -> None:
+        #: The in-process table, or one shared through a server (``redis_cache``),
+        #: which needs no lock of this process's.
+        self.table = table if table is not None else CacheTable(settings.cache.policy())
+        self.shared = table is not None
         self.time = runtime.time
-        self._lock = runtime.threading.lock()
+        self._records_lock = runtime.threading.lock()
+        self._lock = contextlib.nullcontext() if self.shared else self._records_lock
         self.views: list[tuple[str, int, float, int, int]] = []
 
     def install(self, handlers: dict[type, Any]) -> None:
@@ -102,14 +108,14 @@ class RealStockCache:
             return self.table.fill(op.sku, op.available, op.read_started_s, self.time.now())
 
     def _record(self, op: RecordPageView, saga: SagaContext) -> None:
-        with self._lock:
+        with self._records_lock:
             self.views.append((saga.key, op.sku, self.time.now(), int(op.hit), op.shown))
 
     # --- records ------------------------------------------------------------------------
 
     def flush(self, database: Any) -> None:
         """Append the page views recorded since the last flush to ``page_views``."""
-        with self._lock:
+        with self._records_lock:
             views, self.views = self.views, []
         with database.write() as conn:
             conn.execute(PAGE_VIEW_TABLE)
@@ -160,3 +166,13 @@ def views_by_shopper(views: pd.DataFrame | None, keys: re.Pattern[str]) -> pd.Da
     frame["hit"] = frame["hit"].astype(bool)
     frame["time_s"] = frame["time_s"].astype(float)
     return frame[list(PAGE_VIEW_COLUMNS)].reset_index(drop=True)
+
+
+def shared_cache_table(store: Any, settings: Settings) -> Any:
+    """A cache table in the run's Redis when its leases live there (else None: in process)."""
+    leases = getattr(store, "leases", None)
+    if leases is None:
+        return None
+    from checkoutsim.real.redis_cache import RedisCacheTable
+
+    return RedisCacheTable(leases.client, f"{leases.prefix}cache:", settings.cache.policy())
