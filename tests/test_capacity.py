@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import typer
@@ -262,3 +263,29 @@ def test_the_words_say_what_the_source_is(ten_million: capacity.CapacityPlan) ->
     assert any("common interview-prep scaling table" in text for text in texts)
     gateway = next(text for text in ten_million.findings if "Queue payments" in text)
     assert "builds a backlog of 114,000 calls a minute" in gateway and " gains " not in gateway
+
+
+def test_the_stock_cache_nodes_follow_the_read_rate_hit_rate_and_node_throughput() -> None:
+    result = plan(
+        "100M",
+        assumptions={"stock_cache.hit_rate": 0.8, "stock_cache.node_ops_per_s": 50_000},
+    )
+    cache = result.cache
+    assert cache is not None
+    reads = result.peak_orders_per_s * 20
+    # One GET per view plus one SET per miss; the store keeps the misses.
+    assert cache["demand_per_s"] == pytest.approx(reads * 1.2)
+    assert cache["store_reads_per_s"] == pytest.approx(reads * 0.2)
+    # At 50% of 50,000 operations/s per node (the 1 ms wait bound does not bind here).
+    assert cache["count"] == math.ceil(reads * 1.2 / 25_000)
+    assert cache["utilisation"] <= 0.5
+    sources = {assumption.name: assumption.source for assumption in result.cache_assumptions}
+    assert "set by the user" in sources["stock_cache.hit_rate"]
+    assert "Redis documentation" in sources["stock_cache.node_ops_per_s"]
+
+
+def test_a_bad_stock_cache_assumption_is_one_error_naming_it() -> None:
+    with pytest.raises(CapacityError, match=r"stock_cache\.hit_rate"):
+        plan("10M", assumptions={"stock_cache.hit_rate": 1.5})
+    with pytest.raises(CapacityError, match=r"did you mean 'stock_cache\.hit_rate'"):
+        plan("10M", assumptions={"stock_cache.hit_rat": 0.9})

@@ -130,9 +130,17 @@ def parse_orders_per_day(text: str | float) -> float:
     return amount
 
 
-def resolve_assumptions(overrides: Mapping[str, float | str] | None = None) -> list[Assumption]:
-    """The defaults with ``overrides`` applied; unknown names and bad values raise CapacityError."""
-    resolved = dict(_DEFAULTS_BY_NAME)
+def resolve_assumptions(
+    overrides: Mapping[str, float | str] | None = None,
+    defaults: tuple[Assumption, ...] | None = None,
+) -> list[Assumption]:
+    """The defaults (``DEFAULTS``, or ``defaults``) with ``overrides`` applied; unknown
+    names and bad values raise CapacityError."""
+    resolved = (
+        dict(_DEFAULTS_BY_NAME)
+        if defaults is None
+        else {assumption.name: assumption for assumption in defaults}
+    )
     for name, raw in (overrides or {}).items():
         if name not in resolved:
             close = difflib.get_close_matches(name, list(resolved), n=1)

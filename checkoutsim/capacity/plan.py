@@ -24,6 +24,7 @@ from checkoutsim.capacity.assumptions import (
     parse_orders_per_day,
     resolve_assumptions,
 )
+from checkoutsim.capacity.cache import cache_figures, resolve_cache_assumptions, split_overrides
 
 __all__ = [
     "DEFAULTS",
@@ -72,6 +73,10 @@ class CapacityPlan:
     tiers: tuple[Tier, ...]
     assumptions: tuple[Assumption, ...]
     findings: tuple[str, ...] = ()
+    #: The stock cache's nodes (``checkoutsim.capacity.cache``), as a tier's fields plus
+    #: the page views and store reads behind them; its own assumptions beside.
+    cache: dict[str, Any] | None = None
+    cache_assumptions: tuple[Assumption, ...] = ()
 
     def tier(self, name: str) -> Tier:
         """The tier called ``name`` (app, inventory_db, order_db, kafka, payment_gateway)."""
@@ -84,6 +89,7 @@ class CapacityPlan:
         data["tiers"] = [dict(tier.__dict__) for tier in self.tiers]
         data["assumptions"] = [assumption.to_dict() for assumption in self.assumptions]
         data["findings"] = list(self.findings)
+        data["cache_assumptions"] = [assumption.to_dict() for assumption in self.cache_assumptions]
         return data
 
     def to_frame(self) -> pd.DataFrame:
@@ -308,10 +314,17 @@ def plan(
                 f"peak factor given twice: {peak_factor!r} and traffic.peak_factor={given!r}"
             )
         overrides["traffic.peak_factor"] = peak_factor
+    overrides, cache_overrides = split_overrides(overrides)
     resolved = tuple(resolve_assumptions(overrides))
+    cache_assumptions = resolve_cache_assumptions(cache_overrides)
     sections = _sections(resolved)
     amount = parse_orders_per_day(orders_per_day)
     average, factor = amount / SECONDS_PER_DAY, sections["traffic"]["peak_factor"]
     tiers = _tiers(average * factor, sections)
     draft = CapacityPlan(amount, average, average * factor, factor, tiers, resolved)
-    return replace(draft, findings=tuple(findings(draft)))
+    return replace(
+        draft,
+        findings=tuple(findings(draft)),
+        cache=cache_figures(average * factor, cache_assumptions),
+        cache_assumptions=cache_assumptions,
+    )

@@ -106,13 +106,24 @@ def render_plan(result: CapacityPlan, console: Console) -> None:
             _milliseconds(tier.p99_wait_s),
             Text(tier.why),
         )
+    if result.cache is not None:
+        cache = result.cache
+        tiers.add_row(
+            cache["tier"],
+            f"{cache['count']:,}",
+            cache["unit"],
+            f"{cache['utilisation']:.1%}",
+            _milliseconds(cache["mean_wait_s"]),
+            _milliseconds(cache["p99_wait_s"]),
+            Text(cache["why"]),
+        )
     console.print(tiers)
     assumptions = Table(title="Assumptions (override with --set name=value)", title_justify="left")
     assumptions.add_column("name", no_wrap=True)
     assumptions.add_column("value", justify="right", no_wrap=True)
     assumptions.add_column("unit")
     assumptions.add_column("source")
-    for assumption in result.assumptions:
+    for assumption in (*result.assumptions, *result.cache_assumptions):
         assumptions.add_row(
             assumption.name, f"{assumption.value:g}", assumption.unit, Text(assumption.source)
         )

@@ -25,9 +25,21 @@ from checkoutsim.policy.inventory import LONG_LOCK_WAIT_S
 from checkoutsim.real import races
 from checkoutsim.real.database import Database
 from checkoutsim.real.gateway import Ledger
+from checkoutsim.real.stock_cache import (
+    PAGE_VIEW_KEY_COLUMNS,
+    page_view_rows,
+    stock_changes,
+    views_by_shopper,
+)
 from checkoutsim.real.store import Store
 from checkoutsim.results import audit
-from checkoutsim.results.history import CHECKOUT_COLUMNS, ORDER_COLUMNS, TIMELINE_COLUMNS, History
+from checkoutsim.results.history import (
+    CHECKOUT_COLUMNS,
+    ORDER_COLUMNS,
+    STOCK_CHANGE_COLUMNS,
+    TIMELINE_COLUMNS,
+    History,
+)
 from checkoutsim.results.metrics import summarise
 from checkoutsim.scenario.settings import Faults
 from checkoutsim.world.faults import FaultSchedule
@@ -72,6 +84,11 @@ class ServerFacts:
     open_records: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=list(OPEN_COLUMNS))
     )
+    #: Product-page views (``stock_cache.PAGE_VIEW_KEY_COLUMNS``, by request key;
+    #: ``by_shopper`` files them by shopper) and the store's stock changes; None
+    #: when nobody viewed a page.
+    page_views: pd.DataFrame | None = None
+    stock_changes: pd.DataFrame | None = None
 
     def shifted(self, offset_s: float) -> ServerFacts:
         """The same facts with every time moved ``offset_s`` earlier (another origin)."""
@@ -90,6 +107,10 @@ class ServerFacts:
             ledger=shift(self.ledger, ["time_s", "refunded_s"]),
             grants=shift(self.grants, ["granted_s", "expires_s", "released_s"]),
             writes=shift(self.writes, ["time_s"]),
+            page_views=None if self.page_views is None else shift(self.page_views, ["time_s"]),
+            stock_changes=None
+            if self.stock_changes is None
+            else shift(self.stock_changes, ["time_s"]),
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -110,6 +131,8 @@ class ServerFacts:
             "counters": self.counters,
             "keys": rows(self.keys),
             "open_records": rows(self.open_records),
+            "page_views": None if self.page_views is None else rows(self.page_views),
+            "stock_changes": None if self.stock_changes is None else rows(self.stock_changes),
         }
 
     @classmethod
@@ -126,6 +149,12 @@ class ServerFacts:
             counters=dict(data["counters"]),
             keys=_frame(data.get("keys", []), KEY_COLUMNS),
             open_records=_frame(data.get("open_records", []), OPEN_COLUMNS),
+            page_views=None
+            if data.get("page_views") is None
+            else _frame(data["page_views"], PAGE_VIEW_KEY_COLUMNS),
+            stock_changes=None
+            if data.get("stock_changes") is None
+            else _frame(data["stock_changes"], STOCK_CHANGE_COLUMNS),
         )
 
 
@@ -226,8 +255,18 @@ def collect(store: Store, ledger: Ledger) -> ServerFacts:
         ).fetchone()[0]
     ):
         counters.update(races.marks(store))
+    views = page_view_rows(shop)
     return ServerFacts(
-        orders, ledger.frame(), grants, writes, stock, counters, keys, open_records(store)
+        orders,
+        ledger.frame(),
+        grants,
+        writes,
+        stock,
+        counters,
+        keys,
+        open_records(store),
+        page_views=views,
+        stock_changes=None if views is None else stock_changes(shop),
     )
 
 
@@ -259,6 +298,7 @@ def by_shopper(facts: ServerFacts) -> ServerFacts:
         orders=renamed(facts.orders),
         ledger=renamed(facts.ledger),
         open_records=renamed(facts.open_records),
+        page_views=views_by_shopper(facts.page_views, SHOPPER_KEY),
     )
 
 
@@ -317,6 +357,8 @@ def build_history(
         counters=counters,
         fault_windows=FaultSchedule(faults).windows() if faults is not None else [],
         unfinished=tuple(audit.unfinished_checkouts(facts.open_records, facts.orders, running)),
+        page_views=views_by_shopper(facts.page_views, SHOPPER_KEY),
+        stock_changes=facts.stock_changes,
     )
 
 

@@ -23,7 +23,8 @@ import numpy as np
 
 from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import TIMELINE_CODES
-from checkoutsim.policy.saga import CheckoutRequest, find_orphans, refund_orphan
+from checkoutsim.policy.saga import CheckoutRequest, Outcome, find_orphans, refund_orphan
+from checkoutsim.policy.stock_cache import checkout_after_page
 from checkoutsim.policy.two_phase import protocol_checkout
 from checkoutsim.real import api, races
 from checkoutsim.real.database import Database
@@ -35,6 +36,7 @@ from checkoutsim.real.parked_queue import ParkedQueue
 from checkoutsim.real.recovery import recover
 from checkoutsim.real.runtime import Runtime
 from checkoutsim.real.saga_context import SagaContext
+from checkoutsim.real.stock_cache import RealStockCache, shared_cache_table
 from checkoutsim.real.store import Store
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.world.policies import policies
@@ -149,6 +151,13 @@ class CheckoutService:
         )
         self.requests = api.RequestTable(self.shop_db, runtime.time)
         self.executor.handlers.update(api.handlers(self.requests))
+        self.cache = (
+            RealStockCache(settings, runtime, shared_cache_table(self.store, settings))
+            if settings.cache.page_view
+            else None
+        )
+        if self.cache is not None:
+            self.cache.install(self.executor.handlers)
         self.api = api.CheckoutApi(settings, self._saga, self.executor.drive)
         self.consumers = self._consumers(rngs["queue"]) if settings.queue.enabled else None
         # Count injected faults (fault_* counters) so a soak can report what it survived.
@@ -161,9 +170,16 @@ class CheckoutService:
             intent, sku, quantity, quantity * self.settings.catalog.price, key
         )
         transaction = self.settings.transaction
-        outcome = yield from protocol_checkout(
+        steps = protocol_checkout(
             request, self.policies, self._policy_rng, transaction.protocol, transaction.lock_wait_s
         )
+        cache = self.settings.cache
+        if cache.page_view:
+            # The product page first: a shopper it shows sold out does not check out.
+            steps = checkout_after_page(
+                cache.policy(), intent, sku, quantity, steps, Outcome.SOLD_OUT
+            )
+        outcome = yield from steps
         return outcome.value
 
     def _consumers(self, rng: random.Random) -> ParkedConsumers:
@@ -186,7 +202,10 @@ class CheckoutService:
 
     def reap(self) -> int:
         """Return expired reservations to stock (blocking: call through ``offload``)."""
-        return self.store.expire_due()
+        expired = self.store.expire_due()
+        if expired and self.cache is not None:
+            self.cache.on_every_sku_written()
+        return expired
 
     def find_orphans(self) -> list[int]:
         """The policy core's sweeper look-up: captures with no order and no refund."""
@@ -251,6 +270,8 @@ class CheckoutService:
     def save_counters(self) -> None:
         """Write this process's counters (and the shared queue's figures) for the audit."""
         counters = {**self.executor.counters.snapshot(), **self.breaker_figures()}
+        if self.cache is not None:
+            self.cache.flush(self.shop_db)
         rows = [(self.process_name, json.dumps(counters))]
         if self.consumers is not None:
             rows.append((QUEUE_COUNTERS_ROW, json.dumps(self.consumers.figures())))

@@ -7,10 +7,12 @@ each kind has one rule:
   unpaid orders) and the rates derived from them: zero on one side and not on
   the other is a disagreement; where both sides break the invariant, their
   counts per checkout intent must be within a factor of two.
-- **rate** (the success rate): the two shares must be within an absolute
-  tolerance, ``RATE_TOLERANCE`` plus twice the binomial standard error of the
-  difference (see ``rate_tolerance`` for why).
-- **latency** at p50 and p99: within a factor of two, or closer than the real
+- **rate** (the success rate, the stock cache's hit rate, and counts judged as
+  their share of checkouts: shoppers shown "in stock" who then failed): the two
+  shares must be within an absolute tolerance, ``RATE_TOLERANCE`` plus twice the
+  binomial standard error of the difference (see ``rate_tolerance`` for why).
+- **latency** at p50 and p99, and the time a cached page takes to show "sold
+  out" after the store sells out: within a factor of two, or closer than the real
   body's own overhead per request (``LATENCY_FLOOR_WALL_S`` of wall time) plus
   the host's lateness the real run measured at that percentile (how late its
   intents started and its timers fired): a gap the host made is no evidence
@@ -39,10 +41,12 @@ LATENCY_FLOOR_WALL_S = 0.010
 
 #: Rates derived from an invariant count: judged like the invariant (zero, then 2x).
 INVARIANT_RATES = ("oversell_rate", "duplicate_charge_rate")
-#: Rates judged within an absolute tolerance.
-RATES = ("success_rate",)
+#: Rates judged within an absolute tolerance, and the count each is a share of.
+RATES = {"success_rate": "checkouts", "cache_hit_rate": "page_views"}
+#: Counts judged as rates: their share of checkouts.
+SHARES = ("failed_after_in_stock",)
 #: Latencies judged within a factor of two; the other percentiles are shown only.
-LATENCIES = ("latency_p50_s", "latency_p99_s")
+LATENCIES = ("latency_p50_s", "latency_p99_s", "sold_out_shown_after_s")
 
 #: Why each rule is what it is, printed by ``compare`` and carried in its JSON.
 RULES = {
@@ -93,7 +97,7 @@ def kind_of(metric: str) -> str:
     """The kind a metric is judged as: invariant, rate, latency or diagnostic."""
     if metric in INVARIANTS or metric in INVARIANT_RATES:
         return "invariant"
-    if metric in RATES:
+    if metric in RATES or metric in SHARES:
         return "rate"
     if metric in LATENCIES:
         return "latency"
@@ -152,8 +156,10 @@ def _judge_one(
         return Judgement(name, kind, model_value, real_value, None, "")
     if kind == "invariant":
         agree, text = _invariant(name, sim, real)
+    elif kind == "rate" and name in SHARES:
+        agree, text = _rate(_share(model_value, sim), _share(real_value, real), sim, real)
     elif kind == "rate":
-        agree, text = _rate(model_value, real_value, sim, real)
+        agree, text = _rate(model_value, real_value, sim, real, RATES[name])
     else:
         agree, text = _latency(model_value, real_value, (LATENCY_FLOOR_WALL_S + late_s) / scale)
     return Judgement(name, kind, model_value, real_value, agree, text)
@@ -198,13 +204,24 @@ def rate_tolerance(p_model: float, p_real: float, n_model: float, n_real: float)
     return RATE_TOLERANCE + 2 * math.sqrt(variance)
 
 
+def _share(count: float | None, metrics: dict[str, Any]) -> float | None:
+    """A count as its share of the run's checkouts (None stays None)."""
+    if count is None:
+        return None
+    return count / max(1.0, float(metrics.get("checkouts") or 0))
+
+
 def _rate(
-    model: float | None, real: float | None, sim: dict[str, Any], real_metrics: dict[str, Any]
+    model: float | None,
+    real: float | None,
+    sim: dict[str, Any],
+    real_metrics: dict[str, Any],
+    of: str = "checkouts",
 ) -> tuple[bool, str]:
     if model is None or real is None:
         return model is None and real is None, "missing"
     tolerance = rate_tolerance(
-        model, real, float(sim.get("checkouts") or 0), float(real_metrics.get("checkouts") or 0)
+        model, real, float(sim.get(of) or 0), float(real_metrics.get(of) or 0)
     )
     gap = real - model
     return abs(gap) <= tolerance, f"{gap * 100:+.1f} pts (tol {tolerance * 100:.1f})"

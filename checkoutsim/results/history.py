@@ -36,6 +36,12 @@ TIMELINE_COLUMNS = (
     "breaker_state",
     "queue_depth",
 )
+#: One row per product-page view (``checkoutsim.policy.stock_cache``): whether the
+#: cache answered, and the units the page showed (-1: nothing shown).
+PAGE_VIEW_COLUMNS = ("intent_id", "sku", "time_s", "hit", "shown")
+#: One row per change of a SKU's available units in the store: a reservation
+#: (negative) or units returned by a release or an expiry (positive).
+STOCK_CHANGE_COLUMNS = ("sku", "time_s", "delta")
 
 
 @dataclass(frozen=True)
@@ -54,3 +60,7 @@ class History:
     #: Intents whose checkout had started and not finished when the run stopped
     #: (``checkoutsim.results.audit.unfinished_checkouts``); the model's runs leave it empty.
     unfinished: tuple[int, ...] = ()
+    #: Product-page views (``PAGE_VIEW_COLUMNS``); None when shoppers view no page.
+    page_views: pd.DataFrame | None = None
+    #: The store's stock changes (``STOCK_CHANGE_COLUMNS``), kept beside page views.
+    stock_changes: pd.DataFrame | None = None

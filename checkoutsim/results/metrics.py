@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from checkoutsim.results import audit
+from checkoutsim.results.cache_metrics import cache_metrics
 from checkoutsim.results.history import History
 from checkoutsim.results.objective import judge
 from checkoutsim.results.stats import mean_ci95
@@ -52,6 +53,13 @@ CONTRACT = (
     "duplicate_charge_rate",
     "success_rate",
     "served_rate",
+    # The stock cache (``checkoutsim.results.cache_metrics``): only in runs whose
+    # shoppers view the product page before checkout.
+    "page_views",
+    "store_reads_saved",
+    "cache_hit_rate",
+    "failed_after_in_stock",
+    "sold_out_shown_after_s",
 )
 
 #: The invariants that decide whether a variant is safe, and their metric.
@@ -151,6 +159,7 @@ def summarise(history: History, load_duration_s: float) -> dict[str, float]:
     for name in DIAGNOSTICS:
         if name in counters:
             metrics[name] = counters[name]
+    metrics.update(cache_metrics(history))
     if history.fault_windows:
         metrics["throughput_during_faults_per_s"] = _throughput_in(orders, history.fault_windows)
     if counters.get("inventory_calls"):

@@ -261,4 +261,15 @@ def what_it_shows(items: Sequence[Judged]) -> list[str]:
     ]
     if any(had_fault_window(item.metrics) for item in judged):
         ranked.append(_best(judged, "recovery_s", False, seconds, "fastest recovery"))
+    if any("cache_hit_rate" in item.metrics for item in judged):
+        # A stock cache's gain and its cost at sell-out (``results.cache_metrics``).
+        ranked.append(_best(judged, "cache_hit_rate", True, percent, "most cache hits"))
+        ranked.append(
+            _best(judged, "failed_after_in_stock", False, _count, "fewest failed after in stock")
+        )
     return phrases + [phrase for phrase in ranked if phrase]
+
+
+def _count(value: float, _other: float | None = None) -> str:
+    """A count of shoppers, whole (a mean over replications to one decimal)."""
+    return format_value(value, "count")

@@ -22,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from checkoutsim.scenario.cache import Cache
 from checkoutsim.scenario.limits import (
     MAX_CHECKOUTS,
     MAX_SIMULATED_S,
@@ -464,6 +465,7 @@ class Settings(Section):
     transaction: Transaction = Transaction()
     scale: Scale = Scale()
     real: Real = Real()
+    cache: Cache = Cache()
 
     @model_validator(mode="after")
     def _within_limits(self) -> Settings:

@@ -16,6 +16,7 @@ from checkoutsim.sim.consumers import RetryConsumers
 from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
+from checkoutsim.sim.stock_cache import CacheModel
 from checkoutsim.world.arrivals import streams
 from checkoutsim.world.policies import policies
 
@@ -34,6 +35,7 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     ledger = Ledger()
     engine = Engine(env, settings, rngs, shop, ledger)
     chosen = policies(settings)
+    cache = CacheModel(engine, settings) if settings.cache.page_view else None
     consumers = (
         RetryConsumers(engine, settings, chosen.saga, rngs) if settings.queue.enabled else None
     )
@@ -41,7 +43,11 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     samples: list[tuple[float, ...]] = []
 
     env.process(shoppers.arrivals())
-    env.process(reservation_reaper(env, engine, min(1.0, settings.saga.reservation_ttl_s / 10)))
+    reap_tick_s = min(1.0, settings.saga.reservation_ttl_s / 10)
+    if cache is not None:
+        env.process(cache.reaper(reap_tick_s))
+    else:
+        env.process(reservation_reaper(env, engine, reap_tick_s))
     if settings.saga.sweeper_interval_s > 0:
         env.process(_sweeper(env, engine, settings))
     env.process(_sampler(env, engine, shoppers, consumers, samples))
@@ -65,6 +71,8 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
         duration_s=end,
         counters=_counters(engine, consumers),
         fault_windows=engine.faults.windows(),
+        page_views=cache.page_view_frame() if cache is not None else None,
+        stock_changes=cache.stock_change_frame() if cache is not None else None,
     )
 
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import simpy
 
-from checkoutsim.policy.saga import CheckoutRequest, Policies
+from checkoutsim.policy.saga import CheckoutRequest, Outcome, Policies
+from checkoutsim.policy.stock_cache import checkout_after_page
 from checkoutsim.policy.two_phase import protocol_checkout
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep, task
@@ -118,6 +119,17 @@ class Shoppers:
         steps = protocol_checkout(
             request, self.policies, self._policy_rng, transaction.protocol, transaction.lock_wait_s
         )
+        cache = self.settings.cache
+        if cache.page_view:
+            # The product page first: a shopper it shows sold out does not check out.
+            steps = checkout_after_page(
+                cache.policy(),
+                intent.intent_id,
+                intent.sku,
+                intent.quantity,
+                steps,
+                Outcome.SOLD_OUT,
+            )
         outcome = yield from self.engine.drive(steps)
         self.in_flight -= 1
         intent.running -= 1
