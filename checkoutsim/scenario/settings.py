@@ -28,6 +28,7 @@ from checkoutsim.scenario.limits import (
     MAX_TIER_CUSTOMERS,
     run_problems,
 )
+from checkoutsim.scenario.money import Money
 
 InventoryStrategy = Literal[
     "naive",
@@ -459,6 +460,7 @@ class Settings(Section):
     transaction: Transaction = Transaction()
     scale: Scale = Scale()
     real: Real = Real()
+    money: Money = Money()
 
     @model_validator(mode="after")
     def _within_limits(self) -> Settings:
