@@ -24,6 +24,8 @@ from checkoutsim.capacity.assumptions import (
     parse_orders_per_day,
     resolve_assumptions,
 )
+from checkoutsim.capacity.cost import CostTable, price_plan
+from checkoutsim.capacity.prices import Prices, default_prices
 
 __all__ = [
     "DEFAULTS",
@@ -72,6 +74,8 @@ class CapacityPlan:
     tiers: tuple[Tier, ...]
     assumptions: tuple[Assumption, ...]
     findings: tuple[str, ...] = ()
+    #: What the plan costs a month and per order (capacity.cost), at the prices used.
+    cost: CostTable | None = None
 
     def tier(self, name: str) -> Tier:
         """The tier called ``name`` (app, inventory_db, order_db, kafka, payment_gateway)."""
@@ -84,6 +88,7 @@ class CapacityPlan:
         data["tiers"] = [dict(tier.__dict__) for tier in self.tiers]
         data["assumptions"] = [assumption.to_dict() for assumption in self.assumptions]
         data["findings"] = list(self.findings)
+        data["cost"] = None if self.cost is None else self.cost.to_dict()
         return data
 
     def to_frame(self) -> pd.DataFrame:
@@ -294,11 +299,13 @@ def plan(
     orders_per_day: float | str,
     peak_factor: float | None = None,
     assumptions: Mapping[str, float | str] | None = None,
+    prices: Prices | None = None,
 ) -> CapacityPlan:
-    """Size every tier for ``orders_per_day`` at its peak; see the module docstring.
+    """Size every tier for ``orders_per_day`` at its peak, and cost it; see the module docstring.
 
     ``peak_factor`` is a shorthand for the ``traffic.peak_factor`` assumption;
-    ``assumptions`` overrides defaults by name (e.g. ``{"app.service_time_s": 0.04}``).
+    ``assumptions`` overrides defaults by name (e.g. ``{"app.service_time_s": 0.04}``);
+    ``prices`` replaces the shipped prices table (``capacity.prices.load_prices``).
     """
     overrides = dict(assumptions or {})
     if peak_factor is not None:
@@ -314,4 +321,6 @@ def plan(
     average, factor = amount / SECONDS_PER_DAY, sections["traffic"]["peak_factor"]
     tiers = _tiers(average * factor, sections)
     draft = CapacityPlan(amount, average, average * factor, factor, tiers, resolved)
-    return replace(draft, findings=tuple(findings(draft)))
+    counts = {tier.tier: tier.count for tier in tiers}
+    cost = price_plan(counts, amount, average * factor, prices or default_prices())
+    return replace(draft, findings=tuple(findings(draft)), cost=cost)
