@@ -149,7 +149,8 @@ def test_doubling_a_price_doubles_only_what_it_prices(name: str, value: float) -
         elif name not in before.prices:
             assert after.monthly_usd == pytest.approx(before.monthly_usd)
     for table in (once, twice):
-        assert table.total_monthly_usd == pytest.approx(sum(l.monthly_usd for l in table.lines))
+        lines = [line.monthly_usd for line in table.lines]
+        assert table.total_monthly_usd == pytest.approx(sum(lines))
         top = max(table.lines, key=lambda line: line.monthly_usd)
         assert table.line(table.dominant).monthly_usd == top.monthly_usd
 
