@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 
 from checkoutsim.capacity.cost import price_plan
 from checkoutsim.capacity.plan import CapacityError, plan
-from checkoutsim.capacity.prices import KINDS, default_prices, load_prices
+from checkoutsim.capacity.prices import KINDS, Price, default_prices, load_prices
 from tests.test_capacity import command_line
 
 
@@ -137,7 +137,7 @@ def test_doubling_a_price_doubles_only_what_it_prices(name: str, value: float) -
     prices = dict(default_prices())
 
     def cost_at(amount: float):
-        prices[name] = prices[name].__class__(name, amount, prices[name].unit, "test")
+        prices[name] = Price(name, amount, prices[name].unit, "test")
         return price_plan(counts, sized.orders_per_day, sized.peak_orders_per_s, prices)
 
     once, twice = cost_at(value), cost_at(2 * value)

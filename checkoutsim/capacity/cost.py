@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from checkoutsim.capacity.prices import Prices
+from checkoutsim.capacity.prices import Price, Prices
 
 #: The lines that are machines and traffic (the rest are the payment provider's fees).
 INFRASTRUCTURE = "infrastructure"
@@ -54,7 +54,7 @@ class CostTable:
     infrastructure_monthly_usd: float
     infrastructure_per_order_usd: float
     infrastructure_dominant: str
-    prices: tuple[Any, ...]  # the Price entries, in the table's order
+    prices: tuple[Price, ...]  # in the prices table's order
     findings: tuple[str, ...]
 
     def line(self, name: str) -> CostLine:
@@ -133,8 +133,8 @@ def _draft_lines(
          ("kafka_broker", "kafka_minimum_brokers", "kafka_replication_factor",
           "kafka_partitions_per_broker", "hours_per_month"),
          f"{partitions:,} partitions × {value['kafka_replication_factor']:g} copies = "
-         f"{copies:,.0f} replicas, {value['kafka_partitions_per_broker']:,.0f} per broker: "
-         f"{by_partitions:,}; at least {value['kafka_minimum_brokers']:g}")
+         f"{copies:,.0f} partition replicas at {value['kafka_partitions_per_broker']:,.0f} per "
+         f"broker need {by_partitions:,}; the minimum is {value['kafka_minimum_brokers']:g}")
     )  # fmt: skip
     operations = peak_orders_per_s * value["redis_operations_per_order"]
     shards = max(1, math.ceil(operations / value["redis_operations_per_shard"]))
@@ -145,7 +145,8 @@ def _draft_lines(
          ("redis_node", "redis_operations_per_order", "redis_operations_per_shard",
           "redis_replicas_per_shard", "hours_per_month"),
          f"{operations:,.0f} operations/s at the peak, {value['redis_operations_per_shard']:,.0f} "
-         f"per shard: {shards:,} shards × {1 + int(value['redis_replicas_per_shard'])} nodes")
+         f"per shard: {shards:,} {'shard' if shards == 1 else 'shards'} × "
+         f"{1 + int(value['redis_replicas_per_shard'])} nodes")
     )  # fmt: skip
     gigabytes = orders_per_month * value["bytes_per_order"] / 1e9
     lines.append(
