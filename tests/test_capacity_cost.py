@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from checkoutsim.capacity.cost import price_plan
+from checkoutsim.capacity.cost import CostTable, price_plan
 from checkoutsim.capacity.plan import CapacityError, plan
 from checkoutsim.capacity.prices import KINDS, Price, default_prices, load_prices
 from tests.test_capacity import command_line
@@ -136,7 +136,7 @@ def test_doubling_a_price_doubles_only_what_it_prices(name: str, value: float) -
     counts = {tier.tier: tier.count for tier in sized.tiers}
     prices = dict(default_prices())
 
-    def cost_at(amount: float):
+    def cost_at(amount: float) -> CostTable:
         prices[name] = Price(name, amount, prices[name].unit, "test")
         return price_plan(counts, sized.orders_per_day, sized.peak_orders_per_s, prices)
 

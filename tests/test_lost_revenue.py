@@ -10,9 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checkoutsim.experiments.runner import run_scenario
+from checkoutsim.experiments.runner import RunResult, run_scenario
 from checkoutsim.results.formatting import format_value
 from checkoutsim.results.money import LOST_OUTCOMES, lost_orders, priced
+from checkoutsim.results.verdicts import Judged, what_it_shows
 from checkoutsim.scenario import files as scenarios
 from checkoutsim.scenario.files import ScenarioError
 from checkoutsim.scenario.settings import Settings
@@ -75,3 +76,20 @@ def test_the_order_value_has_a_default_and_a_bad_one_is_one_line() -> None:
 def test_lost_revenue_is_shown_in_whole_dollars() -> None:
     assert format_value(118_500.0, "lost_revenue_usd") == "$118,500"
     assert format_value(0, "lost_revenue_usd") == "$0"
+
+
+def test_what_it_shows_names_the_design_that_lost_least(outage: RunResult) -> None:
+    shown = " ".join(what_it_shows(outage.judged()))
+    lost = {variant.name: variant.metrics["lost_revenue_usd"] for variant in outage.variants}
+    least = min(lost, key=lost.__getitem__)
+    assert f"least revenue lost: {least} {format_value(lost[least], 'lost_revenue_usd')}" in shown
+
+
+def test_a_run_without_a_fault_does_not_rank_lost_revenue() -> None:
+    objective = {"served_rate": 0.9, "latency_p99_s": 2.0}
+    base = {"served_rate": 0.9, "latency_p99_s": 1.0}
+    items = [
+        Judged("a", {**base, "lost_revenue_usd": 60.0}, objective),
+        Judged("b", {**base, "lost_revenue_usd": 0.0}, objective),
+    ]
+    assert not any("revenue" in phrase for phrase in what_it_shows(items))

@@ -261,4 +261,12 @@ def what_it_shows(items: Sequence[Judged]) -> list[str]:
     ]
     if any(had_fault_window(item.metrics) for item in judged):
         ranked.append(_best(judged, "recovery_s", False, seconds, "fastest recovery"))
+        # What the fault cost each design (results.money), when it cost anything.
+        if any(_finite(item.metrics.get("lost_revenue_usd")) for item in judged):
+            ranked.append(_best(judged, "lost_revenue_usd", False, _dollars, "least revenue lost"))
     return phrases + [phrase for phrase in ranked if phrase]
+
+
+def _dollars(value: float, _other: float | None = None) -> str:
+    """Lost revenue as the run table shows it (whole dollars)."""
+    return format_value(value, "lost_revenue_usd")
