@@ -4,6 +4,7 @@ Every number in a plan comes from a named assumption (with a unit and a source)
 and the formulas in :mod:`checkoutsim.capacity.queueing`. The defaults reproduce the
 common interview-prep scaling table (10M orders/day on 41 servers and 10 shards) so
 that its figures can be checked, and the plan's findings say where that table does not add up.
+The plan is then priced (:mod:`checkoutsim.capacity.cost`) from a prices table.
 """
 
 from __future__ import annotations
