@@ -50,6 +50,7 @@ REQUIRED_TOPICS = {
     "inventory-down",
     "pushbacks",
     "evolution",
+    "cost",
 }
 _TOKEN = re.compile(r"\w+(?:[-.,:]\w+)*")
 _NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?")
@@ -239,6 +240,22 @@ def test_overselling_at_l5_shows_the_naive_variant_overselling_and_the_safe_ones
         assert (
             f"{variant.name}: {variant.metrics['units_sold']} units sold, nothing oversold" in text
         )
+
+
+def test_cost_at_l5_prices_the_plan_and_each_variant_of_the_outage(
+    rendered: tuple[dict[tuple[str, str], str], Evidence],
+) -> None:
+    """The cost topic quotes capacity's cost table and the live run's lost revenue."""
+    texts, evidence = rendered
+    text = " ".join(texts[("cost", "L5")].split())
+    cost = evidence.plans["10M"].cost
+    assert cost is not None
+    assert f"dominant line at 10M is {cost.dominant}" in text
+    assert f"${cost.total_monthly_usd:,.0f} a month" in text
+    for variant in evidence.runs["gateway-outage"].variants:
+        lost = format_value(variant.metrics["lost_revenue_usd"], "lost_revenue_usd")
+        assert f"{variant.name} (" in text and f"{lost} of revenue" in text, variant.name
+    assert "gateway-failover scenario" in text  # the place the failover figures go
 
 
 def test_idempotency_at_l6_shows_check_then_charge_charging_twice_and_key_first_not(

@@ -4,6 +4,7 @@ Every number in a plan comes from a named assumption (with a unit and a source)
 and the formulas in :mod:`checkoutsim.capacity.queueing`. The defaults reproduce the
 common interview-prep scaling table (10M orders/day on 41 servers and 10 shards) so
 that its figures can be checked, and the plan's findings say where that table does not add up.
+The plan is then priced (:mod:`checkoutsim.capacity.cost`) from a prices table.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from checkoutsim.capacity.assumptions import (
     resolve_assumptions,
 )
 from checkoutsim.capacity.cache import cache_figures, resolve_cache_assumptions, split_overrides
+from checkoutsim.capacity.cost import CostTable, price_plan
+from checkoutsim.capacity.prices import Prices, default_prices
 
 __all__ = [
     "DEFAULTS",
@@ -77,6 +80,8 @@ class CapacityPlan:
     #: the page views and store reads behind them; its own assumptions beside.
     cache: dict[str, Any] | None = None
     cache_assumptions: tuple[Assumption, ...] = ()
+    #: What the plan costs a month and per order (capacity.cost), at the prices used.
+    cost: CostTable | None = None
 
     def tier(self, name: str) -> Tier:
         """The tier called ``name`` (app, inventory_db, order_db, kafka, payment_gateway)."""
@@ -90,6 +95,7 @@ class CapacityPlan:
         data["assumptions"] = [assumption.to_dict() for assumption in self.assumptions]
         data["findings"] = list(self.findings)
         data["cache_assumptions"] = [assumption.to_dict() for assumption in self.cache_assumptions]
+        data["cost"] = None if self.cost is None else self.cost.to_dict()
         return data
 
     def to_frame(self) -> pd.DataFrame:
@@ -300,11 +306,13 @@ def plan(
     orders_per_day: float | str,
     peak_factor: float | None = None,
     assumptions: Mapping[str, float | str] | None = None,
+    prices: Prices | None = None,
 ) -> CapacityPlan:
-    """Size every tier for ``orders_per_day`` at its peak; see the module docstring.
+    """Size every tier for ``orders_per_day`` at its peak, and cost it; see the module docstring.
 
     ``peak_factor`` is a shorthand for the ``traffic.peak_factor`` assumption;
-    ``assumptions`` overrides defaults by name (e.g. ``{"app.service_time_s": 0.04}``).
+    ``assumptions`` overrides defaults by name (e.g. ``{"app.service_time_s": 0.04}``);
+    ``prices`` replaces the shipped prices table (``capacity.prices.load_prices``).
     """
     overrides = dict(assumptions or {})
     if peak_factor is not None:
@@ -322,9 +330,12 @@ def plan(
     average, factor = amount / SECONDS_PER_DAY, sections["traffic"]["peak_factor"]
     tiers = _tiers(average * factor, sections)
     draft = CapacityPlan(amount, average, average * factor, factor, tiers, resolved)
+    counts = {tier.tier: tier.count for tier in tiers}
+    cost = price_plan(counts, amount, average * factor, prices or default_prices())
     return replace(
         draft,
         findings=tuple(findings(draft)),
         cache=cache_figures(average * factor, cache_assumptions),
         cache_assumptions=cache_assumptions,
+        cost=cost,
     )

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from checkoutsim.capacity.cost import CostTable, dollars, share_text
 from checkoutsim.capacity.plan import (
     CapacityError,
     CapacityPlan,
@@ -24,6 +25,7 @@ from checkoutsim.capacity.plan import (
     plan,
     resolve_assumptions,
 )
+from checkoutsim.capacity.prices import load_prices
 from checkoutsim.cli.app import check_output_folder, emit_json, out
 from checkoutsim.cli.report import OutOption, ReportFlag
 
@@ -44,6 +46,14 @@ AssumptionOption = Annotated[
         "--set",
         metavar="NAME=VALUE",
         help="Override an assumption, e.g. app.service_time_s=0.04 (repeatable).",
+    ),
+]
+PricesOption = Annotated[
+    str | None,
+    typer.Option(
+        "--prices",
+        metavar="FILE.toml",
+        help="Replace prices of the shipped table (checkoutsim/capacity/prices.toml) by name.",
     ),
 ]
 JsonOnlyOption = Annotated[
@@ -131,6 +141,68 @@ def render_plan(result: CapacityPlan, console: Console) -> None:
     console.print("[bold]Findings[/]")
     for number, finding in enumerate(result.findings, start=1):
         console.print(Text(f"{number}. {finding}"))
+    if result.cost is not None:
+        render_cost(result.cost, console)
+
+
+def render_cost(cost: CostTable, console: Console) -> None:
+    """Print the cost table, how each line is counted, the prices with their sources, and
+    where the money goes."""
+    table = Table(
+        title=f"Cost a month: {cost.orders_per_month:,.0f} orders, everything sized for the "
+        "peak and billed all month at on-demand list prices",
+        title_justify="left",
+    )
+    table.add_column("line", style="bold")
+    for name in ("count", "$/month", "$/order", "share"):
+        table.add_column(name, justify="right", no_wrap=True)
+    for line in cost.lines:
+        table.add_row(
+            line.line,
+            f"{line.count:,.0f}",
+            f"${line.monthly_usd:,.0f}",
+            dollars(line.per_order_usd),
+            share_text(line.share),
+        )
+    table.add_section()
+    whole = cost.total_monthly_usd
+    table.add_row(
+        "infrastructure",
+        "",
+        f"${cost.infrastructure_monthly_usd:,.0f}",
+        dollars(cost.infrastructure_per_order_usd),
+        share_text(cost.infrastructure_monthly_usd / whole) if whole else "-",
+    )
+    table.add_row("total", "", f"${whole:,.0f}", dollars(cost.total_per_order_usd), "")
+    console.print(table)
+    console.print(
+        f"[bold]Dominant line: {cost.dominant}[/] ({share_text(cost.line(cost.dominant).share)}"
+        f" of the total); largest infrastructure line: {cost.infrastructure_dominant}",
+        highlight=False,
+    )
+    console.print("[bold]How each line is counted[/] (prices by name, sources below)")
+    for line in cost.lines:
+        console.print(
+            Text(
+                f"- {line.line}: {line.count:,.0f} {line.unit} at {line.unit_price}; "
+                f"{line.why} [{', '.join(line.prices)}]"
+            )
+        )
+    prices = Table(
+        title="Prices: public list prices as of the date each source states, and rules of "
+        "thumb; assumptions, override with --prices FILE.toml",
+        title_justify="left",
+    )
+    prices.add_column("name", no_wrap=True)
+    prices.add_column("value", justify="right", no_wrap=True)
+    prices.add_column("unit")
+    prices.add_column("source")
+    for price in cost.prices:
+        prices.add_row(price.name, f"{price.value:g}", price.unit, Text(price.source))
+    console.print(prices)
+    console.print("[bold]Where the money goes[/]")
+    for number, finding in enumerate(cost.findings, start=1):
+        console.print(Text(f"{number}. {finding}"))
 
 
 def register_capacity(app: typer.Typer) -> None:
@@ -151,18 +223,21 @@ def register_capacity(app: typer.Typer) -> None:
         orders_per_day: OrdersOption,
         peak_factor: PeakFactorOption = None,
         overrides: AssumptionOption = None,
+        prices_file: PricesOption = None,
         as_json: JsonOnlyOption = False,
         report: ReportFlag = False,
         out_directory: OutOption = None,
     ) -> None:
-        """Size app servers, database shards, Kafka partitions and gateway accounts (Erlang C)."""
+        """Size app servers, database shards, Kafka partitions and gateway accounts (Erlang C),
+        and price them (a month and per order, from a prices table with sources)."""
         if report:
             check_output_folder("--out", out_directory)
         # Each option is checked on its own so the error names the option at fault.
         amount = checked("--orders-per-day", lambda: parse_orders_per_day(orders_per_day))
         factor = checked("--peak-factor", lambda: parse_peak_factor(peak_factor))
         settings = checked("--set", lambda: parse_overrides(overrides or []))
-        result = checked("--set", lambda: plan(amount, factor, settings))
+        prices = checked("--prices", lambda: load_prices(prices_file))
+        result = checked("--set", lambda: plan(amount, factor, settings, prices))
         if report:
             write_and_announce(result.to_dict(), None, out_directory)
         if as_json:

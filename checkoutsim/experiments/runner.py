@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from checkoutsim import __version__
 from checkoutsim.results.history import History
 from checkoutsim.results.metrics import aggregate, summarise, verdict
+from checkoutsim.results.money import priced
 from checkoutsim.results.verdicts import Judged
 from checkoutsim.scenario.files import Scenario
 from checkoutsim.scenario.limits import check_jobs, check_replications
@@ -102,6 +103,7 @@ def simulate_once(
     """One task: simulate, summarise, and optionally keep the frames."""
     history = simulate(settings, seed, replication)
     metrics = summarise(history, settings.load.duration_s)
+    metrics.update(priced(metrics, settings.money.order_value))
     return metrics, history if keep_history else None
 
 

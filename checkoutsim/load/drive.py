@@ -20,6 +20,7 @@ from checkoutsim.load.users import InProcessShopper
 from checkoutsim.real import overload, records
 from checkoutsim.real.records import ServerFacts
 from checkoutsim.real.service import CheckoutService
+from checkoutsim.results.money import priced
 from checkoutsim.scenario.files import Variant
 from checkoutsim.scenario.settings import Settings
 
@@ -177,6 +178,8 @@ def assemble(
     history = records.build_history(checkouts, facts, samples, end, settings.faults, running)
     checks = records.real_audit(history, facts)
     metrics = records.real_metrics(history, facts, checks, load.duration_s)
+    # Priced as the model prices its runs, so compare shows both bodies' lost revenue.
+    metrics.update(priced(metrics, settings.money.order_value))
     # Requests that raised instead of answering: a crash, counted apart from outcomes.
     metrics["driver_exceptions"] = sum(int(row[10]) for row in shopper_records if len(row) > 10)
     latency = checkouts["latency_s"].dropna().to_numpy() * scale

@@ -14,11 +14,16 @@ from rich.table import Table
 from checkoutsim.results.metrics import CONTRACT, INVARIANTS, verdict_text
 
 #: Metrics shown in the terminal table, in order; the JSON has them all.
-TABLE_METRICS = tuple(
-    key
-    for key in CONTRACT
-    if key
-    not in ("stock", "latency_p95_s", "oversell_rate", "duplicate_charge_rate", "success_rate")
+#: What the failures cost (results.money) closes the table.
+TABLE_METRICS = (
+    *(
+        key
+        for key in CONTRACT
+        if key
+        not in ("stock", "latency_p95_s", "oversell_rate", "duplicate_charge_rate", "success_rate")
+    ),
+    "lost_orders",
+    "lost_revenue_usd",
 )
 #: Rows a table always has; other rows are left out when every variant has zero.
 ALWAYS_SHOWN = frozenset(
@@ -40,8 +45,11 @@ def metric_kind(name: str) -> str:
     """What a metric measures, from its name, which decides how it is written.
 
     ``duration`` (``_s``), ``per_second`` (``_per_s``), ``ratio`` (``_rate``,
-    ``_utilisation``), ``count`` (a named metric otherwise) or ``number`` (no name).
+    ``_utilisation``), ``money`` (``_usd``), ``count`` (a named metric otherwise) or
+    ``number`` (no name).
     """
+    if name.endswith("_usd"):
+        return "money"
     if name.endswith("_per_s"):
         return "per_second"
     if name.endswith("_s"):
@@ -72,8 +80,8 @@ def format_value(value: Any, name: str = "") -> str:
 
     Durations in s or ms by size (:func:`format_duration`); per-second figures with two
     decimals, whole or not (``10.00`` beside ``43.70``); ratios as percentages with two
-    decimals (``100.00%``, not ``1``); counts whole, or to one decimal when a mean over
-    replications is not whole. No value is ``-``, infinity ``∞``.
+    decimals (``100.00%``, not ``1``); money in whole dollars (``$1,260``); counts whole,
+    or to one decimal when a mean over replications is not whole. No value is ``-``, infinity ``∞``.
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
@@ -86,6 +94,9 @@ def format_value(value: Any, name: str = "") -> str:
         return f"{value:,.2f}"
     if kind == "ratio":
         return f"{value:.2%}"
+    if kind == "money":
+        # Whole dollars: cents say nothing beside revenue lost by the order.
+        return f"${value:,.0f}"
     if isinstance(value, int) or float(value).is_integer():
         return f"{int(value):,}"
     return f"{value:,.1f}" if kind == "count" else f"{value:,.2f}"

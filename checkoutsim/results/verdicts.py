@@ -261,6 +261,9 @@ def what_it_shows(items: Sequence[Judged]) -> list[str]:
     ]
     if any(had_fault_window(item.metrics) for item in judged):
         ranked.append(_best(judged, "recovery_s", False, seconds, "fastest recovery"))
+        # What the fault cost each design (results.money), when it cost anything.
+        if any(_finite(item.metrics.get("lost_revenue_usd")) for item in judged):
+            ranked.append(_best(judged, "lost_revenue_usd", False, _dollars, "least revenue lost"))
     if any("cache_hit_rate" in item.metrics for item in judged):
         # A stock cache's gain and its cost at sell-out (``results.cache_metrics``).
         ranked.append(_best(judged, "cache_hit_rate", True, percent, "most cache hits"))
@@ -273,3 +276,8 @@ def what_it_shows(items: Sequence[Judged]) -> list[str]:
 def _count(value: float, _other: float | None = None) -> str:
     """A count of shoppers, whole (a mean over replications to one decimal)."""
     return format_value(value, "count")
+
+
+def _dollars(value: float, _other: float | None = None) -> str:
+    """Lost revenue as the run table shows it (whole dollars)."""
+    return format_value(value, "lost_revenue_usd")

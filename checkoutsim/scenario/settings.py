@@ -29,6 +29,7 @@ from checkoutsim.scenario.limits import (
     MAX_TIER_CUSTOMERS,
     run_problems,
 )
+from checkoutsim.scenario.money import Money
 
 InventoryStrategy = Literal[
     "naive",
@@ -466,6 +467,7 @@ class Settings(Section):
     scale: Scale = Scale()
     real: Real = Real()
     cache: Cache = Cache()
+    money: Money = Money()
 
     @model_validator(mode="after")
     def _within_limits(self) -> Settings:

@@ -10,8 +10,9 @@ What a page template (Jinja2) may use:
   a variant's setting, ``flash_sale.variants`` every variant (``.name``,
   ``.description``, ``.safe``, ``.verdict``), ``scale_10m.scale`` a scale check;
 - ``table("flash-sale")`` to place a run's measured table (the run happens
-  then), ``capacity_table("10M")`` and ``plan("10M")`` for computed capacity
-  figures, ``has("scale-10m")`` for optional scenarios;
+  then), ``capacity_table("10M")``, ``cost_table("10M")`` and ``plan("10M")``
+  for computed capacity figures (``plan("10M").cost`` for its cost),
+  ``has("scale-10m")`` for optional scenarios;
 - one sweep per ``[sweeps.NAME]`` the topic declares: ``NAME.knee("mvp")`` the
   first swept value where a variant misses the objective, ``NAME.carried("mvp")``
   the last one before it, ``NAME.at(value)`` the run there (as a run above);
@@ -42,7 +43,7 @@ from checkoutsim.walkthroughs.sweeps import SweepView
 from checkoutsim.walkthroughs.values import Parameter, PlanView, RunView
 
 _LONE_TAG = re.compile(r"\{%[^%]*%\}")
-_MARKER = re.compile(r"^@@(?P<kind>run|capacity):(?P<target>[\w.-]+)@@$")
+_MARKER = re.compile(r"^@@(?P<kind>run|capacity|cost):(?P<target>[\w.-]+)@@$")
 _ENVIRONMENT = jinja2.Environment(
     undefined=jinja2.StrictUndefined,
     autoescape=False,  # the output is Markdown for rich, not HTML
@@ -56,7 +57,7 @@ _ENVIRONMENT = jinja2.Environment(
 class Block:
     """A piece of a page: Markdown text, a run's table, or a capacity plan's table."""
 
-    kind: str  # "markdown", "run" or "capacity"
+    kind: str  # "markdown", "run", "capacity" or "cost"
     content: str  # the Markdown, the scenario name, or the daily volume
 
 
@@ -105,6 +106,12 @@ def context(topic: Topic, level: str, evidence: Evidence) -> dict[str, Any]:
         evidence.plan(volume)
         return f"\n@@capacity:{volume}@@\n"
 
+    def cost_table(volume: str) -> str:
+        if volume not in topic.capacity:
+            raise WalkthroughError(f"topic {topic.name}: capacity {volume!r} is not declared")
+        evidence.plan(volume)
+        return f"\n@@cost:{volume}@@\n"
+
     def plan(volume: str) -> PlanView:
         if volume not in topic.capacity:
             raise WalkthroughError(f"topic {topic.name}: capacity {volume!r} is not declared")
@@ -120,6 +127,7 @@ def context(topic: Topic, level: str, evidence: Evidence) -> dict[str, Any]:
         "seed": Parameter(evidence.seed, "seed"),
         "table": table,
         "capacity_table": capacity_table,
+        "cost_table": cost_table,
         "plan": plan,
         "has": lambda name: name in declared,
         "plural": plural,

@@ -22,6 +22,7 @@ from checkoutsim.walkthroughs.evidence import Evidence
 from checkoutsim.walkthroughs.tables import (
     TableData,
     capacity_table_data,
+    cost_table_data,
     run_table_data,
     scale_table_data,
     settings_note,
@@ -73,6 +74,8 @@ def _block_html(block: Block, evidence: Evidence, reports: dict[str, tuple[str, 
     if block.kind == "capacity":
         plan = evidence.plan(block.content)
         parts = [table_html(capacity_table_data(block.content, plan))]
+    elif block.kind == "cost":
+        parts = [table_html(cost_table_data(block.content, evidence.plan(block.content)))]
     else:
         result = evidence.runs[block.content]
         parts = [

@@ -84,6 +84,39 @@ def capacity_table_data(volume: str, plan: CapacityPlan) -> TableData:
     )
 
 
+def cost_table_data(volume: str, plan: CapacityPlan) -> TableData:
+    """A capacity plan's cost a month and per order, line by line, labelled as computed."""
+    cost = plan.cost
+    if cost is None:
+        raise ValueError(f"the {volume} plan has no cost table")
+    rows = [
+        (
+            line.line,
+            str(Computed(line.count, "count")),
+            line.unit_price,
+            str(Computed(line.monthly_usd, "dollars")),
+            str(Computed(line.per_order_usd, "per_order")),
+            str(Computed(line.share, "cost_share")),
+        )
+        for line in cost.lines
+    ]
+    rows.append(
+        ("infrastructure", "", "", str(Computed(cost.infrastructure_monthly_usd, "dollars")),
+         str(Computed(cost.infrastructure_per_order_usd, "per_order")), "")
+    )  # fmt: skip
+    rows.append(
+        ("total", "", "", str(Computed(cost.total_monthly_usd, "dollars")),
+         str(Computed(cost.total_per_order_usd, "per_order")), f"dominant: {cost.dominant}")
+    )  # fmt: skip
+    return TableData(
+        f"{volume} orders/day · cost a month at on-demand list prices (checkoutsim capacity) "
+        "· computed from stated prices, not measured",
+        ("line", "count", "unit price", "$/month", "$/order", "share"),
+        (False, True, True, True, True, True),
+        tuple(rows),
+    )
+
+
 def _computed_or_dash(value: float, kind: str) -> str:
     return str(Computed(value, kind)) if math.isfinite(value) else "-"
 

@@ -19,6 +19,7 @@ from checkoutsim.walkthroughs.evidence import Evidence
 from checkoutsim.walkthroughs.tables import (
     TableData,
     capacity_table_data,
+    cost_table_data,
     run_title,
     scale_table_data,
     settings_note,
@@ -51,6 +52,8 @@ def block_renderables(block: Block, evidence: Evidence, width: int = 80) -> list
         ]
     if block.kind == "capacity":
         return [rich_table(capacity_table_data(block.content, evidence.plan(block.content)))]
+    if block.kind == "cost":
+        return [rich_table(cost_table_data(block.content, evidence.plan(block.content)))]
     return [Markdown(block.content)]
 
 

@@ -15,6 +15,7 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from checkoutsim.capacity.cost import CostLine, CostTable, dollars, share_text
 from checkoutsim.capacity.plan import CapacityPlan, Tier
 from checkoutsim.experiments.runner import RunResult, VariantResult
 from checkoutsim.results.formatting import format_value
@@ -80,6 +81,10 @@ COMPUTED_FORMATS: dict[str, Callable[[float], str]] = {
     "factor": lambda value: f"{value:g}",
     "share": lambda value: f"{value:.1%}",
     "milliseconds": lambda value: f"{value * 1000:,.2f}",
+    # The cost table's forms (capacity.cost), so a figure reads as it does in `capacity`.
+    "dollars": lambda value: f"${value:,.0f}",
+    "per_order": dollars,
+    "cost_share": share_text,
 }
 
 
@@ -223,6 +228,8 @@ class PlanView:
         self.peak_factor = Computed(plan.peak_factor, "factor")
         self.tiers = [TierView(tier) for tier in plan.tiers]
         self.findings = list(plan.findings)
+        # Every plan is costed (capacity.plan); None only for a plan made without it.
+        self.cost = CostView(plan.cost) if plan.cost is not None else None
 
     def tier(self, name: str) -> TierView:
         """The tier called ``name`` (app, inventory_db, order_db, kafka, payment_gateway)."""
@@ -231,3 +238,45 @@ class PlanView:
     def finding(self, opening: str) -> str:
         """The plan's finding that starts with ``opening``, or an empty string."""
         return next((text for text in self.findings if text.startswith(opening)), "")
+
+
+class CostLineView:
+    """One line of a plan's cost table: ``line.monthly``, ``line.per_order``, ``line.share``."""
+
+    def __init__(self, line: CostLine) -> None:
+        self.name = line.line
+        self.unit = line.unit
+        self.unit_price = line.unit_price
+        self.count = Computed(line.count, "count")
+        self.monthly = Computed(line.monthly_usd, "dollars")
+        self.per_order = Computed(line.per_order_usd, "per_order")
+        self.share = Computed(line.share, "cost_share")
+        self.why = line.why
+
+
+class CostView:
+    """A plan's cost at the shipped prices: totals, the dominant line, each line, findings."""
+
+    def __init__(self, cost: CostTable) -> None:
+        self.orders_per_month = Computed(cost.orders_per_month, "count")
+        self.total = Computed(cost.total_monthly_usd, "dollars")
+        self.per_order = Computed(cost.total_per_order_usd, "per_order")
+        self.dominant = cost.dominant
+        self.infrastructure = Computed(cost.infrastructure_monthly_usd, "dollars")
+        self.infrastructure_per_order = Computed(cost.infrastructure_per_order_usd, "per_order")
+        self.infrastructure_dominant = cost.infrastructure_dominant
+        self.lines = [CostLineView(line) for line in cost.lines]
+        self.findings = list(cost.findings)
+        self._sources = {price.name: price.source for price in cost.prices}
+
+    def line(self, name: str) -> CostLineView:
+        """The line called ``name`` (``"gateway fees"``, ``"app servers"``, ...)."""
+        return next(line for line in self.lines if line.name == name)
+
+    def finding(self, opening: str) -> str:
+        """The cost finding that starts with ``opening``, or an empty string."""
+        return next((text for text in self.findings if text.startswith(opening)), "")
+
+    def source(self, price: str) -> str:
+        """Where the price called ``price`` comes from (the prices table's source)."""
+        return self._sources[price]

@@ -1,0 +1,40 @@
+"""What a run's failures cost in revenue: lost orders times the scenario's order value.
+
+The definition, one for every scenario and variant: a **lost order** is a
+checkout that ended without an order for a reason other than "sold out", that
+is, one the shopper was told was rejected (a breaker or a down service turned
+it away), payment failed, order failed (its payment refunded by the saga),
+processing (parked or timed out inside the shop and never confirmed by the end
+of the run), timed out (the shopper gave up), or that was still in flight when
+the run ended. Sold out is left out: the stock was gone, so no design would
+have sold it. A checkout whose parked payment was charged after an outage ended
+with an order and is not lost. Lost revenue is lost orders times
+``money.order_value``. In a run that has faults, a variant's figure beside
+another's is what its design costs or saves; a run whose gateway also declines
+cards counts those declines too (they are lost whatever the design).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: The outcomes of a checkout that ended without an order and not sold out.
+LOST_OUTCOMES = (
+    "rejected",
+    "payment_failed",
+    "order_failed",
+    "processing",
+    "timed_out",
+    "in_flight",
+)
+
+
+def lost_orders(metrics: Mapping[str, float]) -> float:
+    """Checkouts that ended without an order, other than sold out (see the module)."""
+    return sum(metrics.get(outcome, 0) for outcome in LOST_OUTCOMES)
+
+
+def priced(metrics: Mapping[str, float], order_value: float) -> dict[str, float]:
+    """The lost orders and the revenue they were worth: ``lost_orders``, ``lost_revenue_usd``."""
+    lost = lost_orders(metrics)
+    return {"lost_orders": lost, "lost_revenue_usd": lost * order_value}

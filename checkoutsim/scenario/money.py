@@ -1,0 +1,23 @@
+"""What a scenario's orders are worth: the ``[money]`` section.
+
+A run prices its failures with it: each shopper who wanted to buy, found
+stock, and ended without an order is revenue lost at this value (see
+:mod:`checkoutsim.results.money`). Kept apart from the other sections so the
+settings root only gains one field.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Money(BaseModel):
+    """The value of an order, in US dollars."""
+
+    # The same rules as every other section (settings.Section): immutable, no
+    # unknown keys, no strings passing for numbers, no NaN or infinity.
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
+    #: Revenue one confirmed order brings, in US dollars. The default, $60, is an
+    #: assumed average basket, not a measured one: a scenario states its own.
+    order_value: float = Field(60.0, gt=0, le=1_000_000_000)
