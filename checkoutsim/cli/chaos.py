@@ -24,7 +24,7 @@ from rich.table import Table
 
 from checkoutsim.cli.app import JsonOption, SeedOption, SetOption, VariantOption, emit_json, out
 from checkoutsim.cli.errors import UserError, user_errors
-from checkoutsim.cli.real import _options, run_real
+from checkoutsim.cli.load_options import _options, run_real
 from checkoutsim.cli.real_output import render_real
 from checkoutsim.scenario import files as scenarios
 

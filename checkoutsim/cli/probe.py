@@ -16,7 +16,7 @@ import typer
 
 from checkoutsim.cli.app import JsonOption, SeedOption, emit_json, err, out
 from checkoutsim.cli.errors import UserError, user_errors
-from checkoutsim.cli.real import RateOption, RunTimeOption, UsersOption, parse_duration
+from checkoutsim.cli.load_options import RateOption, RunTimeOption, UsersOption, parse_duration
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.scenario import files as scenarios
 
