@@ -62,7 +62,7 @@ StoreOption = Annotated[
         "--store",
         envvar="CHECKOUTSIM_STORE",
         show_envvar=True,
-        help="sqlite:PATH (default) or postgresql://HOST/DATABASE.",
+        help="sqlite:PATH (default) or postgresql://HOST/DB.",
     ),
 ]
 LocksOption = Annotated[
