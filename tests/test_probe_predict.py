@@ -192,3 +192,33 @@ def test_a_busy_host_is_named_as_the_likely_cause_of_a_latency_miss() -> None:
     assert on_busy["likely_causes"][0].startswith("a busy host: load average")
     on_quiet = compare(measured, predicted, filled, adapter, {**busy, "busy": False})
     assert not on_quiet["likely_causes"][0].startswith("a busy host")
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "adapter_workers", "expected"),
+    [(None, 40, 40), (1.2, 40, 1), (0.4, 40, 1), (7.6, 40, 8), (7.6, 4, 4)],
+)
+def test_the_burst_sets_how_many_checks_the_model_serves_at_once(
+    concurrency: float | None, adapter_workers: int, expected: int
+) -> None:
+    timed = light()
+    if concurrency is not None:
+        timed.concurrency, timed.burst = concurrency, (40, 0.05)
+    model = Model(strategy="atomic", workers=adapter_workers)
+    filled = model_settings(schedule(50), model, timed, [100], 1)
+    assert filled.settings.inventory.workers == expected
+    assert filled.assumptions[1].startswith(f"{expected} workers")
+    if concurrency is not None:
+        assert f"the adapter says {adapter_workers}" in filled.assumptions[1]
+
+
+def test_one_check_at_a_time_queues_a_crowd_that_many_at_once_does_not() -> None:
+    # 1,000 checkouts a second against 2 ms checks: one at a time is past saturation
+    # (the queue grows), forty at a time is not.
+    one, forty = light(), light()
+    one.concurrency, one.burst = 1.0, (40, 0.08)
+    forty.concurrency, forty.burst = 40.0, (40, 0.002)
+    model = Model(strategy="atomic", workers=1000)
+    slow = predict_metrics(model_settings(schedule(1000), model, one, [100], 1), 1)
+    fast = predict_metrics(model_settings(schedule(1000), model, forty, [100], 1), 1)
+    assert slow["latency_p50_s"] > 10 * fast["latency_p50_s"]

@@ -11,7 +11,10 @@ shoppers use Locust's client, whose own work (its connection, its bookkeeping,
 its event loop waking it at the intended instant) a target's answer never
 shows. So, once sold out, a few more sold-out checkouts go through the run's
 own client and schedule, and the difference of the two is the probe client's
-overhead, which ``--predict`` adds to every predicted latency.
+overhead, which ``--predict`` adds to every predicted latency. Last, a burst
+of sold-out checkouts sent at one instant shows how many the target serves at
+once: a one-process Python server, whatever its threads, answers them nearly
+one after another (the GIL), and the queue that forms is the target's own.
 """
 
 from __future__ import annotations
@@ -46,6 +49,10 @@ class Calibration:
     stock_read_s: float | None = None
     #: Seconds the probe's own HTTP client adds to an answer (None if not measured).
     client_overhead_s: float | None = None
+    #: Sold-out checkouts the target served at once in a burst (None if not measured).
+    concurrency: float | None = None
+    #: The burst's size and the seconds until its last answer.
+    burst: tuple[int, float] | None = None
     samples: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -56,6 +63,8 @@ class Calibration:
             "sold_out_s": self.sold_out_s,
             "stock_read_s": self.stock_read_s,
             "client_overhead_s": self.client_overhead_s,
+            "concurrency": self.concurrency,
+            "burst": list(self.burst) if self.burst else None,
             "requests": {kind: len(times) for kind, times in self.samples.items()},
             "notes": self.notes,
         }
@@ -76,13 +85,18 @@ def lower_quartile(times: list[float]) -> float | None:
 
 
 def calibrate(
-    base: str, adapter: Adapter, through_client: Callable[[str, Adapter], list[float]] | None = None
+    base: str,
+    adapter: Adapter,
+    through_client: Callable[[str, Adapter], list[float]] | None = None,
+    burst: tuple[int, Callable[[str, Adapter], float | None]] | None = None,
 ) -> Calibration:
     """Time checkouts one at a time on the first SKU; resets the target before and after.
 
     ``through_client(base, adapter)`` times sold-out checkouts as the run's client
     sends them (``probe.drive.sold_out_through_client``; passed in, so this module
-    needs no Locust); without it the client's overhead is not measured.
+    needs no Locust); without it the client's overhead is not measured. ``burst``
+    is a size and the function that sends that many sold-out checkouts at once
+    and returns the seconds to the last answer (``probe.drive.sold_out_burst``).
     """
     sku = adapter.catalog.skus[0]
     samples: dict[str, list[float]] = {"ordered": [], "sold_out": [], "error": []}
@@ -124,6 +138,15 @@ def calibrate(
         samples["sold_out_through_client"] = timed
         if len(timed) >= SOLD_OUT_TIMED // 2:
             overhead = max(0.0, (lower_quartile(timed) or 0.0) - sold_out_s)
+    concurrency, timed_burst = None, None
+    if burst is not None and sold_out_s is not None and sold_out_enough:
+        size, send = burst
+        makespan = send(base, adapter)
+        if makespan:
+            timed_burst = (size, makespan)
+            # Alone, each answer is sold_out_s of the target's work (the model's query);
+            # it served size of them in makespan seconds: that many at a time.
+            concurrency = size * sold_out_s / makespan
     if overhead is None:
         notes.append("the probe client's own overhead not measured (the target did not sell out)")
     target.reset(base, adapter)
@@ -132,6 +155,8 @@ def calibrate(
         sold_out_s=sold_out_s,
         stock_read_s=lower_quartile(reads),
         client_overhead_s=overhead,
+        concurrency=concurrency,
+        burst=timed_burst,
         samples=samples,
         notes=notes,
     )

@@ -34,6 +34,8 @@ CLIENT_TIMED = 21
 CLIENT_SPACING_S = 0.02
 #: Intent ids of those checkouts (their idempotency keys), far from any run's.
 CLIENT_INTENT_BASE = 10_000_000
+#: Sold-out checkouts a calibration sends at one instant, to see how many the target serves at once.
+BURST = 40
 #: The most Locust users a probe starts (greenlets with their own connections).
 MAX_USERS = 5000
 
@@ -228,3 +230,20 @@ def sold_out_through_client(base: str, adapter: Adapter) -> list[float]:
         for outcome in played.outcomes
         if outcome.told == SOLD_OUT and outcome.latency_s is not None
     ]
+
+
+def sold_out_burst(base: str, adapter: Adapter) -> float | None:
+    """``BURST`` sold-out checkouts (the target is sold out) sent at one instant, as a
+    run sends them: the seconds until the last was answered sold out (None if fewer
+    than half were)."""
+    intents = [
+        PlannedIntent(CLIENT_INTENT_BASE + CLIENT_TIMED + index, 0.0, 0, 1, None)
+        for index in range(BURST)
+    ]
+    played = play(base, adapter, intents, 0.0, CALL_TIMEOUT_S, len(intents))
+    answered = [
+        outcome.latency_s
+        for outcome in played.outcomes
+        if outcome.told == SOLD_OUT and outcome.latency_s is not None
+    ]
+    return max(answered) if len(answered) >= BURST // 2 else None

@@ -111,9 +111,19 @@ def model_settings(
     window = model.race_window_s if strategy in WINDOWED and model.race_window_s else 0.0
     gap = model.race_window_s if strategy in GAPPED and model.race_window_s else 0.0
     after = max(0.0, calibration.ordered_s - ordered_queries * (query + window) - gap)
+    workers = model.workers
+    served_at_once = ""
+    if calibration.concurrency is not None and calibration.burst is not None:
+        # The target's own limit: a worker of the model is one check it serves at once.
+        workers = max(1, min(model.workers, round(calibration.concurrency)))
+        size, makespan = calibration.burst
+        served_at_once = (
+            f" (the adapter says {model.workers}; {size} sold-out checkouts at once took"
+            f" {makespan * 1000:.1f} ms: {calibration.concurrency:.1f} served at a time)"
+        )
     assumptions = [
         f"{model.strategy} as the model's {strategy}",
-        f"{model.workers} workers",
+        f"{workers} workers{served_at_once}",
         f"one inventory query {query * 1000:.2f} ms, priced from {priced} "
         "(it holds a worker; a write holds the row too)",
         f"after reserving, {after * 1000:.2f} ms holding nothing",
@@ -137,7 +147,7 @@ def model_settings(
         "inventory": schedule.inventory.model_copy(
             update={
                 "strategy": strategy,
-                "workers": model.workers,
+                "workers": workers,
                 "query": _constant(query),
                 "timeout_s": schedule.shopper.timeout_s,
                 # Every operation at the one measured query cost; the gap as the user gave it.

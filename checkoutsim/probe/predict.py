@@ -41,11 +41,11 @@ def predicted_probe(
     """Calibrate the target, probe it, and attach the model's prediction of the probe."""
     # Imported here: the probe's run imports Locust, which monkey-patches the process;
     # comparing a prediction with a measurement needs none of it.
-    from checkoutsim.probe.drive import sold_out_through_client
+    from checkoutsim.probe.drive import BURST, sold_out_burst, sold_out_through_client
     from checkoutsim.probe.run import probe
 
     base = base_url(url)
-    calibration = calibrate(base, adapter, sold_out_through_client)
+    calibration = calibrate(base, adapter, sold_out_through_client, (BURST, sold_out_burst))
     result = probe(url, adapter, scenario, settings, options)
     result.notes += calibration.notes
     prediction: dict[str, Any] = {"calibration": calibration.as_json()}
