@@ -287,3 +287,24 @@ def test_capacity_plan_fits_without_cutting(orders: int, width: int) -> None:
         assert f"{tier.count:,}" in text and tier.unit in text
         if width == WIDTH:  # the reason below the table, whole
             assert " ".join(tier.why.split()) in flat, tier.tier
+
+
+def test_chaos_audit_examples_keep_each_figure_whole() -> None:
+    from checkoutsim.cli.chaos import _audit_table
+
+    example = {"intent_id": 123_456, "captures": 2, "gateway_key": "k" * 20}
+    checks = [
+        {
+            "invariant": "one_capture_per_intent",
+            "status": "invalid",
+            "count": 3,
+            "example": example,
+        },
+        {"invariant": "no_oversell", "status": "valid", "count": 0, "example": None},
+    ]
+    console = Console(file=io.StringIO(), width=WIDTH, color_system=None)
+    console.print(_audit_table("chaos · saga", checks, {"orders": 10}))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= WIDTH
+    for key, value in example.items():
+        assert f"{key} {value}" in text, key
