@@ -203,7 +203,7 @@ def test_the_burst_sets_how_many_checks_the_model_serves_at_once(
 ) -> None:
     timed = light()
     if concurrency is not None:
-        timed.concurrency, timed.burst = concurrency, (40, 0.05)
+        timed.concurrency, timed.burst = concurrency, (5, 0.05)
     model = Model(strategy="atomic", workers=adapter_workers)
     filled = model_settings(schedule(50), model, timed, [100], 1)
     assert filled.settings.inventory.workers == expected
@@ -216,8 +216,8 @@ def test_one_check_at_a_time_queues_a_crowd_that_many_at_once_does_not() -> None
     # 1,000 checkouts a second against 2 ms checks: one at a time is past saturation
     # (the queue grows), forty at a time is not.
     one, forty = light(), light()
-    one.concurrency, one.burst = 1.0, (40, 0.08)
-    forty.concurrency, forty.burst = 40.0, (40, 0.002)
+    one.concurrency, one.burst = 1.0, (5, 0.01)
+    forty.concurrency, forty.burst = 40.0, (5, 0.00025)
     model = Model(strategy="atomic", workers=1000)
     slow = predict_metrics(model_settings(schedule(1000), model, one, [100], 1), 1)
     fast = predict_metrics(model_settings(schedule(1000), model, forty, [100], 1), 1)

@@ -34,8 +34,11 @@ CLIENT_TIMED = 21
 CLIENT_SPACING_S = 0.02
 #: Intent ids of those checkouts (their idempotency keys), far from any run's.
 CLIENT_INTENT_BASE = 10_000_000
-#: Sold-out checkouts a calibration sends at one instant, to see how many the target serves at once.
-BURST = 40
+#: Sold-out checkouts a calibration sends at one instant, to see how many the target
+#: serves at once. No more than the smallest listen backlog a tutorial server keeps
+#: (the standard library's: 5): past it, connections wait for a SYN retry (1 s and
+#: more), which times the backlog, not the target, and can land after the reset.
+BURST = 5
 #: The most Locust users a probe starts (greenlets with their own connections).
 MAX_USERS = 5000
 
