@@ -308,3 +308,19 @@ def test_chaos_audit_examples_keep_each_figure_whole() -> None:
     assert "…" not in text and max(len(line) for line in text.splitlines()) <= WIDTH
     for key, value in example.items():
         assert f"{key} {value}" in text, key
+
+
+def test_probe_verdict_lines_break_only_between_phrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    from checkoutsim.cli import probe
+
+    console = Console(file=io.StringIO(), width=WIDTH, color_system=None)
+    monkeypatch.setattr(probe, "out", console)
+    line = (
+        "prediction: oversold 53 against 53 measured: within 2x; latency p50: under by 2.0x;"
+        " likely cause: a busy host: load average 12.9 on 2 cores, so answers waited"
+    )
+    probe._print_phrases("", line)
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) > 1 and all(len(text) <= WIDTH for text in lines)
+    for phrase in ("under by 2.0x;", "load average 12.9 on 2 cores,", "oversold 53 against 53"):
+        assert any(phrase in text for text in lines), phrase

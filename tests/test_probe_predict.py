@@ -207,7 +207,7 @@ def test_the_burst_sets_how_many_checks_the_model_serves_at_once(
     model = Model(strategy="atomic", workers=adapter_workers)
     filled = model_settings(schedule(50), model, timed, [100], 1)
     assert filled.settings.inventory.workers == expected
-    assert filled.assumptions[1].startswith(f"{expected} workers")
+    assert filled.assumptions[1].startswith(f"{expected} worker")
     if concurrency is not None:
         assert f"the adapter says {adapter_workers}" in filled.assumptions[1]
 
