@@ -222,3 +222,17 @@ def test_one_check_at_a_time_queues_a_crowd_that_many_at_once_does_not() -> None
     slow = predict_metrics(model_settings(schedule(1000), model, one, [100], 1), 1)
     fast = predict_metrics(model_settings(schedule(1000), model, forty, [100], 1), 1)
     assert slow["latency_p50_s"] > 10 * fast["latency_p50_s"]
+
+
+def test_a_check_then_decrement_miss_names_the_window_or_the_spacing() -> None:
+    from checkoutsim.probe.adapter import load_adapter
+    from checkoutsim.probe.predict import compare
+
+    window = Model(strategy="check_then_decrement", workers=1, race_window_s=0.2)
+    filled = model_settings(schedule(1000), window, light(), [20], 1)
+    adapter = load_adapter(Path(__file__).parent / "targets" / "flask-racy.toml")
+    measured = {"checkouts": 1041, "errors": 0, "timed_out": 0, "latency_p50_s": 0.24}
+    over = compare({**measured, "oversold_units": 96}, {"oversold_units": 232}, filled, adapter)
+    assert over["likely_causes"][0].startswith("the checks' spacing")
+    under = compare({**measured, "oversold_units": 35}, {"oversold_units": 12}, filled, adapter)
+    assert under["likely_causes"][0].startswith("the race window: the target's time")

@@ -180,6 +180,13 @@ def likely_cause(
                 "busy host), and near sell-out each extra millisecond lets more checks "
                 "through; a count of a few units moves a long way for that"
             )
+        if filled.strategy == "check_then_decrement" and over:
+            return (
+                f"the checks' spacing: the target let fewer of them into one window than "
+                f"the model's {workers} worker{'s' if workers != 1 else ''} at "
+                f"{filled.query_s * 1000:.2f} ms each (at this rate it took connections "
+                "more slowly than at light load), or its window is shorter than stated"
+            )
         return "the strategy: the target may not be the model's " + filled.strategy
     if over:
         return (
