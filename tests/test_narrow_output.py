@@ -12,12 +12,14 @@ from __future__ import annotations
 import functools
 import io
 import re
+from typing import Any
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from rich.console import Console
 
+from checkoutsim.cli.compare_view import compare_row, render_compare
 from checkoutsim.cli.render import judged_variants, render_run
 from checkoutsim.experiments.runner import RunResult, run_scenario
 from checkoutsim.results.layout import fit_tables, wrap_phrases
@@ -158,3 +160,171 @@ def test_any_grid_fits_without_cutting(columns: list[str], values: list[str], wi
             assert any(f" {column} " in line for line in headers), column
         else:
             assert all(character in text for character in column)
+
+
+def compared(name: str, factor: float) -> dict[str, Any]:
+    """A ``compare`` document built from the model's short run: the "real" figures are the
+    model's with every latency times ``factor`` and every rate halved; the first variant's
+    host was overloaded (its verdict withheld)."""
+    result = short_run(name)
+    rows = []
+    for index, variant in enumerate(result.variants):
+        real = {
+            key: value * factor
+            if key.startswith("latency_")
+            else value / 2
+            if key.endswith("_rate")
+            else value
+            for key, value in variant.metrics.items()
+        }
+        health = {
+            "schedule_lag": {"p50_s": 0.0012, "p99_s": 0.0401, "max_s": 1.2345},
+            "step_overrun": {"p50_s": 0.0003, "p99_s": 0.0123, "max_s": 0.4567},
+            "steps": 123_456,
+            "lag_limit_s": 1.0,
+            "overrun_limit_s": 1.0,
+            "overloaded": index == 0,
+            "reason": "schedule lag p99 40.1 ms past its limit of 1 s" if index == 0 else None,
+        }
+        rows.append(compare_row(variant.name, variant.metrics, real, {"health": health}, 0.25))
+    return {
+        "streams": {"mode": "common", "model_seed": 1, "real_seed": 1},
+        "model": {
+            "duration_s": 40,
+            "run_time_s": 10,
+            "time_scale": 0.25,
+            "scenario_duration_s": 60,
+        },
+        "variants": rows,
+    }
+
+
+@pytest.mark.parametrize("factor", [1.0, 12.345])
+@pytest.mark.parametrize("name", NAMED)
+def test_compare_fits_80_columns(name: str, factor: float) -> None:
+    document = compared(name, factor)
+    console = Console(file=io.StringIO(), width=WIDTH, color_system=None, force_terminal=False)
+    render_compare(scenarios.load(name), document, console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    lines = text.splitlines()
+    assert all(len(line) <= WIDTH for line in lines), [line for line in lines if len(line) > 80]
+    assert "…" not in text, "a cell was cut"
+    for row in document["variants"]:
+        assert any(line.startswith(f"{row['name']}: ") for line in lines), row["name"]
+        for line in row["evidence"]:
+            if line["judged"] and line["agree"] is not None:
+                head, _, bracket = line["difference"].partition(" (")
+                verdict = "agree" if line["agree"] else "DISAGREE"
+                assert any(f"{verdict} {head}" in text_line for text_line in lines), line
+                if bracket:
+                    assert any(f"({bracket}" in text_line for text_line in lines), line
+    # The host's figures and the withheld reason break only between phrases.
+    for phrase in ("schedule lag p50 1.2 ms,", "(123,456 steps);", "past its limit of 1 s"):
+        assert any(phrase in line for line in lines), phrase
+
+
+def test_loadtest_audit_and_examples_fit_80_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from checkoutsim.cli import real_output
+    from checkoutsim.results.audit import Check
+
+    result = short_run("double-click")
+    example = {"intent_id": 123_456, "captures": 2, "payment_id": 987_654, "gateway_key": "k" * 20}
+    checks = [
+        Check("no_oversell", "valid", 0),
+        Check("one_capture_per_intent", "invalid", 576, example),
+    ]
+    health = {
+        "schedule_lag": {"p50_s": 0.0012, "p99_s": 0.0401, "max_s": 1.2345},
+        "step_overrun": {"p50_s": 0.0003, "p99_s": 0.0123, "max_s": 0.4567},
+        "steps": 123_456,
+        "lag_limit_s": 1.0,
+        "overrun_limit_s": 1.0,
+        "overloaded": False,
+        "reason": None,
+    }
+    runs = [
+        SimpleNamespace(
+            name=variant.name,
+            metrics={**variant.metrics, "unfinished_checkouts": 12, "unfinished_payments": 3},
+            checks=checks,
+            load={"health": health},
+        )
+        for variant in result.variants
+    ]
+    console = Console(file=io.StringIO(), width=WIDTH, color_system=None, force_terminal=False)
+    monkeypatch.setattr(real_output, "out", console)
+    # The clock header reads the load options, whose module imports Locust, which
+    # would monkey-patch this whole test session with gevent: a stand-in instead.
+    header = "model length 40 s at time scale 0.25 (10 s of wall clock)"
+    monkeypatch.setattr(real_output, "clock_header", lambda loaded, options: header)
+    options = SimpleNamespace(target=None, workers=0, seed=1)
+    loaded = scenarios.load("double-click", short("double-click"))
+    real_output.render_real(loaded, runs, options)  # type: ignore[arg-type]
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    lines = text.splitlines()
+    assert all(len(line) <= WIDTH for line in lines), [line for line in lines if len(line) > 80]
+    assert "…" not in text
+    for run in runs:
+        # Each figure of the first example stands whole on one line.
+        assert any(f"{run.name}: one_capture_per_intent: first example:" in line for line in lines)
+        for key, value in example.items():
+            assert any(f"{key} {value}" in line for line in lines), key
+    assert any("12 checkouts," in line for line in lines)
+
+
+@pytest.mark.parametrize("orders", [10_000_000, 100_000_000])
+@pytest.mark.parametrize("width", [WIDTH, 160])
+def test_capacity_plan_fits_without_cutting(orders: int, width: int) -> None:
+    from checkoutsim.capacity.plan import plan
+    from checkoutsim.cli.capacity import render_plan
+
+    result = plan(orders, None, {})
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    render_plan(result, console)
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in text
+    assert max(len(line) for line in text.splitlines()) <= width
+    flat = " ".join(text.split())
+    for tier in result.tiers:
+        assert f"{tier.count:,}" in text and tier.unit in text
+        if width == WIDTH:  # the reason below the table, whole
+            assert " ".join(tier.why.split()) in flat, tier.tier
+
+
+def test_chaos_audit_examples_keep_each_figure_whole() -> None:
+    from checkoutsim.cli.chaos import _audit_table
+
+    example = {"intent_id": 123_456, "captures": 2, "gateway_key": "k" * 20}
+    checks = [
+        {
+            "invariant": "one_capture_per_intent",
+            "status": "invalid",
+            "count": 3,
+            "example": example,
+        },
+        {"invariant": "no_oversell", "status": "valid", "count": 0, "example": None},
+    ]
+    console = Console(file=io.StringIO(), width=WIDTH, color_system=None)
+    console.print(_audit_table("chaos · saga", checks, {"orders": 10}))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "…" not in text and max(len(line) for line in text.splitlines()) <= WIDTH
+    for key, value in example.items():
+        assert f"{key} {value}" in text, key
+
+
+def test_probe_verdict_lines_break_only_between_phrases(monkeypatch: pytest.MonkeyPatch) -> None:
+    from checkoutsim.cli import probe
+
+    console = Console(file=io.StringIO(), width=WIDTH, color_system=None)
+    monkeypatch.setattr(probe, "out", console)
+    line = (
+        "prediction: oversold 53 against 53 measured: within 2x; latency p50: under by 2.0x;"
+        " likely cause: a busy host: load average 12.9 on 2 cores, so answers waited"
+    )
+    probe._print_phrases("", line)
+    lines = console.file.getvalue().splitlines()  # type: ignore[attr-defined]
+    assert len(lines) > 1 and all(len(text) <= WIDTH for text in lines)
+    for phrase in ("under by 2.0x;", "load average 12.9 on 2 cores,", "oversold 53 against 53"):
+        assert any(phrase in text for text in lines), phrase

@@ -196,7 +196,7 @@ def test_the_readme_adapter_example_is_valid(tmp_path: Path) -> None:
     section = readme[readme.index("## Probe your own checkout") :]
     example = section[section.index("```toml") + len("```toml") : section.index("```\n", 10)]
     adapter = load_adapter(write(tmp_path, example))
-    assert adapter.model is not None and adapter.model.strategy == "naive"
+    assert adapter.model is not None and adapter.model.strategy == "check_then_decrement"
     assert adapter.checkout.headers == {"Idempotency-Key": "{key}"}
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from checkoutsim.load.schedule import plan
@@ -151,3 +153,86 @@ def test_a_known_race_window_is_a_pause_between_read_and_write() -> None:
         1,
     )
     assert predict_metrics(wide, 1)["oversold_units"] > predict_metrics(narrow, 1)["oversold_units"]
+
+
+@pytest.mark.parametrize("strategy", ["atomic", "naive"])
+def test_the_probe_clients_overhead_is_added_to_every_predicted_latency(strategy: str) -> None:
+    # The same target, timed with and without 1.5 ms of client overhead: the
+    # model's figures are the same, and each latency is 1.5 ms longer.
+    plain = model_settings(schedule(2, 10, burst=0), Model(strategy=strategy), light(), [1000], 1)
+    timed = light()
+    timed.client_overhead_s = 0.0015
+    client = model_settings(schedule(2, 10, burst=0), Model(strategy=strategy), timed, [1000], 1)
+    assert client.settings == plain.settings and client.client_s == 0.0015
+    assert any("client adds 1.50 ms" in line for line in client.assumptions)
+    without, with_client = predict_metrics(plain, 1), predict_metrics(client, 1)
+    for key, value in without.items():
+        if key.startswith("latency_"):
+            assert with_client[key] == pytest.approx(value + 0.0015), key
+        else:
+            assert with_client[key] == value or value != value, key
+
+
+def test_a_busy_host_is_named_as_the_likely_cause_of_a_latency_miss() -> None:
+    from checkoutsim.probe.adapter import load_adapter
+    from checkoutsim.probe.host import busy_note, host_load
+    from checkoutsim.probe.predict import compare
+
+    quiet = host_load(0.0)
+    assert quiet["cores"] >= 1 and quiet["load_1m_before"] == 0.0
+    busy = host_load(float(quiet["cores"]) + 0.5)
+    assert busy["busy"] and "host busy: load average" in busy_note(busy)
+    filled = model_settings(schedule(50), Model(strategy="atomic"), light(), [100], 1)
+    adapter = load_adapter(Path(__file__).parent / "targets" / "flask-safe.toml")
+    measured = {"checkouts": 55, "errors": 0, "timed_out": 0, "oversold_units": 0}
+    measured["latency_p50_s"] = 0.050
+    predicted = {"oversold_units": 0, "latency_p50_s": 0.002}
+    on_busy = compare(measured, predicted, filled, adapter, busy)
+    assert on_busy["verdicts"]["latency_p50_s"] == "under by 25.0x"
+    assert on_busy["likely_causes"][0].startswith("a busy host: load average")
+    on_quiet = compare(measured, predicted, filled, adapter, {**busy, "busy": False})
+    assert not on_quiet["likely_causes"][0].startswith("a busy host")
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "adapter_workers", "expected"),
+    [(None, 40, 40), (1.2, 40, 1), (0.4, 40, 1), (7.6, 40, 8), (7.6, 4, 4)],
+)
+def test_the_burst_sets_how_many_checks_the_model_serves_at_once(
+    concurrency: float | None, adapter_workers: int, expected: int
+) -> None:
+    timed = light()
+    if concurrency is not None:
+        timed.concurrency, timed.burst = concurrency, (5, 0.05)
+    model = Model(strategy="atomic", workers=adapter_workers)
+    filled = model_settings(schedule(50), model, timed, [100], 1)
+    assert filled.settings.inventory.workers == expected
+    assert filled.assumptions[1].startswith(f"{expected} worker")
+    if concurrency is not None:
+        assert f"the adapter says {adapter_workers}" in filled.assumptions[1]
+
+
+def test_one_check_at_a_time_queues_a_crowd_that_many_at_once_does_not() -> None:
+    # 1,000 checkouts a second against 2 ms checks: one at a time is past saturation
+    # (the queue grows), forty at a time is not.
+    one, forty = light(), light()
+    one.concurrency, one.burst = 1.0, (5, 0.01)
+    forty.concurrency, forty.burst = 40.0, (5, 0.00025)
+    model = Model(strategy="atomic", workers=1000)
+    slow = predict_metrics(model_settings(schedule(1000), model, one, [100], 1), 1)
+    fast = predict_metrics(model_settings(schedule(1000), model, forty, [100], 1), 1)
+    assert slow["latency_p50_s"] > 10 * fast["latency_p50_s"]
+
+
+def test_a_check_then_decrement_miss_names_the_window_or_the_spacing() -> None:
+    from checkoutsim.probe.adapter import load_adapter
+    from checkoutsim.probe.predict import compare
+
+    window = Model(strategy="check_then_decrement", workers=1, race_window_s=0.2)
+    filled = model_settings(schedule(1000), window, light(), [20], 1)
+    adapter = load_adapter(Path(__file__).parent / "targets" / "flask-racy.toml")
+    measured = {"checkouts": 1041, "errors": 0, "timed_out": 0, "latency_p50_s": 0.24}
+    over = compare({**measured, "oversold_units": 96}, {"oversold_units": 232}, filled, adapter)
+    assert over["likely_causes"][0].startswith("the checks' spacing")
+    under = compare({**measured, "oversold_units": 35}, {"oversold_units": 12}, filled, adapter)
+    assert under["likely_causes"][0].startswith("the race window: the target's time")

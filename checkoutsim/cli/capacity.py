@@ -14,6 +14,7 @@ from typing import Annotated, TypeVar
 
 import typer
 from rich.console import Console
+from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
@@ -86,6 +87,10 @@ def parse_peak_factor(text: str | None) -> float | None:
     return value
 
 
+#: The narrowest console that shows each tier's reason in a column beside its figures.
+WHY_BESIDE_WIDTH = 120
+
+
 def _milliseconds(seconds: float) -> str:
     return f"{seconds * 1000:,.2f}"
 
@@ -98,6 +103,9 @@ def render_plan(result: CapacityPlan, console: Console) -> None:
         f"{result.peak_orders_per_s:,.0f} at the peak (× {result.peak_factor:g})",
         highlight=False,
     )
+    # The reasons are sentences: beside the figures only where a column can hold
+    # them (at 80 columns one would be a word a line, its figures cut), else below.
+    beside = console.width >= WHY_BESIDE_WIDTH
     tiers = Table(title="Tiers at the peak", title_justify="left")
     tiers.add_column("tier", style="bold", no_wrap=True)
     tiers.add_column("count", justify="right", no_wrap=True)
@@ -105,7 +113,8 @@ def render_plan(result: CapacityPlan, console: Console) -> None:
     tiers.add_column("busy", justify="right", no_wrap=True)
     tiers.add_column("mean wait ms", justify="right")
     tiers.add_column("p99 wait ms", justify="right")
-    tiers.add_column("why")
+    if beside:
+        tiers.add_column("why")
     for tier in result.tiers:
         tiers.add_row(
             tier.tier,
@@ -114,7 +123,7 @@ def render_plan(result: CapacityPlan, console: Console) -> None:
             f"{tier.utilisation:.1%}",
             _milliseconds(tier.mean_wait_s),
             _milliseconds(tier.p99_wait_s),
-            Text(tier.why),
+            *([Text(tier.why)] if beside else []),
         )
     if result.cache is not None:
         cache = result.cache
@@ -125,19 +134,37 @@ def render_plan(result: CapacityPlan, console: Console) -> None:
             f"{cache['utilisation']:.1%}",
             _milliseconds(cache["mean_wait_s"]),
             _milliseconds(cache["p99_wait_s"]),
-            Text(cache["why"]),
+            *([Text(cache["why"])] if beside else []),
         )
     console.print(tiers)
-    assumptions = Table(title="Assumptions (override with --set name=value)", title_justify="left")
-    assumptions.add_column("name", no_wrap=True)
-    assumptions.add_column("value", justify="right", no_wrap=True)
-    assumptions.add_column("unit")
-    assumptions.add_column("source")
-    for assumption in (*result.assumptions, *result.cache_assumptions):
-        assumptions.add_row(
-            assumption.name, f"{assumption.value:g}", assumption.unit, Text(assumption.source)
-        )
-    console.print(assumptions)
+    if not beside:
+        console.print("[bold]Why[/]")
+        for tier in result.tiers:
+            console.print(Text.assemble((tier.tier, "bold"), f": {tier.why}"))
+        if result.cache is not None:
+            console.print(Text.assemble((result.cache["tier"], "bold"), f": {result.cache['why']}"))
+    title = "Assumptions (override with --set name=value)"
+    if not beside:
+        # Narrow: each assumption on a line of its own, its source indented below.
+        console.print(f"[italic]{title}[/]", highlight=False)
+        for assumption in (*result.assumptions, *result.cache_assumptions):
+            console.print(
+                Text.assemble(
+                    (assumption.name, "bold"), f" = {assumption.value:g} {assumption.unit}"
+                )
+            )
+            console.print(Padding(Text(assumption.source), (0, 0, 0, 4)))
+    else:
+        assumptions = Table(title=title, title_justify="left")
+        assumptions.add_column("name", no_wrap=True)
+        assumptions.add_column("value", justify="right", no_wrap=True)
+        assumptions.add_column("unit")
+        assumptions.add_column("source")
+        for assumption in (*result.assumptions, *result.cache_assumptions):
+            assumptions.add_row(
+                assumption.name, f"{assumption.value:g}", assumption.unit, Text(assumption.source)
+            )
+        console.print(assumptions)
     console.print("[bold]Findings[/]")
     for number, finding in enumerate(result.findings, start=1):
         console.print(Text(f"{number}. {finding}"))

@@ -24,8 +24,8 @@ from rich.table import Table
 
 from checkoutsim.cli.app import JsonOption, SeedOption, SetOption, VariantOption, emit_json, out
 from checkoutsim.cli.errors import UserError, user_errors
-from checkoutsim.cli.real import _options, run_real
-from checkoutsim.cli.real_output import render_real
+from checkoutsim.cli.load_options import _options, run_real
+from checkoutsim.cli.real_output import example_phrases, render_real
 from checkoutsim.scenario import files as scenarios
 
 
@@ -125,9 +125,14 @@ def _audit_table(title: str, checks: list[dict], metrics: dict[str, int]) -> Tab
     """One row per invariant, plus the headline counts in the caption."""
     table = Table(title=escape(title))
     for column in ("invariant", "status", "count", "first example"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column != "first example")
     for check in checks:
-        example = "" if check["example"] is None else escape(str(check["example"]))
+        # One figure a line ("intent_id 12"), so a narrow column never splits one.
+        example = (
+            "\n".join(escape(phrase.rstrip(",")) for phrase in example_phrases(check["example"]))
+            if check["example"] is not None
+            else ""
+        )
         table.add_row(check["invariant"], check["status"], str(check["count"]), example)
     table.caption = ", ".join(f"{name} {value}" for name, value in metrics.items())
     return table

@@ -7,15 +7,19 @@ real body played and how long the model ran.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from checkoutsim.cli.app import out
 from checkoutsim.real.overload import summary, withheld_reason
 from checkoutsim.results.agreement import RULES, disagreements, host_lateness, judge
 from checkoutsim.results.formatting import format_value
+from checkoutsim.results.layout import wrap_phrases
 from checkoutsim.scenario import files as scenarios
 
 #: Diagnostics left out of the terminal table even when non-zero (the JSON has them).
@@ -71,26 +75,39 @@ def model_text(model: dict[str, Any]) -> str:
     )
 
 
-def render_compare(loaded: scenarios.Scenario, document: dict[str, Any]) -> None:
+def render_compare(
+    loaded: scenarios.Scenario, document: dict[str, Any], console: Console | None = None
+) -> None:
     """Per variant: the judged metrics, whether each agrees and by how much; diagnostics."""
-    out.print(f"[bold]{escape(loaded.title)}[/]: model vs real", highlight=False)
+    console = console or out
+    console.print(f"[bold]{escape(loaded.title)}[/]: model vs real", highlight=False)
     if "streams" in document:
-        out.print(streams_text(document["streams"]), highlight=False)
-        out.print(model_text(document["model"]), highlight=False)
+        console.print(streams_text(document["streams"]), highlight=False)
+        console.print(model_text(document["model"]), highlight=False)
     for kind in ("invariant", "rate", "latency"):
-        out.print(f"[italic]{kind}:[/] {RULES[kind]}", highlight=False)
+        console.print(f"[italic]{kind}:[/] {RULES[kind]}", highlight=False)
     for row in document.get("variants", []):
-        out.print(_variant_table(row))
+        console.print(_variant_table(row, console.width))
         if row.get("health"):
-            out.print(f"{row['name']}: host: {summary(row['health'])}", highlight=False)
+            _print_phrases(console, f"{row['name']}: host:", summary(row["health"]))
         if row.get("withheld"):
-            out.print(
-                f"[yellow]{row['name']}: no verdict: {escape(row['withheld'])}[/]", soft_wrap=True
-            )
+            _print_phrases(console, f"{row['name']}: no verdict:", row["withheld"], "yellow")
 
 
-def _variant_table(row: dict[str, Any]) -> Table:
-    """One variant: its verdict in the title, then a line per shown metric."""
+def _print_phrases(console: Console, prefix: str, text: str, style: str = "") -> None:
+    """``prefix`` and ``text``, broken only after a ``;`` or ``,`` (never inside a figure)."""
+    phrases = re.split(r"(?<=[;,]) ", text)
+    for line in wrap_phrases(prefix, phrases, console.width):
+        console.print(line, style=style, highlight=False, markup=False, soft_wrap=True)
+
+
+def _variant_table(row: dict[str, Any], width: int) -> Table:
+    """One variant: its verdict in the title, then a line per shown metric.
+
+    The judged cell is a verdict and a difference, then its tolerance in brackets:
+    when the table would not fit ``width`` with each on one line, the bracket goes
+    on a line of its own, so no phrase is ever broken.
+    """
     name = escape(row["name"])
     if row["agree"] is None:
         title = f"{name}: [yellow]no verdict[/]"
@@ -98,31 +115,51 @@ def _variant_table(row: dict[str, Any]) -> Table:
         title = f"{name}: [green]agree[/] on every judged metric"
     else:
         title = f"{name}: [red]DISAGREE[/] on " + ", ".join(row["disagree"])
-    table = Table(title=title, title_justify="left")
-    for column in ("metric", "model", "real", "judged"):
-        table.add_column(column, justify="right" if column in ("model", "real") else "left")
+    judged = []
     diagnostics = []
     for line in row["evidence"]:
-        if not line["judged"]:
-            if line["metric"] not in _QUIET and (line["sim"] or line["real"]):
-                diagnostics.append(line)
-            continue
-        table.add_row(*_cells(line))
+        if line["judged"]:
+            judged.append(_cells(line))
+        elif line["metric"] not in _QUIET and (line["sim"] or line["real"]):
+            diagnostics.append(_cells(line))
+    shown = judged + diagnostics
+    columns = ("metric", "model", "real", "judged")
+    widths = [
+        max([len(columns[index]), *(len(cells[index]) for cells in shown)]) for index in range(3)
+    ]
+    # A table's outline: one border at the left, then per column its width, two
+    # spaces of padding and one border.
+    room = width - 1 - sum(column + 3 for column in widths) - 3
+    one_line = max(
+        [len(columns[3]), *(Text.from_markup(" ".join(cells[3])).cell_len for cells in shown)]
+    )
+    joiner = " " if one_line <= room else "\n"
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(
+            column,
+            justify="right" if column in ("model", "real") else "left",
+            no_wrap=column != "judged",
+        )
+    for cells in judged:
+        table.add_row(*cells[:3], joiner.join(cells[3]))
     if diagnostics:
         table.add_section()
-        for line in diagnostics:
-            table.add_row(*_cells(line))
+        for cells in diagnostics:
+            table.add_row(*cells[:3], joiner.join(cells[3]))
     return table
 
 
-def _cells(line: dict[str, Any]) -> tuple[str, str, str, str]:
+def _cells(line: dict[str, Any]) -> tuple[str, str, str, list[str]]:
+    """A metric's cells: its name, the two figures, and the judgement as phrases."""
     metric = line["metric"]
     if not line["judged"]:
-        mark = "[dim]shown, not judged[/]"
+        phrases = ["[dim]shown, not judged[/]"]
     elif line["agree"] is None:
-        mark = "[yellow]withheld[/]"
-    elif line["agree"]:
-        mark = f"[green]agree[/] {line['difference']}"
+        phrases = ["[yellow]withheld[/]"]
     else:
-        mark = f"[red]DISAGREE[/] {line['difference']}"
-    return metric, format_value(line["sim"], metric), format_value(line["real"], metric), mark
+        mark = "[green]agree[/]" if line["agree"] else "[red]DISAGREE[/]"
+        # "x1.70 (floor 40 ms)": the figure stays with the verdict, the bracket apart.
+        head, bracket, rest = str(line["difference"]).partition(" (")
+        phrases = [f"{mark} {escape(head)}", *([escape(f"({rest}")] if bracket else [])]
+    return metric, format_value(line["sim"], metric), format_value(line["real"], metric), phrases

@@ -21,6 +21,7 @@ import typer
 from typer._click.exceptions import ClickException, NoSuchOption, UsageError
 from typer.core import TyperGroup
 
+from checkoutsim.cli.metavars import name_values
 from checkoutsim.scenario.inputs import InputError
 from checkoutsim.scenario.limits import LimitError
 from checkoutsim.scenario.suggest import did_you_mean
@@ -122,17 +123,6 @@ def one_line_usage_errors() -> Iterator[None]:
         fail(usage_message(error))
 
 
-def hide_flag_types(command: Any, ctx: Any) -> Any:
-    """Leave a flag's type out of ``--help``: typer shows ``--json <bool>``, which reads as
-    if the flag took a value. ``--help`` itself included (made per command, then kept)."""
-    if command is None:
-        return None
-    for param in command.get_params(ctx):
-        if getattr(param, "is_flag", False) and param.metavar is None:
-            param.metavar = ""
-    return command
-
-
 class OneLineErrorGroup(TyperGroup):
     """The command group: usage errors (unknown option, bad number) as one line, exit 2."""
 
@@ -147,12 +137,12 @@ class OneLineErrorGroup(TyperGroup):
             return super().invoke(ctx)
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        """The command called ``cmd_name``, its flags shown without a type in its help."""
-        return hide_flag_types(super().get_command(ctx, cmd_name), ctx)
+        """The command called ``cmd_name``, each value named in its help (``cli/metavars.py``)."""
+        return name_values(super().get_command(ctx, cmd_name), ctx)
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        """The group's help, its own flags (``--version``) shown without a type."""
-        hide_flag_types(self, ctx)
+        """The group's help, its own flags (``--version``) shown without a value."""
+        name_values(self, ctx)
         super().format_help(ctx, formatter)
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:

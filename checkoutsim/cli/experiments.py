@@ -100,7 +100,7 @@ def bench(
     ] = False,
     store: Annotated[
         str | None,
-        typer.Option("--store", help="With --real: postgresql://HOST/DATABASE to measure."),
+        typer.Option("--store", help="With --real: postgresql://HOST/DB to measure."),
     ] = None,
     http: Annotated[
         bool,

@@ -9,6 +9,7 @@ keep up with, whose verdict of safety is therefore withheld.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -16,7 +17,7 @@ import typer
 
 from checkoutsim.cli.app import JsonOption, SeedOption, emit_json, err, out
 from checkoutsim.cli.errors import UserError, user_errors
-from checkoutsim.cli.real import RateOption, RunTimeOption, UsersOption, parse_duration
+from checkoutsim.cli.load_options import RateOption, RunTimeOption, UsersOption, parse_duration
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.scenario import files as scenarios
 
@@ -145,7 +146,7 @@ def render(result: ProbeResult) -> None:
             row += [_figure(predicted.get(key), unit), _figure(ratio)]
         table.add_row(*row)
     out.print(table)
-    out.print(f"host: {summary(result.health)}", highlight=False)
+    _print_phrases("host:", summary(result.health))
     if result.stopped:
         out.print(
             f"run ended early: {result.stopped}; the figures are what was measured",
@@ -162,9 +163,20 @@ def render(result: ProbeResult) -> None:
         out.print(f"verdict: unsafe: oversold {result.metrics['oversold_units']} units")
     if prediction is not None:
         for line in prediction.get("verdict_lines", []):
-            out.print(line, highlight=False, markup=False)
+            _print_phrases("", line)
     for note in result.notes:
         err.print(f"note: {note}", highlight=False, markup=False)
+
+
+def _print_phrases(prefix: str, text: str) -> None:
+    """``prefix`` and ``text`` at the console's width, broken only after a ``;``, ``:`` or
+    ``,`` (a verdict such as "under by 2.0x" or a figure such as "12.5 ms" stays whole)."""
+    from rich.text import Text
+
+    from checkoutsim.results.layout import wrap_phrases
+
+    for line in wrap_phrases(prefix, re.split(r"(?<=[;:,]) ", text), out.width):
+        out.print(Text(line))
 
 
 def register_probe(app: typer.Typer) -> None:

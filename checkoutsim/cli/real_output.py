@@ -5,6 +5,7 @@ Terminal output lives here and in ``checkoutsim.cli.real``, never in the core.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -198,9 +199,22 @@ def render_real(loaded: scenarios.Scenario, runs: list[VariantRun], options: Loa
     for run, reason in zip(runs, withheld, strict=True):
         for check in run.checks:
             if reason is None and check.status == "invalid" and check.example:
-                out.print(
-                    f"{run.name}: {check.invariant}: first example {check.example}", highlight=False
+                print_phrases(
+                    f"{run.name}: {check.invariant}: first example:", example_phrases(check.example)
                 )
+
+
+def example_phrases(example: Any) -> list[str]:
+    """An invariant's first example as phrases (``intent_id 12,`` ``captures 2``)."""
+    if not isinstance(example, dict):
+        return [str(example)]
+    return joined([f"{key} {value}" for key, value in example.items()], ",")
+
+
+def print_phrases(prefix: str, phrases: list[str], style: str = "") -> None:
+    """``prefix`` and ``phrases`` on lines of the console's width, broken only between phrases."""
+    for line in wrap_phrases(prefix, phrases, out.width):
+        out.print(Text(line, style=style))
 
 
 def render_health(runs: list[VariantRun]) -> None:
@@ -213,15 +227,18 @@ def render_health(runs: list[VariantRun]) -> None:
                 out.print(Text(line))
         reason = withheld_reason(health)
         if reason is not None:
-            out.print(f"[yellow]{run.name}: no verdict: {escape(reason)}[/]", soft_wrap=True)
+            print_phrases(f"{run.name}: no verdict:", re.split(r"(?<=[;,]) ", reason), "yellow")
         checkouts = int(run.metrics.get("unfinished_checkouts", 0))
         payments = int(run.metrics.get("unfinished_payments", 0))
         if checkouts or payments:
-            out.print(
-                f"{run.name}: unfinished when the run stopped: {checkouts:,} checkouts,"
-                f" {payments:,} captured payments (counted apart, not as orphans)",
-                highlight=False,
-                soft_wrap=True,
+            print_phrases(
+                f"{run.name}: unfinished when the run stopped:",
+                [
+                    f"{checkouts:,} checkouts,",
+                    f"{payments:,} captured payments",
+                    "(counted apart,",
+                    "not as orphans)",
+                ],
             )
 
 

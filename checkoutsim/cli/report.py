@@ -27,7 +27,7 @@ TargetArgument = Annotated[
 ]
 OutOption = Annotated[
     Path | None,
-    typer.Option("--out", help="Folder to write into (default reports/<scenario>-<timestamp>/)."),
+    typer.Option("--out", help="Folder to write into (default: reports/SCENARIO-TIME/)."),
 ]
 ReportSeedOption = Annotated[
     int | None, typer.Option("--seed", min=0, help="Random seed (scenarios only; default 1).")

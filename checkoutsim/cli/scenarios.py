@@ -87,7 +87,8 @@ def show_text(loaded: scenarios.Scenario) -> str:
     """The scenario as a scenario file with every setting resolved (loadable again)."""
     given = ", ".join(f"{key}={value!r}" for key, value in loaded.overrides.items())
     header = [
-        f"# {loaded.name}: every setting resolved, from {loaded.path}",
+        f"# {loaded.name}: every setting resolved, from",
+        f"#   {loaded.path}",
         "# Latencies show their distribution's own figures (lognormal: p50_s and p99_s;",
         "# exponential and constant: mean_s). Each [[variants]] entry's set is what it",
         "# changes from the settings above.",

@@ -24,11 +24,21 @@ from checkoutsim.load import session
 from checkoutsim.load.schedule import PlannedIntent
 from checkoutsim.load.users import ScheduledHttpShopper
 from checkoutsim.probe.adapter import Adapter, fill, fill_path
-from checkoutsim.probe.outcome import ERROR, NOT_STARTED, TIMED_OUT, Outcome
-from checkoutsim.probe.target import classify
+from checkoutsim.probe.outcome import ERROR, NOT_STARTED, SOLD_OUT, TIMED_OUT, Outcome
+from checkoutsim.probe.target import CALL_TIMEOUT_S, classify
 
 #: Consecutive answers that never came before the target counts as stopped.
 STOP_AFTER = 20
+#: Sold-out checkouts a calibration plays through this client, and the time between them.
+CLIENT_TIMED = 21
+CLIENT_SPACING_S = 0.02
+#: Intent ids of those checkouts (their idempotency keys), far from any run's.
+CLIENT_INTENT_BASE = 10_000_000
+#: Sold-out checkouts a calibration sends at one instant, to see how many the target
+#: serves at once. No more than the smallest listen backlog a tutorial server keeps
+#: (the standard library's: 5): past it, connections wait for a SYN retry (1 s and
+#: more), which times the backlog, not the target, and can land after the reset.
+BURST = 5
 #: The most Locust users a probe starts (greenlets with their own connections).
 MAX_USERS = 5000
 
@@ -206,3 +216,37 @@ def play(
     run.outcomes.extend(run.unfinished())
     run.outcomes.sort(key=lambda outcome: outcome.intent_id)
     return run
+
+
+def sold_out_through_client(base: str, adapter: Adapter) -> list[float]:
+    """Sold-out checkouts (the target is sold out) played as a run plays them: one
+    Locust user and connection each, at planned instants ``CLIENT_SPACING_S`` apart,
+    timed from the intended start. The seconds of those answered sold out."""
+    intents = [
+        PlannedIntent(CLIENT_INTENT_BASE + index, index * CLIENT_SPACING_S, 0, 1, None)
+        for index in range(CLIENT_TIMED)
+    ]
+    run_time = CLIENT_TIMED * CLIENT_SPACING_S
+    played = play(base, adapter, intents, run_time, CALL_TIMEOUT_S, len(intents))
+    return [
+        outcome.latency_s
+        for outcome in played.outcomes
+        if outcome.told == SOLD_OUT and outcome.latency_s is not None
+    ]
+
+
+def sold_out_burst(base: str, adapter: Adapter) -> float | None:
+    """``BURST`` sold-out checkouts (the target is sold out) sent at one instant, as a
+    run sends them: the seconds until the last was answered sold out (None if fewer
+    than half were)."""
+    intents = [
+        PlannedIntent(CLIENT_INTENT_BASE + CLIENT_TIMED + index, 0.0, 0, 1, None)
+        for index in range(BURST)
+    ]
+    played = play(base, adapter, intents, 0.0, CALL_TIMEOUT_S, len(intents))
+    answered = [
+        outcome.latency_s
+        for outcome in played.outcomes
+        if outcome.told == SOLD_OUT and outcome.latency_s is not None
+    ]
+    return max(answered) if len(answered) >= BURST // 2 else None

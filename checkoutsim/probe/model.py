@@ -10,6 +10,9 @@ How a service time is spread: the sold-out answer is the strategy's check alone,
 so it prices one inventory query (or the strategy's share of one); what an order
 takes beyond its queries goes to the payment gateway, which holds no worker and
 no row, as the target's work after reserving (a card charge) holds neither.
+What the probe's own HTTP client adds to each answer (timed at light load, see
+``probe/calibrate.py``) holds nothing at the target: it is added to every
+predicted latency rather than given to the model.
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ class Filled:
     query_s: float
     after_s: float
     assumptions: list[str]
+    #: Seconds the probe's HTTP client adds to every answer (added to predicted latencies).
+    client_s: float = 0.0
 
 
 def _constant(seconds: float) -> Latency:
@@ -106,9 +111,19 @@ def model_settings(
     window = model.race_window_s if strategy in WINDOWED and model.race_window_s else 0.0
     gap = model.race_window_s if strategy in GAPPED and model.race_window_s else 0.0
     after = max(0.0, calibration.ordered_s - ordered_queries * (query + window) - gap)
+    workers = model.workers
+    served_at_once = ""
+    if calibration.concurrency is not None and calibration.burst is not None:
+        # The target's own limit: a worker of the model is one check it serves at once.
+        workers = max(1, min(model.workers, round(calibration.concurrency)))
+        size, makespan = calibration.burst
+        served_at_once = (
+            f" (the adapter says {model.workers}; {size} sold-out checkouts at once took"
+            f" {makespan * 1000:.1f} ms: {calibration.concurrency:.1f} served at a time)"
+        )
     assumptions = [
         f"{model.strategy} as the model's {strategy}",
-        f"{model.workers} workers",
+        f"{workers} worker{'s' if workers != 1 else ''}{served_at_once}",
         f"one inventory query {query * 1000:.2f} ms, priced from {priced} "
         "(it holds a worker; a write holds the row too)",
         f"after reserving, {after * 1000:.2f} ms holding nothing",
@@ -120,13 +135,19 @@ def model_settings(
         )
     if gap:
         assumptions.append(f"a {gap * 1000:g} ms gap between the check and its decrement")
+    client = calibration.client_overhead_s or 0.0
+    if calibration.client_overhead_s is not None:
+        assumptions.append(
+            f"the probe's HTTP client adds {client * 1000:.2f} ms to every answer "
+            "(timed at light load; added to each predicted latency)"
+        )
     if len(set(stock)) > 1:
         assumptions.append(f"every SKU starts with {stock[0]} units (the target's: {stock})")
     update: dict[str, Any] = {
         "inventory": schedule.inventory.model_copy(
             update={
                 "strategy": strategy,
-                "workers": model.workers,
+                "workers": workers,
                 "query": _constant(query),
                 "timeout_s": schedule.shopper.timeout_s,
                 # Every operation at the one measured query cost; the gap as the user gave it.
@@ -166,10 +187,16 @@ def model_settings(
         ),
     }
     settings = schedule.model_copy(update=update)
-    return Filled(settings, strategy, query, after, assumptions)
+    return Filled(settings, strategy, query, after, assumptions, client)
 
 
 def predict_metrics(filled: Filled, seed: int) -> dict[str, float]:
     """Run the model once on the filled settings (same seed: the probe's own arrivals)."""
     metrics, _ = simulate_once(filled.settings, seed, 0, False)
-    return metrics
+    # The client's overhead is part of every measured latency, and of none the model sees.
+    return {
+        key: value + filled.client_s
+        if key.startswith("latency_") and isinstance(value, float) and value == value
+        else value
+        for key, value in metrics.items()
+    }

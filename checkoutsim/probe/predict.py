@@ -41,10 +41,11 @@ def predicted_probe(
     """Calibrate the target, probe it, and attach the model's prediction of the probe."""
     # Imported here: the probe's run imports Locust, which monkey-patches the process;
     # comparing a prediction with a measurement needs none of it.
+    from checkoutsim.probe.drive import BURST, sold_out_burst, sold_out_through_client
     from checkoutsim.probe.run import probe
 
     base = base_url(url)
-    calibration = calibrate(base, adapter)
+    calibration = calibrate(base, adapter, sold_out_through_client, (BURST, sold_out_burst))
     result = probe(url, adapter, scenario, settings, options)
     result.notes += calibration.notes
     prediction: dict[str, Any] = {"calibration": calibration.as_json()}
@@ -62,7 +63,8 @@ def predicted_probe(
         result.prediction = prediction
         return result
     predicted = predict_metrics(filled, options.seed)
-    prediction.update(compare(result.metrics, predicted, filled, adapter))
+    host = result.health.get("host_load")
+    prediction.update(compare(result.metrics, predicted, filled, adapter, host))
     result.prediction = prediction
     return result
 
@@ -93,7 +95,11 @@ def judge(predicted: float | None, measured: float | None) -> str:
 
 
 def compare(
-    measured: dict[str, Any], predicted: dict[str, float], filled: Filled, adapter: Adapter
+    measured: dict[str, Any],
+    predicted: dict[str, float],
+    filled: Filled,
+    adapter: Adapter,
+    host: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The prediction's JSON: its figures, ratios, verdicts, assumptions and causes."""
     figures = {key: _tidy(predicted.get(key)) for key in COMPARED}
@@ -108,7 +114,7 @@ def compare(
         cause
         for key in ("oversold_units", "latency_p50_s")
         if not verdicts[key].startswith("within")
-        and (cause := likely_cause(key, verdicts[key], measured, figures, filled, adapter))
+        and (cause := likely_cause(key, verdicts[key], measured, figures, filled, adapter, host))
     ]
     lines += [f"likely cause: {cause}" for cause in causes]
     return {
@@ -129,9 +135,16 @@ def likely_cause(
     predicted: dict[str, Any],
     filled: Filled,
     adapter: Adapter,
+    host: dict[str, Any] | None = None,
 ) -> str | None:
     """The assumption most likely behind a prediction that is off, in one sentence."""
     model = adapter.model
+    if key.startswith("latency_") and host is not None and host.get("busy"):
+        return (
+            f"a busy host: load average {max(host['load_1m_before'], host['load_1m_after']):g}"
+            f" on {host['cores']} cores, so answers waited for a core, which no model of "
+            "the target sees; judge latency from a quieter run"
+        )
     over = verdict.startswith("over")
     if measured.get("errors", 0) + measured.get("timed_out", 0) > 0.05 * measured["checkouts"]:
         return (
@@ -159,6 +172,20 @@ def likely_cause(
                 f"the race window of {window * 1000:g} ms stated in the adapter, or workers "
                 f"({workers}): the target may check and write closer together, "
                 "or serve fewer at once"
+            )
+        if filled.strategy == "check_then_decrement" and window and not over:
+            return (
+                f"the race window: the target's time from check to decrement ran longer "
+                f"than the {window * 1000:g} ms stated (its pause and write wake late on a "
+                "busy host), and near sell-out each extra millisecond lets more checks "
+                "through; a count of a few units moves a long way for that"
+            )
+        if filled.strategy == "check_then_decrement" and over:
+            return (
+                f"the checks' spacing: the target let fewer of them into one window than "
+                f"the model's {workers} worker{'s' if workers != 1 else ''} at "
+                f"{filled.query_s * 1000:.2f} ms each (at this rate it took connections "
+                "more slowly than at light load), or its window is shorter than stated"
             )
         return "the strategy: the target may not be the model's " + filled.strategy
     if over:

@@ -16,6 +16,7 @@ from typing import Any
 from checkoutsim import __version__
 from checkoutsim.probe import drive, measure, target
 from checkoutsim.probe.adapter import Adapter
+from checkoutsim.probe.host import busy_note, host_load, load_average
 from checkoutsim.probe.options import QUIET_S, ProbeOptions, schedule, schedule_settings
 from checkoutsim.probe.target import TargetError
 from checkoutsim.real import overload
@@ -98,6 +99,7 @@ def probe(
     before, notes, busy = prepare(base, adapter)
     timeout_s = settings.shopper.timeout_s
     users = drive.users_for(len(intents), options.users)
+    load_before = load_average()
     played = drive.play(base, adapter, intents, settings.load.duration_s, timeout_s, users)
     after: list[int] | None
     try:
@@ -111,6 +113,9 @@ def probe(
     health = overload.judge(
         [o.lag_s for o in played.outcomes if o.told != drive.NOT_STARTED], None, timeout_s
     ).as_json()
+    health["host_load"] = host_load(load_before)
+    if health["host_load"]["busy"]:
+        notes.append(busy_note(health["host_load"]))
     complete = played.stopped is None and after is not None and busy is None
     verdict = measure.verdict(result, complete, not health["overloaded"])
     if busy is not None:

@@ -1,0 +1,36 @@
+"""What every policy operation is: the base class, a policy step, and "did not happen".
+
+The operations themselves are in ``policy/stock_ops.py`` (inventory store and
+locks) and ``policy/ops.py`` (payments, gateway, orders, time), which re-exports
+everything here so that a body imports them all from one place.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: A policy step: yields operations, receives their results, returns ``T``.
+Step = Generator["Operation", Any, T]
+
+
+class Operation:
+    """Base class of everything a policy can yield."""
+
+    __slots__ = ()
+
+
+class _Unavailable:
+    """The result of any inventory operation while the service is down or fenced off
+    by an open breaker: the operation did not happen."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "UNAVAILABLE"
+
+
+#: Singleton result meaning "the service did not do it: down, or breaker open".
+UNAVAILABLE = _Unavailable()
