@@ -13,9 +13,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 
+from checkoutsim.real.database import Threading
+from checkoutsim.real.redis_clients import PerThread, client_source
 from tests.backend_support import REDIS_URL, require
 
 #: Scenario, variant, and overrides: the lock_ttl lease, and the cache's fills and invalidations.
@@ -50,3 +53,30 @@ def test_a_load_with_redis_on_the_sqlite_store_raises_nothing(
     outcomes = ("orders", "sold_out", "rejected", "payment_failed", "order_failed", "timed_out")
     assert sum(metrics[name] for name in outcomes) == metrics["checkouts"]
     assert metrics["oversold_units"] == 0 and metrics["duplicate_charges"] == 0
+
+
+def test_each_os_thread_gets_a_client_of_its_own_and_keeps_it() -> None:
+    made: list[object] = []
+
+    def connect() -> object:
+        made.append(object())
+        return made[-1]
+
+    clients = PerThread(connect, Threading())
+    here = clients()
+    seen: list[object] = []
+
+    def twice() -> None:
+        seen.extend([clients(), clients()])
+
+    workers = [threading.Thread(target=twice) for _ in range(3)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert clients() is here
+    # Each thread called twice and got one client, made in that thread, shared with nobody.
+    assert [seen[i] is seen[i + 1] for i in range(0, 6, 2)] == [True] * 3
+    assert len({id(client) for client in [here, *seen]}) == 4 == len(made)
+    one = object()
+    assert client_source(one)() is one and client_source(clients) is clients
