@@ -126,9 +126,14 @@ class RunBackend:
             gateway = Database(paths.gateway, runtime.threading)
             store = Store(shop, runtime.time)
         if self.choice.redis:
+            from checkoutsim.real.redis_clients import PerThread
             from checkoutsim.real.redis_locks import LeasedStore, RedisLeases, connect
 
-            leases = RedisLeases(connect(self.choice.locks), f"{self.namespace}:", runtime.time)
+            # One client per OS thread: the SQLite store's calls run in a thread
+            # pool, and under gevent a connection must not cross threads.
+            url = self.choice.locks
+            clients = PerThread(lambda: connect(url), runtime.threading)
+            leases = RedisLeases(clients, f"{self.namespace}:", runtime.time)
             store = LeasedStore(store, leases)
         return shop, gateway, store
 

@@ -7,7 +7,9 @@ the time of the latest one. The rules stay the policy core's: a look-up hands
 the entry to ``CachePolicy.is_hit``, and a fill is decided by
 ``CachePolicy.accepts_fill`` under ``WATCH`` on the marks, so an invalidation
 that lands between the check and the write aborts the write and the check is
-made again.
+made again. ``client`` is one client or a ``redis_clients.PerThread`` (the
+leases' own, ``RedisLeases.clients``): under gevent a connection must not move
+between OS threads.
 """
 
 from __future__ import annotations
@@ -15,16 +17,22 @@ from __future__ import annotations
 from typing import Any
 
 from checkoutsim.policy.stock_cache import CacheEntry, CachePolicy, CacheRead
+from checkoutsim.real.redis_clients import client_source
 
 
 class RedisCacheTable:
     """Cache entries and invalidation marks under one run's key prefix."""
 
     def __init__(self, client: Any, prefix: str, policy: CachePolicy) -> None:
-        self.client = client
+        self.clients = client_source(client)
         self.prefix = prefix
         self.policy = policy
         self._all = f"{prefix}invalidated:all"
+
+    @property
+    def client(self) -> Any:
+        """The client for the calling thread."""
+        return self.clients()
 
     def _entry(self, sku: int) -> str:
         return f"{self.prefix}entry:{sku}"
@@ -70,7 +78,8 @@ class RedisCacheTable:
     def on_every_stock_write(self, now_s: float) -> None:
         """Some SKU's stock changed and the body cannot tell which: all of them."""
         if self.policy.invalidates_on_write:
-            self.client.set(self._all, now_s)
-            entries = list(self.client.scan_iter(match=f"{self.prefix}entry:*", count=1000))
+            client = self.client
+            client.set(self._all, now_s)
+            entries = list(client.scan_iter(match=f"{self.prefix}entry:*", count=1000))
             if entries:
-                self.client.delete(*entries)
+                client.delete(*entries)

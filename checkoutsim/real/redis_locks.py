@@ -17,7 +17,9 @@ stale-lease checker and the lease counts read these records
 (``RedisLeases.grants``, ``checkoutsim.real.records.collect``), so a grant
 cannot be made without its record, nor recorded without being made. The store
 keeps no record of these grants; it only raises the row's fence
-(``LeasedStore.try_lock``). redis-py is imported lazily.
+(``LeasedStore.try_lock``). redis-py is imported lazily. A run's service takes
+its clients from ``redis_clients.PerThread``: one per OS thread, because under
+gevent a connection must not move between threads.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from checkoutsim.real.redis_clients import client_source
 from checkoutsim.real.timebase import RealTime
 
 #: Wall seconds a Redis lease lasts when the lock should never lapse.
@@ -68,14 +71,25 @@ def new_prefix() -> str:
 
 
 class RedisLeases:
-    """Lease grants and releases for one run's key prefix."""
+    """Lease grants and releases for one run's key prefix.
+
+    ``client`` is one client, or a ``redis_clients.PerThread`` when calls come
+    from several OS threads (a service under gevent).
+    """
 
     def __init__(self, client: Any, prefix: str, time: RealTime) -> None:
-        self.client = client
+        #: Where each call gets its client (the calling thread's, for a ``PerThread``).
+        self.clients = client_source(client)
         self.prefix = prefix
         self.time = time
-        self._release = client.register_script(RELEASE)
-        self._grant = client.register_script(GRANT)
+        # A script object only holds the text and its digest; each call names its client.
+        self._release = self.client.register_script(RELEASE)
+        self._grant = self.client.register_script(GRANT)
+
+    @property
+    def client(self) -> Any:
+        """The client for the calling thread."""
+        return self.clients()
 
     def _key(self, name: str) -> str:
         return f"{self.prefix}lock:{name}"
@@ -97,6 +111,7 @@ class RedisLeases:
                 repr(now + ttl_s),
                 repr(now if asked_s is None else asked_s),
             ],
+            client=self.client,
         )
         if token:
             return int(token), now + ttl_s
@@ -110,17 +125,19 @@ class RedisLeases:
             self._release(
                 keys=[self._key(name), f"{self.prefix}released"],
                 args=[str(token), repr(self.time.now())],
+                client=self.client,
             )
         )
 
     def grants(self) -> list[tuple[int, str, float, float, float | None, float]]:
         """Every grant Redis recorded, by token, as ``GRANT_FIELDS``."""
+        client = self.client
         released = {
             int(token): float(when)
-            for token, when in self.client.hgetall(f"{self.prefix}released").items()
+            for token, when in client.hgetall(f"{self.prefix}released").items()
         }
         rows = []
-        for token_text, record in self.client.hgetall(f"{self.prefix}grants").items():
+        for token_text, record in client.hgetall(f"{self.prefix}grants").items():
             token = int(token_text)
             # The name is a lock name, which may hold '|': the times are the last fields.
             name, granted_s, expires_s, asked_s = record.rsplit("|", 3)
@@ -138,8 +155,9 @@ class RedisLeases:
 
     def drop(self) -> int:
         """Remove every key of this run; how many were removed."""
-        keys = list(self.client.scan_iter(match=f"{self.prefix}*", count=1000))
-        return int(self.client.delete(*keys)) if keys else 0
+        client = self.client
+        keys = list(client.scan_iter(match=f"{self.prefix}*", count=1000))
+        return int(client.delete(*keys)) if keys else 0
 
 
 class LeasedStore:

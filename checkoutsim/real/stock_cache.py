@@ -175,4 +175,4 @@ def shared_cache_table(store: Any, settings: Settings) -> Any:
         return None
     from checkoutsim.real.redis_cache import RedisCacheTable
 
-    return RedisCacheTable(leases.client, f"{leases.prefix}cache:", settings.cache.policy())
+    return RedisCacheTable(leases.clients, f"{leases.prefix}cache:", settings.cache.policy())
