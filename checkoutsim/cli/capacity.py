@@ -215,18 +215,26 @@ def render_cost(cost: CostTable, console: Console) -> None:
                 f"{line.why} [{', '.join(line.prices)}]"
             )
         )
-    prices = Table(
-        title="Prices: public list prices as of the date each source states, and rules of "
-        "thumb; assumptions, override with --prices FILE.toml",
-        title_justify="left",
+    title = (
+        "Prices: public list prices as of the date each source states, and rules of "
+        "thumb; assumptions, override with --prices FILE.toml"
     )
-    prices.add_column("name", no_wrap=True)
-    prices.add_column("value", justify="right", no_wrap=True)
-    prices.add_column("unit")
-    prices.add_column("source")
-    for price in cost.prices:
-        prices.add_row(price.name, f"{price.value:g}", price.unit, Text(price.source))
-    console.print(prices)
+    if console.width < WHY_BESIDE_WIDTH:
+        # Narrow: a source column would be a word a line with long names cut, so
+        # each price goes on a line of its own, its source indented below.
+        console.print(f"[italic]{title}[/]", highlight=False)
+        for price in cost.prices:
+            console.print(Text.assemble((price.name, "bold"), f" = {price.value:g} {price.unit}"))
+            console.print(Padding(Text(price.source), (0, 0, 0, 4)))
+    else:
+        prices = Table(title=title, title_justify="left")
+        prices.add_column("name", no_wrap=True)
+        prices.add_column("value", justify="right", no_wrap=True)
+        prices.add_column("unit")
+        prices.add_column("source")
+        for price in cost.prices:
+            prices.add_row(price.name, f"{price.value:g}", price.unit, Text(price.source))
+        console.print(prices)
     console.print("[bold]Where the money goes[/]")
     for number, finding in enumerate(cost.findings, start=1):
         console.print(Text(f"{number}. {finding}"))
