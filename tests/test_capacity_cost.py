@@ -216,3 +216,20 @@ def test_the_json_carries_the_cost_and_its_sources() -> None:
     assert {line["line"]: line["monthly_usd"] for line in cost["lines"]} == pytest.approx(expected)
     assert cost["dominant"] == "gateway fees"
     assert all(price["source"] for price in cost["prices"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    hit_rate=st.floats(min_value=0.0, max_value=0.99),
+    views=st.integers(min_value=1, max_value=200),
+)
+def test_the_cost_table_prices_the_redis_nodes_the_plan_sizes(hit_rate: float, views: int) -> None:
+    """One Redis sizing: the cost line's count is the stock cache tier's, whatever drives it."""
+    sized = plan(
+        "100M",
+        assumptions={"stock_cache.hit_rate": hit_rate, "stock_cache.page_views_per_order": views},
+    )
+    assert sized.cache is not None and sized.cost is not None
+    line = sized.cost.line("Redis nodes")
+    assert line.count == sized.cache["count"]
+    assert line.monthly_usd == pytest.approx(line.count * 0.206 * 730)
