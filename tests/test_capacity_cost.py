@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from checkoutsim.capacity.cache import DEFAULTS as CACHE_DEFAULTS
 from checkoutsim.capacity.cost import CostTable, price_plan
 from checkoutsim.capacity.plan import CapacityError, plan
 from checkoutsim.capacity.prices import KINDS, Price, default_prices, load_prices
@@ -43,11 +44,16 @@ def by_hand(volume: str) -> dict[str, float]:
         price["kafka_minimum_brokers"],
         math.ceil(replica_copies / price["kafka_partitions_per_broker"]),
     )
-    redis_shards = math.ceil(
-        sized.peak_orders_per_s
-        * price["redis_operations_per_order"]
-        / price["redis_operations_per_shard"]
+    # The Redis nodes are the stock cache's (capacity.cache), written out again: one GET
+    # per page view and one SET per miss, at half a node's throughput (at 50% busy an
+    # M/M/1 node queues 1 / (2 × 80,000) s, well under the 1 ms bound, so the target sets it).
+    cache = {item.name: item.value for item in CACHE_DEFAULTS}
+    views = sized.peak_orders_per_s * cache["stock_cache.page_views_per_order"]
+    operations = views * (2 - cache["stock_cache.hit_rate"])
+    redis_nodes = math.ceil(
+        operations / (cache["stock_cache.node_ops_per_s"] * cache["stock_cache.target_utilisation"])
     )
+    assert sized.cache is not None and redis_nodes == sized.cache["count"]
     return {
         "app servers": count["app"] * price["app_server"] * hours,
         "database primaries": primaries * price["database_primary"] * hours,
@@ -56,10 +62,7 @@ def by_hand(volume: str) -> dict[str, float]:
         * price["database_replica"]
         * hours,
         "Kafka brokers": brokers * price["kafka_broker"] * hours,
-        "Redis nodes": redis_shards
-        * (1 + price["redis_replicas_per_shard"])
-        * price["redis_node"]
-        * hours,
+        "Redis nodes": redis_nodes * price["redis_node"] * hours,
         "egress traffic": orders_per_month
         * price["bytes_per_order"]
         / 1e9
@@ -133,12 +136,13 @@ _PRICED = [name for name, kind in KINDS.items() if kind == "price"]
 def test_doubling_a_price_doubles_only_what_it_prices(name: str, value: float) -> None:
     """Every line is linear in its prices; the totals are the sum of the lines."""
     sized = plan("10M")
-    counts = {tier.tier: tier.count for tier in sized.tiers}
+    assert sized.cache is not None
+    counts = {tier.tier: tier.count for tier in sized.tiers} | {"redis": sized.cache["count"]}
     prices = dict(default_prices())
 
     def cost_at(amount: float) -> CostTable:
         prices[name] = Price(name, amount, prices[name].unit, "test")
-        return price_plan(counts, sized.orders_per_day, sized.peak_orders_per_s, prices)
+        return price_plan(counts, sized.orders_per_day, prices)
 
     once, twice = cost_at(value), cost_at(2 * value)
     for before, after in zip(once.lines, twice.lines, strict=True):
@@ -212,3 +216,20 @@ def test_the_json_carries_the_cost_and_its_sources() -> None:
     assert {line["line"]: line["monthly_usd"] for line in cost["lines"]} == pytest.approx(expected)
     assert cost["dominant"] == "gateway fees"
     assert all(price["source"] for price in cost["prices"])
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    hit_rate=st.floats(min_value=0.01, max_value=0.99),
+    views=st.integers(min_value=1, max_value=200),
+)
+def test_the_cost_table_prices_the_redis_nodes_the_plan_sizes(hit_rate: float, views: int) -> None:
+    """One Redis sizing: the cost line's count is the stock cache tier's, whatever drives it."""
+    sized = plan(
+        "100M",
+        assumptions={"stock_cache.hit_rate": hit_rate, "stock_cache.page_views_per_order": views},
+    )
+    assert sized.cache is not None and sized.cost is not None
+    line = sized.cost.line("Redis nodes")
+    assert line.count == sized.cache["count"]
+    assert line.monthly_usd == pytest.approx(line.count * 0.206 * 730)

@@ -1,7 +1,7 @@
 """What a capacity plan costs a month and per order, line by line, from a prices table.
 
 Each line is a count times a price: the plan's counts (servers, primaries and
-shards, Kafka partitions, gateway accounts) turned into machines by the rules
+shards, Kafka partitions, Redis nodes, gateway accounts) turned into machines by the rules
 of thumb in the prices table, billed for the whole month. Everything is sized
 for the peak and runs all month, as on-demand list prices with no autoscaling
 or commitment would bill it; the payment fee is per order. Computation only:
@@ -94,7 +94,7 @@ def _hourly(count: float, hourly: float, hours: float) -> float:
 
 
 def _draft_lines(
-    counts: Mapping[str, int], orders_per_day: float, peak_orders_per_s: float, prices: Prices
+    counts: Mapping[str, int], orders_per_day: float, prices: Prices
 ) -> list[tuple[str, str, float, str, str, float, tuple[str, ...], str]]:
     """(line, kind, count, unit, unit price, $/month, prices used, why) for every line."""
     value = {name: price.value for name, price in prices.items()}
@@ -126,7 +126,8 @@ def _draft_lines(
     partitions = counts["kafka"]
     copies = partitions * value["kafka_replication_factor"]
     by_partitions = math.ceil(copies / value["kafka_partitions_per_broker"])
-    brokers = max(int(value["kafka_minimum_brokers"]), by_partitions)
+    # No queue, no cluster: the minimum applies only to a stage that runs Kafka.
+    brokers = max(int(value["kafka_minimum_brokers"]), by_partitions) if partitions else 0
     lines.append(
         ("Kafka brokers", INFRASTRUCTURE, brokers, "brokers", f"${value['kafka_broker']:g}/hour",
          _hourly(brokers, value["kafka_broker"], hours),
@@ -136,17 +137,14 @@ def _draft_lines(
          f"{copies:,.0f} partition replicas at {value['kafka_partitions_per_broker']:,.0f} per "
          f"broker need {by_partitions:,}; the minimum is {value['kafka_minimum_brokers']:g}")
     )  # fmt: skip
-    operations = peak_orders_per_s * value["redis_operations_per_order"]
-    shards = max(1, math.ceil(operations / value["redis_operations_per_shard"]))
-    nodes = shards * (1 + int(value["redis_replicas_per_shard"]))
+    # One Redis sizing: the nodes the plan sized (capacity.cache, from the read rate,
+    # hit rate and a node's throughput), not a second rule of thumb here.
+    nodes = counts.get("redis", 0)
     lines.append(
         ("Redis nodes", INFRASTRUCTURE, nodes, "nodes", f"${value['redis_node']:g}/hour",
-         _hourly(nodes, value["redis_node"], hours),
-         ("redis_node", "redis_operations_per_order", "redis_operations_per_shard",
-          "redis_replicas_per_shard", "hours_per_month"),
-         f"{operations:,.0f} operations/s at the peak, {value['redis_operations_per_shard']:,.0f} "
-         f"per shard: {shards:,} {'shard' if shards == 1 else 'shards'} × "
-         f"{1 + int(value['redis_replicas_per_shard'])} nodes")
+         _hourly(nodes, value["redis_node"], hours), ("redis_node", "hours_per_month"),
+         "the plan's stock_cache tier (page views × (2 − hit rate) against a node's "
+         "throughput), the only Redis it sizes")
     )  # fmt: skip
     gigabytes = orders_per_month * value["bytes_per_order"] / 1e9
     lines.append(
@@ -209,13 +207,12 @@ def _findings(table: CostTable) -> tuple[str, ...]:
     return tuple(found)
 
 
-def price_plan(
-    counts: Mapping[str, int], orders_per_day: float, peak_orders_per_s: float, prices: Prices
-) -> CostTable:
-    """The cost of a plan whose tier counts are ``counts`` (keyed by tier name)."""
+def price_plan(counts: Mapping[str, int], orders_per_day: float, prices: Prices) -> CostTable:
+    """The cost of a plan whose tier counts are ``counts`` (keyed by tier name: app,
+    inventory_db, order_db, kafka, payment_gateway, and redis, the Redis nodes it runs)."""
     hours = prices["hours_per_month"].value
     orders_per_month = orders_per_day * hours / 24
-    drafts = _draft_lines(counts, orders_per_day, peak_orders_per_s, prices)
+    drafts = _draft_lines(counts, orders_per_day, prices)
     total = sum(draft[5] for draft in drafts)
     lines = tuple(
         CostLine(

@@ -330,12 +330,15 @@ def plan(
     average, factor = amount / SECONDS_PER_DAY, sections["traffic"]["peak_factor"]
     tiers = _tiers(average * factor, sections)
     draft = CapacityPlan(amount, average, average * factor, factor, tiers, resolved)
-    counts = {tier.tier: tier.count for tier in tiers}
-    cost = price_plan(counts, amount, average * factor, prices or default_prices())
+    cache = cache_figures(average * factor, cache_assumptions)
+    # The cost table prices the Redis nodes sized here (the stock cache is the only
+    # Redis tier), so there is one Redis sizing, not a second rule of thumb.
+    counts = {tier.tier: tier.count for tier in tiers} | {"redis": cache["count"]}
+    cost = price_plan(counts, amount, prices or default_prices())
     return replace(
         draft,
         findings=tuple(findings(draft)),
-        cache=cache_figures(average * factor, cache_assumptions),
+        cache=cache,
         cache_assumptions=cache_assumptions,
         cost=cost,
     )

@@ -18,6 +18,7 @@ from checkoutsim import __version__
 from checkoutsim.results.history import History
 from checkoutsim.results.metrics import aggregate, summarise, verdict
 from checkoutsim.results.money import priced
+from checkoutsim.results.stage_cost import priced_deployment
 from checkoutsim.results.verdicts import Judged
 from checkoutsim.scenario.files import Scenario
 from checkoutsim.scenario.limits import check_jobs, check_replications
@@ -104,6 +105,8 @@ def simulate_once(
     history = simulate(settings, seed, replication)
     metrics = summarise(history, settings.load.duration_s)
     metrics.update(priced(metrics, settings.money.order_value))
+    if settings.money.price_deployment:
+        metrics.update(priced_deployment(settings, metrics))
     return metrics, history if keep_history else None
 
 

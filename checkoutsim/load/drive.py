@@ -21,6 +21,7 @@ from checkoutsim.real import overload, records
 from checkoutsim.real.records import ServerFacts
 from checkoutsim.real.service import CheckoutService
 from checkoutsim.results.money import priced
+from checkoutsim.results.stage_cost import priced_deployment
 from checkoutsim.scenario.files import Variant
 from checkoutsim.scenario.settings import Settings
 
@@ -180,6 +181,8 @@ def assemble(
     metrics = records.real_metrics(history, facts, checks, load.duration_s)
     # Priced as the model prices its runs, so compare shows both bodies' lost revenue.
     metrics.update(priced(metrics, settings.money.order_value))
+    if settings.money.price_deployment:  # and what the variant runs, as the model does
+        metrics.update(priced_deployment(settings, metrics))
     # Requests that raised instead of answering: a crash, counted apart from outcomes.
     metrics["driver_exceptions"] = sum(int(row[10]) for row in shopper_records if len(row) > 10)
     latency = checkouts["latency_s"].dropna().to_numpy() * scale

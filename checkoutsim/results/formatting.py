@@ -11,6 +11,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
+from checkoutsim.capacity.cost import dollars
 from checkoutsim.results.metrics import CONTRACT, INVARIANTS, verdict_text
 
 #: Metrics shown in the terminal table, in order; the JSON has them all.
@@ -24,6 +25,9 @@ TABLE_METRICS = (
     ),
     "lost_orders",
     "lost_revenue_usd",
+    # What the variant's deployment costs per order (results.stage_cost), where priced.
+    "cost_per_order_usd",
+    "infrastructure_per_million_orders_usd",
 )
 #: Rows a table always has; other rows are left out when every variant has zero.
 ALWAYS_SHOWN = frozenset(
@@ -94,6 +98,8 @@ def format_value(value: Any, name: str = "") -> str:
         return f"{value:,.2f}"
     if kind == "ratio":
         return f"{value:.2%}"
+    if kind == "money" and name.endswith(("per_order_usd", "per_million_orders_usd")):
+        return dollars(value)  # as the capacity cost table writes it: cents or 3 digits
     if kind == "money":
         # Whole dollars: cents say nothing beside revenue lost by the order.
         return f"${value:,.0f}"

@@ -21,3 +21,8 @@ class Money(BaseModel):
     #: Revenue one confirmed order brings, in US dollars. The default, $60, is an
     #: assumed average basket, not a measured one: a scenario states its own.
     order_value: float = Field(60.0, gt=0, le=1_000_000_000)
+    #: Price what each variant runs (app instances, databases, Kafka, Redis, gateway
+    #: accounts and fees) per order at the load its run carried, with the capacity
+    #: cost table's prices (:mod:`checkoutsim.results.stage_cost`). Off by default:
+    #: most scenarios model one part of a shop, not a deployment to price.
+    price_deployment: bool = False
