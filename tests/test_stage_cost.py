@@ -58,7 +58,7 @@ def test_each_stage_is_priced_from_what_it_runs(stage: str) -> None:
     priced = priced_deployment(variant, {"throughput_orders_per_s": 40.0})
     total, infrastructure = by_hand(stage, 40.0)
     assert priced["cost_per_order_usd"] == pytest.approx(total)
-    assert priced["infrastructure_per_million_orders_usd"] == pytest.approx(infrastructure * 1e6)
+    assert priced["infrastructure_per_million_usd"] == pytest.approx(infrastructure * 1e6)
 
 
 @settings(max_examples=25, deadline=None)
@@ -69,9 +69,7 @@ def test_machines_per_order_fall_as_the_carried_load_grows(orders_per_s: float) 
     low = priced_deployment(variant, {"throughput_orders_per_s": orders_per_s})
     high = priced_deployment(variant, {"throughput_orders_per_s": 2 * orders_per_s})
     assert high["infrastructure_monthly_usd"] > low["infrastructure_monthly_usd"]
-    assert (
-        high["infrastructure_per_million_orders_usd"] < low["infrastructure_per_million_orders_usd"]
-    )
+    assert high["infrastructure_per_million_usd"] < low["infrastructure_per_million_usd"]
     assert high["cost_per_order_usd"] > 60 * 0.029 + 0.30  # never below the fee
 
 
@@ -79,4 +77,4 @@ def test_no_orders_prices_nothing_and_the_cells_read_as_dollars() -> None:
     variant = load("evolution").variant("mvp").settings
     assert all(math.isnan(value) for value in priced_deployment(variant, {}).values())
     assert format_value(2.04003, "cost_per_order_usd") == "$2.04"
-    assert format_value(30.0, "infrastructure_per_million_orders_usd") == "$30.00"
+    assert format_value(30.0, "infrastructure_per_million_usd") == "$30.00"

@@ -27,7 +27,7 @@ TABLE_METRICS = (
     "lost_revenue_usd",
     # What the variant's deployment costs per order (results.stage_cost), where priced.
     "cost_per_order_usd",
-    "infrastructure_per_million_orders_usd",
+    "infrastructure_per_million_usd",
 )
 #: Rows a table always has; other rows are left out when every variant has zero.
 ALWAYS_SHOWN = frozenset(
@@ -98,7 +98,7 @@ def format_value(value: Any, name: str = "") -> str:
         return f"{value:,.2f}"
     if kind == "ratio":
         return f"{value:.2%}"
-    if kind == "money" and name.endswith(("per_order_usd", "per_million_orders_usd")):
+    if kind == "money" and name.endswith(("per_order_usd", "per_million_usd")):
         return dollars(value)  # as the capacity cost table writes it: cents or 3 digits
     if kind == "money":
         # Whole dollars: cents say nothing beside revenue lost by the order.

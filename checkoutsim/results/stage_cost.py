@@ -65,7 +65,7 @@ def deployment_cost(
 
 
 def priced_deployment(settings: Settings, metrics: Mapping[str, float]) -> dict[str, float]:
-    """``cost_per_order_usd`` (everything), ``infrastructure_per_million_orders_usd``
+    """``cost_per_order_usd`` (everything), ``infrastructure_per_million_usd``
     (machines and traffic) and ``infrastructure_monthly_usd`` at the orders the run
     carried; NaN when it carried none."""
     # The run's own carried rate (results.metrics), else orders over the arrival window.
@@ -76,7 +76,7 @@ def priced_deployment(settings: Settings, metrics: Mapping[str, float]) -> dict[
         return dict.fromkeys(
             (
                 "cost_per_order_usd",
-                "infrastructure_per_million_orders_usd",
+                "infrastructure_per_million_usd",
                 "infrastructure_monthly_usd",
             ),
             math.nan,
@@ -85,6 +85,6 @@ def priced_deployment(settings: Settings, metrics: Mapping[str, float]) -> dict[
     return {
         "cost_per_order_usd": cost.total_per_order_usd,
         # Per million orders: a run's JSON keeps six decimals, too few for a fraction of a cent.
-        "infrastructure_per_million_orders_usd": cost.infrastructure_per_order_usd * 1e6,
+        "infrastructure_per_million_usd": cost.infrastructure_per_order_usd * 1e6,
         "infrastructure_monthly_usd": cost.infrastructure_monthly_usd,
     }
