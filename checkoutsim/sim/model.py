@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import simpy
@@ -14,6 +16,7 @@ from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.consumers import RetryConsumers
 from checkoutsim.sim.engine import Engine
+from checkoutsim.sim.gateways import Providers
 from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
 from checkoutsim.world.arrivals import streams
@@ -33,6 +36,11 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     )
     ledger = Ledger()
     engine = Engine(env, settings, rngs, shop, ledger)
+    providers = None
+    if settings.gateways.count > 1:
+        # More gateways: each with its own ledger; the operations go to the one they name.
+        providers = Providers(env, settings, rngs, engine.gateway, engine._payment_round_trip)
+        engine.handlers.update(providers.handlers())
     chosen = policies(settings)
     consumers = (
         RetryConsumers(engine, settings, chosen.saga, rngs) if settings.queue.enabled else None
@@ -44,7 +52,8 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     env.process(reservation_reaper(env, engine, min(1.0, settings.saga.reservation_ttl_s / 10)))
     if settings.saga.sweeper_interval_s > 0:
         env.process(_sweeper(env, engine, settings))
-    env.process(_sampler(env, engine, shoppers, consumers, samples))
+    captures = providers.captures if providers is not None else _counter(ledger)
+    env.process(_sampler(env, engine, shoppers, consumers, samples, captures))
     end = settings.load.duration_s + settings.load.drain_s
     env.run(until=end)
     _close_unanswered(shoppers, settings.shopper.timeout_s, end)
@@ -59,11 +68,11 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
                 "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
             }
         ),
-        ledger=_ledger_frame(ledger),
+        ledger=providers.ledger_frame() if providers is not None else _ledger_frame(ledger),
         timeline=pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS)),
         stock=tuple(shop.initial_stock),
         duration_s=end,
-        counters=_counters(engine, consumers),
+        counters=_counters(engine, consumers, providers),
         fault_windows=engine.faults.windows(),
     )
 
@@ -82,7 +91,14 @@ def _row_capacity(engine: Engine) -> float:
     return reservations / held if held > 0 else 0.0
 
 
-def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, float]:
+def _counter(ledger: Ledger) -> Callable[[], int]:
+    """How many captures one gateway's ledger holds, read when asked."""
+    return lambda: len(ledger.capture_intent)
+
+
+def _counters(
+    engine: Engine, consumers: RetryConsumers | None, providers: Providers | None = None
+) -> dict[str, float]:
     """Everything the metrics need that the frames do not hold."""
     locks = engine.locks.stats
     gateway = engine.gateway
@@ -109,6 +125,9 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
         "inventory_workers": engine.settings.inventory.workers,
         "row_capacity_per_s": _row_capacity(engine),
     }
+    if providers is not None:
+        counters.update(providers.counters())
+        counters["breaker_rejections"] = providers.rejections() + engine.counters.inventory_refusals
     if engine.settings.inventory.strategy in WILD_STRATEGIES:
         shop = engine.shop
         counters.update(
@@ -219,6 +238,7 @@ def _sampler(
     shoppers: Shoppers,
     consumers: RetryConsumers | None,
     samples: list[tuple[float, ...]],
+    captures: Callable[[], int],
 ) -> SimStep:
     """One timeline row per simulated second (breaker: 0 closed, 1 half-open, 2 open)."""
     shop = engine.shop
@@ -230,7 +250,7 @@ def _sampler(
                 shop.reserved_units,
                 shoppers.in_flight,
                 len(shop.orders),
-                len(engine.ledger.capture_intent),
+                captures(),
                 engine.gateway.state_code(),
                 consumers.queue.depth if consumers is not None else 0,
                 engine.workers.queued,
