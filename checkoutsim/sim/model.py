@@ -58,16 +58,21 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     env.run(until=end)
     _close_unanswered(shoppers, settings.shopper.timeout_s, end)
 
+    orders = pd.DataFrame(
+        {
+            "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64).copy(),
+            "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
+            "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
+            "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
+        }
+    )
+    if providers is not None:
+        # Money is matched by capture, as in the real body: a second capture of an
+        # ordered payment, at another provider, is an orphan whatever the intents say.
+        orders["capture_id"] = np.frombuffer(shop.order_capture, dtype=np.int64).copy()
     return History(
         checkouts=_checkout_frame(shoppers),
-        orders=pd.DataFrame(
-            {
-                "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64).copy(),
-                "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
-                "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
-                "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
-            }
-        ),
+        orders=orders,
         ledger=providers.ledger_frame() if providers is not None else _ledger_frame(ledger),
         timeline=pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS)),
         stock=tuple(shop.initial_stock),
