@@ -161,6 +161,14 @@ class Providers:
         """The sweeper's read of every provider's ledger."""
         return self.ledgers.unrefunded(self.time.now() - op.min_age_s)
 
+    def breaker_totals(self) -> tuple[float, int]:
+        """Time every provider's breaker spent open, and the calls they refused, summed."""
+        breakers = [breaker for breaker in self.breakers if breaker is not None]
+        return (
+            sum(breaker.open_seconds() for breaker in breakers),
+            sum(breaker.rejections() for breaker in breakers),
+        )
+
     def close(self) -> None:
         """Close the extra providers' ledgers and the attempt records."""
         for gateway in self.gateways[1:]:

@@ -258,6 +258,10 @@ class CheckoutService:
         if gateway is None and inventory is None:
             return {}
         refusals = executor.counters.snapshot().get("inventory_refusals", 0)
+        if self.providers is not None:
+            # Every provider's breaker, summed as the model sums them.
+            open_s, rejections = self.providers.breaker_totals()
+            return {"breaker_open_s": open_s, "breaker_rejections": rejections + refusals}
         return {
             "breaker_open_s": gateway.open_seconds() if gateway is not None else 0.0,
             "breaker_rejections": (gateway.rejections() if gateway is not None else 0) + refusals,
