@@ -64,6 +64,16 @@ SHORT: dict[str, list[str]] = {
         "--run-time", "1.5s", "--set", "real.time_scale=0.1",
         "--set", "catalog.stock_per_sku=60",
     ],
+    # 30 model seconds, the primary slow from 5 s to 20 s; a constant latency so that
+    # every slowed charge captures 6 s after it started (no lognormal tail to wait
+    # out), and a sweeper that waits longer than the queue's short back-off.
+    "gateway-failover": [
+        "--run-time", "3s", "--set", "real.time_scale=0.1",
+        "--set", 'gateway.latency={distribution="constant",mean_s=0.3}',
+        "--set", 'faults.brownouts=[{service="gateway",start_s=5,end_s=20,latency_factor=20}]',
+        "--set", "saga.sweeper_min_age_s=40", "--set", "saga.sweeper_interval_s=2",
+        "--set", "queue.backoff_cap_s=2",
+    ],
 }  # fmt: skip
 
 #: Judged metrics that disagree for a reason that is not noise: (scenario, variant) -> why.
@@ -98,7 +108,8 @@ def test_every_named_scenario_is_compared_or_says_why_not() -> None:
 #: lock-pause's pauses past the TTL are rare events; at 4 s one clean run gave 21 / 23
 #: and another, on CI, 21 / 3 (Poisson noise on a handful of pauses, not a model error).
 #: evolution runs three stages of a few seconds each, all real: tens of seconds of wall.
-SLOW = {"lock-pause", "evolution"}
+#: gateway-failover plays five variants of 3 s plus their drains: 45 s on a busy host.
+SLOW = {"lock-pause", "evolution", "gateway-failover"}
 
 
 @pytest.mark.parametrize(

@@ -139,6 +139,8 @@ class Charge(Operation):
     intent_id: int
     amount: int
     gateway_key: str | None
+    #: Which provider (0: the primary); capture ids name their provider too.
+    gateway: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from enum import Enum
+from typing import Protocol
 
 from checkoutsim.policy.ops import (
     Charge,
@@ -52,6 +53,27 @@ class PayResult:
     replayed: bool = False
 
 
+class Router(Protocol):
+    """Routes a payment's gateway calls over several providers (``checkoutsim.policy.routing``)."""
+
+    @property
+    def providers(self) -> int:
+        """How many providers there are."""
+        ...
+
+    def route(
+        self,
+        policy: PaymentPolicy,
+        intent_id: int,
+        key: str,
+        amount: int,
+        gateway_key: str | None,
+        rng: random.Random,
+    ) -> Step[PayResult]:
+        """The payment's gateway calls, over the providers."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PaymentPolicy:
     """Knobs of the payment strategies."""
@@ -60,6 +82,8 @@ class PaymentPolicy:
     retries: int = 2
     backoff_base_s: float = 0.2
     backoff_cap_s: float = 2.0
+    #: Several gateways and how payments are routed among them; None: one gateway.
+    routing: Router | None = None
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
@@ -79,14 +103,34 @@ def pay(
 ) -> Step[PayResult]:
     """Charge ``amount`` for an intent using the policy's strategy."""
     if policy.strategy == "no_key":
-        return (yield from charge_with_retries(policy, intent_id, amount, None, rng))
+        return (yield from _charge(policy, intent_id, key, amount, None, rng))
     if policy.strategy == "check_then_charge":
         return (yield from _check_then_charge(policy, intent_id, key, amount, rng))
     return (yield from _key_first(policy, intent_id, key, amount, rng))
 
 
+def _charge(
+    policy: PaymentPolicy,
+    intent_id: int,
+    key: str,
+    amount: int,
+    gateway_key: str | None,
+    rng: random.Random,
+) -> Step[PayResult]:
+    """The gateway calls of a payment: one gateway, or the policy's routing over several."""
+    routing = policy.routing
+    if routing is None or routing.providers == 1:
+        return (yield from charge_with_retries(policy, intent_id, amount, gateway_key, rng))
+    return (yield from routing.route(policy, intent_id, key, amount, gateway_key, rng))
+
+
 def charge_with_retries(
-    policy: PaymentPolicy, intent_id: int, amount: int, gateway_key: str | None, rng: random.Random
+    policy: PaymentPolicy,
+    intent_id: int,
+    amount: int,
+    gateway_key: str | None,
+    rng: random.Random,
+    gateway: int = 0,
 ) -> Step[PayResult]:
     """Call the gateway, retrying errors and time-outs with capped, jittered back-off.
 
@@ -95,7 +139,7 @@ def charge_with_retries(
     """
     uncertain = False
     for attempt in range(policy.retries + 1):
-        result: ChargeResult = yield Charge(intent_id, amount, gateway_key)
+        result: ChargeResult = yield Charge(intent_id, amount, gateway_key, gateway)
         if result.status is ChargeStatus.CAPTURED:
             return PayResult(PayStatus.CAPTURED, result.capture_id)
         if result.status is ChargeStatus.DECLINED:
@@ -137,7 +181,7 @@ def _check_then_charge(
     existing = yield LookupPayment(key)
     if existing is not None and existing.state is not KeyState.RETRY:
         return _replay(existing)
-    result = yield from charge_with_retries(policy, intent_id, amount, None, rng)
+    result = yield from _charge(policy, intent_id, key, amount, None, rng)
     clash = yield InsertPayment(_record(key, result))
     if clash is not None:
         # The unique index fired: return the stored payment, as the textbook does.
@@ -153,7 +197,7 @@ def _key_first(
     clash = yield InsertPayment(PaymentRecord(key, KeyState.IN_PROGRESS))
     if clash is not None:
         return _replay(clash)
-    result = yield from charge_with_retries(policy, intent_id, amount, key, rng)
+    result = yield from _charge(policy, intent_id, key, amount, key, rng)
     if result.status is not PayStatus.UNKNOWN:
         yield UpdatePayment(_record(key, result))
     return result

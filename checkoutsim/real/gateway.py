@@ -24,6 +24,7 @@ from checkoutsim.real.schema import GATEWAY
 from checkoutsim.world import gateway_rules as rules
 from checkoutsim.world.gateway_rules import GatewayFaults, faults_from_settings
 from checkoutsim.world.latency import sampler
+from checkoutsim.world.providers import capture_id, provider_of
 
 __all__ = ["Books", "Gateway", "GatewayFaults", "Ledger", "faults_from_settings"]
 
@@ -31,11 +32,35 @@ DECLINED = rules.DECLINED
 
 
 class Ledger:
-    """The gateway's books: captures, refunds, idempotency keys, the rate bucket."""
+    """The gateway's books: captures, refunds, idempotency keys, the rate bucket.
 
-    def __init__(self, database: Database, runtime: Runtime) -> None:
+    With several providers (``index`` of ``count``), the capture ids it hands
+    out and takes name their provider (``world.providers``); its rows keep
+    their own ids. With one, the ids are the rows'.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        runtime: Runtime,
+        index: int = 0,
+        count: int = 1,
+        name: str | None = None,
+    ) -> None:
         self.db = database
         self.time = runtime.time
+        self.index = index
+        self.count = count
+        #: The provider's name in the ledger's frame (set only with several providers).
+        self.name = name
+
+    def _id(self, row: int) -> int:
+        return capture_id(row, self.index, self.count)
+
+    def _row(self, capture: int) -> int:
+        index, row = provider_of(capture, self.count)
+        # Another provider's capture matches no row here.
+        return row if index == self.index else -1
 
     def create(self) -> None:
         """Create the schema if the file is new."""
@@ -64,7 +89,7 @@ class Ledger:
             return None
         if row[0] == "declined":
             return DECLINED
-        return ops.ChargeResult(ops.ChargeStatus.CAPTURED, row[1])
+        return ops.ChargeResult(ops.ChargeStatus.CAPTURED, self._id(row[1]))
 
     def settle(
         self, intent_id: int, amount: int, key: str | None, declined: bool
@@ -79,14 +104,14 @@ class Ledger:
             "INSERT INTO captures (intent_id, amount, idempotency_key, time_s) VALUES (?, ?, ?, ?)",
             (intent_id, amount, key, now),
         )
-        return ops.ChargeResult(ops.ChargeStatus.CAPTURED, written.lastrowid)
+        return ops.ChargeResult(ops.ChargeStatus.CAPTURED, self._id(written.lastrowid))
 
     def refund(self, capture_id: int) -> bool:
         """Refund a capture once; the UNIQUE constraint refuses a second refund."""
         try:
             self.db.write_one(
                 "INSERT INTO refunds (capture_id, time_s) VALUES (?, ?)",
-                (capture_id, self.time.now()),
+                (self._row(capture_id), self.time.now()),
             )
         except sqlite3.IntegrityError:
             # A second refund, or no such capture (the foreign key).
@@ -111,11 +136,12 @@ class Ledger:
             # Only for a capture on the books: a refund of an unknown id is refused later.
             "INSERT INTO refund_requests (capture_id, time_s)"
             " SELECT id, ? FROM captures WHERE id = ? ON CONFLICT (capture_id) DO NOTHING",
-            (self.time.now(), capture_id),
+            (self.time.now(), self._row(capture_id)),
         )
 
     def refund_asked(self, capture_id: int) -> bool:
         """Whether a refund of ``capture_id`` was asked for or done."""
+        capture_id = self._row(capture_id)
         row = (
             self.db.read()
             .execute(
@@ -134,7 +160,7 @@ class Ledger:
             " WHERE r.id IS NULL AND c.time_s <= ? ORDER BY c.id",
             (older_than,),
         )
-        return [(capture_id, intent_id) for capture_id, intent_id in rows]
+        return [(self._id(row), intent_id) for row, intent_id in rows]
 
     def take_token(self, account: int, rate_per_s: float, burst: float) -> bool:
         """Take one token from an account's shared bucket; False means answer 429."""
@@ -169,6 +195,10 @@ class Ledger:
         )
         frame["refunded_s"] = frame["refunded_s"].astype(float)
         frame["time_s"] = frame["time_s"].astype(float)
+        if self.count > 1:
+            frame["capture_id"] = frame["capture_id"].astype("int64") * self.count + self.index
+        if self.name is not None:
+            frame["gateway"] = self.name
         return frame
 
 
@@ -272,6 +302,13 @@ class Gateway:
     def refund(self, op: ops.Refund) -> bool | Pause:
         """A refund call: it fails in a gateway outage, and its owner tries again."""
         return self.perform(self.refund_call(op))  # type: ignore[return-value]
+
+    def query(self, key: str) -> ops.ChargeResult | Pause:
+        """A status look-up of the charge under ``key`` (safe failover asks before moving on)."""
+        with self._draw_lock:
+            latency = self._latency()
+        call = rules.query(key, latency, self.runtime.time.now(), self.faults, self.books)
+        return self.perform(call)  # type: ignore[return-value]
 
     def unrefunded(self, op: ops.UnrefundedCaptures) -> list[tuple[int, int]]:
         """The ledger's captures older than ``op.min_age_s`` with no refund."""

@@ -140,9 +140,7 @@ class ServerFacts:
         """Rebuild facts sent by ``to_json``."""
         return cls(
             orders=_frame(data["orders"], _order_columns(data["orders"])),
-            ledger=_frame(
-                data["ledger"], ("capture_id", "intent_id", "amount", "time_s", "refunded_s")
-            ),
+            ledger=_frame(data["ledger"], _ledger_columns(data["ledger"])),
             grants=_frame(data["grants"], GRANT_COLUMNS),
             writes=_frame(data["writes"], WRITE_COLUMNS),
             stock=tuple(int(units) for units in data["stock"]),
@@ -300,6 +298,12 @@ def by_shopper(facts: ServerFacts) -> ServerFacts:
         open_records=renamed(facts.open_records),
         page_views=views_by_shopper(facts.page_views, SHOPPER_KEY),
     )
+
+
+def _ledger_columns(rows: list[list[Any]]) -> tuple[str, ...]:
+    """The ledger's columns; with several gateways each row also names its provider."""
+    columns = ("capture_id", "intent_id", "amount", "time_s", "refunded_s")
+    return (*columns, "gateway") if rows and len(rows[0]) == len(columns) + 1 else columns
 
 
 def open_records(store: Store) -> pd.DataFrame:

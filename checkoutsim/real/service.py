@@ -31,6 +31,7 @@ from checkoutsim.real.database import Database
 from checkoutsim.real.executor import Executor
 from checkoutsim.real.fault_counts import count_faults
 from checkoutsim.real.gateway import Gateway, Ledger, faults_from_settings
+from checkoutsim.real.gateways import Providers
 from checkoutsim.real.parked_consumers import ParkedConsumers
 from checkoutsim.real.parked_queue import ParkedQueue
 from checkoutsim.real.recovery import recover
@@ -130,7 +131,8 @@ class CheckoutService:
             # The gateway is someone else's service: the store's round trip does not apply.
             self.gateway_db = Database(paths.gateway, runtime.threading)
             self.store = Store(self.shop_db, runtime.time)
-        self.ledger = Ledger(self.gateway_db, runtime)
+        providers = settings.gateways.count
+        self.ledger: Any = Ledger(self.gateway_db, runtime, 0, providers)
         catalog = settings.catalog
         if races.wild(settings):
             self.store.create(
@@ -149,6 +151,19 @@ class CheckoutService:
         self.executor = Executor(
             settings, self.store, self.gateway, runtime, rngs["orders"], real.lock_poll_s
         )
+        self.providers = None
+        if providers > 1:
+            # More gateways: each its own ledger file; the run's records read them all.
+            self.providers = Providers(
+                settings,
+                paths.gateway,
+                paths.shop.with_name(f"{paths.shop.stem}-attempts.sqlite"),
+                runtime,
+                self.gateway,
+                self.executor,
+                rngs["gateway"],
+            )
+            self.ledger = self.providers.ledgers
         self.requests = api.RequestTable(self.shop_db, runtime.time)
         self.executor.handlers.update(api.handlers(self.requests))
         self.cache = (
@@ -262,6 +277,10 @@ class CheckoutService:
         if gateway is None and inventory is None:
             return {}
         refusals = executor.counters.snapshot().get("inventory_refusals", 0)
+        if self.providers is not None:
+            # Every provider's breaker, summed as the model sums them.
+            open_s, rejections = self.providers.breaker_totals()
+            return {"breaker_open_s": open_s, "breaker_rejections": rejections + refusals}
         return {
             "breaker_open_s": gateway.open_seconds() if gateway is not None else 0.0,
             "breaker_rejections": (gateway.rejections() if gateway is not None else 0) + refusals,
@@ -290,6 +309,8 @@ class CheckoutService:
         self.save_counters()
         self.shop_db.close()
         self.gateway_db.close()
+        if self.providers is not None:
+            self.providers.close()
 
     def __enter__(self) -> CheckoutService:
         return self

@@ -66,6 +66,26 @@ def duplicate_charges(ledger: pd.DataFrame) -> Check:
     return Check("one_capture_per_intent", "invalid" if count else "valid", count, example)
 
 
+def charged_at_two_providers(ledger: pd.DataFrame) -> Check:
+    """No payment is captured at two providers, from the providers' own ledgers.
+
+    Each provider's idempotency keys guard its own ledger only: a payment sent
+    on to a second provider while the first one's outcome was unknown shows up
+    here as one intent in two ledgers. Refunded or not, it was charged twice.
+    Judged only when the ledger names providers (``gateway``); the count is of
+    intents.
+    """
+    providers = ledger.groupby("intent_id")["gateway"].nunique()
+    offending = providers[providers > 1]
+    example = None
+    if not offending.empty:
+        intent = int(offending.index[0])
+        at = ledger.loc[ledger["intent_id"] == intent, "gateway"]
+        example = {"intent_id": intent, "providers": sorted(str(name) for name in at.unique())}
+    count = len(offending)
+    return Check("one_provider_per_intent", "invalid" if count else "valid", count, example)
+
+
 def orphan_payments(
     ledger: pd.DataFrame, orders: pd.DataFrame, in_flight: Sequence[int] = ()
 ) -> Check:
@@ -222,10 +242,14 @@ def audit(history: History) -> list[Check]:
     of the orphan check (``settled_ledger``): it is counted apart, never as an
     orphan.
     """
-    return [
+    checks = [
         oversold(history.orders, history.stock),
         duplicate_charges(history.ledger),
         orphan_payments(settled_ledger(history), history.orders, _in_flight(history.checkouts)),
         unpaid_orders(history.ledger, history.orders),
         refunds_match_captures(history.ledger),
     ]
+    if "gateway" in history.ledger.columns:
+        # Several providers: the duplicates that crossed from one to another.
+        checks.insert(2, charged_at_two_providers(history.ledger))
+    return checks

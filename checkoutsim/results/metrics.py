@@ -145,6 +145,9 @@ def summarise(history: History, load_duration_s: float) -> dict[str, float]:
         "breaker_rejections": counters.get("breaker_rejections", 0),
         "retry_queue_max_depth": counters.get("retry_queue_max_depth", 0),
     }
+    if "one_provider_per_intent" in checks:
+        # Several gateways: payments captured at two providers (from their ledgers).
+        metrics["charged_at_two_providers"] = checks["one_provider_per_intent"].count
     metrics["in_flight"] = int(told.get("in_flight", 0))
     metrics["oversell_rate"] = metrics["oversold_units"] / max(1, units_sold)
     metrics["duplicate_charge_rate"] = metrics["duplicate_charges"] / max(1, n_checkouts)

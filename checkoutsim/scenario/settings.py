@@ -14,8 +14,6 @@ from typing import Annotated, Literal
 
 from pydantic import (
     AllowInfNan,
-    BaseModel,
-    ConfigDict,
     Field,
     Strict,
     field_validator,
@@ -23,6 +21,7 @@ from pydantic import (
 )
 
 from checkoutsim.scenario.cache import Cache
+from checkoutsim.scenario.gateways import Gateways
 from checkoutsim.scenario.limits import (
     MAX_CHECKOUTS,
     MAX_SIMULATED_S,
@@ -30,6 +29,9 @@ from checkoutsim.scenario.limits import (
     run_problems,
 )
 from checkoutsim.scenario.money import Money
+from checkoutsim.scenario.sections import Breaker, Latency, Section
+
+__all__ = ["Breaker", "Latency", "Section"]
 
 InventoryStrategy = Literal[
     "naive",
@@ -49,37 +51,6 @@ PaymentStrategy = Literal["no_key", "check_then_charge", "key_first"]
 
 #: A finite float that is not a string, a bool or anything else coerced into one.
 FiniteFloat = Annotated[float, Strict(), AllowInfNan(False)]
-
-
-class Section(BaseModel):
-    """Base of every scenario section: immutable, strict about unknown keys and types.
-
-    Strict mode: ``"1e3"`` is not a number and ``"yes"`` not a boolean (a whole
-    number is still accepted where a float is expected); NaN and infinities are
-    refused everywhere.
-    """
-
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
-
-
-class Latency(Section):
-    """A latency distribution in seconds.
-
-    ``lognormal`` is fitted to ``p50_s`` and ``p99_s`` (the figures people quote);
-    ``exponential`` has mean ``mean_s`` (for queueing checks); ``constant`` is
-    always ``mean_s``.
-    """
-
-    distribution: Literal["lognormal", "exponential", "constant"] = "lognormal"
-    p50_s: float = Field(0.005, gt=0, le=3600)
-    p99_s: float = Field(0.02, gt=0, le=3600)
-    mean_s: float = Field(0.005, ge=0, le=3600)
-
-    @model_validator(mode="after")
-    def _p99_not_below_p50(self) -> Latency:
-        if self.distribution == "lognormal" and self.p99_s < self.p50_s:
-            raise ValueError(f"p99_s ({self.p99_s}) must be >= p50_s ({self.p50_s})")
-        return self
 
 
 class Load(Section):
@@ -324,20 +295,6 @@ class Real(Section):
         return value
 
 
-class Breaker(Section):
-    """A circuit breaker with resilience4j's settings (off unless ``enabled``)."""
-
-    enabled: bool = False
-    failure_rate_threshold: float = Field(50.0, gt=0, le=100)
-    slow_call_rate_threshold: float = Field(100.0, gt=0, le=100)
-    slow_call_duration_threshold_s: float = Field(60.0, gt=0)
-    sliding_window_type: Literal["count", "time"] = "count"
-    sliding_window_size: int = Field(100, ge=1, le=1_000_000)
-    minimum_number_of_calls: int = Field(100, ge=1, le=1_000_000)
-    wait_duration_in_open_state_s: float = Field(60.0, gt=0)
-    permitted_number_of_calls_in_half_open_state: int = Field(10, ge=1, le=1_000_000)
-
-
 class Breakers(Section):
     """Breakers in front of the payment gateway and the inventory service."""
 
@@ -457,6 +414,8 @@ class Settings(Section):
     inventory: Inventory = Inventory()
     payment: Payment = Payment()
     gateway: Gateway = Gateway()
+    #: More payment gateways and the routing among them (``checkoutsim.scenario.gateways``).
+    gateways: Gateways = Gateways()
     order: Order = Order()
     saga: Saga = Saga()
     objective: Objective = Objective()
@@ -475,4 +434,11 @@ class Settings(Section):
         problems = run_problems(self)
         if problems:
             raise ValueError(problems[0])
+        if self.queue.enabled and self.gateways.routing != "primary_only":
+            # The queue's consumer charges the primary: a payment routed to
+            # another provider would be charged at a second one.
+            raise ValueError(
+                f"the retry queue charges the primary only: gateways.routing must be"
+                f" 'primary_only' with queue.enabled, not {self.gateways.routing!r}"
+            )
         return self

@@ -35,10 +35,21 @@ class Books:
     Implements ``checkoutsim.world.gateway_rules.GatewayBooks``; the rules decide.
     """
 
-    def __init__(self, env: simpy.Environment, ledger: Ledger, limiter: RateLimiter) -> None:
+    def __init__(
+        self,
+        env: simpy.Environment,
+        ledger: Ledger,
+        limiter: RateLimiter,
+        index: int = 0,
+        count: int = 1,
+    ) -> None:
         self.env = env
         self.ledger = ledger
         self.limiter = limiter
+        #: Capture ids name their provider: ledger row * count + index (the row itself
+        #: with one provider), so a refund finds its provider's ledger.
+        self.index = index
+        self.count = count
 
     def claim(self, key: str, claim: bool) -> bool:
         """Has ``key`` been seen? If not and ``claim``, mark it in flight."""
@@ -60,7 +71,8 @@ class Books:
         if declined:
             result = rules.DECLINED
         else:
-            capture_id = self.ledger.capture(intent_id, amount, self.env.now)
+            row = self.ledger.capture(intent_id, amount, self.env.now)
+            capture_id = row * self.count + self.index
             result = ops.ChargeResult(ops.ChargeStatus.CAPTURED, capture_id)
         if key is not None:
             self.ledger.keys[key] = result
@@ -83,7 +95,7 @@ class Books:
 
     def refund(self, capture_id: int) -> bool:
         """Refund once."""
-        return self.ledger.refund(capture_id, self.env.now)
+        return self.ledger.refund(capture_id // self.count, self.env.now)
 
 
 class GatewayModel:
@@ -96,6 +108,8 @@ class GatewayModel:
         streams: dict[str, random.Random],
         ledger: Ledger,
         faults: FaultSchedule,
+        index: int = 0,
+        count: int = 1,
     ) -> None:
         self.env = env
         self.settings = settings.gateway
@@ -107,7 +121,7 @@ class GatewayModel:
         #: Refunds that failed because the gateway was down (their owner tries again).
         self.refunds_in_outage = 0
         self.rules = rules.faults_from_settings(settings)
-        self.books = Books(env, ledger, self.limiter)
+        self.books = Books(env, ledger, self.limiter, index, count)
         self._latency = sampler(settings.gateway.latency, streams["gateway"], batched=True)
         self._rng = streams["gateway_faults"]
 
@@ -171,7 +185,17 @@ class GatewayModel:
     def unrefunded(self, op: ops.UnrefundedCaptures) -> SimStep:
         """The sweeper's read of the ledger (a reporting API, no fault injection)."""
         yield self.env.timeout(rules.FAST_FAILURE_S)
-        return self.ledger.unrefunded(self.env.now - op.min_age_s)
+        books = self.books
+        return [
+            (row * books.count + books.index, intent_id)
+            for row, intent_id in self.ledger.unrefunded(self.env.now - op.min_age_s)
+        ]
+
+    def query(self, key: str) -> SimStep:
+        """A status look-up of the charge under ``key`` (safe failover asks before moving on)."""
+        call = rules.query(key, self._latency(), self.env.now, self.rules, self.books)
+        yield self.env.timeout(call.wait_s)
+        return call.answer()
 
     def open_seconds(self) -> float:
         """Time the breaker spent open, up to the last call it was asked about."""

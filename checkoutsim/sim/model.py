@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import simpy
@@ -14,6 +16,7 @@ from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.consumers import RetryConsumers
 from checkoutsim.sim.engine import Engine
+from checkoutsim.sim.gateways import Providers
 from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
 from checkoutsim.sim.stock_cache import CacheModel
@@ -34,6 +37,11 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     )
     ledger = Ledger()
     engine = Engine(env, settings, rngs, shop, ledger)
+    providers = None
+    if settings.gateways.count > 1:
+        # More gateways: each with its own ledger; the operations go to the one they name.
+        providers = Providers(env, settings, rngs, engine.gateway, engine._payment_round_trip)
+        engine.handlers.update(providers.handlers())
     chosen = policies(settings)
     cache = CacheModel(engine, settings) if settings.cache.page_view else None
     consumers = (
@@ -50,26 +58,32 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
         env.process(reservation_reaper(env, engine, reap_tick_s))
     if settings.saga.sweeper_interval_s > 0:
         env.process(_sweeper(env, engine, settings))
-    env.process(_sampler(env, engine, shoppers, consumers, samples))
+    captures = providers.captures if providers is not None else _counter(ledger)
+    env.process(_sampler(env, engine, shoppers, consumers, samples, captures))
     end = settings.load.duration_s + settings.load.drain_s
     env.run(until=end)
     _close_unanswered(shoppers, settings.shopper.timeout_s, end)
 
+    orders = pd.DataFrame(
+        {
+            "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64).copy(),
+            "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
+            "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
+            "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
+        }
+    )
+    if providers is not None:
+        # Money is matched by capture, as in the real body: a second capture of an
+        # ordered payment, at another provider, is an orphan whatever the intents say.
+        orders["capture_id"] = np.frombuffer(shop.order_capture, dtype=np.int64).copy()
     return History(
         checkouts=_checkout_frame(shoppers),
-        orders=pd.DataFrame(
-            {
-                "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64).copy(),
-                "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
-                "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
-                "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
-            }
-        ),
-        ledger=_ledger_frame(ledger),
+        orders=orders,
+        ledger=providers.ledger_frame() if providers is not None else _ledger_frame(ledger),
         timeline=pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS)),
         stock=tuple(shop.initial_stock),
         duration_s=end,
-        counters=_counters(engine, consumers),
+        counters=_counters(engine, consumers, providers),
         fault_windows=engine.faults.windows(),
         page_views=cache.page_view_frame() if cache is not None else None,
         stock_changes=cache.stock_change_frame() if cache is not None else None,
@@ -90,7 +104,14 @@ def _row_capacity(engine: Engine) -> float:
     return reservations / held if held > 0 else 0.0
 
 
-def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, float]:
+def _counter(ledger: Ledger) -> Callable[[], int]:
+    """How many captures one gateway's ledger holds, read when asked."""
+    return lambda: len(ledger.capture_intent)
+
+
+def _counters(
+    engine: Engine, consumers: RetryConsumers | None, providers: Providers | None = None
+) -> dict[str, float]:
     """Everything the metrics need that the frames do not hold."""
     locks = engine.locks.stats
     gateway = engine.gateway
@@ -117,6 +138,9 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
         "inventory_workers": engine.settings.inventory.workers,
         "row_capacity_per_s": _row_capacity(engine),
     }
+    if providers is not None:
+        counters.update(providers.counters())
+        counters["breaker_rejections"] = providers.rejections() + engine.counters.inventory_refusals
     if engine.settings.inventory.strategy in WILD_STRATEGIES:
         shop = engine.shop
         counters.update(
@@ -227,6 +251,7 @@ def _sampler(
     shoppers: Shoppers,
     consumers: RetryConsumers | None,
     samples: list[tuple[float, ...]],
+    captures: Callable[[], int],
 ) -> SimStep:
     """One timeline row per simulated second (breaker: 0 closed, 1 half-open, 2 open)."""
     shop = engine.shop
@@ -238,7 +263,7 @@ def _sampler(
                 shop.reserved_units,
                 shoppers.in_flight,
                 len(shop.orders),
-                len(engine.ledger.capture_intent),
+                captures(),
                 engine.gateway.state_code(),
                 consumers.queue.depth if consumers is not None else 0,
                 engine.workers.queued,

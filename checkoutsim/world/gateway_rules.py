@@ -27,6 +27,11 @@ The rules, in the order a charge meets them:
   (``authorize``): a capture of held funds is not declined again;
 - a lost response: captured, answered as unknown.
 
+A status look-up (``query``: what became of the charge under a key?) is one
+latency, not slowed by a brown-out (it reads the provider's records, not the
+card networks), and meets outages as a charge does. A key is recorded when
+the provider accepts a call, before processing, so "no such charge" is final.
+
 A refund is one latency (capped at the caller's time-out) and is decided when
 the gateway would process it: in an outage then, it fails and nothing is
 refunded; whoever owns it tries again (the saga's compensation leaves the
@@ -292,3 +297,34 @@ def authorize(
         return held
 
     return Call(min(latency, faults.timeout_s), answer)
+
+
+#: A status look-up's answer when the provider has no charge under the key.
+NOT_FOUND = ERROR
+
+
+def query(
+    key: str, latency: float, now: float, faults: GatewayFaults, books: GatewayBooks
+) -> Call[ops.ChargeResult]:
+    """A status look-up of the charge under ``key``, decided when its answer is due.
+
+    ``CAPTURED`` or ``DECLINED`` as stored; ``NOT_FOUND`` (``ERROR``) when the
+    key was never accepted; ``UNKNOWN`` while its call is in flight, when the
+    provider is down, or past the caller's time-out.
+    """
+    if faults.outages:
+        outage = faults.outage(now)
+        if outage == "hang":
+            return Call(faults.timeout_s, _constant(UNKNOWN), OUTAGE_HUNG)
+        if outage is not None:
+            return Call(FAST_FAILURE_S, _constant(UNKNOWN), OUTAGE_REFUSED)
+    if latency > faults.timeout_s:
+        return Call(faults.timeout_s, _constant(UNKNOWN))
+
+    def answer() -> ops.ChargeResult:
+        if not books.claim(key, claim=False):
+            return NOT_FOUND
+        stored = books.stored(key)
+        return UNKNOWN if stored is None else stored
+
+    return Call(latency, answer)

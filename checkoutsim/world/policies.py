@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.payment import PaymentPolicy
+from checkoutsim.policy.routing import RoutingPolicy
 from checkoutsim.policy.saga import Policies, SagaPolicy
 from checkoutsim.scenario.settings import Settings
 
@@ -24,7 +25,11 @@ def policies(settings: Settings) -> Policies:
             inventory.costs.check_gap_s,
         ),
         PaymentPolicy(
-            payment.strategy, payment.retries, payment.backoff_base_s, payment.backoff_cap_s
+            payment.strategy,
+            payment.retries,
+            payment.backoff_base_s,
+            payment.backoff_cap_s,
+            _routing(settings),
         ),
         SagaPolicy(
             saga.compensation,
@@ -36,4 +41,17 @@ def policies(settings: Settings) -> Policies:
             queue_payments=settings.queue.enabled,
             when_inventory_down=inventory.when_down,
         ),
+    )
+
+
+def _routing(settings: Settings) -> RoutingPolicy | None:
+    """The routing over several gateways; None when the scenario names only one."""
+    gateways = settings.gateways
+    if gateways.count == 1:
+        return None
+    return RoutingPolicy(
+        gateways.routing,
+        tuple(gateways.shares()),
+        gateways.resolve_attempts,
+        gateways.resolve_backoff_s,
     )

@@ -1,0 +1,79 @@
+"""Several gateways in the real body, in process on a manual clock: each provider's own
+ledger file, and the cross-provider duplicate found from those ledgers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from checkoutsim.real import records
+from checkoutsim.real.service import CheckoutService
+from checkoutsim.results import audit
+from tests.real_support import INSTANT, body, service, settings
+
+
+def two_gateways(routing: str, primary: dict[str, Any], **sections: dict[str, Any]) -> Any:
+    """A primary as given, an instant backup, no retries at one provider."""
+    return settings(
+        gateway=primary,
+        payment={"retries": 0},
+        gateways={
+            "routing": routing,
+            "resolve_attempts": 2,
+            "resolve_backoff_s": 0.5,
+            "others": [{"name": "backup", "latency": INSTANT}],
+        },
+        **sections,
+    )
+
+
+def checkouts(shop: CheckoutService, count: int) -> list[str]:
+    """``count`` checkouts one after the other, then every late capture lands."""
+    answers = []
+    for index in range(count):
+        status, answer = shop.api.checkout(f"k{index}", body())
+        answers.append(str(answer.get("status", status)))
+    shop.runtime.time.advance(60.0)  # type: ignore[attr-defined]
+    shop.runtime.run_due()  # type: ignore[attr-defined]
+    return answers
+
+
+#: Every charge at the primary takes 6 s against a 5 s time-out: it captures after the
+#: shop stopped waiting.
+SLOW_PRIMARY = {"latency": {"distribution": "constant", "mean_s": 6.0}, "timeout_s": 5.0}
+
+
+@pytest.mark.parametrize(("routing", "twice"), [("naive_failover", 3), ("safe_failover", 0)])
+def test_a_late_capture_at_the_primary_and_the_backup(
+    routing: str, twice: int, tmp_path: Path
+) -> None:
+    shop, _ = service(tmp_path, two_gateways(routing, SLOW_PRIMARY))
+    with shop:
+        checkouts(shop, 3)
+        facts = records.collect(shop.store, shop.ledger)
+    assert (tmp_path / "gateway-backup.sqlite").is_file()  # the backup's own ledger
+    ledger = facts.ledger
+    assert (ledger["gateway"] == "primary").sum() == 3  # every late capture landed
+    assert (ledger["gateway"] == "backup").sum() == twice
+    # Found from the two ledgers: one intent captured at two providers.
+    assert audit.charged_at_two_providers(ledger).count == twice
+    assert audit.duplicate_charges(ledger).count == twice
+
+
+def test_safe_failover_sends_a_refused_payment_to_the_backup(tmp_path: Path) -> None:
+    config = two_gateways(
+        "safe_failover",
+        {"latency": INSTANT},
+        faults={"outages": [{"service": "gateway", "start_s": 0.0, "end_s": 1e6}]},
+    )
+    shop, _ = service(tmp_path, config)
+    with shop:
+        answers = checkouts(shop, 3)
+        facts = records.collect(shop.store, shop.ledger)
+    assert answers == ["ordered"] * 3
+    assert list(facts.ledger["gateway"]) == ["backup"] * 3
+    # Orders record the backup's capture ids, which name the backup.
+    assert set(facts.orders["capture_id"]) == set(facts.ledger["capture_id"])
+    assert all(capture % 2 == 1 for capture in facts.ledger["capture_id"])
