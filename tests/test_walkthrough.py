@@ -255,7 +255,18 @@ def test_cost_at_l5_prices_the_plan_and_each_variant_of_the_outage(
     for variant in evidence.runs["gateway-outage"].variants:
         lost = format_value(variant.metrics["lost_revenue_usd"], "lost_revenue_usd")
         assert f"{variant.name} (" in text and f"{lost} of revenue" in text, variant.name
-    assert "gateway-failover scenario" in text  # the place the failover figures go
+    # The second provider, measured: naive failover charges twice, safe failover not.
+    failover = {variant.name: variant for variant in evidence.runs["gateway-failover"].variants}
+    naive, safe = failover["naive_failover"], failover["safe_failover"]
+    assert naive.metrics["duplicate_charges"] > 0 and safe.metrics["duplicate_charges"] == 0
+    for variant in failover.values():
+        lost = format_value(variant.metrics["lost_revenue_usd"], "lost_revenue_usd")
+        charged = format_value(variant.metrics["duplicate_charges"], "duplicate_charges")
+        assert f"{variant.name}: {lost} lost revenue, {charged} duplicate" in text, variant.name
+    assert (
+        f"charged {format_value(naive.metrics['duplicate_charges'], 'duplicate_charges')} twice"
+        in text
+    )
 
 
 def test_idempotency_at_l6_shows_check_then_charge_charging_twice_and_key_first_not(
