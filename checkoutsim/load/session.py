@@ -87,14 +87,26 @@ def environment(user_classes: list[type], options: SessionOptions, context: Any)
     return env
 
 
+@dataclass
+class SweeperPasses:
+    """When (model seconds) the sweeper's last finished look-up began; its refunds are
+    then under way in the runtime's background work. ``-inf`` before the first."""
+
+    looked_from_s: float = float("-inf")
+
+
 def background_jobs(
     service: CheckoutService,
     runtime: GeventRuntime,
     settings: Settings,
     samples: list[tuple[float, ...]],
     in_flight: Callable[[], int],
+    passes: SweeperPasses | None = None,
 ) -> list[gevent.Greenlet]:
-    """The service's reaper, its sweeper and retry-queue consumers (if enabled), the sampler."""
+    """The service's reaper, its sweeper and retry-queue consumers (if enabled), the sampler.
+
+    ``passes``, if given, is told when each sweeper pass finished its look-up.
+    """
     saga = settings.saga
 
     def every(model_seconds: float, job: Callable[[], None]) -> None:
@@ -114,11 +126,14 @@ def background_jobs(
             refunding.discard(capture_id)
 
     def sweep() -> None:
+        began = runtime.time.now()
         # Refunds run concurrently, as the model's sweeper runs them.
         for capture_id in service.find_orphans():
             if capture_id not in refunding:
                 refunding.add(capture_id)
                 runtime.spawn(refund, capture_id)
+        if passes is not None:
+            passes.looked_from_s = began
 
     def sample() -> None:
         available, reserved, orders, captures = runtime.offload(service.sample)

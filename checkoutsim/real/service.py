@@ -193,6 +193,17 @@ class CheckoutService:
         saga = SagaContext(-1, "sweeper")
         return self.executor.drive(find_orphans(self.settings.saga.sweeper_min_age_s), saga)
 
+    def sweeper_has_work(self) -> bool:
+        """Could a sweeper pass, now or once it is old enough, refund anything?
+
+        True while a capture with no refund belongs to an intent with no order,
+        whatever its age (blocking: call through ``offload``). Read from the
+        ledger and the orders directly, not through the policy's look-up, so that
+        asking costs no gateway call and counts in no figure of the run.
+        """
+        captures = self.ledger.unrefunded(self.runtime.time.now())
+        return any(not self.store.has_order(intent) for _, intent in captures)
+
     def refund_orphan(self, capture_id: int) -> bool:
         """The policy core's sweeper refund of one orphan (hosts run several at once)."""
         refunded = self.executor.drive(refund_orphan(capture_id), SagaContext(-1, "sweeper"))

@@ -376,7 +376,9 @@ class Engine:
             return ops.OrderStatus.FAILED
         released = op.reservation_id is not None and op.reservation_id not in self.shop.reservations
         if op.reservation_id is None or (released and op.allow_expired):
-            return self.shop.create_blind_order(op.intent_id, op.sku, op.quantity, self.env.now)
+            return self.shop.create_blind_order(
+                op.intent_id, op.sku, op.quantity, op.capture_id, self.env.now
+            )
         return self.shop.create_order(
             op.intent_id, op.reservation_id, op.capture_id, op.allow_expired, self.env.now
         )

@@ -57,6 +57,7 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
                 "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
                 "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
                 "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
+                "capture_id": np.frombuffer(shop.order_capture, dtype=np.int64).copy(),
             }
         ),
         ledger=_ledger_frame(ledger),

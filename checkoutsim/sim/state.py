@@ -58,6 +58,8 @@ class Shop:
     order_sku: array[int] = field(default_factory=lambda: array("q"))
     order_quantity: array[int] = field(default_factory=lambda: array("q"))
     order_time: array[float] = field(default_factory=lambda: array("d"))
+    #: The capture that paid for each order, as the real body's orders record it.
+    order_capture: array[int] = field(default_factory=lambda: array("q"))
     sold: list[int] = field(default_factory=list)
     reserved_units: int = 0
     expired: int = 0
@@ -266,26 +268,29 @@ class Shop:
         reservation.state = CONFIRMED
         del self.reservations[reservation_id]
         self.sold[reservation.sku] += reservation.quantity
-        self._record_order(intent_id, reservation.sku, reservation.quantity, now)
+        self._record_order(intent_id, reservation.sku, reservation.quantity, capture_id, now)
         return OrderStatus.CREATED
 
     def create_blind_order(
-        self, intent_id: int, sku: int, quantity: int, now: float
+        self, intent_id: int, sku: int, quantity: int, capture_id: int, now: float
     ) -> OrderStatus:
         """An order taken while the inventory was down: no reservation, no stock check."""
         if intent_id in self.orders:
             return OrderStatus.EXISTS
         self.sold[sku] += quantity
-        self._record_order(intent_id, sku, quantity, now)
+        self._record_order(intent_id, sku, quantity, capture_id, now)
         return OrderStatus.CREATED
 
-    def _record_order(self, intent_id: int, sku: int, quantity: int, now: float) -> None:
+    def _record_order(
+        self, intent_id: int, sku: int, quantity: int, capture_id: int, now: float
+    ) -> None:
         """Append an order; typed arrays keep a million orders compact."""
         self.orders[intent_id] = len(self.order_intent)
         self.order_intent.append(intent_id)
         self.order_sku.append(sku)
         self.order_quantity.append(quantity)
         self.order_time.append(now)
+        self.order_capture.append(capture_id)
 
     # --- the shop's payment table ------------------------------------------------
 
