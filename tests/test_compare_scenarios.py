@@ -73,7 +73,7 @@ KNOWN: dict[tuple[str, str], dict[str, str]] = {}
 #: Judged metrics that may disagree, found by these tests and not explained yet.
 #: Empty: reservation-expiry's real orphan was a capture that landed after its shopper
 #: was told "processing" and that the drain ended before a sweeper pass could see
-#: (`checkoutsim.load.drive.SweeperWatch`); the model's full drain always refunds it.
+#: (`checkoutsim.load.sweeper_watch`); the model's full drain always refunds it.
 OPEN: dict[tuple[str, str], dict[str, str]] = {}
 
 

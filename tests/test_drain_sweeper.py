@@ -1,4 +1,4 @@
-"""The real drain's wait for the orphan sweeper (``checkoutsim.load.drive.SweeperWatch``).
+"""The real drain's wait for the orphan sweeper (``checkoutsim.load.sweeper_watch``).
 
 The drain may end only when the sweeper has done all it ever will: a pass began
 its look-up at least the minimum age after the shop went quiet and after the
@@ -7,11 +7,15 @@ last late capture landed, or nothing is left for a pass to refund.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from checkoutsim.load.drive import SweeperWatch
-from checkoutsim.load.session import SweeperPasses
+from checkoutsim.load.sweeper_watch import SweeperPasses, SweeperWatch
+from checkoutsim.real.saga_context import SagaContext
+from tests.real_support import service
+from tests.test_audit_unfinished import _capture, _reserve
 
 
 def watch(looked_from_s: float, late_s: float, has_work: bool) -> SweeperWatch:
@@ -50,3 +54,24 @@ def test_settled_means_a_pass_saw_every_capture_at_its_minimum_age(
     # Every capture happened by max(quiet, late); a look-up from `looked` refunds
     # those at least `age` old, so it saw them all if it began `age` after that.
     assert settled is (looked >= max(quiet, late) + age)
+
+
+def test_the_service_has_sweeper_work_while_a_capture_has_neither_order_nor_refund(
+    tmp_path: Path,
+) -> None:
+    shop, _ = service(tmp_path)
+    assert not shop.sweeper_has_work()
+    reservation = _reserve(shop, 3)
+    capture = _capture(shop, 3)
+    # Captured, no order yet: a pass could refund it once it is old enough.
+    assert shop.sweeper_has_work()
+    shop.store.create_order(3, reservation, capture, False, False, SagaContext(3, "k3"))
+    assert not shop.sweeper_has_work()
+    # A second capture for the ordered intent is no sweeper's business (it looks
+    # by intent); one for an intent with no order is, until it is refunded.
+    _capture(shop, 3)
+    assert not shop.sweeper_has_work()
+    late = _capture(shop, 9)
+    assert shop.sweeper_has_work()
+    shop.ledger.refund(late)
+    assert not shop.sweeper_has_work()

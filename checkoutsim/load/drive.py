@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,6 +16,7 @@ from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.schedule import plan
 from checkoutsim.load.session import Progress, SessionResult
 from checkoutsim.load.shoppers import ShopperRun, told_from_response
+from checkoutsim.load.sweeper_watch import SweeperPasses, SweeperWatch
 from checkoutsim.load.users import InProcessShopper
 from checkoutsim.real import overload, records
 from checkoutsim.real.records import ServerFacts
@@ -44,7 +43,7 @@ def drive_in_process(
 
     run = ShopperRun(plan(settings, options.seed), settings, send, options.seed)
     samples: list[tuple[float, ...]] = []
-    passes = session.SweeperPasses()
+    passes = SweeperPasses()
     jobs = session.background_jobs(
         service, runtime, settings, samples, lambda: len(run.requests), passes
     )
@@ -88,29 +87,6 @@ def drive_in_process(
 def _start_origin(users: int) -> float:
     """When the schedule's clock starts: after the users have had time to spawn."""
     return time.time() + 0.2 + users / 20_000
-
-
-@dataclass(frozen=True)
-class SweeperWatch:
-    """What the drain reads of the sweeper in an in-process run (model seconds)."""
-
-    now_s: Callable[[], float]
-    #: When the last late capture landed (``GeventRuntime.late_landed_s``).
-    late_landed_s: Callable[[], float]
-    passes: session.SweeperPasses
-    #: Is there a capture with neither an order nor a refund, whatever its age?
-    has_work: Callable[[], bool]
-
-    def settled(self, quiet_s: float, min_age_s: float) -> bool:
-        """Has the sweeper done all it ever will, the shop quiet since ``quiet_s``?
-
-        Yes once a pass began its look-up at least ``min_age_s`` after the shop
-        went quiet and after the last late capture landed (every capture was then
-        old enough for it to see; its refunds are background work), or once no
-        capture is left that a pass could refund.
-        """
-        since = max(quiet_s, self.late_landed_s())
-        return self.passes.looked_from_s >= since + min_age_s or not self.has_work()
 
 
 def _play(

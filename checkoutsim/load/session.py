@@ -24,6 +24,7 @@ from locust.html import get_html_report
 from locust.runners import Runner
 
 from checkoutsim.load.runtime import GeventRuntime
+from checkoutsim.load.sweeper_watch import SweeperPasses
 from checkoutsim.real.service import CheckoutService
 from checkoutsim.scenario.settings import Settings
 
@@ -85,14 +86,6 @@ def environment(user_classes: list[type], options: SessionOptions, context: Any)
     )
     env.checkoutsim = context  # type: ignore[attr-defined]
     return env
-
-
-@dataclass
-class SweeperPasses:
-    """When (model seconds) the sweeper's last finished look-up began; its refunds are
-    then under way in the runtime's background work. ``-inf`` before the first."""
-
-    looked_from_s: float = float("-inf")
 
 
 def background_jobs(
