@@ -85,7 +85,10 @@ def test_every_named_scenario_is_compared_or_says_why_not() -> None:
 #: Cases whose counts at short settings are too few for a 2x judgement: run with -m slow.
 #: lock-pause's pauses past the TTL are rare events; at 4 s one clean run gave 21 / 23
 #: and another, on CI, 21 / 3 (Poisson noise on a handful of pauses, not a model error).
-SLOW = {"lock-pause"}
+#: reservation-expiry: 30 s of wall time (its gateway's 30 s time-outs and the sweeper
+#: pass after a late capture), and on a busy host its verdict is often withheld; the
+#: sweeper's late-capture path stays in the default run through slow-gateway's.
+SLOW = {"lock-pause", "reservation-expiry"}
 
 
 @pytest.mark.parametrize(
