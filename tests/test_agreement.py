@@ -10,8 +10,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from checkoutsim.results.agreement import (
+    COUNT_NOISE_SD,
     FACTOR,
     RATE_TOLERANCE,
+    count_noise,
     disagreements,
     host_lateness,
     judge,
@@ -129,6 +131,56 @@ def test_broken_invariants_agree_within_a_factor_of_two(
     )
     (line,) = [line for line in lines if line.metric == "duplicate_charges"]
     assert line.agree is agrees and agree is agrees
+
+
+@pytest.mark.parametrize(
+    ("model", "real", "agrees"),
+    [
+        # A factor of three, but 6 apart where two standard deviations of the
+        # difference of two Poisson counts are 2 * sqrt(12) = 6.9: chance.
+        (3, 9, True),
+        (9, 3, True),
+        # 18 apart against 2 * sqrt(24) = 9.8: beyond chance, and 7x.
+        (21, 3, False),
+        # Zero against one is never noise: whether it breaks at all must match.
+        (0, 1, False),
+        (1, 0, False),
+    ],
+)
+def test_small_counts_agree_within_their_poisson_noise(model: int, real: int, agrees: bool) -> None:
+    agree, lines = judge({**CLEAN, "oversold_units": model}, {**CLEAN, "oversold_units": real})
+    (line,) = [line for line in lines if line.metric == "oversold_units"]
+    assert line.agree is agrees and agree is agrees
+
+
+@given(
+    model=st.integers(1, 400),
+    real=st.integers(1, 400),
+    n_model=st.integers(400, 5000),
+    n_real=st.integers(400, 5000),
+)
+def test_a_broken_invariant_agrees_exactly_within_2x_or_its_count_noise(
+    model: int, real: int, n_model: int, n_real: int
+) -> None:
+    sim = {**CLEAN, "checkouts": n_model, "duplicate_charges": model}
+    other = {**CLEAN, "checkouts": n_real, "duplicate_charges": real}
+    (line,) = [line for line in judge(sim, other)[1] if line.metric == "duplicate_charges"]
+    rate_model, rate_real = model / n_model, real / n_real
+    # The rule written out from its definition, not through the module's helpers.
+    sd = math.sqrt(model / n_model**2 + real / n_real**2)
+    within = 1 / FACTOR <= rate_real / rate_model <= FACTOR
+    assert line.agree is (within or abs(rate_real - rate_model) <= COUNT_NOISE_SD * sd)
+
+
+def test_count_noise_is_two_poisson_standard_deviations_of_the_difference() -> None:
+    assert count_noise(3, 1, 9, 1) == pytest.approx(2 * math.sqrt(12))
+    # Per intent: the same counts over 100 intents each are a hundredth of it.
+    assert count_noise(3, 100, 9, 100) == pytest.approx(2 * math.sqrt(12) / 100)
+    # The derived rates use their own count and base (oversold units per unit sold).
+    sim = {**CLEAN, "oversold_units": 4, "oversell_rate": 4 / 200, "units_sold": 200}
+    real = {**CLEAN, "oversold_units": 10, "oversell_rate": 10 / 210, "units_sold": 210}
+    (line,) = [line for line in judge(sim, real)[1] if line.metric == "oversell_rate"]
+    assert line.agree and line.difference.endswith("(within count noise)")
 
 
 def test_invariant_counts_are_compared_per_checkout_intent() -> None:

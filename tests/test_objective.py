@@ -18,7 +18,7 @@ from checkoutsim.experiments.runner import run_scenario
 from checkoutsim.experiments.sweep import failure_rate
 from checkoutsim.results.metrics import recovery
 from checkoutsim.results.objective import judge, objective_phrases
-from checkoutsim.results.verdicts import Judged, verdict_phrases, what_it_shows
+from checkoutsim.results.verdicts import LONGEST_PHRASE, Judged, verdict_phrases, what_it_shows
 from checkoutsim.scenario import files as scenarios
 from checkoutsim.scenario.files import ScenarioError
 
@@ -169,3 +169,15 @@ def test_a_variant_with_its_own_objective_shows_it_in_its_cell() -> None:
     assert p99.label == "latency_p99_s"
     assert [cell.text for cell in p99.cells] == ["1.00 s (≤ 2 s)", "1.50 s (≤ 1 s)"]
     assert [cell.tone for cell in p99.cells] == ["good", "bad"]
+
+
+def test_a_ranking_with_two_long_names_keeps_the_runner_ups_figure_and_fits() -> None:
+    objective = {"served_rate": 0.9, "latency_p99_s": 2.0}
+    first, second = "decrement_then_check", "check_then_decrement_checked"
+    items = [
+        Judged(first, {"served_rate": 0.99, "latency_p99_s": 0.593}, objective),
+        Judged(second, {"served_rate": 0.98, "latency_p99_s": 0.597}, objective),
+    ]
+    shown = what_it_shows(items)
+    assert f"lowest p99: {first} 593 ms (next: 597 ms)" in shown
+    assert all(len(phrase) <= LONGEST_PHRASE for phrase in shown)

@@ -11,28 +11,38 @@ import json
 import subprocess
 import sys
 
-from tests.test_real_load import loadtest_json, overloaded
+from tests import shared_runs
+from tests.test_real_load import loadtest_json
 
 #: 4 wall seconds at 0.02 play 200 model seconds: the outage is 60 s to 180 s.
-SHORT = ["--run-time", "4s", "--set", "real.time_scale=0.02", "--rate", "100"]
+SHORT = list(shared_runs.GATEWAY_OUTAGE)
 
 
 def test_breakers_fail_fast_and_the_queue_recovers_every_parked_payment() -> None:
-    variants = loadtest_json("gateway-outage", *SHORT)
+    # The real side of the per-scenario compare test's gateway-outage run (one run
+    # per session): 4 wall seconds at 0.02 play 200 model seconds, the outage is
+    # 60 s to 180 s.
+    result = shared_runs.compare("gateway-outage", *shared_runs.GATEWAY_OUTAGE)
+    assert result.returncode == 0, result.stderr[-3000:]
+    rows = {row["name"]: row for row in json.loads(result.stdout)["variants"]}
     no_breaker, breaker, queued = (
-        variants[name]["metrics"] for name in ("no_breaker", "breaker", "breaker_queue")
+        rows[name]["real"] for name in ("no_breaker", "breaker", "breaker_queue")
     )
-    for variant in variants.values():
-        metrics = variant["metrics"]
+    for row in rows.values():
+        metrics = row["real"]
         assert metrics["duplicate_charges"] == 0
+        assert metrics["errors"] == 0 and metrics["driver_exceptions"] == 0
         # Only a run that itself says its host was overloaded skips the orphan check.
-        if not overloaded(variant):
+        if row["withheld"] is None:
             assert metrics["orphan_payments"] == 0
     assert no_breaker["breaker_open_s"] == 0 and no_breaker["payment_queued"] == 0
     # Failing fast: most shoppers in the outage are answered at once, not after 30 s.
     assert breaker["breaker_open_s"] > 15 and breaker["breaker_rejections"] > 0
-    assert breaker["latency_p50_s"] < no_breaker["latency_p50_s"] / 10
-    assert breaker["latency_p99_s"] < no_breaker["latency_p99_s"]
+    if rows["breaker"]["withheld"] is None and rows["no_breaker"]["withheld"] is None:
+        # Latencies of a run whose host fell behind measure the host (its verdict is
+        # withheld): 3.4 s against 30.5 s once, at load average 10.
+        assert breaker["latency_p50_s"] < no_breaker["latency_p50_s"] / 10
+        assert breaker["latency_p99_s"] < no_breaker["latency_p99_s"]
     assert breaker["rejected"] > 0 and no_breaker["rejected"] == 0
     # Parked with their key, every payment is charged once the gateway is back.
     assert queued["payment_queued"] > 0

@@ -54,6 +54,8 @@ def test_compare_takes_its_store_from_the_environment() -> None:
         env={"CHECKOUTSIM_STORE": DEAD_STORE},
     )  # fmt: skip
     assert result.returncode == 2 and "cannot open the store" in result.stderr
+    # Said at once with the server's reason, not after the pool's 10 s time-out.
+    assert "Connection refused" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_compare_runs_the_real_side_on_postgresql_and_redis() -> None:

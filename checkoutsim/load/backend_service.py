@@ -39,5 +39,7 @@ def open_service(
         )
     except Exception as error:
         if type(error).__module__.startswith(("psycopg", "redis")):
-            raise LoadError(f"cannot open the store: {error}") from None
+            # The driver's message can run to several lines: its first says why.
+            reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+            raise LoadError(f"cannot open the store: {reason}") from None
         raise

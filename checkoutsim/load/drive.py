@@ -16,6 +16,7 @@ from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.schedule import plan
 from checkoutsim.load.session import Progress, SessionResult
 from checkoutsim.load.shoppers import ShopperRun, told_from_response
+from checkoutsim.load.sweeper_watch import SweeperPasses, SweeperWatch
 from checkoutsim.load.users import InProcessShopper
 from checkoutsim.real import overload, records
 from checkoutsim.real.records import ServerFacts
@@ -44,7 +45,10 @@ def drive_in_process(
 
     run = ShopperRun(plan(settings, options.seed), settings, send, options.seed)
     samples: list[tuple[float, ...]] = []
-    jobs = session.background_jobs(service, runtime, settings, samples, lambda: len(run.requests))
+    passes = SweeperPasses()
+    jobs = session.background_jobs(
+        service, runtime, settings, samples, lambda: len(run.requests), passes
+    )
     opts = session_options(settings, options)
     env = session.environment([InProcessShopper], opts, run)
     runner = env.create_local_runner()
@@ -60,6 +64,12 @@ def drive_in_process(
         variant.name,
         samples,
         progress,
+        SweeperWatch(
+            now_s=runtime.time.now,
+            late_landed_s=lambda: runtime.late_landed_s,
+            passes=passes,
+            has_work=lambda: runtime.offload(service.sweeper_has_work),
+        ),
     )
     run.mark_running()
     result = session.finish(env, runner, history, options.html)
@@ -89,11 +99,16 @@ def _play(
     name: str,
     samples: list[tuple[float, ...]],
     progress: Progress | None,
+    sweeper_watch: SweeperWatch | None = None,
 ) -> None:
     """Wait out the schedule and the drain, reporting progress.
 
     The drain ends early once every shopper has an answer and ``background()``
-    (late gateway work, payments still parked in the retry queue) is 0.
+    (late gateway work, payments still parked in the retry queue) is 0. With a
+    sweeper, the payments whose outcome stayed unknown are its to settle, as the
+    model's sweeper settles them in its full drain: the drain waits for a pass
+    past their minimum age (``SweeperWatch.settled``) or, without a watch (a
+    remote target), for the time one takes after the last saga ended.
     """
     assert run.origin_perf is not None
     scale = settings.real.time_scale
@@ -102,7 +117,8 @@ def _play(
 
     sweeper = settings.saga
     sweep_s = (sweeper.sweeper_min_age_s + sweeper.sweeper_interval_s) * scale
-    quiet_since: list[float] = []
+    # (wall clock, model clock) when the shop last went quiet.
+    quiet_since: list[tuple[float, float]] = []
 
     def done() -> bool:
         now = time.perf_counter()
@@ -110,11 +126,18 @@ def _play(
             quiet_since.clear()
             return False
         if not quiet_since:
-            quiet_since.append(now)
-        # With a sweeper, payments whose outcome stayed unknown are its to settle:
-        # the drain gives it one pass past its minimum age after the last saga ended.
-        swept = sweeper.sweeper_interval_s == 0 or now >= quiet_since[0] + sweep_s
-        return swept and background() == 0
+            quiet_since.append((now, sweeper_watch.now_s() if sweeper_watch else 0.0))
+        if background() != 0:
+            return False
+        if sweeper.sweeper_interval_s == 0:
+            return True
+        if sweeper_watch is None:
+            return now >= quiet_since[0][0] + sweep_s
+        # Not a fixed wait: a pass's look-up can start just after a wait of
+        # min age + interval ends (passes drift by the look-up's own time), and a
+        # capture can land after the shop went quiet; either left an orphan the
+        # model, which drains in full, never has.
+        return sweeper_watch.settled(quiet_since[0][1], sweeper.sweeper_min_age_s)
 
     session.wait(
         hard_end,

@@ -73,6 +73,9 @@ class GeventRuntime:
         self._inventory_busy = 0
         self._inventory_queued = 0
         self.background = gevent.pool.Group()
+        #: When (model seconds) the last work scheduled by ``later`` (a late
+        #: capture) finished: money that moved after its saga ended.
+        self.late_landed_s = float("-inf")
         self._hub = gevent.get_hub()
         self._waiters: dict[str, deque[gevent.event.Event]] = {}
         # Lock lines are touched only in the hub's thread (``notify`` from a pool
@@ -211,7 +214,13 @@ class GeventRuntime:
         self._in_hub(self._spawn_later, seconds, function)
 
     def _spawn_later(self, seconds: float, function: Callable[[], Any]) -> None:
-        greenlet = gevent.spawn_later(self.time.wall(seconds), self.offload, function)
+        def landed() -> Any:
+            try:
+                return function()
+            finally:
+                self.late_landed_s = self.time.now()
+
+        greenlet = gevent.spawn_later(self.time.wall(seconds), self.offload, landed)
         self.background.add(greenlet)
 
     def spawn(self, function: Callable[..., Any], *args: Any) -> gevent.Greenlet:

@@ -24,6 +24,7 @@ from locust.html import get_html_report
 from locust.runners import Runner
 
 from checkoutsim.load.runtime import GeventRuntime
+from checkoutsim.load.sweeper_watch import SweeperPasses
 from checkoutsim.real.service import CheckoutService
 from checkoutsim.scenario.settings import Settings
 
@@ -93,8 +94,12 @@ def background_jobs(
     settings: Settings,
     samples: list[tuple[float, ...]],
     in_flight: Callable[[], int],
+    passes: SweeperPasses | None = None,
 ) -> list[gevent.Greenlet]:
-    """The service's reaper, its sweeper and retry-queue consumers (if enabled), the sampler."""
+    """The service's reaper, its sweeper and retry-queue consumers (if enabled), the sampler.
+
+    ``passes``, if given, is told when each sweeper pass finished its look-up.
+    """
     saga = settings.saga
 
     def every(model_seconds: float, job: Callable[[], None]) -> None:
@@ -114,11 +119,14 @@ def background_jobs(
             refunding.discard(capture_id)
 
     def sweep() -> None:
+        began = runtime.time.now()
         # Refunds run concurrently, as the model's sweeper runs them.
         for capture_id in service.find_orphans():
             if capture_id not in refunding:
                 refunding.add(capture_id)
                 runtime.spawn(refund, capture_id)
+        if passes is not None:
+            passes.looked_from_s = began
 
     def sample() -> None:
         available, reserved, orders, captures = runtime.offload(service.sample)

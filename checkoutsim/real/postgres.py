@@ -171,8 +171,12 @@ class PostgresDatabase:
         round_trip_s: float = 0.0,
         pause: Callable[[float], None] | None = None,
     ) -> None:
+        import psycopg
         from psycopg_pool import ConnectionPool
 
+        # A server that refuses or does not answer is said at once, with its
+        # reason: the pool would retry for its whole time-out and then give none.
+        psycopg.connect(dsn, connect_timeout=5).close()
         self.dsn = dsn
         self.schema = schema_name
         self.round_trip_s = round_trip_s

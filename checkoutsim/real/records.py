@@ -45,7 +45,8 @@ from checkoutsim.scenario.settings import Faults
 from checkoutsim.world.faults import FaultSchedule
 
 GRANT_COLUMNS = ("token", "name", "granted_s", "expires_s", "released_s")
-#: The real body's orders also name the capture that paid for each.
+#: Orders with the capture that paid for each (the model records it too: money is
+#: matched by capture in both bodies, `checkoutsim.results.audit.orphan_payments`).
 REAL_ORDER_COLUMNS = (*ORDER_COLUMNS, "capture_id")
 #: Which request's key each server intent was allocated for.
 KEY_COLUMNS = ("intent_id", "key")

@@ -91,13 +91,14 @@ def orphan_payments(
 ) -> Check:
     """Every capture ends paying for an order or refunded.
 
-    When orders record the capture that paid for them (the real body's
-    ``capture_id``), money is matched by capture: a capture is covered only if
-    an order records it or it was refunded, so a second capture for an intent
-    that has its order is an orphan whatever the intents say, and the count is
-    of captures. The model's orders name no capture: there money is matched by
-    intent. Intents whose checkout was still running when the history ended
-    have not ended yet: they are left out, and counted as in flight elsewhere.
+    Both bodies' orders record the capture that paid for them (``capture_id``),
+    so money is matched by capture in both: a capture is covered only if an
+    order records it or it was refunded, so a second capture for an intent that
+    has its order is an orphan (as well as a duplicate charge) whatever the
+    intents say, and the count is of captures. (A hand-built history whose
+    orders name no capture is matched by intent, one orphan per intent.)
+    Intents whose checkout was still running when the history ended have not
+    ended yet: they are left out, and counted as in flight elsewhere.
     """
     unrefunded = ledger[ledger["refunded_s"].isna()]
     by_capture = "capture_id" in orders.columns
@@ -115,8 +116,8 @@ def orphan_payments(
 def unpaid_orders(ledger: pd.DataFrame, orders: pd.DataFrame) -> Check:
     """Every order is paid for by a capture that was not refunded.
 
-    By the capture the order records when it records one (the real body),
-    else by intent (the model).
+    By the capture the order records (both bodies), else, for a hand-built
+    history whose orders name none, by intent.
     """
     column = "capture_id" if "capture_id" in orders.columns else "intent_id"
     paid = ledger.loc[ledger["refunded_s"].isna(), column]

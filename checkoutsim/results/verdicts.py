@@ -213,10 +213,14 @@ def _best(items: Sequence[Judged], key: str, higher: bool, shown: Any, what: str
     # Too many tied to name on one line: count them instead.
     first = _names(best) if len(best) == 1 else f"{len(best)} variants"
     second = _names(runner) if len(runner) == 1 else f"{len(runner)} variants"
-    return (
+    counted = (
         f"{what}: {first} {shown(values[0], values[1])}"
         f" ({second} next, {shown(values[1], values[0])})"
     )
+    if len(counted) <= LONGEST_PHRASE:
+        return counted
+    # Two long names: the runner-up's figure alone, which is what the phrase weighs.
+    return f"{what}: {first} {shown(values[0], values[1])} (next: {shown(values[1], values[0])})"
 
 
 def what_it_shows(items: Sequence[Judged]) -> list[str]:

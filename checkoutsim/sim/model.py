@@ -70,12 +70,12 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
             "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
             "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
             "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
+            # Money is matched by capture, as in the real body: a second capture of an
+            # ordered payment (at this provider or another) is an orphan whatever the
+            # intents say.
+            "capture_id": np.frombuffer(shop.order_capture, dtype=np.int64).copy(),
         }
     )
-    if providers is not None:
-        # Money is matched by capture, as in the real body: a second capture of an
-        # ordered payment, at another provider, is an orphan whatever the intents say.
-        orders["capture_id"] = np.frombuffer(shop.order_capture, dtype=np.int64).copy()
     return History(
         checkouts=_checkout_frame(shoppers),
         orders=orders,

@@ -58,7 +58,7 @@ class Shop:
     order_sku: array[int] = field(default_factory=lambda: array("q"))
     order_quantity: array[int] = field(default_factory=lambda: array("q"))
     order_time: array[float] = field(default_factory=lambda: array("d"))
-    #: The capture that paid for each order (-1 for none known).
+    #: The capture that paid for each order, as the real body's orders record it (-1 for none).
     order_capture: array[int] = field(default_factory=lambda: array("q"))
     sold: list[int] = field(default_factory=list)
     reserved_units: int = 0
