@@ -128,6 +128,19 @@ def test_wrap_phrases_breaks_only_between_phrases() -> None:
     assert wrap_phrases("no_breaker:", phrases, 200) == ["no_breaker: " + " ".join(phrases)]
 
 
+def test_a_phrase_longer_than_a_line_breaks_before_its_bracket_or_between_figures() -> None:
+    long = "lowest p99: primary_only_with_retry_queue 5.14 s (primary_only next, 5.15 s);"
+    assert wrap_phrases("What it shows:", [long], 60) == [
+        "What it shows:",
+        "    lowest p99: primary_only_with_retry_queue 5.14 s",
+        "    (primary_only next, 5.15 s);",
+    ]
+    # No bracket to break at: words break, but never a figure from its unit.
+    words = "served " + " ".join(f"{number}.5 ms" for number in range(12))
+    for line in wrap_phrases("x:", [words], 30):
+        assert len(line) <= 30 and not line.rstrip().endswith(tuple("0123456789")), line
+
+
 def test_replications_fit_80_columns_too() -> None:
     loaded = scenarios.load("flash-sale", short("flash-sale"))
     result = run_scenario(loaded, seed=1, replications=2)

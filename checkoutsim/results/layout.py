@@ -11,6 +11,7 @@ never inside one. Any command's table can use them (run, load test, compare).
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 
@@ -45,13 +46,27 @@ def wrap_phrases(prefix: str, phrases: Sequence[str], width: int, indent: int = 
         if len(line) <= width:
             wrapped.append(line)
             continue
-        # A phrase longer than a line: wrapped between words, as a last resort.
+        # A phrase longer than a line: broken before its bracket when both parts fit,
+        # else between words as a last resort, a figure never parted from its unit.
         text = line.lstrip()
         lead = line[: len(line) - len(text)]
-        wrapped += textwrap.wrap(
-            text, width, initial_indent=lead, subsequent_indent=" " * (len(lead) or indent)
-        )
+        later = " " * (len(lead) or indent)
+        head, bracket, rest = text.partition(" (")
+        if bracket and len(lead + head) <= width and len(later + "(" + rest) <= width:
+            wrapped += [lead + head, later + "(" + rest]
+            continue
+        glued = _FIGURE_AND_UNIT.sub(lambda match: match.group(0).replace(" ", _GLUE), text)
+        wrapped += [
+            piece.replace(_GLUE, " ")
+            for piece in textwrap.wrap(glued, width, initial_indent=lead, subsequent_indent=later)
+        ]
     return wrapped
+
+
+#: A space textwrap does not break at (it is not ASCII whitespace), put back after wrapping.
+_GLUE = "\u00a0"
+#: A figure and the unit after it ("5.15 s", "516 ms", "99.9 %"), which stay on one line.
+_FIGURE_AND_UNIT = re.compile(r"\d[\d,.]* (?:s|ms|%|pts|units?)\b")
 
 
 def _width(cell: Cell) -> int:
