@@ -14,7 +14,7 @@ from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.consumers import RetryConsumers
 from checkoutsim.sim.engine import Engine
-from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
+from checkoutsim.sim.shoppers import Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
 from checkoutsim.world.arrivals import streams
 from checkoutsim.world.policies import policies
@@ -47,10 +47,10 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     env.process(_sampler(env, engine, shoppers, consumers, samples))
     end = settings.load.duration_s + settings.load.drain_s
     env.run(until=end)
-    _close_unanswered(shoppers, settings.shopper.timeout_s, end)
+    shoppers.intents.close_unanswered(settings.shopper.timeout_s, end)
 
     return History(
-        checkouts=_checkout_frame(shoppers),
+        checkouts=shoppers.intents.frame(),
         orders=pd.DataFrame(
             {
                 "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64).copy(),
@@ -132,41 +132,6 @@ def _counters(engine: Engine, consumers: RetryConsumers | None) -> dict[str, flo
             }
         )
     return counters
-
-
-def _close_unanswered(shoppers: Shoppers, timeout_s: float, end: float) -> None:
-    """Shoppers still waiting when the run ends have given up if their time-out passed."""
-    for intent in shoppers.intents:
-        if intent.answered_s < 0 and intent.arrival_s + timeout_s <= end:
-            intent.told = TIMED_OUT
-            intent.answered_s = intent.arrival_s + timeout_s
-
-
-def _checkout_frame(shoppers: Shoppers) -> pd.DataFrame:
-    """One row per intent, with the latency the shopper saw.
-
-    Built column by column: a list of row tuples would cost more memory than
-    the frame itself for a million checkouts.
-    """
-    intents = shoppers.intents
-    frame = pd.DataFrame(
-        {
-            "intent_id": np.fromiter((i.intent_id for i in intents), np.int64, len(intents)),
-            "arrival_s": np.fromiter((i.arrival_s for i in intents), float, len(intents)),
-            "sku": np.fromiter((i.sku for i in intents), np.int64, len(intents)),
-            "quantity": np.fromiter((i.quantity for i in intents), np.int64, len(intents)),
-            "clicks": np.fromiter((i.clicks for i in intents), np.int64, len(intents)),
-            "attempts": np.fromiter((i.attempts for i in intents), np.int64, len(intents)),
-            "told": pd.Categorical([i.told for i in intents]),
-            "answered_s": np.fromiter((i.answered_s for i in intents), float, len(intents)),
-            "unfinished": np.fromiter((i.running > 0 for i in intents), bool, len(intents)),
-        }
-    )
-    answered = frame["answered_s"].to_numpy() >= 0
-    frame["latency_s"] = np.where(
-        answered, frame["answered_s"].to_numpy() - frame["arrival_s"].to_numpy(), np.nan
-    )
-    return frame
 
 
 def _ledger_frame(ledger: Ledger) -> pd.DataFrame:
