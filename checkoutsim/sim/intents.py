@@ -1,7 +1,7 @@
 """The shoppers' checkout intents as typed columns, one row per intent.
 
 A million simulated checkouts kept as a million Python objects cost about
-200 bytes each (the object, its boxed floats and ints); here a row is 37 bytes
+200 bytes each (the object, its boxed floats and ints); here a row is 45 bytes
 of typed arrays that grow in place, and the checkout frame is built from them
 without visiting a Python object per row. A row's index is its intent id.
 """
@@ -53,8 +53,8 @@ class IntentTable:
         self.arrival_s = array("d")
         self.sku = array("q")
         self.quantity = array("q")
-        self.clicks = array("i")
-        self.attempts = array("i")
+        self.clicks = array("q")
+        self.attempts = array("q")
         self.told = array("b")
         self.answered_s = array("d")
         self.current_attempt = array("i")
@@ -88,22 +88,28 @@ class IntentTable:
         told[late] = TIMED_OUT_CODE
 
     def frame(self) -> pd.DataFrame:
-        """One row per intent, with the latency the shopper saw."""
+        """One row per intent, with the latency the shopper saw.
+
+        The frame's numeric columns are views of the columns here, not copies:
+        the table is done with once the run is over, and a copy would double
+        the largest thing a long run holds.
+        """
         count = len(self)
         arrival = np.frombuffer(self.arrival_s, dtype=np.float64)
         answered = np.frombuffer(self.answered_s, dtype=np.float64)
         frame = pd.DataFrame(
             {
                 "intent_id": np.arange(count, dtype=np.int64),
-                "arrival_s": arrival.copy(),
-                "sku": np.frombuffer(self.sku, dtype=np.int64).copy(),
-                "quantity": np.frombuffer(self.quantity, dtype=np.int64).copy(),
-                "clicks": np.frombuffer(self.clicks, dtype=np.int32).astype(np.int64),
-                "attempts": np.frombuffer(self.attempts, dtype=np.int32).astype(np.int64),
+                "arrival_s": arrival,
+                "sku": np.frombuffer(self.sku, dtype=np.int64),
+                "quantity": np.frombuffer(self.quantity, dtype=np.int64),
+                "clicks": np.frombuffer(self.clicks, dtype=np.int64),
+                "attempts": np.frombuffer(self.attempts, dtype=np.int64),
                 "told": _told_categorical(np.frombuffer(self.told, dtype=np.int8)),
-                "answered_s": answered.copy(),
+                "answered_s": answered,
                 "unfinished": np.frombuffer(self.running, dtype=np.int32) > 0,
-            }
+            },
+            copy=False,
         )
         frame["latency_s"] = np.where(answered >= 0, answered - arrival, np.nan)
         return frame

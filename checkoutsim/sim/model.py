@@ -48,22 +48,30 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     end = settings.load.duration_s + settings.load.drain_s
     env.run(until=end)
     shoppers.intents.close_unanswered(settings.shopper.timeout_s, end)
+    counters = _counters(engine, consumers)
+    # The keyed tables no frame holds go before the frames are built, so that
+    # a run's peak memory is the larger of the two, not their sum.
+    shop.payments.clear()
+    shop.reservations.clear()
+    ledger.keys.clear()
 
     return History(
         checkouts=shoppers.intents.frame(),
+        # Views of the typed columns, not copies (the run is over: they are done with).
         orders=pd.DataFrame(
             {
-                "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64).copy(),
-                "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
-                "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
-                "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
-            }
+                "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64),
+                "sku": np.frombuffer(shop.order_sku, dtype=np.int64),
+                "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64),
+                "time_s": np.frombuffer(shop.order_time, dtype=float),
+            },
+            copy=False,
         ),
         ledger=_ledger_frame(ledger),
         timeline=pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS)),
         stock=tuple(shop.initial_stock),
         duration_s=end,
-        counters=_counters(engine, consumers),
+        counters=counters,
         fault_windows=engine.faults.windows(),
     )
 
@@ -143,11 +151,12 @@ def _ledger_frame(ledger: Ledger) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "capture_id": np.arange(count, dtype=np.int64),
-            "intent_id": np.frombuffer(ledger.capture_intent, dtype=np.int64).copy(),
-            "amount": np.frombuffer(ledger.capture_amount, dtype=np.int64).copy(),
-            "time_s": np.frombuffer(ledger.capture_time, dtype=float).copy(),
+            "intent_id": np.frombuffer(ledger.capture_intent, dtype=np.int64),
+            "amount": np.frombuffer(ledger.capture_amount, dtype=np.int64),
+            "time_s": np.frombuffer(ledger.capture_time, dtype=float),
             "refunded_s": refunded,
-        }
+        },
+        copy=False,
     )
 
 

@@ -96,7 +96,9 @@ class Shop:
     reservations: dict[int, Reservation] = field(default_factory=dict)
     reservations_made: int = 0
     _expiry_queue: deque[int] = field(default_factory=deque)
-    payments: dict[str, PaymentRecord] = field(default_factory=dict)
+    #: The payment table by key: a captured row as its capture id alone (a
+    #: million row objects would cost 56 bytes each), any other as its record.
+    payments: dict[str, PaymentRecord | int] = field(default_factory=dict)
     #: The intents with an order (UNIQUE per intent); rows in the columns below.
     orders: OrderedIntents = field(default_factory=lambda: OrderedIntents())
     order_intent: array[int] = field(default_factory=lambda: array("q"))
@@ -334,13 +336,27 @@ class Shop:
 
     # --- the shop's payment table ------------------------------------------------
 
+    def payment(self, key: str) -> PaymentRecord | None:
+        """The payment row stored under ``key``, if any."""
+        stored = self.payments.get(key)
+        if isinstance(stored, int):
+            return PaymentRecord(key, KeyState.CAPTURED, stored)
+        return stored
+
     def insert_payment(self, record: PaymentRecord) -> PaymentRecord | None:
         """Insert under a UNIQUE key; return the clashing row if there is one."""
-        existing = self.payments.get(record.key)
+        existing = self.payment(record.key)
         if existing is not None and existing.state is not KeyState.RETRY:
             return existing
-        self.payments[record.key] = record
+        self.update_payment(record)
         return None
+
+    def update_payment(self, record: PaymentRecord) -> None:
+        """Store ``record`` under its key, over any row there."""
+        if record.state is KeyState.CAPTURED and record.capture_id is not None:
+            self.payments[record.key] = record.capture_id
+        else:
+            self.payments[record.key] = record
 
 
 def split_stock(units: int, buckets: int) -> list[int]:
@@ -357,7 +373,9 @@ class Ledger:
     capture_time: array[float] = field(default_factory=lambda: array("d"))
     capture_amount: array[int] = field(default_factory=lambda: array("q"))
     refunded_at: dict[int, float] = field(default_factory=dict)
-    keys: dict[str, ChargeResult | None] = field(default_factory=dict)
+    #: The answer stored under each key: None while in flight, a capture as its
+    #: id alone (a million result objects would cost 48 bytes each), else the result.
+    keys: dict[str, ChargeResult | int | None] = field(default_factory=dict)
     #: Intents whose funds a two-phase prepare holds (captured, never declined again).
     held: set[int] = field(default_factory=set)
 
