@@ -55,6 +55,7 @@ from checkoutsim.policy.ops import (
     Wait,
     WriteStock,
 )
+from checkoutsim.policy.records import record
 
 #: The strategies found in the wild, added after the first five.
 WILD_STRATEGIES = (
@@ -78,7 +79,7 @@ class ReserveStatus(Enum):
     ERROR = "error"  # the store refused the write (a CHECK constraint fired)
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReserveResult:
     """Outcome of a reservation attempt; ``reservation_id`` set when reserved."""
 

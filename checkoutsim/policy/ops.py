@@ -1,17 +1,18 @@
 """Operations the policy core yields to whichever body runs it, and their results.
 
-Every operation is a small frozen dataclass. A body (the SimPy model or the real
-service) executes it and sends the result back into the policy generator. The
-results are plain values or the small result types below, so the two bodies can
-be checked against each other.
+Every operation is a small frozen dataclass (``records.record``). A body (the
+SimPy model or the real service) executes it and sends the result back into
+the policy generator. The results are plain values or the small result types
+below, so the two bodies can be checked against each other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
-from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
+
+from checkoutsim.policy.records import record
 
 T = TypeVar("T")
 
@@ -19,7 +20,7 @@ T = TypeVar("T")
 Step = Generator["Operation", Any, T]
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReservationRequest:
     """What a successful stock write should also record as a reservation."""
 
@@ -29,7 +30,7 @@ class ReservationRequest:
     ttl_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class StockRow:
     """A read of one SKU's inventory row."""
 
@@ -60,14 +61,14 @@ UNAVAILABLE = _Unavailable()
 # --- inventory store -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReadStock(Operation):
     """Read a SKU's row; the result is a ``StockRow``."""
 
     sku: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WriteStock(Operation):
     """Blindly write a new ``available`` value and record the reservation.
 
@@ -81,7 +82,7 @@ class WriteStock(Operation):
     fence_token: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CompareAndSetStock(Operation):
     """Write ``available`` only if the row's version is still ``expected_version``.
 
@@ -94,7 +95,7 @@ class CompareAndSetStock(Operation):
     reservation: ReservationRequest
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DecrementIfAvailable(Operation):
     """One conditional update: take ``quantity`` only where that many are left.
 
@@ -134,7 +135,7 @@ STOCK_NEGATIVE = _StockNegative()
 CONSTRAINT_FAILED = _ConstraintFailed()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DecrementStock(Operation):
     """``UPDATE ... SET available = available - q`` with no stock condition.
 
@@ -151,7 +152,7 @@ class DecrementStock(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DecrementThenCheck(Operation):
     """Redis-style ``DECRBY``: take the units first, look at the new value after.
 
@@ -168,7 +169,7 @@ class DecrementThenCheck(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class GiveBack(Operation):
     """``INCRBY`` the units a ``DecrementThenCheck`` took and could not keep."""
 
@@ -176,7 +177,7 @@ class GiveBack(Operation):
     quantity: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReserveForUpdate(Operation):
     """``BEGIN; SELECT ... FOR UPDATE; check; UPDATE; COMMIT``: a pessimistic row lock.
 
@@ -192,7 +193,7 @@ class ReserveForUpdate(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DecrementBucket(Operation):
     """A conditional decrement of one of the SKU's stock buckets (rows).
 
@@ -209,7 +210,7 @@ class DecrementBucket(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReserveThroughQueue(Operation):
     """Send the reservation to the SKU's queue; its one consumer answers in order.
 
@@ -226,7 +227,7 @@ class ReserveThroughQueue(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AcquireMutex(Operation):
     """Take the serving process's in-memory lock ``name``, waiting as long as it takes.
 
@@ -238,7 +239,7 @@ class AcquireMutex(Operation):
     holder: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReleaseMutex(Operation):
     """Release the in-process lock ``name`` held by ``holder``."""
 
@@ -246,7 +247,7 @@ class ReleaseMutex(Operation):
     holder: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class AcquireLock(Operation):
     """Take a lease on ``name`` for ``ttl_s``, waiting at most ``wait_s``.
 
@@ -258,7 +259,7 @@ class AcquireLock(Operation):
     wait_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReleaseLock(Operation):
     """Release ``name`` if ``token`` still holds it (compare-and-delete)."""
 
@@ -266,7 +267,7 @@ class ReleaseLock(Operation):
     token: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ReleaseReservation(Operation):
     """Return a reservation's units to stock. Result: True if it was still held."""
 
@@ -285,7 +286,7 @@ class KeyState(Enum):
     RETRY = "retry"  # nothing was charged; the next request with the key may claim the row
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PaymentRecord:
     """A row of the shop's payment table."""
 
@@ -294,14 +295,14 @@ class PaymentRecord:
     capture_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class LookupPayment(Operation):
     """Find the payment row for ``key``. Result: ``PaymentRecord`` or ``None``."""
 
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class InsertPayment(Operation):
     """Insert a payment row under a UNIQUE key.
 
@@ -312,7 +313,7 @@ class InsertPayment(Operation):
     record: PaymentRecord
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UpdatePayment(Operation):
     """Overwrite the row for ``record.key`` with the final state."""
 
@@ -332,7 +333,7 @@ class ChargeStatus(Enum):
     UNKNOWN = "unknown"  # time-out or lost response: money may or may not have moved
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ChargeResult:
     """The caller's view of one gateway call."""
 
@@ -340,7 +341,7 @@ class ChargeResult:
     capture_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Charge(Operation):
     """Ask the gateway to capture ``amount`` for an intent, optionally with a key."""
 
@@ -349,14 +350,14 @@ class Charge(Operation):
     gateway_key: str | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Refund(Operation):
     """Refund a capture. Result: True if the gateway recorded the refund."""
 
     capture_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class UnrefundedCaptures(Operation):
     """List captures older than ``min_age_s`` that have no refund, from the ledger.
 
@@ -378,7 +379,7 @@ class OrderStatus(Enum):
     RESERVATION_EXPIRED = "reservation_expired"  # the units went back to stock
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Authorize(Operation):
     """Two-phase commit's prepare at the gateway: hold funds. Result: True if held."""
 
@@ -386,7 +387,7 @@ class Authorize(Operation):
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class EnqueuePayment(Operation):
     """Park a payment in the retry queue; its consumer finishes the saga later.
 
@@ -403,7 +404,7 @@ class EnqueuePayment(Operation):
     reservation_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CreateOrder(Operation):
     """Create the order for an intent from its reservation (UNIQUE per intent).
 
@@ -421,14 +422,14 @@ class CreateOrder(Operation):
     quantity: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class HasOrder(Operation):
     """Does an order exist for this intent? Result: bool."""
 
     intent_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Checkpoint(Operation):
     """A step boundary where the transaction's coordinator must be alive.
 
@@ -441,7 +442,7 @@ class Checkpoint(Operation):
     begin: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Wait(Operation):
     """Do nothing for ``seconds`` (a back-off)."""
 

@@ -27,6 +27,7 @@ from checkoutsim.policy.ops import (
     UpdatePayment,
     Wait,
 )
+from checkoutsim.policy.records import record
 from checkoutsim.policy.retry import backoff_delay
 
 STRATEGIES = ("no_key", "check_then_charge", "key_first")
@@ -42,7 +43,7 @@ class PayStatus(Enum):
     CONFLICT = "conflict"  # another request with the same key is still running
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class PayResult:
     """Outcome of a payment attempt; ``capture_id`` set when captured."""
 

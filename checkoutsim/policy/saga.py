@@ -38,6 +38,7 @@ from checkoutsim.policy.ops import (
     Wait,
 )
 from checkoutsim.policy.payment import PaymentPolicy, PayStatus, gateway_key, pay
+from checkoutsim.policy.records import record
 from checkoutsim.policy.retry import backoff_delay
 
 COMPENSATION_MODES = ("none", "refund_only", "saga", "refund_then_retry")
@@ -80,7 +81,7 @@ class SagaPolicy:
             raise ValueError(f"unknown inventory-down handling {self.when_inventory_down!r}")
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CheckoutRequest:
     """One checkout request as the service receives it."""
 
