@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim import __version__
-from checkoutsim.experiments.scheduling import costliest_first
 from checkoutsim.results.history import History
 from checkoutsim.results.metrics import aggregate, summarise, verdict
 from checkoutsim.results.verdicts import Judged
@@ -173,13 +172,6 @@ def execute(
         gc.freeze()
     pool = executor or ProcessPoolExecutor(max_workers=jobs)
     try:
-        if own:
-            # Local processes: costliest variants first, so that the last
-            # tasks are short and the processes finish together. A variant's
-            # replications share one settings object (a sweep's points do not).
-            return costliest_first(
-                pool, simulate_once, tasks, lambda task: id(task[0]), jobs, progress
-            )
         futures = [pool.submit(simulate_once, *task) for task in tasks]
         outputs = []
         for done, future in enumerate(futures, start=1):
