@@ -55,7 +55,6 @@ from checkoutsim.policy.ops import (
     Wait,
     WriteStock,
 )
-from checkoutsim.policy.records import record
 
 #: The strategies found in the wild, added after the first five.
 WILD_STRATEGIES = (
@@ -79,7 +78,7 @@ class ReserveStatus(Enum):
     ERROR = "error"  # the store refused the write (a CHECK constraint fired)
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReserveResult:
     """Outcome of a reservation attempt; ``reservation_id`` set when reserved."""
 

@@ -1,18 +1,17 @@
 """Operations the policy core yields to whichever body runs it, and their results.
 
-Every operation is a small frozen dataclass (``records.record``). A body (the
-SimPy model or the real service) executes it and sends the result back into
-the policy generator. The results are plain values or the small result types
-below, so the two bodies can be checked against each other.
+Every operation is a small frozen dataclass. A body (the SimPy model or the real
+service) executes it and sends the result back into the policy generator. The
+results are plain values or the small result types below, so the two bodies can
+be checked against each other.
 """
 
 from __future__ import annotations
 
 from collections.abc import Generator
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any, TypeVar
-
-from checkoutsim.policy.records import record
 
 T = TypeVar("T")
 
@@ -20,7 +19,7 @@ T = TypeVar("T")
 Step = Generator["Operation", Any, T]
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReservationRequest:
     """What a successful stock write should also record as a reservation."""
 
@@ -30,7 +29,7 @@ class ReservationRequest:
     ttl_s: float
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class StockRow:
     """A read of one SKU's inventory row."""
 
@@ -61,14 +60,14 @@ UNAVAILABLE = _Unavailable()
 # --- inventory store -----------------------------------------------------------------
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReadStock(Operation):
     """Read a SKU's row; the result is a ``StockRow``."""
 
     sku: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class WriteStock(Operation):
     """Blindly write a new ``available`` value and record the reservation.
 
@@ -82,7 +81,7 @@ class WriteStock(Operation):
     fence_token: int | None = None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class CompareAndSetStock(Operation):
     """Write ``available`` only if the row's version is still ``expected_version``.
 
@@ -95,7 +94,7 @@ class CompareAndSetStock(Operation):
     reservation: ReservationRequest
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class DecrementIfAvailable(Operation):
     """One conditional update: take ``quantity`` only where that many are left.
 
@@ -135,7 +134,7 @@ STOCK_NEGATIVE = _StockNegative()
 CONSTRAINT_FAILED = _ConstraintFailed()
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class DecrementStock(Operation):
     """``UPDATE ... SET available = available - q`` with no stock condition.
 
@@ -152,7 +151,7 @@ class DecrementStock(Operation):
         return self.reservation.sku
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class DecrementThenCheck(Operation):
     """Redis-style ``DECRBY``: take the units first, look at the new value after.
 
@@ -169,7 +168,7 @@ class DecrementThenCheck(Operation):
         return self.reservation.sku
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class GiveBack(Operation):
     """``INCRBY`` the units a ``DecrementThenCheck`` took and could not keep."""
 
@@ -177,7 +176,7 @@ class GiveBack(Operation):
     quantity: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReserveForUpdate(Operation):
     """``BEGIN; SELECT ... FOR UPDATE; check; UPDATE; COMMIT``: a pessimistic row lock.
 
@@ -193,7 +192,7 @@ class ReserveForUpdate(Operation):
         return self.reservation.sku
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class DecrementBucket(Operation):
     """A conditional decrement of one of the SKU's stock buckets (rows).
 
@@ -210,7 +209,7 @@ class DecrementBucket(Operation):
         return self.reservation.sku
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReserveThroughQueue(Operation):
     """Send the reservation to the SKU's queue; its one consumer answers in order.
 
@@ -227,7 +226,7 @@ class ReserveThroughQueue(Operation):
         return self.reservation.sku
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class AcquireMutex(Operation):
     """Take the serving process's in-memory lock ``name``, waiting as long as it takes.
 
@@ -239,7 +238,7 @@ class AcquireMutex(Operation):
     holder: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReleaseMutex(Operation):
     """Release the in-process lock ``name`` held by ``holder``."""
 
@@ -247,7 +246,7 @@ class ReleaseMutex(Operation):
     holder: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class AcquireLock(Operation):
     """Take a lease on ``name`` for ``ttl_s``, waiting at most ``wait_s``.
 
@@ -259,7 +258,7 @@ class AcquireLock(Operation):
     wait_s: float
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReleaseLock(Operation):
     """Release ``name`` if ``token`` still holds it (compare-and-delete)."""
 
@@ -267,7 +266,7 @@ class ReleaseLock(Operation):
     token: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ReleaseReservation(Operation):
     """Return a reservation's units to stock. Result: True if it was still held."""
 
@@ -286,7 +285,7 @@ class KeyState(Enum):
     RETRY = "retry"  # nothing was charged; the next request with the key may claim the row
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class PaymentRecord:
     """A row of the shop's payment table."""
 
@@ -295,14 +294,14 @@ class PaymentRecord:
     capture_id: int | None = None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class LookupPayment(Operation):
     """Find the payment row for ``key``. Result: ``PaymentRecord`` or ``None``."""
 
     key: str
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class InsertPayment(Operation):
     """Insert a payment row under a UNIQUE key.
 
@@ -313,7 +312,7 @@ class InsertPayment(Operation):
     record: PaymentRecord
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class UpdatePayment(Operation):
     """Overwrite the row for ``record.key`` with the final state."""
 
@@ -333,7 +332,7 @@ class ChargeStatus(Enum):
     UNKNOWN = "unknown"  # time-out or lost response: money may or may not have moved
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class ChargeResult:
     """The caller's view of one gateway call."""
 
@@ -341,7 +340,7 @@ class ChargeResult:
     capture_id: int | None = None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Charge(Operation):
     """Ask the gateway to capture ``amount`` for an intent, optionally with a key."""
 
@@ -350,14 +349,14 @@ class Charge(Operation):
     gateway_key: str | None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Refund(Operation):
     """Refund a capture. Result: True if the gateway recorded the refund."""
 
     capture_id: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class UnrefundedCaptures(Operation):
     """List captures older than ``min_age_s`` that have no refund, from the ledger.
 
@@ -379,7 +378,7 @@ class OrderStatus(Enum):
     RESERVATION_EXPIRED = "reservation_expired"  # the units went back to stock
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Authorize(Operation):
     """Two-phase commit's prepare at the gateway: hold funds. Result: True if held."""
 
@@ -387,7 +386,7 @@ class Authorize(Operation):
     amount: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class EnqueuePayment(Operation):
     """Park a payment in the retry queue; its consumer finishes the saga later.
 
@@ -404,7 +403,7 @@ class EnqueuePayment(Operation):
     reservation_id: int | None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class CreateOrder(Operation):
     """Create the order for an intent from its reservation (UNIQUE per intent).
 
@@ -422,14 +421,14 @@ class CreateOrder(Operation):
     quantity: int = 0
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class HasOrder(Operation):
     """Does an order exist for this intent? Result: bool."""
 
     intent_id: int
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Checkpoint(Operation):
     """A step boundary where the transaction's coordinator must be alive.
 
@@ -442,7 +441,7 @@ class Checkpoint(Operation):
     begin: bool = False
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Wait(Operation):
     """Do nothing for ``seconds`` (a back-off)."""
 

@@ -27,7 +27,6 @@ from checkoutsim.policy.ops import (
     UpdatePayment,
     Wait,
 )
-from checkoutsim.policy.records import record
 from checkoutsim.policy.retry import backoff_delay
 
 STRATEGIES = ("no_key", "check_then_charge", "key_first")
@@ -43,7 +42,7 @@ class PayStatus(Enum):
     CONFLICT = "conflict"  # another request with the same key is still running
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class PayResult:
     """Outcome of a payment attempt; ``capture_id`` set when captured."""
 

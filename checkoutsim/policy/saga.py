@@ -38,7 +38,6 @@ from checkoutsim.policy.ops import (
     Wait,
 )
 from checkoutsim.policy.payment import PaymentPolicy, PayStatus, gateway_key, pay
-from checkoutsim.policy.records import record
 from checkoutsim.policy.retry import backoff_delay
 
 COMPENSATION_MODES = ("none", "refund_only", "saga", "refund_then_retry")
@@ -81,7 +80,7 @@ class SagaPolicy:
             raise ValueError(f"unknown inventory-down handling {self.when_inventory_down!r}")
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class CheckoutRequest:
     """One checkout request as the service receives it."""
 
