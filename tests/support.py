@@ -107,13 +107,13 @@ class StepBody:
 
     # payments
     def _LookupPayment(self, op: ops.LookupPayment) -> ops.PaymentRecord | None:
-        return self.shop.payments.get(op.key)
+        return self.shop.payment(op.key)
 
     def _InsertPayment(self, op: ops.InsertPayment) -> ops.PaymentRecord | None:
         return self.shop.insert_payment(op.record)
 
     def _UpdatePayment(self, op: ops.UpdatePayment) -> None:
-        self.shop.payments[op.record.key] = op.record
+        self.shop.update_payment(op.record)
 
     def _Charge(self, op: ops.Charge) -> ops.ChargeResult:
         if op.gateway_key is not None and op.gateway_key in self.ledger.keys:

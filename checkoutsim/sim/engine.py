@@ -368,7 +368,7 @@ class Engine:
 
     def _lookup_payment(self, op: ops.LookupPayment) -> SimStep:
         yield from self._payment_round_trip()
-        return self.shop.payments.get(op.key)
+        return self.shop.payment(op.key)
 
     def _insert_payment(self, op: ops.InsertPayment) -> SimStep:
         yield from self._payment_round_trip()
@@ -376,7 +376,7 @@ class Engine:
 
     def _update_payment(self, op: ops.UpdatePayment) -> SimStep:
         yield from self._payment_round_trip()
-        self.shop.payments[op.record.key] = op.record
+        self.shop.update_payment(op.record)
 
     # --- orders, coordinators and time ---------------------------------------------
 

@@ -62,7 +62,10 @@ class Books:
 
     def stored(self, key: str) -> ops.ChargeResult | None:
         """The answer stored under ``key``; None while in flight."""
-        return self.ledger.keys[key]
+        stored = self.ledger.keys[key]
+        if isinstance(stored, int):
+            return ops.ChargeResult(ops.ChargeStatus.CAPTURED, stored)
+        return stored
 
     def settle(
         self, intent_id: int, amount: int, key: str | None, declined: bool
@@ -75,7 +78,8 @@ class Books:
             capture_id = row * self.count + self.index
             result = ops.ChargeResult(ops.ChargeStatus.CAPTURED, capture_id)
         if key is not None:
-            self.ledger.keys[key] = result
+            # A capture is stored as its id alone (see ``Ledger.keys``).
+            self.ledger.keys[key] = result if declined else result.capture_id
         return result
 
     def take_token(self, intent_id: int) -> bool:

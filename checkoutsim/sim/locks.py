@@ -15,10 +15,37 @@ import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from heapq import heappush
 
 import simpy
+from simpy.events import NORMAL
 
 from checkoutsim.policy.inventory import LONG_LOCK_WAIT_S
+
+
+def reserve_slot(env: simpy.Environment, when: float) -> Slot:
+    """The place in SimPy's event order a timer made now for ``when`` would take.
+
+    SimPy orders events by time, then priority, then a serial number taken
+    when each is scheduled. A timer armed later, in this slot (``fire_in``),
+    fires exactly where one made now would have, even among others due at the
+    very same instant; a slot never armed costs nothing.
+    """
+    return when, next(env._eid)  # type: ignore[attr-defined]
+
+
+def fire_in(env: simpy.Environment, slot: Slot) -> simpy.Event:
+    """A timer event in a slot reserved earlier (see ``reserve_slot``)."""
+    event = simpy.Event(env)
+    event._ok = True
+    event._value = None
+    when, serial = slot
+    heappush(env._queue, (when, NORMAL, serial, event))  # type: ignore[attr-defined]
+    return event
+
+
+#: (simulated time, SimPy serial number) of a timer (see ``reserve_slot``).
+Slot = tuple[float, int]
 
 
 @dataclass(slots=True)
@@ -28,6 +55,8 @@ class Waiter:
     event: simpy.Event
     ttl_s: float
     asked_at: float
+    #: When (and where in SimPy's order) the waiter gives up if not served by then.
+    gives_up: Slot
     done: bool = False
 
 
@@ -41,6 +70,11 @@ class LockState:
     granted_at: float = 0.0
     watching: int | None = None
     waiters: deque[Waiter] = field(default_factory=deque)
+    #: The waiters whose give-up the lock's one give-up timer checks, in
+    #: give-up order (see ``LockTable._wait_in_line``).
+    giving_up: deque[Waiter] = field(default_factory=deque)
+    #: (when, token) of the expiry checks behind the lock's one expiry timer.
+    expiry_checks: deque[tuple[Slot, int | None]] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -81,13 +115,43 @@ class LockTable:
         if wait_s <= 0:
             self.stats.timeouts += 1
             return None
-        waiter = Waiter(self.env.event(), ttl_s, now)
+        waiter = Waiter(self.env.event(), ttl_s, now, reserve_slot(self.env, now + wait_s))
         lock.waiters.append(waiter)
-        # One plain timed callback, not a condition event: contention is where
-        # event counts explode, so waiting costs a single event per waiter.
-        self.env.timeout(wait_s).callbacks.append(lambda _: self._give_up(waiter))
+        self._wait_in_line(lock, waiter, wait_s)
         self._watch_expiry(lock)
         return waiter.event
+
+    def _wait_in_line(self, lock: LockState, waiter: Waiter, wait_s: float) -> None:
+        """Arrange for ``waiter`` to give up ``wait_s`` from now unless served first.
+
+        Most waiters are served long before they would give up, and a timer
+        each would still fire once per waiter. Waiters usually ask with one
+        ``wait_s``, so they give up in the order they queued: one timer per
+        lock serves the line, armed for the first waiter still waiting and
+        re-armed for the next, each in the slot its own timer would have had,
+        so nothing else moves. One that would give up before the waiter ahead
+        of it gets a timer of its own.
+        """
+        line = lock.giving_up
+        if line and line[-1].gives_up > waiter.gives_up:
+            fire_in(self.env, waiter.gives_up).callbacks.append(lambda _: self._give_up(waiter))
+            return
+        line.append(waiter)
+        if len(line) == 1:
+            self._arm_give_up(lock, waiter.gives_up)
+
+    def _arm_give_up(self, lock: LockState, slot: Slot) -> None:
+        fire_in(self.env, slot).callbacks.append(lambda _: self._give_up_due(lock))
+
+    def _give_up_due(self, lock: LockState) -> None:
+        """The give-up timer: the first waiter in line gives up; re-arm for the next."""
+        line = lock.giving_up
+        self._give_up(line.popleft())
+        # A waiter already served would only have met a timer that did nothing.
+        while line and line[0].done:
+            line.popleft()
+        if line:
+            self._arm_give_up(lock, line[0].gives_up)
 
     def release(self, name: str, token: int) -> None:
         """Compare-and-delete: only the current token frees the lock."""
@@ -149,13 +213,45 @@ class LockTable:
             return
 
     def _watch_expiry(self, lock: LockState) -> None:
-        """Schedule one check at the current lease's expiry (once per lease)."""
+        """Check at the current lease's expiry whether it lapsed (once per lease).
+
+        Nearly every lease is released long before it expires, and its check
+        then finds nothing. The checks wait in one line per lock behind one
+        timer, in the slots their own timers would have had: when it fires,
+        the first check is made, the checks of leases that ended since are
+        dropped, and it is re-armed for the next, so a lock costs about one
+        timer per TTL rather than one per lease, and nothing else moves.
+        """
         token = lock.token
         if lock.watching == token or math.isinf(lock.expires_at):
             return
         lock.watching = token
-        delay = max(0.0, lock.expires_at - self.env.now)
-        self.env.timeout(delay).callbacks.append(lambda _: self._on_expiry(lock, token))
+        now = self.env.now
+        slot = reserve_slot(self.env, now + max(0.0, lock.expires_at - now))
+        checks = lock.expiry_checks
+        if checks and checks[-1][0] > slot:
+            # Due before a check already in line (a shorter TTL): a timer of its own.
+            fire_in(self.env, slot).callbacks.append(lambda _: self._on_expiry(lock, token))
+            return
+        checks.append((slot, token))
+        if len(checks) == 1:
+            self._arm_expiry(lock, slot)
+
+    def _arm_expiry(self, lock: LockState, slot: Slot) -> None:
+        fire_in(self.env, slot).callbacks.append(lambda _: self._expiry_check_due(lock))
+
+    def _expiry_check_due(self, lock: LockState) -> None:
+        """The expiry timer: make the first check in line; re-arm for the next."""
+        checks = lock.expiry_checks
+        _, token = checks[0]
+        self._on_expiry(lock, token)
+        checks.popleft()
+        # A check of a lease already ended can never find it lapsed: drop it
+        # (tokens only grow, so an ended lease never holds the lock again).
+        while checks and checks[0][1] != lock.token:
+            checks.popleft()
+        if checks:
+            self._arm_expiry(lock, checks[0][0])
 
     def _on_expiry(self, lock: LockState, token: int | None) -> None:
         # The lease lapsed while its holder still runs: as far as the lock

@@ -17,7 +17,7 @@ from checkoutsim.sim import SimStep
 from checkoutsim.sim.consumers import RetryConsumers
 from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.gateways import Providers
-from checkoutsim.sim.shoppers import TIMED_OUT, Shoppers, reservation_reaper
+from checkoutsim.sim.shoppers import Shoppers, reservation_reaper
 from checkoutsim.sim.state import Ledger, Shop
 from checkoutsim.sim.stock_cache import CacheModel
 from checkoutsim.world.arrivals import streams
@@ -62,28 +62,36 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     env.process(_sampler(env, engine, shoppers, consumers, samples, captures))
     end = settings.load.duration_s + settings.load.drain_s
     env.run(until=end)
-    _close_unanswered(shoppers, settings.shopper.timeout_s, end)
+    shoppers.intents.close_unanswered(settings.shopper.timeout_s, end)
+    counters = _counters(engine, consumers, providers)
+    # The keyed tables no frame holds go before the frames are built, so that
+    # a run's peak memory is the larger of the two, not their sum.
+    shop.payments.clear()
+    shop.reservations.clear()
+    ledger.keys.clear()
 
+    # Views of the typed columns, not copies (the run is over: they are done with).
     orders = pd.DataFrame(
         {
-            "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64).copy(),
-            "sku": np.frombuffer(shop.order_sku, dtype=np.int64).copy(),
-            "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64).copy(),
-            "time_s": np.frombuffer(shop.order_time, dtype=float).copy(),
+            "intent_id": np.frombuffer(shop.order_intent, dtype=np.int64),
+            "sku": np.frombuffer(shop.order_sku, dtype=np.int64),
+            "quantity": np.frombuffer(shop.order_quantity, dtype=np.int64),
+            "time_s": np.frombuffer(shop.order_time, dtype=float),
             # Money is matched by capture, as in the real body: a second capture of an
             # ordered payment (at this provider or another) is an orphan whatever the
             # intents say.
-            "capture_id": np.frombuffer(shop.order_capture, dtype=np.int64).copy(),
-        }
+            "capture_id": np.frombuffer(shop.order_capture, dtype=np.int64),
+        },
+        copy=False,
     )
     return History(
-        checkouts=_checkout_frame(shoppers),
+        checkouts=shoppers.intents.frame(),
         orders=orders,
         ledger=providers.ledger_frame() if providers is not None else _ledger_frame(ledger),
         timeline=pd.DataFrame(samples, columns=list(TIMELINE_COLUMNS)),
         stock=tuple(shop.initial_stock),
         duration_s=end,
-        counters=_counters(engine, consumers, providers),
+        counters=counters,
         fault_windows=engine.faults.windows(),
         page_views=cache.page_view_frame() if cache is not None else None,
         stock_changes=cache.stock_change_frame() if cache is not None else None,
@@ -166,41 +174,6 @@ def _counters(
     return counters
 
 
-def _close_unanswered(shoppers: Shoppers, timeout_s: float, end: float) -> None:
-    """Shoppers still waiting when the run ends have given up if their time-out passed."""
-    for intent in shoppers.intents:
-        if intent.answered_s < 0 and intent.arrival_s + timeout_s <= end:
-            intent.told = TIMED_OUT
-            intent.answered_s = intent.arrival_s + timeout_s
-
-
-def _checkout_frame(shoppers: Shoppers) -> pd.DataFrame:
-    """One row per intent, with the latency the shopper saw.
-
-    Built column by column: a list of row tuples would cost more memory than
-    the frame itself for a million checkouts.
-    """
-    intents = shoppers.intents
-    frame = pd.DataFrame(
-        {
-            "intent_id": np.fromiter((i.intent_id for i in intents), np.int64, len(intents)),
-            "arrival_s": np.fromiter((i.arrival_s for i in intents), float, len(intents)),
-            "sku": np.fromiter((i.sku for i in intents), np.int64, len(intents)),
-            "quantity": np.fromiter((i.quantity for i in intents), np.int64, len(intents)),
-            "clicks": np.fromiter((i.clicks for i in intents), np.int64, len(intents)),
-            "attempts": np.fromiter((i.attempts for i in intents), np.int64, len(intents)),
-            "told": pd.Categorical([i.told for i in intents]),
-            "answered_s": np.fromiter((i.answered_s for i in intents), float, len(intents)),
-            "unfinished": np.fromiter((i.running > 0 for i in intents), bool, len(intents)),
-        }
-    )
-    answered = frame["answered_s"].to_numpy() >= 0
-    frame["latency_s"] = np.where(
-        answered, frame["answered_s"].to_numpy() - frame["arrival_s"].to_numpy(), np.nan
-    )
-    return frame
-
-
 def _ledger_frame(ledger: Ledger) -> pd.DataFrame:
     """One row per capture, from the gateway's own books."""
     count = len(ledger.capture_intent)
@@ -210,11 +183,12 @@ def _ledger_frame(ledger: Ledger) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "capture_id": np.arange(count, dtype=np.int64),
-            "intent_id": np.frombuffer(ledger.capture_intent, dtype=np.int64).copy(),
-            "amount": np.frombuffer(ledger.capture_amount, dtype=np.int64).copy(),
-            "time_s": np.frombuffer(ledger.capture_time, dtype=float).copy(),
+            "intent_id": np.frombuffer(ledger.capture_intent, dtype=np.int64),
+            "amount": np.frombuffer(ledger.capture_amount, dtype=np.int64),
+            "time_s": np.frombuffer(ledger.capture_time, dtype=float),
             "refunded_s": refunded,
-        }
+        },
+        copy=False,
     )
 
 

@@ -9,7 +9,6 @@ double click or a retry is another request of the same intent.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
 import simpy
 
@@ -19,27 +18,8 @@ from checkoutsim.policy.two_phase import protocol_checkout
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep, task
 from checkoutsim.sim.engine import Engine
+from checkoutsim.sim.intents import OUTCOME_CODES, TIMED_OUT_CODE, IntentTable
 from checkoutsim.world.arrivals import arrival_times
-
-TIMED_OUT = "timed_out"
-IN_FLIGHT = "in_flight"
-
-
-@dataclass(slots=True)
-class Intent:
-    """One shopper's checkout intent and what the shopper saw of it."""
-
-    intent_id: int
-    arrival_s: float
-    sku: int
-    quantity: int
-    clicks: int = 1
-    attempts: int = 1
-    told: str = IN_FLIGHT
-    answered_s: float = -1.0
-    current_attempt: int = 0
-    #: Requests of this intent still running (a saga can outlive the shopper's wait).
-    running: int = 0
 
 
 class Shoppers:
@@ -56,7 +36,7 @@ class Shoppers:
         self.env = engine.env
         self.settings = settings
         self.policies = policies
-        self.intents: list[Intent] = []
+        self.intents = IntentTable()
         self.in_flight = 0
         self._arrival_rng = streams["arrivals"]
         self._shopper_rng = streams["shoppers"]
@@ -84,19 +64,18 @@ class Shoppers:
         quantity = rng.randint(1, catalog.max_quantity) if catalog.max_quantity > 1 else 1
         double = rng.random() < shopper.double_click_probability
         gap = rng.expovariate(1.0 / shopper.double_click_gap_s) if shopper.double_click_gap_s else 0
-        intent = Intent(len(self.intents), self.env.now, sku, quantity)
-        self.intents.append(intent)
+        intent = self.intents.add(self.env.now, sku, quantity)
         self._start_request(intent, attempt=0, primary=True)
         if double:
-            intent.clicks = 2
+            self.intents.clicks[intent] = 2
             self.env.timeout(gap).callbacks.append(
                 lambda _: self._start_request(intent, attempt=0, primary=False)
             )
 
-    def _start_request(self, intent: Intent, attempt: int, primary: bool) -> None:
+    def _start_request(self, intent: int, attempt: int, primary: bool) -> None:
         shopper = self.settings.shopper
         same_key = attempt == 0 or shopper.retry_same_key
-        key = f"i{intent.intent_id}" if same_key else f"i{intent.intent_id}r{attempt}"
+        key = f"i{intent}" if same_key else f"i{intent}r{attempt}"
         task.start(self._request(intent, attempt, primary, key))
         # Without retries a time-out changes nothing but what the shopper is
         # told, which ``_request`` works out on completion: no timer needed.
@@ -105,16 +84,14 @@ class Shoppers:
                 lambda _: self._on_timeout(intent, attempt)
             )
 
-    def _request(self, intent: Intent, attempt: int, primary: bool, key: str) -> SimStep:
+    def _request(self, intent: int, attempt: int, primary: bool, key: str) -> SimStep:
+        intents = self.intents
+        quantity = intents.quantity[intent]
         request = CheckoutRequest(
-            intent.intent_id,
-            intent.sku,
-            intent.quantity,
-            intent.quantity * self.settings.catalog.price,
-            key,
+            intent, intents.sku[intent], quantity, quantity * self.settings.catalog.price, key
         )
         self.in_flight += 1
-        intent.running += 1
+        intents.running[intent] += 1
         transaction = self.settings.transaction
         steps = protocol_checkout(
             request, self.policies, self._policy_rng, transaction.protocol, transaction.lock_wait_s
@@ -124,37 +101,39 @@ class Shoppers:
             # The product page first: a shopper it shows sold out does not check out.
             steps = checkout_after_page(
                 cache.policy(),
-                intent.intent_id,
-                intent.sku,
-                intent.quantity,
+                intent,
+                intents.sku[intent],
+                quantity,
                 steps,
                 Outcome.SOLD_OUT,
             )
         outcome = yield from self.engine.drive(steps)
         self.in_flight -= 1
-        intent.running -= 1
-        if primary and intent.answered_s < 0 and intent.current_attempt == attempt:
-            gave_up_at = intent.arrival_s + self.settings.shopper.timeout_s
+        intents.running[intent] -= 1
+        waited_on = intents.current_attempt[intent] == attempt
+        if primary and intents.answered_s[intent] < 0 and waited_on:
+            gave_up_at = intents.arrival_s[intent] + self.settings.shopper.timeout_s
             if self.env.now > gave_up_at and self.settings.shopper.retries_on_timeout == 0:
-                intent.told = TIMED_OUT
-                intent.answered_s = gave_up_at
+                intents.told[intent] = TIMED_OUT_CODE
+                intents.answered_s[intent] = gave_up_at
             else:
-                intent.told = outcome.value
-                intent.answered_s = self.env.now
+                intents.told[intent] = OUTCOME_CODES[outcome]
+                intents.answered_s[intent] = self.env.now
 
-    def _on_timeout(self, intent: Intent, attempt: int) -> None:
+    def _on_timeout(self, intent: int, attempt: int) -> None:
         """The shopper's client gives up on a request; maybe retry, maybe leave."""
-        if intent.answered_s >= 0 or intent.current_attempt != attempt:
+        intents = self.intents
+        if intents.answered_s[intent] >= 0 or intents.current_attempt[intent] != attempt:
             return
         shopper = self.settings.shopper
         leaves = self._abandon_rng.random() < shopper.abandon_probability
         if attempt < shopper.retries_on_timeout and not leaves:
-            intent.current_attempt = attempt + 1
-            intent.attempts += 1
+            intents.current_attempt[intent] = attempt + 1
+            intents.attempts[intent] += 1
             self._start_request(intent, attempt + 1, primary=True)
         else:
-            intent.told = TIMED_OUT
-            intent.answered_s = self.env.now
+            intents.told[intent] = TIMED_OUT_CODE
+            intents.answered_s[intent] = self.env.now
 
 
 def reservation_reaper(env: simpy.Environment, engine: Engine, tick_s: float) -> SimStep:

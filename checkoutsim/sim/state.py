@@ -25,6 +25,51 @@ from checkoutsim.policy.ops import (
 ACTIVE, CONFIRMED, RELEASED, EXPIRED = 0, 1, 2, 3
 
 
+class OrderedIntents:
+    """The set of intent ids that have an order, as one byte per intent id.
+
+    The model's intent ids are dense from 0, so a byte array indexed by id is
+    a set that costs one byte a checkout where a dict or set of ints costs
+    about eighty. An id far past the others (or negative) goes in a plain set,
+    so that a stray id cannot make the array huge.
+    """
+
+    __slots__ = ("_count", "_flags", "_sparse")
+
+    def __init__(self) -> None:
+        self._flags = bytearray()
+        self._sparse: set[int] = set()
+        self._count = 0
+
+    def add(self, intent_id: int) -> None:
+        """Mark ``intent_id`` as ordered."""
+        if intent_id in self:
+            return
+        flags = self._flags
+        if 0 <= intent_id < len(flags):
+            flags[intent_id] = 1
+        elif 0 <= intent_id <= 2 * len(flags) + SPARSE_GAP:
+            # Grow in chunks: doubling keeps appends amortised for dense ids.
+            flags.extend(bytes(max(intent_id + 1 - len(flags), len(flags), 1024)))
+            flags[intent_id] = 1
+        else:
+            self._sparse.add(intent_id)
+        self._count += 1
+
+    def __contains__(self, intent_id: object) -> bool:
+        flags = self._flags
+        if isinstance(intent_id, int) and 0 <= intent_id < len(flags) and flags[intent_id]:
+            return True
+        return intent_id in self._sparse
+
+    def __len__(self) -> int:
+        return self._count
+
+
+#: How far past the byte array an intent id may be and still grow it.
+SPARSE_GAP = 1 << 16
+
+
 @dataclass(slots=True)
 class Reservation:
     """A hold on units, returned to stock on release or expiry."""
@@ -51,9 +96,11 @@ class Shop:
     reservations: dict[int, Reservation] = field(default_factory=dict)
     reservations_made: int = 0
     _expiry_queue: deque[int] = field(default_factory=deque)
-    payments: dict[str, PaymentRecord] = field(default_factory=dict)
-    #: intent -> row in the order columns below (UNIQUE per intent).
-    orders: dict[int, int] = field(default_factory=dict)
+    #: The payment table by key: a captured row as its capture id alone (a
+    #: million row objects would cost 56 bytes each), any other as its record.
+    payments: dict[str, PaymentRecord | int] = field(default_factory=dict)
+    #: The intents with an order (UNIQUE per intent); rows in the columns below.
+    orders: OrderedIntents = field(default_factory=lambda: OrderedIntents())
     order_intent: array[int] = field(default_factory=lambda: array("q"))
     order_sku: array[int] = field(default_factory=lambda: array("q"))
     order_quantity: array[int] = field(default_factory=lambda: array("q"))
@@ -285,7 +332,7 @@ class Shop:
         self, intent_id: int, sku: int, quantity: int, now: float, capture_id: int
     ) -> None:
         """Append an order; typed arrays keep a million orders compact."""
-        self.orders[intent_id] = len(self.order_intent)
+        self.orders.add(intent_id)
         self.order_intent.append(intent_id)
         self.order_sku.append(sku)
         self.order_quantity.append(quantity)
@@ -294,13 +341,27 @@ class Shop:
 
     # --- the shop's payment table ------------------------------------------------
 
+    def payment(self, key: str) -> PaymentRecord | None:
+        """The payment row stored under ``key``, if any."""
+        stored = self.payments.get(key)
+        if isinstance(stored, int):
+            return PaymentRecord(key, KeyState.CAPTURED, stored)
+        return stored
+
     def insert_payment(self, record: PaymentRecord) -> PaymentRecord | None:
         """Insert under a UNIQUE key; return the clashing row if there is one."""
-        existing = self.payments.get(record.key)
+        existing = self.payment(record.key)
         if existing is not None and existing.state is not KeyState.RETRY:
             return existing
-        self.payments[record.key] = record
+        self.update_payment(record)
         return None
+
+    def update_payment(self, record: PaymentRecord) -> None:
+        """Store ``record`` under its key, over any row there."""
+        if record.state is KeyState.CAPTURED and record.capture_id is not None:
+            self.payments[record.key] = record.capture_id
+        else:
+            self.payments[record.key] = record
 
 
 def split_stock(units: int, buckets: int) -> list[int]:
@@ -317,7 +378,9 @@ class Ledger:
     capture_time: array[float] = field(default_factory=lambda: array("d"))
     capture_amount: array[int] = field(default_factory=lambda: array("q"))
     refunded_at: dict[int, float] = field(default_factory=dict)
-    keys: dict[str, ChargeResult | None] = field(default_factory=dict)
+    #: The answer stored under each key: None while in flight, a capture as its
+    #: id alone (a million result objects would cost 48 bytes each), else the result.
+    keys: dict[str, ChargeResult | int | None] = field(default_factory=dict)
     #: Intents whose funds a two-phase prepare holds (captured, never declined again).
     held: set[int] = field(default_factory=set)
 
