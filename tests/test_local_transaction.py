@@ -81,7 +81,7 @@ def test_a_declined_payment_releases_the_pending_order() -> None:
     body.gateway.script = ["declined"]
     assert body.run(checkout(1)) is Outcome.PAYMENT_FAILED
     assert body.shop.available == [1]
-    assert body.shop.orders == {}
+    assert not body.shop.orders
     assert body.run(checkout(2)) is Outcome.ORDERED
 
 

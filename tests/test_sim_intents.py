@@ -124,3 +124,4 @@ def test_ordered_intents_is_a_set(added: list[int], probes: list[int]) -> None:
     for intent_id in [*added, *probes, -1, 0, "i0"]:
         assert (intent_id in ordered) == (intent_id in reference)
     assert bool(ordered) == bool(reference)
+    assert sorted(ordered) == sorted(reference)

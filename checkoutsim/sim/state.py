@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from checkoutsim.policy.ops import (
@@ -64,6 +65,11 @@ class OrderedIntents:
 
     def __len__(self) -> int:
         return self._count
+
+    def __iter__(self) -> Iterator[int]:
+        """The ordered intent ids, dense ones in order, then the stray ones."""
+        yield from (intent_id for intent_id, flag in enumerate(self._flags) if flag)
+        yield from sorted(self._sparse)
 
 
 #: How far past the byte array an intent id may be and still grow it.
