@@ -165,6 +165,8 @@ def test_doubling_a_price_doubles_only_what_it_prices(name: str, value: float) -
         ('[gateway_percent]\nvalue = "abc"\n', ["gateway_percent.value", "'abc'"]),
         ("gateway_percent = 150\n", ["gateway_percent.value", "150"]),
         ("app_server = -1\n", ["app_server.value", "-1"]),
+        ("app_server = 1e308\n", ["app_server.value", "1e+308"]),
+        ("kafka_minimum_brokers = 1e300\n", ["kafka_minimum_brokers.value", "1e+300"]),
         ("replicas_per_primary = 1.5\n", ["replicas_per_primary.value", "1.5"]),
         ("gateway_percnt = 2.5\n", ["gateway_percnt", "2.5", "did you mean 'gateway_percent'"]),
         ('[app_server]\nvalue = 1\nunit = "$/day"\n', ["app_server.unit", "'$/day'"]),

@@ -22,12 +22,23 @@ from typing import Any
 
 from checkoutsim.capacity.assumptions import CapacityError
 
+#: The largest figure a prices file may give: far above any real price or count, and
+#: low enough that a month of the largest plan stays a finite number (a price of
+#: 1e308 would print "$inf" and "nan%").
+_CEILING = 1e9
+
 #: What each price may be: the check and the words an error uses.
 _KINDS: dict[str, tuple[Callable[[float], bool], str]] = {
-    "price": (lambda value: value >= 0, "a number >= 0"),
-    "positive": (lambda value: value > 0, "a number > 0"),
-    "count": (lambda value: value >= 1 and float(value).is_integer(), "a whole number >= 1"),
-    "replicas": (lambda value: value >= 0 and float(value).is_integer(), "a whole number >= 0"),
+    "price": (lambda value: 0 <= value <= _CEILING, f"a number from 0 to {_CEILING:.0e}"),
+    "positive": (lambda value: 0 < value <= _CEILING, f"a number above 0, at most {_CEILING:.0e}"),
+    "count": (
+        lambda value: 1 <= value <= _CEILING and float(value).is_integer(),
+        f"a whole number from 1 to {_CEILING:.0e}",
+    ),
+    "replicas": (
+        lambda value: 0 <= value <= _CEILING and float(value).is_integer(),
+        f"a whole number from 0 to {_CEILING:.0e}",
+    ),
     "percent": (lambda value: 0 <= value < 100, "a percentage from 0 to below 100"),
     "hours": (lambda value: 0 < value <= 744, "a number of hours in (0, 744]"),
 }
