@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from checkoutsim.scenario.cache import Cache
+from checkoutsim.scenario.faults import Brownout, Faults, Outage, Service
 from checkoutsim.scenario.gateways import Gateways
 from checkoutsim.scenario.limits import (
     MAX_CHECKOUTS,
@@ -31,7 +32,8 @@ from checkoutsim.scenario.limits import (
 from checkoutsim.scenario.money import Money
 from checkoutsim.scenario.sections import Breaker, Latency, Section
 
-__all__ = ["Breaker", "Latency", "Section"]
+# Re-exported: the fault schedule moved to its own module; callers import it from here.
+__all__ = ["Breaker", "Brownout", "Faults", "Latency", "Outage", "Section", "Service"]
 
 InventoryStrategy = Literal[
     "naive",
@@ -310,57 +312,6 @@ class Queue(Section):
     max_attempts: int = Field(8, ge=1, le=1000)
     backoff_base_s: float = Field(1.0, ge=0, le=3600)
     backoff_cap_s: float = Field(30.0, ge=0, le=86_400)
-
-
-Service = Literal["gateway", "inventory", "order", "coordinator"]
-
-
-class Outage(Section):
-    """A window in which a service is down.
-
-    ``error`` refuses at once (connection refused, 503); ``hang`` accepts the
-    call and never answers, so the caller waits for its time-out.
-    """
-
-    service: Service
-    start_s: float = Field(ge=0)
-    end_s: float = Field(gt=0)
-    mode: Literal["error", "hang"] = "error"
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Outage:
-        if self.end_s <= self.start_s:
-            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
-        return self
-
-
-class Brownout(Section):
-    """A window in which a service's latency is multiplied."""
-
-    service: Literal["gateway", "inventory", "order"]
-    start_s: float = Field(ge=0)
-    end_s: float = Field(gt=0)
-    latency_factor: float = Field(gt=0, le=10_000)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Brownout:
-        if self.end_s <= self.start_s:
-            raise ValueError(f"end_s ({self.end_s}) must be after start_s ({self.start_s})")
-        return self
-
-
-class Faults(Section):
-    """The fault schedule: outages, brown-outs, rate limits and pauses."""
-
-    outages: list[Outage] = Field(default_factory=list, max_length=1000)
-    brownouts: list[Brownout] = Field(default_factory=list, max_length=1000)
-    #: Gateway requests per second per account (token bucket); 0 means unlimited.
-    gateway_rate_limit_per_s: float = Field(0.0, ge=0)
-    gateway_rate_limit_burst: int = Field(20, ge=1)
-    gateway_accounts: int = Field(1, ge=1, le=10_000)
-    #: Probability that a lock holder pauses (GC, page fault) between read and write.
-    pause_probability: float = Field(0.0, ge=0, le=1)
-    pause: Latency = Latency(distribution="constant", mean_s=6.0)
 
 
 class Transaction(Section):
