@@ -9,17 +9,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from checkoutsim.policy.stock_cache import CachePolicy
+from checkoutsim.scenario.sections import Section
 
 
-class Cache(BaseModel):
+class Cache(Section):
     """Product-page views before checkout, and the cache they are served from."""
-
-    # The same strictness as every other section (``settings.Section``), restated
-    # here because this module cannot import settings without an import circle.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     #: Shoppers view the product page (a stock read) before checkout, and do not
     #: check out when it shows too few units.

@@ -8,15 +8,13 @@ settings root only gains one field.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
+
+from checkoutsim.scenario.sections import Section
 
 
-class Money(BaseModel):
+class Money(Section):
     """The value of an order, in US dollars."""
-
-    # The same rules as every other section (settings.Section): immutable, no
-    # unknown keys, no strings passing for numbers, no NaN or infinity.
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
     #: Revenue one confirmed order brings, in US dollars. The default, $60, is an
     #: assumed average basket, not a measured one: a scenario states its own.
