@@ -180,6 +180,10 @@ def test_generous_gateway_needs_one_account() -> None:
         ({"app.workers_per_server": "2.5"}, "whole number"),
         ({"traffic.peak_factor": "0.5"}, ">= 1"),
         ({"kafka.events_per_order": "-1"}, "> 0"),
+        # Finite but absurd: an error, not a count hundreds of digits long.
+        ({"inventory_db.writes_per_order": "1e300"}, "inventory_db tier would need over"),
+        ({"kafka.events_per_order": "1e300"}, "kafka tier would need over 10,000,000"),
+        ({"stock_cache.page_views_per_order": "1e300"}, "stock_cache tier would need over"),
     ],
 )
 def test_bad_overrides_are_rejected(overrides: dict[str, str], message: str) -> None:

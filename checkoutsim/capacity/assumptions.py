@@ -20,6 +20,10 @@ MATERIAL = "the common interview-prep scaling table"
 RULE = "engineering rule of thumb"
 # Above this the O(servers) Erlang search gets slow, and no shop sells this much.
 MAXIMUM_ORDERS_PER_DAY = 1e10
+#: The most units (shards, partitions, accounts, Redis nodes) a tier may need: an
+#: assumption past it (``--set inventory_db.writes_per_order=1e300``) is an
+#: error, not a table of 300-digit counts.
+MAXIMUM_UNITS = 10_000_000
 
 
 class CapacityError(ValueError):

@@ -15,7 +15,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from checkoutsim.capacity import queueing
-from checkoutsim.capacity.assumptions import RULE, Assumption, resolve_assumptions
+from checkoutsim.capacity.assumptions import (
+    MAXIMUM_UNITS,
+    RULE,
+    Assumption,
+    CapacityError,
+    resolve_assumptions,
+)
 
 #: Prefix of the cache's assumptions (``--set stock_cache.hit_rate=0.9``).
 PREFIX = "stock_cache."
@@ -66,6 +72,8 @@ def cache_figures(peak_orders_per_s: float, assumptions: tuple[Assumption, ...])
     hit_rate = given["hit_rate"]
     operations = reads * (2 - hit_rate)
     rate = given["node_ops_per_s"]
+    if operations / rate / given["target_utilisation"] > MAXIMUM_UNITS:
+        raise CapacityError(f"the stock_cache tier would need over {MAXIMUM_UNITS:,} Redis nodes")
     nodes = queueing.partitions_needed(
         operations, rate, given["target_utilisation"], given["max_mean_wait_s"]
     )

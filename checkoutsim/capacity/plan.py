@@ -20,6 +20,7 @@ from checkoutsim.capacity import queueing
 from checkoutsim.capacity.assumptions import (
     DEFAULTS,
     MAXIMUM_ORDERS_PER_DAY,
+    MAXIMUM_UNITS,
     Assumption,
     CapacityError,
     parse_orders_per_day,
@@ -119,6 +120,8 @@ def _keyed_tier(
     given: Mapping[str, float], name: str, unit: str, demand: float, rate: float, why: str
 ) -> Tier:
     """A tier of separate M/M/1 queues (shards, partitions, accounts) sized for ``demand``/s."""
+    if demand / rate / given["target_utilisation"] > MAXIMUM_UNITS:
+        raise CapacityError(f"the {name} tier would need over {MAXIMUM_UNITS:,} {unit}")
     count = queueing.partitions_needed(
         demand, rate, given["target_utilisation"], given["max_mean_wait_s"]
     )
