@@ -58,6 +58,18 @@ def test_compare_takes_its_store_from_the_environment() -> None:
     assert "Connection refused" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_redis_that_does_not_answer_is_one_line_before_the_run() -> None:
+    # Redis clients are made per thread on first use; the backend asks the server
+    # once when it opens, so a dead one is not a traceback in the audit.
+    result = cli(
+        "loadtest", "flash-sale", "--variant", "lock_ttl", "--run-time", "1s",
+        "--locks", "redis://127.0.0.1:1/0",
+    )  # fmt: skip
+    assert result.returncode == 2 and "cannot open the store" in result.stderr
+    assert "Connection refused" in result.stderr and "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
 def test_compare_runs_the_real_side_on_postgresql_and_redis() -> None:
     require("postgresql")
     require("redis")
