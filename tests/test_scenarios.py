@@ -161,3 +161,12 @@ def test_the_schema_names_every_strategy_the_policy_core_has() -> None:
 
     assert set(get_args(InventoryStrategy)) == set(INVENTORY)
     assert set(get_args(PaymentStrategy)) == set(PAYMENT)
+
+
+def test_named_scenarios_are_found_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A user runs checkoutsim from their own folder: every shipped scenario is still named."""
+    shipped = {path.stem for path in (Path(__file__).parent.parent / "scenarios").glob("*.toml")}
+    monkeypatch.chdir(tmp_path)
+    assert shipped and shipped <= set(scenarios.available())

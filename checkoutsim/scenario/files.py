@@ -111,8 +111,13 @@ class Scenario:
 
 
 def scenario_dirs() -> list[Path]:
-    """Where named scenarios are looked for, first match wins."""
-    package = Path(__file__).resolve().parent
+    """Where named scenarios are looked for, first match wins.
+
+    An installed wheel carries them inside the package (``checkoutsim/scenarios``);
+    a source checkout (an editable install included) has them beside the package;
+    last, a ``scenarios`` folder in the current directory.
+    """
+    package = Path(__file__).resolve().parent.parent  # checkoutsim/, above scenario/
     return [package / "scenarios", package.parent / "scenarios", Path.cwd() / "scenarios"]
 
 
