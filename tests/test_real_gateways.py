@@ -10,7 +10,7 @@ import pytest
 
 from checkoutsim.real import records
 from checkoutsim.real.service import CheckoutService
-from checkoutsim.results import audit
+from checkoutsim.results import audit, money
 from tests.real_support import INSTANT, body, service, settings
 
 
@@ -125,3 +125,19 @@ def test_the_timeline_breaker_is_the_most_open_providers(tmp_path: Path) -> None
         assert primary is not None and backup is not None
         assert primary.state.name == "CLOSED" and backup.state.name == "OPEN"
         assert shop.timeline_state()[0] == 2
+
+
+def test_the_real_ledgers_price_each_providers_captures(tmp_path: Path) -> None:
+    config = two_gateways(
+        "safe_failover",
+        {"latency": INSTANT},
+        faults={"outages": [{"service": "gateway", "start_s": 0.0, "end_s": 1e6}]},
+    )
+    shop, _ = service(tmp_path, config)
+    with shop:
+        checkouts(shop, 3)
+        facts = records.collect(shop.store, shop.ledger)
+    # The primary was down: all three paid the backup's fee, none the primary's.
+    fees = [("primary", 50.0, 5.0), ("backup", 2.9, 0.30)]
+    priced = money.gateway_fees(facts.ledger, fees, 60.0)
+    assert priced["gateway_fees_usd"] == pytest.approx(3 * (60.0 * 0.029 + 0.30))
