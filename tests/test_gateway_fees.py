@@ -58,12 +58,14 @@ def test_gateway_failover_pays_each_provider_its_own_fee(variant: str) -> None:
         ],
         [variant],
     )
-    settings = scenario.variants[0].settings
+    raw = scenario.variants[0].settings.model_dump()
+    raw["gateways"]["others"][0].update(fee_percent=2.9, fee_fixed=0.30)
+    settings = Settings.model_validate(raw)
     metrics, history = simulate_once(settings, 1, 0, keep_history=True)
     assert history is not None
     counters = history.counters
     value = settings.money.order_value
-    # The backup keeps the scenario's own fee (2.9% + $0.30).
+    # Each provider at its own fee.
     expected = counters["captures_primary"] * (value * 0.020 + 0.10) + counters[
         "captures_backup"
     ] * (value * 0.029 + 0.30)
