@@ -141,3 +141,16 @@ def test_the_real_ledgers_price_each_providers_captures(tmp_path: Path) -> None:
     fees = [("primary", 50.0, 5.0), ("backup", 2.9, 0.30)]
     priced = money.gateway_fees(facts.ledger, fees, 60.0)
     assert priced["gateway_fees_usd"] == pytest.approx(3 * (60.0 * 0.029 + 0.30))
+
+
+def test_the_timeline_counts_every_providers_captures(tmp_path: Path) -> None:
+    config = two_gateways(
+        "safe_failover",
+        {"latency": INSTANT},
+        faults={"outages": [{"service": "gateway", "start_s": 0.0, "end_s": 1e6}]},
+    )
+    shop, _ = service(tmp_path, config)
+    with shop:
+        checkouts(shop, 3)
+        # All three captured at the backup, none at the primary.
+        assert shop.sample()[2:] == (3, 3)

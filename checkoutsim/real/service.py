@@ -277,7 +277,11 @@ class CheckoutService:
             "SELECT COALESCE(SUM(quantity), 0) FROM reservations WHERE state = 'active'"
         ).fetchone()[0]
         orders = shop.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
-        captures = self.gateway_db.read().execute("SELECT COUNT(*) FROM captures").fetchone()[0]
+        # Every provider's captures (one ledger each), as the model's timeline counts them.
+        captures = sum(
+            database.read().execute("SELECT COUNT(*) FROM captures").fetchone()[0]
+            for database in self.ledger.databases()
+        )
         return available, reserved, orders, captures
 
     def stock(self) -> dict[str, int]:
