@@ -11,12 +11,59 @@ from __future__ import annotations
 from pathlib import Path
 
 from checkoutsim.policy.ops import KeyState, PaymentRecord, ReservationRequest
-from checkoutsim.policy.routing import RecordAttempt
+from checkoutsim.policy.routing import QueryCharge, RecordAttempt
 from checkoutsim.real.chaos import audit_store
 from checkoutsim.real.recovery import recover
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService
-from tests.real_support import INSTANT, service, settings
+from tests.real_support import INSTANT, body, service, settings
+
+
+class Killed(BaseException):
+    """The process dies here (a kill: nothing after it in the saga runs)."""
+
+
+def test_a_kill_while_the_backup_holds_the_payment_orders_it_once(tmp_path: Path) -> None:
+    # The primary is down (refused, so the payment moves on); the backup answers
+    # after the 5 s time-out. The process dies when it would ask the backup about it.
+    slow = {"distribution": "constant", "mean_s": 6.0}
+    config = settings(
+        payment={"retries": 0},
+        faults={"outages": [{"service": "gateway", "start_s": 0.0, "end_s": 1e6}]},
+        gateways={
+            "routing": "safe_failover",
+            "others": [{"name": "backup", "latency": slow, "timeout_s": 5.0}],
+        },
+    )
+    shop, clock = service(tmp_path, config)
+
+    def die(op: QueryCharge, saga: SagaContext) -> None:
+        raise Killed
+
+    shop.executor.handlers[QueryCharge] = die
+    try:
+        shop.api.checkout("k0", body())
+    except Killed:
+        pass
+    else:
+        raise AssertionError("the saga never asked the backup")
+    clock.advance(60.0)
+    shop.runtime.run_due()  # type: ignore[attr-defined]
+    # The backup captured after the shop stopped waiting; the shop's rows say "sent".
+    assert list(shop.ledger.frame()["gateway"]) == ["backup"]
+    shop.close()
+
+    restarted, _ = service(tmp_path, config)
+    with restarted:
+        report = recover(restarted)
+        assert report.charges_resolved == 1 and report.ordered == 1
+        assert report.refunded == 0 and report.orphans_refunded == 0
+        # The client's resend gets the order; nothing is charged again anywhere.
+        status, answer = restarted.api.checkout("k0", body())
+        assert (status, answer["status"]) == (200, "ordered")
+        ledger = restarted.ledger.frame()
+        assert list(ledger["gateway"]) == ["backup"] and ledger["refunded_s"].isna().all()
+        assert _clean(restarted)
 
 
 def _two_gateway_shop(tmp_path: Path, routing: str = "safe_failover") -> CheckoutService:
