@@ -24,6 +24,7 @@ from checkoutsim.real.chaos import (
     is_safe,
     run_chaos,
 )
+from checkoutsim.real.gateways import provider_path
 from checkoutsim.real.landings import Landing, Landings, classify
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService, StorePaths
@@ -141,3 +142,26 @@ def test_a_hundred_kills_land_mostly_inside_sagas_and_leave_a_clean_audit(
         assert result.landings["mid_payment_or_compensation"] >= 50, result.landings
         assert result.landings["by_label"]["compensation"] > 0, result.landings
         assert result.recovery_kills["kills"] == 10
+
+
+def test_a_compensation_at_the_second_gateway_is_read_off_its_ledger(tmp_path: Path) -> None:
+    config = settings(
+        gateways={"routing": "safe_failover", "others": [{"name": "backup"}]},
+    )
+    shop, _ = service(tmp_path, config)
+    assert shop.providers is not None
+    primary, backup = (gateway.ledger for gateway in shop.providers.gateways)
+    _reserve(shop, 1, "paid")  # captured at the primary, no order yet
+    paid = primary.settle(1, 100, "paid", declined=False).capture_id
+    shop.store.insert_payment(PaymentRecord("paid", KeyState.CAPTURED, paid))
+    _reserve(shop, 2, "refunding")  # captured at the backup, its refund asked for
+    refunding = backup.settle(2, 100, "refunding", declined=False).capture_id
+    assert refunding is not None
+    shop.store.insert_payment(PaymentRecord("refunding", KeyState.CAPTURED, refunding))
+    backup.request_refund(refunding)
+    shop.close()
+
+    paths = StorePaths.in_directory(tmp_path)
+    landing = classify(paths.shop, paths.gateway, [provider_path(paths.gateway, "backup")])
+
+    assert landing.sagas == {"payment": 1, "compensation": 1}

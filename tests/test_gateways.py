@@ -164,3 +164,60 @@ def test_a_bad_gateway_setting_is_one_line_exit_2() -> None:
 def test_two_providers_may_not_share_a_name() -> None:
     with pytest.raises(ValueError, match="names must differ"):
         Settings.model_validate({"gateways": {"primary_name": "a", "others": [{"name": "a"}]}})
+
+
+def backup_down_breakers() -> Settings:
+    """Half the payments go to a backup that is down all run; the primary is healthy."""
+    down = {"start_s": 0.0, "end_s": 1e6}
+    return Settings.model_validate(
+        {
+            "load": {"rate_per_s": 5.0, "duration_s": 60.0, "drain_s": 30.0},
+            "gateway": {"latency": {"distribution": "constant", "mean_s": 0.1}},
+            "payment": {"retries": 0},
+            "breakers": {
+                "gateway": {
+                    "enabled": True,
+                    "minimum_number_of_calls": 4,
+                    "sliding_window_size": 8,
+                    "wait_duration_in_open_state_s": 1000.0,
+                }
+            },
+            "gateways": {
+                "routing": "weighted",
+                "primary_share": 0.5,
+                "others": [{"name": "backup", "share": 0.5, "outages": [down]}],
+            },
+        }
+    )
+
+
+def test_the_timeline_breaker_is_the_most_open_providers() -> None:
+    history = simulate(backup_down_breakers(), 1)
+    # The primary's breaker stays closed; the backup's opens and stays open.
+    assert history.ledger["gateway"].unique().tolist() == ["primary"]
+    assert history.timeline["breaker_state"].iloc[-1] == 2
+
+
+def test_two_phase_commit_with_routing_is_one_line_exit_2() -> None:
+    with pytest.raises(ScenarioError, match="two-phase commit charges the primary only"):
+        load("gateway-failover", ["transaction.protocol=two_phase_commit"], ["weighted"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "run",
+            "gateway-failover",
+            "--set",
+            "transaction.protocol=two_phase_commit",
+            "--set",
+            "gateways.routing=safe_failover",
+        ],
+    )
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "gateways.routing" in result.stderr
+    # Primary only is what 2PC does: allowed, with a second provider named.
+    Settings.model_validate(
+        {
+            "transaction": {"protocol": "two_phase_commit"},
+            "gateways": {"routing": "primary_only", "others": [{"name": "backup"}]},
+        }
+    )

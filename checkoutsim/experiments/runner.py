@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from checkoutsim import __version__
 from checkoutsim.results.history import History
 from checkoutsim.results.metrics import aggregate, summarise, verdict
-from checkoutsim.results.money import priced
+from checkoutsim.results.money import gateway_fees, priced
 from checkoutsim.results.stage_cost import priced_deployment
 from checkoutsim.results.verdicts import Judged
 from checkoutsim.scenario.files import Scenario
@@ -105,6 +105,8 @@ def simulate_once(
     history = simulate(settings, seed, replication)
     metrics = summarise(history, settings.load.duration_s)
     metrics.update(priced(metrics, settings.money.order_value))
+    fees = settings.gateways.fees()
+    metrics.update(gateway_fees(history.ledger, fees, settings.money.order_value))
     if settings.money.price_deployment:
         metrics.update(priced_deployment(settings, metrics))
     return metrics, history if keep_history else None

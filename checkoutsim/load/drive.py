@@ -21,7 +21,7 @@ from checkoutsim.load.users import InProcessShopper
 from checkoutsim.real import overload, records
 from checkoutsim.real.records import ServerFacts
 from checkoutsim.real.service import CheckoutService
-from checkoutsim.results.money import priced
+from checkoutsim.results.money import gateway_fees, priced
 from checkoutsim.results.stage_cost import priced_deployment
 from checkoutsim.scenario.files import Variant
 from checkoutsim.scenario.settings import Settings
@@ -204,6 +204,8 @@ def assemble(
     metrics = records.real_metrics(history, facts, checks, load.duration_s)
     # Priced as the model prices its runs, so compare shows both bodies' lost revenue.
     metrics.update(priced(metrics, settings.money.order_value))
+    fees = settings.gateways.fees()
+    metrics.update(gateway_fees(history.ledger, fees, settings.money.order_value))
     if settings.money.price_deployment:  # and what the variant runs, as the model does
         metrics.update(priced_deployment(settings, metrics))
     # Requests that raised instead of answering: a crash, counted apart from outcomes.

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from checkoutsim.real import records
+from checkoutsim.real.gateways import provider_path
 from checkoutsim.real.landings import Landings, classify
 from checkoutsim.real.runtime import ThreadRuntime
 from checkoutsim.real.service import CheckoutService, StorePaths
@@ -297,6 +298,8 @@ def run_chaos(
         command += ["--set", override]
     catalog = variant.settings.catalog
     paths = StorePaths.beside(db)
+    # The other providers' ledgers, beside the primary's, in the scenario's order.
+    others = [provider_path(paths.gateway, name) for name in variant.settings.gateways.names()[1:]]
     answers: Counter[str] = Counter()
     recovered: Counter[str] = Counter()
     landings = Landings()
@@ -325,7 +328,7 @@ def run_chaos(
         _kill(process)
         stop.set()
         # Read before the next start's recovery touches the files.
-        landings.add(classify(paths.shop, paths.gateway))
+        landings.add(classify(paths.shop, paths.gateway, others))
         for thread in threads:
             thread.join(timeout=35)
         answers.update(clients.answers)

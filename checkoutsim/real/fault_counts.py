@@ -2,7 +2,9 @@
 
 The gateway and the order service decide their faults inside their own calls;
 this module wraps those two calls on one ``CheckoutService`` and classifies
-each answer by what the scenario injected at that moment. The counts go into
+each answer by what the scenario injected at that moment. With several
+gateways every provider's calls are counted, summed under the same names (as
+the model sums its providers' counters). The counts go into
 the executor's counters, which the service saves per process and the audit's
 ``collect`` sums (``fault_*`` names), so several processes add up.
 
@@ -26,6 +28,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim.policy import ops
+from checkoutsim.real.counters import Counters
+from checkoutsim.real.gateway import Gateway
 from checkoutsim.real.runtime import Pause
 from checkoutsim.world import gateway_rules as rules
 
@@ -64,11 +68,27 @@ def count_faults(service: ServiceParts) -> None:
     (``checkoutsim.world.gateway_rules.Call.met``), not a second reading of
     the fault schedule.
     """
-    gateway = service.gateway
     counters = service.executor.counters
-    run = gateway.perform
     for name in FAULT_COUNTERS:
         counters.add(name, 0)
+    for gateway in service.provider_gateways():
+        _count_gateway(gateway, counters, service.runtime.time.now)
+    handlers = service.executor.handlers
+    create_order = handlers[ops.CreateOrder]
+
+    def counted_order(op: ops.CreateOrder, saga: Any) -> Any:
+        def judge(result: Any) -> None:
+            if result is ops.OrderStatus.FAILED:
+                counters.add("fault_order_failures")
+
+        return _when_done(create_order(op, saga), judge)
+
+    handlers[ops.CreateOrder] = counted_order
+
+
+def _count_gateway(gateway: Gateway, counters: Counters, now: Callable[[], float]) -> None:
+    """Wrap one provider's charge and refund calls to count the faults they met."""
+    run = gateway.perform
 
     def counted_charge(op: ops.Charge) -> Any:
         call = gateway.charge_call(op)
@@ -89,8 +109,6 @@ def count_faults(service: ServiceParts) -> None:
         return _when_done(value, judge)
 
     def counted_refund(op: ops.Refund) -> Any:
-        now = service.runtime.time.now
-
         def judge(refunded: Any) -> None:
             # Judged as it is answered, when the rules decided it: a refund the
             # outage made fail, which its owner must try again.
@@ -101,14 +119,3 @@ def count_faults(service: ServiceParts) -> None:
 
     gateway.charge = counted_charge  # type: ignore[method-assign]
     gateway.refund = counted_refund  # type: ignore[method-assign]
-    handlers = service.executor.handlers
-    create_order = handlers[ops.CreateOrder]
-
-    def counted_order(op: ops.CreateOrder, saga: Any) -> Any:
-        def judge(result: Any) -> None:
-            if result is ops.OrderStatus.FAILED:
-                counters.add("fault_order_failures")
-
-        return _when_done(create_order(op, saga), judge)
-
-    handlers[ops.CreateOrder] = counted_order

@@ -62,6 +62,10 @@ class Ledger:
         # Another provider's capture matches no row here.
         return row if index == self.index else -1
 
+    def databases(self) -> list[Database]:
+        """The ledger's database (as ``ProviderLedgers.databases`` lists every provider's)."""
+        return [self.db]
+
     def create(self) -> None:
         """Create the schema if the file is new."""
         self.db.execute_script(GATEWAY)

@@ -48,8 +48,10 @@ def provider_path(primary: Path, name: str) -> Path:
 class ProviderLedgers:
     """Every provider's ledger, read as one (capture ids name their provider)."""
 
-    def __init__(self, ledgers: list[Ledger]) -> None:
+    def __init__(self, ledgers: list[Ledger], attempts: Database | None = None) -> None:
         self.ledgers = ledgers
+        #: The shop's attempt records (key -> provider), when routing writes them.
+        self.attempts = attempts
 
     def _of(self, capture_id: int) -> Ledger:
         index, _row = provider_of(capture_id, len(self.ledgers))
@@ -77,9 +79,37 @@ class ProviderLedgers:
         """Whether a refund of the capture was asked for or done, at its provider."""
         return self._of(capture_id).refund_asked(capture_id)
 
+    def asked(self, key: str) -> list[int]:
+        """The providers a payment under ``key`` may have reached, in the order tried.
+
+        The attempt records name them (written before each call). A key with no
+        record (a routing that writes none, or no call made) may be at any of them.
+        """
+        if self.attempts is not None:
+            rows = self.attempts.read().execute(
+                "SELECT gateway FROM gateway_attempts WHERE key = ? ORDER BY id", (key,)
+            )
+            named = list(dict.fromkeys(row[0] for row in rows))
+            if named:
+                return named
+        return list(range(len(self.ledgers)))
+
     def stored(self, key: str) -> ops.ChargeResult | None:
-        """The primary's answer under ``key`` (crash recovery asks the primary only)."""
-        return self.ledgers[0].stored(key)
+        """The answer under ``key`` at the providers it went to: a capture first.
+
+        Crash recovery asks here for a charge sent and never answered: the
+        provider the attempt record names holds the answer, not the primary.
+        A second capture (naive failover) stays an orphan, refunded by the sweep.
+        """
+        answers = [self.ledgers[index].stored(key) for index in self.asked(key)]
+        for answer in answers:
+            if answer is not None and answer.status is ops.ChargeStatus.CAPTURED:
+                return answer
+        return next((answer for answer in answers if answer is not None), None)
+
+    def databases(self) -> list[Database]:
+        """Every provider's ledger database (the primary's first)."""
+        return [ledger.db for ledger in self.ledgers]
 
 
 class Providers:
@@ -114,9 +144,9 @@ class Providers:
             self.gateways.append(Gateway(ledger, faults_from_settings(seen), rng, runtime))
             lock = runtime.threading.lock()
             self.breakers.append(shared_breaker(seen.breakers.gateway, runtime.time, lock))
-        self.ledgers = ProviderLedgers(ledgers)
         self.attempts = Database(attempts_path, runtime.threading)
         self.attempts.execute_script(ATTEMPTS)
+        self.ledgers = ProviderLedgers(ledgers, self.attempts)
         self.time = runtime.time
         self.counters = executor.counters
         executor.handlers.update(

@@ -26,9 +26,12 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from checkoutsim.world.providers import capture_id
 
 #: Where a saga was, from the most telling to the least (the kill takes the first present).
 PLACES = ("compensation", "payment", "retry_queue", "reserving")
@@ -126,21 +129,33 @@ def _place(
     return "reserving"
 
 
-def classify(shop: Path, gateway: Path) -> Landing:
-    """Where the kill that left these two files landed (read-only)."""
-    with closing(sqlite3.connect(f"file:{gateway}?mode=ro", uri=True)) as ledger:
-        refund_asked = {
-            row[0]
-            for row in _rows(
-                ledger,
-                "SELECT capture_id FROM refunds UNION SELECT capture_id FROM refund_requests",
-            )
-        }
-        unkeyed: dict[int, list[int]] = {}
-        for capture_id, intent in _rows(
-            ledger, "SELECT id, intent_id FROM captures WHERE idempotency_key IS NULL"
-        ):
-            unkeyed.setdefault(intent, []).append(capture_id)
+def classify(shop: Path, gateway: Path, others: Sequence[Path] = ()) -> Landing:
+    """Where the kill that left these files landed (read-only).
+
+    ``others`` are the other providers' ledgers, in the scenario's order
+    (``real.gateways.provider_path``): a saga cut short at any provider is read
+    off that provider's ledger. Each ledger keeps its own row ids; the shop's
+    records name captures by ids that name their provider, so rows are turned
+    into those ids (``world.providers.capture_id``) before they are matched.
+    """
+    ledgers = [gateway, *others]
+    refund_asked: set[int] = set()
+    unkeyed: dict[int, list[int]] = {}
+    for index, path in enumerate(ledgers):
+        if index > 0 and not path.exists():
+            continue  # a provider that never opened its ledger holds nothing
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as ledger:
+            refund_asked |= {
+                capture_id(row[0], index, len(ledgers))
+                for row in _rows(
+                    ledger,
+                    "SELECT capture_id FROM refunds UNION SELECT capture_id FROM refund_requests",
+                )
+            }
+            for row, intent in _rows(
+                ledger, "SELECT id, intent_id FROM captures WHERE idempotency_key IS NULL"
+            ):
+                unkeyed.setdefault(intent, []).append(capture_id(row, index, len(ledgers)))
     with closing(sqlite3.connect(f"file:{shop}?mode=ro", uri=True)) as store:
         parked = {
             row[0]

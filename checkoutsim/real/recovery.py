@@ -88,13 +88,18 @@ def recover(service: ServiceParts) -> RecoveryReport:
 
 
 def _forget_dead_gateway_calls(service: ServiceParts) -> int:
-    """Drop gateway keys still ``processing``: their calls died and booked nothing."""
-    written = service.gateway_db.write_one(
-        "DELETE FROM idempotency WHERE state = 'processing'"
-        " AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.idempotency_key = idempotency.key)",
-        (),
+    """Drop gateway keys still ``processing``: their calls died and booked nothing.
+
+    At every provider: a call that died at the second gateway left its key there.
+    """
+    return sum(
+        database.write_one(
+            "DELETE FROM idempotency WHERE state = 'processing'"
+            " AND NOT EXISTS (SELECT 1 FROM captures c WHERE c.idempotency_key = idempotency.key)",
+            (),
+        ).rowcount
+        for database in service.ledger.databases()
     )
-    return written.rowcount
 
 
 def _open_sagas(
@@ -122,7 +127,8 @@ def _finish_sagas(service: ServiceParts, report: RecoveryReport) -> None:
         # before it recorded the capture: the gateway knows, by key.
         unanswered = payment == "in_progress" or (parked and payment == "retry")
         if step == "reserved" and unanswered and key_first:
-            # The charge was sent and never answered: the gateway knows, by key.
+            # The charge was sent and never answered: the gateway knows, by key
+            # (with several, the one the attempt record names).
             answer = service.ledger.stored(key)
             report.charges_resolved += 1
             if answer is not None and answer.status is ops.ChargeStatus.CAPTURED:

@@ -224,6 +224,10 @@ class CheckoutService:
             self.cache.on_every_sku_written()
         return expired
 
+    def provider_gateways(self) -> list[Gateway]:
+        """Every provider's gateway, the primary first (one without several gateways)."""
+        return self.providers.gateways if self.providers is not None else [self.gateway]
+
     def find_orphans(self) -> list[int]:
         """The policy core's sweeper look-up: captures with no order and no refund."""
         saga = SagaContext(-1, "sweeper")
@@ -273,7 +277,11 @@ class CheckoutService:
             "SELECT COALESCE(SUM(quantity), 0) FROM reservations WHERE state = 'active'"
         ).fetchone()[0]
         orders = shop.execute("SELECT COUNT(*) FROM orders").fetchone()[0]
-        captures = self.gateway_db.read().execute("SELECT COUNT(*) FROM captures").fetchone()[0]
+        # Every provider's captures (one ledger each), as the model's timeline counts them.
+        captures = sum(
+            database.read().execute("SELECT COUNT(*) FROM captures").fetchone()[0]
+            for database in self.ledger.databases()
+        )
         return available, reserved, orders, captures
 
     def stock(self) -> dict[str, int]:
@@ -287,8 +295,13 @@ class CheckoutService:
 
     def timeline_state(self) -> tuple[int, int]:
         """The gateway breaker's state code (as the model's timeline has it) and the queue depth."""
-        breaker = self.executor.gateway_breaker
-        state = TIMELINE_CODES[breaker.state] if breaker is not None else 0
+        # With several providers, the most open of their breakers (as the model's).
+        breakers = self.providers.breakers if self.providers is not None else []
+        breakers = breakers or [self.executor.gateway_breaker]
+        state = max(
+            (TIMELINE_CODES[breaker.state] for breaker in breakers if breaker is not None),
+            default=0,
+        )
         return state, self.parked_depth()
 
     def breaker_figures(self) -> dict[str, float]:

@@ -30,3 +30,7 @@ class ServiceParts(Protocol):
     gateway: Gateway
     executor: Executor
     requests: RequestTable
+
+    def provider_gateways(self) -> list[Gateway]:
+        """Every provider's gateway, the primary first (one without several gateways)."""
+        ...

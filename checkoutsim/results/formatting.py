@@ -25,6 +25,8 @@ TABLE_METRICS = (
     ),
     "lost_orders",
     "lost_revenue_usd",
+    # Fees the run's captures paid, where the scenario gives its gateways fees.
+    "gateway_fees_usd",
     # What the variant's deployment costs per order (results.stage_cost), where priced.
     "cost_per_order_usd",
     "infrastructure_per_million_usd",

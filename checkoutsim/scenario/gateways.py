@@ -8,8 +8,8 @@ rate limit, accounts and breaker, and its own ledger and idempotency keys in
 both bodies. ``gateways.routing`` picks the policy core's routing
 (``checkoutsim.policy.routing``); each body builds a provider from the
 settings ``checkoutsim.world.providers.provider_settings`` gives it. Fees
-(``fee_percent``, ``fee_fixed``) are read and kept for pricing; routing does
-not use them.
+(``fee_percent``, ``fee_fixed``) price a run's captures at each provider
+(``checkoutsim.results.money.gateway_fees``); routing does not use them.
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ class Provider(Section):
     breaker: Breaker | None = None
     #: Share of payments ``weighted`` routing sends here (relative to the others').
     share: float = Field(1.0, ge=0, le=1_000_000)
-    #: Per-charge fee (percent of the amount, plus a fixed amount): read, not used here.
+    #: Per-charge fee (percent of the order value, plus a fixed amount in USD): what a
+    #: run's captures here cost (``results.money.gateway_fees``); unset, not priced.
     fee_percent: float | None = Field(None, ge=0, le=100)
     fee_fixed: float | None = Field(None, ge=0, le=1_000_000)
 
@@ -110,6 +111,13 @@ class Gateways(Section):
     def names(self) -> list[str]:
         """The providers' names, the primary first."""
         return [self.primary_name, *(provider.name for provider in self.others)]
+
+    def fees(self) -> list[tuple[str, float | None, float | None]]:
+        """Each provider's (name, fee percent, fixed fee), the primary first; None if unset."""
+        return [
+            (self.primary_name, self.primary_fee_percent, self.primary_fee_fixed),
+            *((other.name, other.fee_percent, other.fee_fixed) for other in self.others),
+        ]
 
     def shares(self) -> list[float]:
         """The providers' shares for ``weighted`` routing, the primary first."""

@@ -392,4 +392,12 @@ class Settings(Section):
                 f"the retry queue charges the primary only: gateways.routing must be"
                 f" 'primary_only' with queue.enabled, not {self.gateways.routing!r}"
             )
+        routed = self.gateways.routing != "primary_only"
+        if self.transaction.protocol == "two_phase_commit" and routed:
+            # 2PC authorizes and captures at the primary: routing it elsewhere is not modelled.
+            raise ValueError(
+                f"two-phase commit charges the primary only: gateways.routing must be"
+                f" 'primary_only' with transaction.protocol = 'two_phase_commit',"
+                f" not {self.gateways.routing!r}"
+            )
         return self

@@ -115,6 +115,13 @@ class Providers:
             counters[f"captures_{name}"] = len(model.ledger.capture_intent)
         return counters
 
+    def state_code(self) -> int:
+        """The timeline's breaker state: the most open of the providers' breakers.
+
+        0 only while every provider's breaker is closed (or absent), 2 while any is open.
+        """
+        return max(model.state_code() for model in self.models)
+
     def rejections(self) -> int:
         """Calls every provider's breaker refused."""
         return sum(model.rejections() for model in self.models)

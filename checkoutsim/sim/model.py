@@ -59,7 +59,9 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     if settings.saga.sweeper_interval_s > 0:
         env.process(_sweeper(env, engine, settings))
     captures = providers.captures if providers is not None else _counter(ledger)
-    env.process(_sampler(env, engine, shoppers, consumers, samples, captures))
+    # With several providers, the most open of their breakers (``Providers.state_code``).
+    breaker = providers.state_code if providers is not None else engine.gateway.state_code
+    env.process(_sampler(env, engine, shoppers, consumers, samples, captures, breaker))
     end = settings.load.duration_s + settings.load.drain_s
     env.run(until=end)
     shoppers.intents.close_unanswered(settings.shopper.timeout_s, end)
@@ -226,6 +228,7 @@ def _sampler(
     consumers: RetryConsumers | None,
     samples: list[tuple[float, ...]],
     captures: Callable[[], int],
+    breaker: Callable[[], int],
 ) -> SimStep:
     """One timeline row per simulated second (breaker: 0 closed, 1 half-open, 2 open)."""
     shop = engine.shop
@@ -238,7 +241,7 @@ def _sampler(
                 shoppers.in_flight,
                 len(shop.orders),
                 captures(),
-                engine.gateway.state_code(),
+                breaker(),
                 consumers.queue.depth if consumers is not None else 0,
                 engine.workers.queued,
             )
