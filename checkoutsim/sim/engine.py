@@ -198,9 +198,9 @@ class Engine:
                 result = yield from handlers[kind](operation)
                 continue
             # One inventory query: a pooled worker for its duration and, for a
-            # write, the SKU's row lock too, held as an UPDATE holds its row
-            # until commit, so writes to one hot row queue behind each other
-            # while holding their connections.
+            # conditional write, the SKU's row lock too, held as an UPDATE holds
+            # its row until commit, so such writes to one hot row queue behind
+            # each other while holding their connections.
             started = env.now
             factor = 1.0
             if guarded:
