@@ -244,3 +244,38 @@ def test_a_waiter_handed_the_lock_pays_its_own_attempt_before_its_hold() -> None
     # Each hold runs from its grant to its release: 1..3 and 4..6.
     assert engine.locks.stats.holds == 2
     assert engine.locks.stats.hold_s == 4.0
+
+
+@pytest.mark.parametrize("blind", [True, False])
+def test_only_a_conditional_write_holds_the_row_for_its_round_trip(blind: bool) -> None:
+    """A server holds a row only while it executes the statement, not for the network.
+
+    A blind write-back (``SET available = ?``) needs no row to decide, so three
+    at once each pay their own round trip side by side; a conditional update
+    (``WHERE available >= q``) whose row is held by another queues for it.
+    """
+    constant = {"distribution": "constant", "mean_s": 1.0}
+    chosen = settings(inventory={"query": constant, "workers": 4})
+    env = simpy.Environment()
+    shop = Shop([10])
+    engine = Engine(env, chosen, streams(1, 0), shop, Ledger())
+    done: list[float] = []
+
+    def shopper(intent_id: int) -> ops.Step[None]:
+        request = ReservationRequest(intent_id, 0, 1, 60.0)
+        if blind:
+            yield ops.WriteStock(0, 9, request)
+        else:
+            yield ops.DecrementIfAvailable(request)
+        done.append(env.now)
+
+    for intent_id in range(3):
+        task.start(engine.drive(shopper(intent_id)))
+    env.run()
+    if blind:
+        # Side by side, and each wrote its own stale "10 - 1": two updates lost.
+        assert done == [1.0, 1.0, 1.0]
+        assert shop.available[0] == 9
+    else:
+        assert done == [1.0, 2.0, 3.0]
+        assert shop.available[0] == 7

@@ -125,7 +125,7 @@ def model_settings(
         f"{model.strategy} as the model's {strategy}",
         f"{workers} worker{'s' if workers != 1 else ''}{served_at_once}",
         f"one inventory query {query * 1000:.2f} ms, priced from {priced} "
-        "(it holds a worker; a write holds the row too)",
+        "(it holds a worker; a conditional write holds the row too)",
         f"after reserving, {after * 1000:.2f} ms holding nothing",
     ]
     if window:

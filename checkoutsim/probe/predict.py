@@ -191,7 +191,8 @@ def likely_cause(
     if over:
         return (
             f"workers or row time: the model holds a worker (of {workers})"
-            f" and, to write, the row for {filled.query_s * 1000:.2f} ms per query; "
+            f" and, for a conditional write, the row for {filled.query_s * 1000:.2f} ms"
+            " per query; "
             "the target may serve more at once or hold its lock for less"
         )
     return (

@@ -55,7 +55,7 @@ class Counters:
 
 
 def _always(_operation: Any) -> bool:
-    """A blind write always finds its row, and so always locks it."""
+    """A locking read (``SELECT ... FOR UPDATE``) always finds its row, and so locks it."""
     return True
 
 
@@ -110,7 +110,12 @@ class Engine:
         )
         operations: dict[type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any]]] = {
             ops.ReadStock: (None, self._read_stock),
-            ops.WriteStock: (_always, self._write_stock),
+            # The absolute write-back (``SET available = ?``) likewise holds its
+            # row only while the server executes it: its round trip is outside
+            # the row, as outside SQLite's writer lock in the real body. Holding
+            # the row for the whole cost queued naive's writes behind each other:
+            # flash-sale p50 136.6 ms against the real body's 7.8 ms.
+            ops.WriteStock: (None, self._write_stock),
             ops.CompareAndSetStock: (self._version_matches, self._compare_and_set),
             ops.DecrementIfAvailable: (self._enough_left, self._decrement),
             ops.ReleaseReservation: (None, self._release_reservation),
@@ -193,9 +198,9 @@ class Engine:
                 result = yield from handlers[kind](operation)
                 continue
             # One inventory query: a pooled worker for its duration and, for a
-            # write, the SKU's row lock too, held as an UPDATE holds its row
-            # until commit, so writes to one hot row queue behind each other
-            # while holding their connections.
+            # conditional write, the SKU's row lock too, held as an UPDATE holds
+            # its row until commit, so such writes to one hot row queue behind
+            # each other while holding their connections.
             started = env.now
             factor = 1.0
             if guarded:
