@@ -10,7 +10,7 @@ unsafe_hash=True)``: values that no code changes once made, hashable and equal
 by their fields as frozen dataclasses are. They are not declared frozen because
 a frozen dataclass sets each field through ``object.__setattr__`` in its
 ``__init__``: about 0.25 us more per record, and a simulated checkout makes
-five or six of them, which was about a tenth of its CPU time.
+about seven of them, which was over a tenth of its CPU time.
 """
 
 from __future__ import annotations
