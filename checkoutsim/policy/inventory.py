@@ -78,7 +78,7 @@ class ReserveStatus(Enum):
     ERROR = "error"  # the store refused the write (a CHECK constraint fired)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReserveResult:
     """Outcome of a reservation attempt; ``reservation_id`` set when reserved."""
 

@@ -3,6 +3,14 @@
 The operations themselves are in ``policy/stock_ops.py`` (inventory store and
 locks) and ``policy/ops.py`` (payments, gateway, orders, time), which re-exports
 everything here so that a body imports them all from one place.
+
+Operations, and the records they carry (``ReservationRequest``, ``StockRow``,
+``PaymentRecord``, the checkout request), are ``@dataclass(slots=True,
+unsafe_hash=True)``: values that no code changes once made, hashable and equal
+by their fields as frozen dataclasses are. They are not declared frozen because
+a frozen dataclass sets each field through ``object.__setattr__`` in its
+``__init__``: about 0.25 us more per record, and a simulated checkout makes
+about seven of them, which was over a tenth of its CPU time.
 """
 
 from __future__ import annotations

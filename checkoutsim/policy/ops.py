@@ -1,9 +1,11 @@
 """Operations the policy core yields to whichever body runs it, and their results.
 
-Every operation is a small frozen dataclass. A body (the SimPy model or the real
-service) executes it and sends the result back into the policy generator. The
-results are plain values or the small result types below, so the two bodies can
-be checked against each other. The inventory store's operations live in
+Every operation is a small slotted dataclass, hashable and compared by value,
+and never changed once made (see ``policy/operation.py`` for why it is not
+declared frozen). A body (the SimPy model or the real service) executes it
+and sends the result back into the policy generator. The results are plain
+values or the small result types below, so the two bodies can be checked
+against each other. The inventory store's operations live in
 ``policy/stock_ops.py`` and the base class in ``policy/operation.py``; both are
 re-exported here, so a body imports every operation from this one module.
 """
@@ -77,7 +79,7 @@ class KeyState(Enum):
     RETRY = "retry"  # nothing was charged; the next request with the key may claim the row
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class PaymentRecord:
     """A row of the shop's payment table."""
 
@@ -86,14 +88,14 @@ class PaymentRecord:
     capture_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class LookupPayment(Operation):
     """Find the payment row for ``key``. Result: ``PaymentRecord`` or ``None``."""
 
     key: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class InsertPayment(Operation):
     """Insert a payment row under a UNIQUE key.
 
@@ -104,7 +106,7 @@ class InsertPayment(Operation):
     record: PaymentRecord
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class UpdatePayment(Operation):
     """Overwrite the row for ``record.key`` with the final state."""
 
@@ -124,7 +126,7 @@ class ChargeStatus(Enum):
     UNKNOWN = "unknown"  # time-out or lost response: money may or may not have moved
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ChargeResult:
     """The caller's view of one gateway call."""
 
@@ -132,7 +134,7 @@ class ChargeResult:
     capture_id: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Charge(Operation):
     """Ask the gateway to capture ``amount`` for an intent, optionally with a key."""
 
@@ -143,14 +145,14 @@ class Charge(Operation):
     gateway: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Refund(Operation):
     """Refund a capture. Result: True if the gateway recorded the refund."""
 
     capture_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class UnrefundedCaptures(Operation):
     """List captures older than ``min_age_s`` that have no refund, from the ledger.
 
@@ -172,7 +174,7 @@ class OrderStatus(Enum):
     RESERVATION_EXPIRED = "reservation_expired"  # the units went back to stock
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Authorize(Operation):
     """Two-phase commit's prepare at the gateway: hold funds. Result: True if held."""
 
@@ -180,7 +182,7 @@ class Authorize(Operation):
     amount: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class EnqueuePayment(Operation):
     """Park a payment in the retry queue; its consumer finishes the saga later.
 
@@ -197,7 +199,7 @@ class EnqueuePayment(Operation):
     reservation_id: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ConfirmOrder(Operation):
     """Mark the pending order a ``ReserveWithOrder`` wrote as paid (one ``UPDATE``).
 
@@ -211,7 +213,7 @@ class ConfirmOrder(Operation):
     capture_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CreateOrder(Operation):
     """Create the order for an intent from its reservation (UNIQUE per intent).
 
@@ -229,14 +231,14 @@ class CreateOrder(Operation):
     quantity: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class HasOrder(Operation):
     """Does an order exist for this intent? Result: bool."""
 
     intent_id: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Checkpoint(Operation):
     """A step boundary where the transaction's coordinator must be alive.
 
@@ -249,7 +251,7 @@ class Checkpoint(Operation):
     begin: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Wait(Operation):
     """Do nothing for ``seconds`` (a back-off)."""
 

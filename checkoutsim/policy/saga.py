@@ -80,7 +80,7 @@ class SagaPolicy:
             raise ValueError(f"unknown inventory-down handling {self.when_inventory_down!r}")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CheckoutRequest:
     """One checkout request as the service receives it."""
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from checkoutsim.policy.operation import Operation
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReservationRequest:
     """What a successful stock write should also record as a reservation."""
 
@@ -20,7 +20,7 @@ class ReservationRequest:
     ttl_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class StockRow:
     """A read of one SKU's inventory row."""
 
@@ -31,14 +31,14 @@ class StockRow:
 # --- inventory store -----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReadStock(Operation):
     """Read a SKU's row; the result is a ``StockRow``."""
 
     sku: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class WriteStock(Operation):
     """Blindly write a new ``available`` value and record the reservation.
 
@@ -52,7 +52,7 @@ class WriteStock(Operation):
     fence_token: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CompareAndSetStock(Operation):
     """Write ``available`` only if the row's version is still ``expected_version``.
 
@@ -65,7 +65,7 @@ class CompareAndSetStock(Operation):
     reservation: ReservationRequest
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DecrementIfAvailable(Operation):
     """One conditional update: take ``quantity`` only where that many are left.
 
@@ -105,7 +105,7 @@ STOCK_NEGATIVE = _StockNegative()
 CONSTRAINT_FAILED = _ConstraintFailed()
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DecrementStock(Operation):
     """``UPDATE ... SET available = available - q`` with no stock condition.
 
@@ -122,7 +122,7 @@ class DecrementStock(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DecrementThenCheck(Operation):
     """Redis-style ``DECRBY``: take the units first, look at the new value after.
 
@@ -139,7 +139,7 @@ class DecrementThenCheck(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class GiveBack(Operation):
     """``INCRBY`` the units a ``DecrementThenCheck`` took and could not keep."""
 
@@ -147,7 +147,7 @@ class GiveBack(Operation):
     quantity: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReserveForUpdate(Operation):
     """``BEGIN; SELECT ... FOR UPDATE; check; UPDATE; COMMIT``: a pessimistic row lock.
 
@@ -163,7 +163,7 @@ class ReserveForUpdate(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReserveWithOrder(Operation):
     """One local transaction: ``UPDATE stock ... WHERE available >= q; INSERT order; COMMIT``.
 
@@ -182,7 +182,7 @@ class ReserveWithOrder(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class DecrementBucket(Operation):
     """A conditional decrement of one of the SKU's stock buckets (rows).
 
@@ -199,7 +199,7 @@ class DecrementBucket(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReserveThroughQueue(Operation):
     """Send the reservation to the SKU's queue; its one consumer answers in order.
 
@@ -216,7 +216,7 @@ class ReserveThroughQueue(Operation):
         return self.reservation.sku
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AcquireMutex(Operation):
     """Take the serving process's in-memory lock ``name``, waiting as long as it takes.
 
@@ -228,7 +228,7 @@ class AcquireMutex(Operation):
     holder: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReleaseMutex(Operation):
     """Release the in-process lock ``name`` held by ``holder``."""
 
@@ -236,7 +236,7 @@ class ReleaseMutex(Operation):
     holder: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AcquireLock(Operation):
     """Take a lease on ``name`` for ``ttl_s``, waiting at most ``wait_s``.
 
@@ -248,7 +248,7 @@ class AcquireLock(Operation):
     wait_s: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReleaseLock(Operation):
     """Release ``name`` if ``token`` still holds it (compare-and-delete)."""
 
@@ -256,7 +256,7 @@ class ReleaseLock(Operation):
     token: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ReleaseReservation(Operation):
     """Return a reservation's units to stock. Result: True if it was still held."""
 
