@@ -38,6 +38,10 @@ def executor_for(jobs: int, cluster: str | None = None) -> Iterator[Executor | N
         pool.shutdown()
 
 
+#: How long to wait for a Dask scheduler to answer before saying it cannot be reached.
+CONNECT_TIMEOUT_S = 10.0
+
+
 @contextlib.contextmanager
 def _dask_executor(address: str) -> Iterator[Executor]:
     """A ``concurrent.futures`` view of a Dask distributed scheduler."""
@@ -46,7 +50,7 @@ def _dask_executor(address: str) -> Iterator[Executor]:
     except ImportError:
         raise ExecutorError("--cluster needs Dask: pip install 'checkoutsim[dask]'") from None
     try:
-        client = Client(address, timeout="10s", set_as_default=False)
+        client = Client(address, timeout=f"{CONNECT_TIMEOUT_S:g}s", set_as_default=False)
     except (OSError, TimeoutError) as error:
         raise ExecutorError(f"--cluster {address}: cannot reach the scheduler: {error}") from None
     try:
