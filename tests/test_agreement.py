@@ -250,3 +250,10 @@ def test_the_hosts_measured_lateness_widens_the_latency_floor() -> None:
     agree, lines = judge(fast, slow, 1.0, lateness)
     (line,) = [line for line in lines if line.metric == "latency_p99_s"]
     assert agree and line.difference == "+60 ms (floor 90)"
+
+
+def test_the_moment_a_cache_first_shows_sold_out_is_shown_not_judged() -> None:
+    """One moment per SKU per run, anywhere in a TTL window: 130 ms against 490 ms is chance."""
+    assert kind_of("sold_out_shown_after_s") == "diagnostic"
+    agree, lines = judge({"sold_out_shown_after_s": 0.130}, {"sold_out_shown_after_s": 0.490}, 1.0)
+    assert agree and [line.agree for line in lines] == [None]

@@ -13,8 +13,7 @@ each kind has one rule:
   their share of checkouts: shoppers shown "in stock" who then failed): the two
   shares must be within an absolute tolerance, ``RATE_TOLERANCE`` plus twice the
   binomial standard error of the difference (see ``rate_tolerance`` for why).
-- **latency** at p50 and p99, and the time a cached page takes to show "sold
-  out" after the store sells out: within a factor of two, or closer than the real
+- **latency** at p50 and p99: within a factor of two, or closer than the real
   body's own overhead per request (``LATENCY_FLOOR_WALL_S`` of wall time) plus
   the host's lateness the real run measured at that percentile (how late its
   intents started and its timers fired): a gap the host made is no evidence
@@ -55,7 +54,10 @@ RATES = {"success_rate": "checkouts", "cache_hit_rate": "page_views"}
 #: Counts judged as rates: their share of checkouts.
 SHARES = ("failed_after_in_stock",)
 #: Latencies judged within a factor of two; the other percentiles are shown only.
-LATENCIES = ("latency_p50_s", "latency_p99_s", "sold_out_shown_after_s")
+#: (``sold_out_shown_after_s`` is not one: it is a single moment per SKU per run, where
+#: in a TTL window the sell-out fell, so two runs differ by up to the TTL by chance:
+#: 130 ms against 490 ms for a 1 s TTL, with independent streams. Shown, not judged.)
+LATENCIES = ("latency_p50_s", "latency_p99_s")
 
 #: Why each rule is what it is, printed by ``compare`` and carried in its JSON.
 RULES = {
