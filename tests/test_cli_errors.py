@@ -38,6 +38,8 @@ CASES = [
     (["run", "flash-sale", "--set", "inventory.strategy=atomc"], "did you mean 'atomic'?"),
     (["run", "flash-sale", "--seed", "x"], "Invalid value for '--seed'"),
     (["sweep", "flash-sale"], "Missing option '--param'"),
+    (["sweep", "flash-sale", "--param", "nosuch.key=1:2:2"], "--param: nosuch.key: no settings"),
+    (["sweep", "flash-sale", "--param", "load.rate_per_s=-5:-1:2"], "--param: load.rate_per_s:"),
     (["capacity", "--orders-per-dya", "10M"], "did you mean '--orders-per-day'?"),
     (["bench", "--http"], "--http and --store measure the real implementation: add --real"),
     (

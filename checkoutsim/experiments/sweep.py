@@ -90,6 +90,14 @@ def parse_axis(text: str) -> Axis:
     return Axis(key.strip(), tuple(round(float(v), 9) for v in values))
 
 
+def _named_as_param(error: ScenarioError, axes: Sequence[Axis]) -> ScenarioError:
+    """A bad swept value is the user's ``--param``, not a ``--set`` they never typed."""
+    text = str(error)
+    if text.startswith("--set") and any(axis.param in text for axis in axes):
+        text = "--param" + text[len("--set") :]
+    return ScenarioError(text)
+
+
 def run_sweep(
     name: str,
     axes: Sequence[Axis],
@@ -115,7 +123,10 @@ def run_sweep(
         point_overrides = [
             f"{axis.param}={value!r}" for axis, value in zip(axes, point, strict=True)
         ]
-        loaded = scenarios.load(name, [*overrides, *point_overrides], list(variants))
+        try:
+            loaded = scenarios.load(name, [*overrides, *point_overrides], list(variants))
+        except ScenarioError as error:
+            raise _named_as_param(error, axes) from None
         scale = loaded.base.scale
         hot = hot_sku_rate(scale) if scale.orders_per_day > 0 else None
         for variant in loaded.variants:
