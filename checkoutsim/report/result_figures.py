@@ -7,7 +7,7 @@ intervals), so ``checkoutsim report RESULT.json`` can draw them without a run.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -175,6 +175,32 @@ def model_real_frame(result: Mapping[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["variant", "source", "metric", "value"])
 
 
+def _bar_panels(
+    axes: Any,
+    frame: pd.DataFrame,
+    panels: Sequence[tuple[str, str, str]],
+    variants: list[str],
+    sources: list[str],
+    colours: Mapping[str, str],
+    y_ticks: bool = True,
+) -> None:
+    """One panel per ``(metric, title, kind)``, left to right: grouped bars of ``frame``'s
+    rows for that metric, one colour per source, or a note when it has no value."""
+    columns = axes.shape[1]
+    for index, (key, title, kind) in enumerate(panels):
+        axis = axes[index // columns, index % columns]
+        mine = frame[frame.metric == key]
+        if mine["value"].isna().all():
+            note_empty(axis, "not in this result")
+        else:
+            _grouped_bars(
+                axis, mine, variants, sources, lambda source, _value: colours[source], kind
+            )
+        axis.set_title(title)
+        if not y_ticks:
+            axis.set_yticks([])
+
+
 def model_real_chart(result: Mapping[str, Any]) -> Chart | None:
     """Model against real for each variant, metric by metric (comparisons only)."""
     frame = model_real_frame(result)
@@ -188,21 +214,7 @@ def model_real_chart(result: Mapping[str, Any]) -> Chart | None:
         figure, axes = new_figure(
             1.2 + rows * (1.0 + 0.55 * len(variants)), rows=rows, columns=columns, sharey=True
         )
-        for index, (key, title, kind) in enumerate(_COMPARED):
-            axis = axes[index // columns, index % columns]
-            mine = frame[frame.metric == key]
-            if mine["value"].isna().all():
-                note_empty(axis, "not in this result")
-            else:
-                _grouped_bars(
-                    axis,
-                    mine,
-                    variants,
-                    sources,
-                    lambda source, _value: SOURCE_COLOURS[source],
-                    kind,
-                )
-            axis.set_title(title)
+        _bar_panels(axes, frame, _COMPARED, variants, sources, SOURCE_COLOURS)
         handles, names = axes[0, 0].get_legend_handles_labels()
         figure.legend(
             handles,
@@ -252,22 +264,9 @@ def probe_chart(result: Mapping[str, Any]) -> Chart | None:
     columns = 3
     with styled():
         figure, axes = new_figure(3.6, rows=2, columns=columns)
-        for index, (key, title, kind) in enumerate(_PROBED):
-            axis = axes[index // columns, index % columns]
-            mine = frame[frame.metric == key]
-            if mine["value"].isna().all():
-                note_empty(axis, "not in this result")
-            else:
-                _grouped_bars(
-                    axis,
-                    mine,
-                    ["probe"],
-                    ["measured", "predicted"],
-                    lambda source, _value: _PROBE_COLOURS[source],
-                    kind,
-                )
-            axis.set_title(title)
-            axis.set_yticks([])
+        _bar_panels(
+            axes, frame, _PROBED, ["probe"], ["measured", "predicted"], _PROBE_COLOURS, False
+        )
         handles, names = axes[0, 0].get_legend_handles_labels()
         figure.legend(handles, names, loc="outside lower center", ncols=2)
         figure.suptitle("Probe: measured against predicted")
