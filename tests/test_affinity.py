@@ -17,10 +17,15 @@ import os, threading
 from checkoutsim.load.affinity import Pinned, TASKS, core_for
 
 def every_thread():
-    return {
-        int(entry.name): frozenset(os.sched_getaffinity(int(entry.name)))
-        for entry in TASKS.iterdir()
-    }
+    cores = {}
+    for entry in TASKS.iterdir():
+        try:
+            cores[int(entry.name)] = frozenset(os.sched_getaffinity(int(entry.name)))
+        except ProcessLookupError:
+            # A thread that Python has joined can still be listed for a moment
+            # while the kernel tears it down; it has no cores to check.
+            continue
+    return cores
 
 before = os.sched_getaffinity(0)
 started, stop = threading.Event(), threading.Event()
