@@ -39,7 +39,9 @@ def local_checkout(
 ) -> Step[Outcome]:
     """Run one checkout as the MVP does and return what the shopper sees."""
     saga = policies.saga
-    yield Checkpoint(request.intent_id, begin=True)
+    checkpoints = policies.checkpoints
+    if checkpoints:
+        yield Checkpoint(request.intent_id, begin=True)
     reservation = ReservationRequest(
         request.intent_id, request.sku, request.quantity, saga.reservation_ttl_s
     )
@@ -60,11 +62,13 @@ def local_checkout(
         return Outcome.REJECTED  # the one database is down: no sale
     if reserved is None:
         return Outcome.SOLD_OUT
-    yield Checkpoint(request.intent_id)
+    if checkpoints:
+        yield Checkpoint(request.intent_id)
     paid = yield from take_payment(request, policies, reserved, rng)
     if isinstance(paid, Outcome):
         return paid
-    yield Checkpoint(request.intent_id)
+    if checkpoints:
+        yield Checkpoint(request.intent_id)
     status = yield ConfirmOrder(request.intent_id, reserved, paid)
     if status is OrderStatus.CREATED:
         return Outcome.ORDERED

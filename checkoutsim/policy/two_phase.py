@@ -49,16 +49,25 @@ def protocol_checkout(
     if protocol == "local_transaction":
         return local_checkout(request, policies, rng)
     if protocol == "two_phase_commit":
-        return two_phase_checkout(request, lock_wait_s, policies.saga.reservation_ttl_s)
+        return two_phase_checkout(
+            request, lock_wait_s, policies.saga.reservation_ttl_s, policies.checkpoints
+        )
     return checkout(request, policies, rng)
 
 
 def two_phase_checkout(
-    request: CheckoutRequest, lock_wait_s: float, reservation_ttl_s: float
+    request: CheckoutRequest,
+    lock_wait_s: float,
+    reservation_ttl_s: float,
+    checkpoints: bool = True,
 ) -> Step[Outcome]:
-    """One checkout as a 2PC transaction: prepare both participants, decide, commit."""
+    """One checkout as a 2PC transaction: prepare both participants, decide, commit.
+
+    ``checkpoints``: yield a ``Checkpoint`` at each boundary (see ``Policies``).
+    """
     name = lock_name(request.sku)
-    yield Checkpoint(request.intent_id, begin=True)
+    if checkpoints:
+        yield Checkpoint(request.intent_id, begin=True)
     # Prepare, inventory: an exclusive row lock held until the decision arrives.
     # Participants in 2PC do not time their locks out: that is the protocol.
     token = yield AcquireLock(name, math.inf, lock_wait_s)
@@ -75,7 +84,8 @@ def two_phase_checkout(
         return Outcome.PAYMENT_FAILED
     # The decision: while this transaction's coordinator is down, it waits
     # here with the row lock and the funds held.
-    yield Checkpoint(request.intent_id)
+    if checkpoints:
+        yield Checkpoint(request.intent_id)
     # Commit both participants, then release the lock. A participant that voted
     # yes must commit: the capture of the held funds is retried with the key
     # (the gateway replays it) rather than given up.

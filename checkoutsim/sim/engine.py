@@ -96,6 +96,9 @@ class Engine:
         self._inventory_faulty = self.faults.has_outages("inventory") or "inventory" in brownouts
         self._inventory_guarded = self._inventory_faulty or self.inventory_breaker is not None
         self._coordinator_faulty = self.faults.has_outages("coordinator")
+        #: Whether a ``Checkpoint`` can ever stall here (the shoppers' checkouts
+        #: yield none when not).
+        self.coordinators_can_crash = self._coordinator_faulty
         self._crashes = CoordinatorCrashes(self.faults, settings.transaction.coordinators)
         #: Inventory operations: which of them lock their SKU's row (None: none
         #: do; else a test of the operation), the plain function applying each

@@ -21,6 +21,8 @@ IN_FLIGHT = "in_flight"
 #: What a shopper can be told, by code (the ``told`` column holds the code).
 TOLD_LABELS: tuple[str, ...] = (IN_FLIGHT, TIMED_OUT, *(outcome.value for outcome in Outcome))
 IN_FLIGHT_CODE = 0
+#: Rows each column grows by at a time (``IntentTable.add``).
+BLOCK = 4096
 TIMED_OUT_CODE = 1
 #: The code of each saga outcome.
 OUTCOME_CODES: dict[Outcome, int] = {
@@ -38,6 +40,9 @@ class IntentTable:
     """
 
     __slots__ = (
+        "_blocks",
+        "_capacity",
+        "_count",
         "answered_s",
         "arrival_s",
         "attempts",
@@ -59,29 +64,49 @@ class IntentTable:
         self.answered_s = array("d")
         self.current_attempt = array("i")
         self.running = array("i")
+        self._count = 0
+        self._capacity = 0
+        # Each column grows a block of new rows at a time, filled with what a
+        # new intent holds (one click, one attempt, unanswered), so that
+        # ``add`` writes only the three values an arrival brings: nine appends
+        # an intent cost more than the rest of its bookkeeping.
+        self._blocks = [
+            (self.arrival_s, array("d", [0.0]) * BLOCK),
+            (self.sku, array("q", [0]) * BLOCK),
+            (self.quantity, array("q", [0]) * BLOCK),
+            (self.clicks, array("q", [1]) * BLOCK),
+            (self.attempts, array("q", [1]) * BLOCK),
+            (self.told, array("b", [IN_FLIGHT_CODE]) * BLOCK),
+            (self.answered_s, array("d", [-1.0]) * BLOCK),
+            (self.current_attempt, array("i", [0]) * BLOCK),
+            (self.running, array("i", [0]) * BLOCK),
+        ]
 
     def add(self, arrival_s: float, sku: int, quantity: int) -> int:
-        """Append an intent that has just arrived (one click, one attempt); return its id."""
-        intent_id = len(self.arrival_s)
-        self.arrival_s.append(arrival_s)
-        self.sku.append(sku)
-        self.quantity.append(quantity)
-        self.clicks.append(1)
-        self.attempts.append(1)
-        self.told.append(IN_FLIGHT_CODE)
-        self.answered_s.append(-1.0)
-        self.current_attempt.append(0)
-        self.running.append(0)
+        """Add an intent that has just arrived (one click, one attempt); return its id."""
+        intent_id = self._count
+        if intent_id == self._capacity:
+            for column, block in self._blocks:
+                column.extend(block)
+            self._capacity += BLOCK
+        self._count = intent_id + 1
+        self.arrival_s[intent_id] = arrival_s
+        self.sku[intent_id] = sku
+        self.quantity[intent_id] = quantity
         return intent_id
 
     def __len__(self) -> int:
-        return len(self.arrival_s)
+        return self._count
+
+    def _view(self, column: array, dtype: type) -> np.ndarray:
+        """The rows added so far of ``column``, as a view (the block's spare rows left out)."""
+        return np.frombuffer(column, dtype=dtype)[: self._count]
 
     def close_unanswered(self, timeout_s: float, end: float) -> None:
         """Intents unanswered at ``end`` whose time-out has passed: timed out then."""
-        arrival = np.frombuffer(self.arrival_s, dtype=np.float64)
-        answered = np.frombuffer(self.answered_s, dtype=np.float64)
-        told = np.frombuffer(self.told, dtype=np.int8)
+        arrival = self._view(self.arrival_s, np.float64)
+        answered = self._view(self.answered_s, np.float64)
+        told = self._view(self.told, np.int8)
         gave_up_at = arrival + timeout_s
         late = (answered < 0) & (gave_up_at <= end)
         answered[late] = gave_up_at[late]
@@ -95,19 +120,19 @@ class IntentTable:
         the largest thing a long run holds.
         """
         count = len(self)
-        arrival = np.frombuffer(self.arrival_s, dtype=np.float64)
-        answered = np.frombuffer(self.answered_s, dtype=np.float64)
+        arrival = self._view(self.arrival_s, np.float64)
+        answered = self._view(self.answered_s, np.float64)
         frame = pd.DataFrame(
             {
                 "intent_id": np.arange(count, dtype=np.int64),
                 "arrival_s": arrival,
-                "sku": np.frombuffer(self.sku, dtype=np.int64),
-                "quantity": np.frombuffer(self.quantity, dtype=np.int64),
-                "clicks": np.frombuffer(self.clicks, dtype=np.int64),
-                "attempts": np.frombuffer(self.attempts, dtype=np.int64),
-                "told": _told_categorical(np.frombuffer(self.told, dtype=np.int8)),
+                "sku": self._view(self.sku, np.int64),
+                "quantity": self._view(self.quantity, np.int64),
+                "clicks": self._view(self.clicks, np.int64),
+                "attempts": self._view(self.attempts, np.int64),
+                "told": _told_categorical(self._view(self.told, np.int8)),
                 "answered_s": answered,
-                "unfinished": np.frombuffer(self.running, dtype=np.int32) > 0,
+                "unfinished": self._view(self.running, np.int32) > 0,
             },
             copy=False,
         )

@@ -8,6 +8,7 @@ double click or a retry is another request of the same intent.
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import simpy
@@ -42,8 +43,30 @@ class Shoppers:
         self._shopper_rng = streams["shoppers"]
         self._policy_rng = streams["policy"]
         self._abandon_rng = streams["abandon"]
+        # The settings each intent reads, looked up once: a flash sale starts
+        # thousands of intents, and each look-up through the settings'
+        # sections cost more than the arithmetic it feeds.
         catalog = settings.catalog
+        shopper = settings.shopper
         self._hot = catalog.hot_share > 0 and catalog.hot_skus < catalog.skus
+        self._skus = catalog.skus
+        self._max_quantity = catalog.max_quantity
+        self._price = catalog.price
+        self._double_click_probability = shopper.double_click_probability
+        self._double_click_rate = (
+            1.0 / shopper.double_click_gap_s if shopper.double_click_gap_s else 0.0
+        )
+        self._timeout_s = shopper.timeout_s
+        self._retries = shopper.retries_on_timeout
+        self._page_view = settings.cache.page_view
+        transaction = settings.transaction
+        # Without coordinator crashes a checkpoint can never stall: the
+        # checkouts then yield none (``Policies.checkpoints``).
+        checkpoints = engine.coordinators_can_crash
+        if checkpoints != policies.checkpoints:
+            self.policies = dataclasses.replace(policies, checkpoints=checkpoints)
+        self._protocol = transaction.protocol
+        self._lock_wait_s = transaction.lock_wait_s
 
     def arrivals(self) -> SimStep:
         """The arrival process: start an intent at each arrival instant."""
@@ -54,71 +77,70 @@ class Shoppers:
             self._start_intent()
 
     def _start_intent(self) -> None:
-        catalog = self.settings.catalog
-        shopper = self.settings.shopper
         rng = self._shopper_rng
-        if self._hot and rng.random() < catalog.hot_share:
-            sku = rng.randrange(catalog.hot_skus)
+        if self._hot and rng.random() < self.settings.catalog.hot_share:
+            sku = rng.randrange(self.settings.catalog.hot_skus)
         else:
-            sku = rng.randrange(catalog.skus)
-        quantity = rng.randint(1, catalog.max_quantity) if catalog.max_quantity > 1 else 1
-        double = rng.random() < shopper.double_click_probability
-        gap = rng.expovariate(1.0 / shopper.double_click_gap_s) if shopper.double_click_gap_s else 0
-        intent = self.intents.add(self.env.now, sku, quantity)
-        self._start_request(intent, attempt=0, primary=True)
+            sku = rng.randrange(self._skus)
+        quantity = rng.randint(1, self._max_quantity) if self._max_quantity > 1 else 1
+        double = rng.random() < self._double_click_probability
+        if self._double_click_rate:
+            if double:
+                gap = rng.expovariate(self._double_click_rate)
+            else:
+                # The gap is drawn for every intent, so that the stream stays the
+                # same whoever double-clicks; unused, its one uniform draw
+                # (what ``expovariate`` consumes) is all it needs to be.
+                rng.random()
+        else:
+            gap = 0
+        now = self.env.now
+        intent = self.intents.add(now, sku, quantity)
+        self._start_request(intent, 0, True)
         if double:
             self.intents.clicks[intent] = 2
             self.env.timeout(gap).callbacks.append(
-                lambda _: self._start_request(intent, attempt=0, primary=False)
+                lambda _: self._start_request(intent, 0, False)
             )
 
     def _start_request(self, intent: int, attempt: int, primary: bool) -> None:
-        shopper = self.settings.shopper
-        same_key = attempt == 0 or shopper.retry_same_key
+        same_key = attempt == 0 or self.settings.shopper.retry_same_key
         key = f"i{intent}" if same_key else f"i{intent}r{attempt}"
         task.start(self._request(intent, attempt, primary, key))
         # Without retries a time-out changes nothing but what the shopper is
         # told, which ``_request`` works out on completion: no timer needed.
-        if primary and shopper.retries_on_timeout > 0:
-            self.env.timeout(shopper.timeout_s).callbacks.append(
+        if primary and self._retries > 0:
+            self.env.timeout(self._timeout_s).callbacks.append(
                 lambda _: self._on_timeout(intent, attempt)
             )
 
     def _request(self, intent: int, attempt: int, primary: bool, key: str) -> SimStep:
         intents = self.intents
         quantity = intents.quantity[intent]
-        request = CheckoutRequest(
-            intent, intents.sku[intent], quantity, quantity * self.settings.catalog.price, key
-        )
+        sku = intents.sku[intent]
+        request = CheckoutRequest(intent, sku, quantity, quantity * self._price, key)
         self.in_flight += 1
         intents.running[intent] += 1
-        transaction = self.settings.transaction
         steps = protocol_checkout(
-            request, self.policies, self._policy_rng, transaction.protocol, transaction.lock_wait_s
+            request, self.policies, self._policy_rng, self._protocol, self._lock_wait_s
         )
-        cache = self.settings.cache
-        if cache.page_view:
+        if self._page_view:
             # The product page first: a shopper it shows sold out does not check out.
             steps = checkout_after_page(
-                cache.policy(),
-                intent,
-                intents.sku[intent],
-                quantity,
-                steps,
-                Outcome.SOLD_OUT,
+                self.settings.cache.policy(), intent, sku, quantity, steps, Outcome.SOLD_OUT
             )
         outcome = yield from self.engine.drive(steps)
         self.in_flight -= 1
         intents.running[intent] -= 1
-        waited_on = intents.current_attempt[intent] == attempt
-        if primary and intents.answered_s[intent] < 0 and waited_on:
-            gave_up_at = intents.arrival_s[intent] + self.settings.shopper.timeout_s
-            if self.env.now > gave_up_at and self.settings.shopper.retries_on_timeout == 0:
+        if primary and intents.answered_s[intent] < 0 and intents.current_attempt[intent] == attempt:
+            env = self.env
+            gave_up_at = intents.arrival_s[intent] + self._timeout_s
+            if env.now > gave_up_at and self._retries == 0:
                 intents.told[intent] = TIMED_OUT_CODE
                 intents.answered_s[intent] = gave_up_at
             else:
                 intents.told[intent] = OUTCOME_CODES[outcome]
-                intents.answered_s[intent] = self.env.now
+                intents.answered_s[intent] = env.now
 
     def _on_timeout(self, intent: int, attempt: int) -> None:
         """The shopper's client gives up on a request; maybe retry, maybe leave."""
