@@ -177,6 +177,7 @@ class Engine:
         handlers = self.handlers
         inventory_operations = self.inventory_operations
         workers = self.workers
+        worker_count = workers.capacity
         row_locks = self.row_locks
         stats = self.inventory_stats
         row_stats = self.row_stats
@@ -204,8 +205,10 @@ class Engine:
             # conditional write, the SKU's row lock too, held as an UPDATE holds
             # its row until commit, so such writes to one hot row queue behind
             # each other while holding their connections.
-            started = env.now
             factor = 1.0
+            started = 0.0  # read only when needed: most queries neither queue nor are guarded
+            if guarded or breaker is not None:
+                started = env.now
             if guarded:
                 factor = yield from self._inventory_gate(started)
                 if factor is None:
@@ -225,9 +228,15 @@ class Engine:
                 # Asked again whenever the row is about to be handed over.
                 wanted = functools.partial(locks_row, operation)
             served = False
-            queued = workers.acquire(latency, row_lock, wanted)
+            if workers.busy < worker_count:
+                # A free connection, taken as ``WorkerPool.acquire`` would take it.
+                workers.busy += 1
+                queued = None
+            else:
+                queued = workers.acquire(latency, row_lock, wanted)
             if queued is not None:
                 # Woken once: connection, row (for a write) and query all done.
+                started = env.now
                 yield queued
                 served = True
                 stats.wait_s += queued.handed_at - started

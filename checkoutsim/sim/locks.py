@@ -175,8 +175,9 @@ class LockTable:
     def _grant(self, lock: LockState, ttl_s: float) -> int:
         self._next_token += 1
         lock.token = self._next_token
-        lock.granted_at = self.env.now
-        lock.expires_at = self.env.now + ttl_s
+        now = self.env.now
+        lock.granted_at = now
+        lock.expires_at = now + ttl_s
         self.stats.grants += 1
         if self._on_grant is not None:
             self._on_grant(lock.name, self._next_token)

@@ -72,8 +72,9 @@ class Shoppers:
         """The arrival process: start an intent at each arrival instant."""
         env = self.env
         for when in arrival_times(self.settings, self._arrival_rng):
-            if when > env.now:
-                yield env.timeout(when - env.now)
+            now = env.now
+            if when > now:
+                yield env.timeout(when - now)
             self._start_intent()
 
     def _start_intent(self) -> None:
@@ -106,15 +107,19 @@ class Shoppers:
     def _start_request(self, intent: int, attempt: int, primary: bool) -> None:
         same_key = attempt == 0 or self.settings.shopper.retry_same_key
         key = f"i{intent}" if same_key else f"i{intent}r{attempt}"
-        task.start(self._request(intent, attempt, primary, key))
+        task.start(
+            self._request(intent, key),
+            lambda outcome: self._answer(intent, attempt, primary, outcome),
+        )
         # Without retries a time-out changes nothing but what the shopper is
-        # told, which ``_request`` works out on completion: no timer needed.
+        # told, which ``_answer`` works out on completion: no timer needed.
         if primary and self._retries > 0:
             self.env.timeout(self._timeout_s).callbacks.append(
                 lambda _: self._on_timeout(intent, attempt)
             )
 
-    def _request(self, intent: int, attempt: int, primary: bool, key: str) -> SimStep:
+    def _request(self, intent: int, key: str) -> SimStep:
+        """One request's checkout, driven by the engine (its outcome goes to ``_answer``)."""
         intents = self.intents
         quantity = intents.quantity[intent]
         sku = intents.sku[intent]
@@ -129,18 +134,22 @@ class Shoppers:
             steps = checkout_after_page(
                 self.settings.cache.policy(), intent, sku, quantity, steps, Outcome.SOLD_OUT
             )
-        outcome = yield from self.engine.drive(steps)
+        return self.engine.drive(steps)
+
+    def _answer(self, intent: int, attempt: int, primary: bool, outcome: Outcome) -> None:
+        """A request has ended: tell the shopper, if it is still the one waited on."""
         self.in_flight -= 1
+        intents = self.intents
         intents.running[intent] -= 1
         if primary and intents.answered_s[intent] < 0 and intents.current_attempt[intent] == attempt:
-            env = self.env
+            now = self.env.now
             gave_up_at = intents.arrival_s[intent] + self._timeout_s
-            if env.now > gave_up_at and self._retries == 0:
+            if now > gave_up_at and self._retries == 0:
                 intents.told[intent] = TIMED_OUT_CODE
                 intents.answered_s[intent] = gave_up_at
             else:
                 intents.told[intent] = OUTCOME_CODES[outcome]
-                intents.answered_s[intent] = env.now
+                intents.answered_s[intent] = now
 
     def _on_timeout(self, intent: int, attempt: int) -> None:
         """The shopper's client gives up on a request; maybe retry, maybe leave."""

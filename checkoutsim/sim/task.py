@@ -8,11 +8,15 @@ events, and the resume is paid on every event a request waits for.
 ``start`` drives a generator on SimPy's event loop with neither: the request
 runs at once to its first event, and each event it yields resumes it.
 Nothing may wait on a task's end, and a task cannot be interrupted; a failed
-event is thrown into the generator as ``simpy.Process`` would.
+event is thrown into the generator as ``simpy.Process`` would. What the
+generator returns goes to ``done``, called as it ends: a caller that wraps the
+generator in one of its own only to act on that value would pay one more
+generator level on every event the task waits for.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import simpy
@@ -20,9 +24,12 @@ import simpy
 from checkoutsim.sim import SimStep
 
 
-def start(generator: SimStep) -> None:
-    """Run ``generator`` as a task: now, up to its first event, then on each event."""
-    _Task(generator).resume(None)
+def start(generator: SimStep, done: Callable[[Any], None] | None = None) -> None:
+    """Run ``generator`` as a task: now, up to its first event, then on each event.
+
+    ``done``, if given, is called with the generator's return value when it ends.
+    """
+    _Task(generator, done).resume(None)
 
 
 class _Task:
@@ -34,10 +41,11 @@ class _Task:
     its last event has fired.
     """
 
-    __slots__ = ("_generator",)
+    __slots__ = ("_done", "_generator")
 
-    def __init__(self, generator: SimStep) -> None:
+    def __init__(self, generator: SimStep, done: Callable[[Any], None] | None) -> None:
         self._generator = generator
+        self._done = done
 
     def resume(self, event: simpy.Event | None) -> None:
         """Send ``event``'s value in (or throw its failure) and wait on what comes out."""
@@ -54,7 +62,9 @@ class _Task:
                 else:
                     event._defused = True  # type: ignore[union-attr]
                     event = generator.throw(value)
-            except StopIteration:
+            except StopIteration as stop:
+                if self._done is not None:
+                    self._done(stop.value)
                 return
             callbacks = event.callbacks
             if callbacks is not None:

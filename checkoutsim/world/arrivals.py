@@ -47,16 +47,18 @@ def arrival_times(settings: Settings, rng: random.Random) -> Iterator[float]:
     load = settings.load
     segments = list(load.piecewise) or [(0.0, load.rate_per_s)]
     burst_pending = load.burst_size > 0
+    burst_at_s = load.burst_at_s
+    expovariate = rng.expovariate
     for index, (start, rate) in enumerate(segments):
         end = segments[index + 1][0] if index + 1 < len(segments) else load.duration_s
         end = min(end, load.duration_s)
         now = start
         while rate > 0:
             # Memoryless gaps: restarting at each segment boundary is exact.
-            now += rng.expovariate(rate)
+            now += expovariate(rate)
             if now >= end:
                 break
-            if burst_pending and now >= load.burst_at_s:
+            if burst_pending and now >= burst_at_s:
                 burst_pending = False
                 yield from (load.burst_at_s for _ in range(load.burst_size))
             yield now
