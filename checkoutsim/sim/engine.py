@@ -19,16 +19,15 @@ from typing import Any
 import simpy
 
 from checkoutsim.policy import ops
-from checkoutsim.policy.inventory import locked_sku
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.clock import SimClock
 from checkoutsim.sim.gateway import GatewayModel
 from checkoutsim.sim.local_transaction import LocalTransactions
-from checkoutsim.sim.locks import LockTable
 from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.sim.races import ProcessMutexes, SkuQueues, operation_costs
 from checkoutsim.sim.state import Ledger, Shop
+from checkoutsim.sim.stock_operations import StockOperations
 from checkoutsim.world import service_rules
 from checkoutsim.world.faults import CoordinatorCrashes, FaultSchedule, make_breaker
 from checkoutsim.world.latency import sampler
@@ -54,11 +53,6 @@ class Counters:
     stalled_by_coordinator: int = 0
 
 
-def _always(_operation: Any) -> bool:
-    """A locking read (``SELECT ... FOR UPDATE``) always finds its row, and so locks it."""
-    return True
-
-
 class Engine:
     """Turns policy operations into SimPy events over one shop and one gateway."""
 
@@ -80,7 +74,9 @@ class Engine:
         self.workers = WorkerPool(env, settings.inventory.workers)
         self.row_locks = [WorkerPool(env, 1) for _ in range(settings.catalog.skus)]
         self.row_stats = TierStats()
-        self.locks = LockTable(env, on_grant=self._lock_granted)
+        #: What each inventory operation does to the shop once its cost is paid.
+        self.stock = StockOperations(env, shop)
+        self.locks = self.stock.locks
         self.gateway = GatewayModel(env, settings, streams, ledger, self.faults)
         self.inventory_breaker = make_breaker(settings.breakers.inventory, SimClock(env))
         self._inventory_query = sampler(
@@ -111,33 +107,7 @@ class Engine:
             lambda: env.now,
             self._payment_round_trip,
         )
-        operations: dict[type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any]]] = {
-            ops.ReadStock: (None, self._read_stock),
-            # The absolute write-back (``SET available = ?``) likewise holds its
-            # row only while the server executes it: its round trip is outside
-            # the row, as outside SQLite's writer lock in the real body. Holding
-            # the row for the whole cost queued naive's writes behind each other:
-            # flash-sale p50 136.6 ms against the real body's 7.8 ms.
-            ops.WriteStock: (None, self._write_stock),
-            ops.CompareAndSetStock: (self._version_matches, self._compare_and_set),
-            ops.DecrementIfAvailable: (self._enough_left, self._decrement),
-            ops.ReleaseReservation: (None, self._release_reservation),
-            ops.AcquireLock: (None, self._acquire_lock),
-            ops.ReleaseLock: (None, self._release_lock),
-            # A relative decrement or give-back (``SET available = available - q``,
-            # ``DECRBY``/``INCRBY``) holds its row only while the server executes
-            # it, which is short against the round trip its cost mostly is, and
-            # such updates commute: they queue for a worker, not for the row.
-            # Holding the row for the whole cost kept decrement_then_check's row
-            # negative behind queued give-backs: 110 false sold-outs against 0 and
-            # 13 in the real body, whose round trip is outside SQLite's writer lock.
-            ops.DecrementStock: (None, self._relative_decrement),
-            ops.DecrementThenCheck: (None, self._decrement_then_check),
-            ops.GiveBack: (None, self._give_back),
-            ops.ReserveForUpdate: (_always, self._decrement),
-            ops.DecrementBucket: (self._bucket_has_enough, self._decrement_bucket),
-            ops.ReserveWithOrder: (self.local.enough_left, self.local.reserve_with_order),
-        }
+        operations = self.stock.table(self.local)
         self._lock_cost = costs[ops.AcquireLock]
         self.inventory_operations: dict[
             type, tuple[Callable[[Any], bool] | None, Callable[[Any], Any], Callable[[], float]]
@@ -305,22 +275,7 @@ class Engine:
         if latency > 0:
             yield self.env.timeout(latency)
 
-    # --- inventory: applied once the query's cost is paid -------------------------
-
-    # A conditional UPDATE whose WHERE the row's committed state already fails
-    # (a stale version, too little stock) matches no row and so takes no row
-    # lock, as in PostgreSQL: it fails at the cost of a query, without waiting
-    # behind the row's writers. One whose WHERE holds queues for the row and
-    # is judged again once it has it (``apply``).
-
-    def _version_matches(self, op: ops.CompareAndSetStock) -> bool:
-        return self.shop.version[op.sku] == op.expected_version
-
-    def _enough_left(self, op: ops.DecrementIfAvailable) -> bool:
-        return self.shop.available[op.sku] >= op.reservation.quantity
-
-    def _bucket_has_enough(self, op: ops.DecrementBucket) -> bool:
-        return self.shop.bucket_available[op.sku][op.bucket] >= op.reservation.quantity
+    # --- inventory queries the stock operations do not cover ----------------------
 
     def _bucket_lock(self, op: ops.DecrementBucket) -> WorkerPool:
         """The bucket's own row lock: N buckets are N hot rows, not one."""
@@ -330,18 +285,6 @@ class Engine:
             lock = self.bucket_locks[key] = WorkerPool(self.env, 1)
         return lock
 
-    def _relative_decrement(self, op: ops.DecrementStock) -> Any:
-        return self.shop.decrement(op.reservation, self.env.now)
-
-    def _decrement_then_check(self, op: ops.DecrementThenCheck) -> Any:
-        return self.shop.decrement_then_check(op.reservation, self.env.now)
-
-    def _give_back(self, op: ops.GiveBack) -> None:
-        self.shop.give_back(op.sku, op.quantity)
-
-    def _decrement_bucket(self, op: ops.DecrementBucket) -> Any:
-        return self.shop.decrement_bucket(op.reservation, op.bucket, self.env.now)
-
     def _through_queue(self, op: ops.ReserveThroughQueue) -> SimStep:
         """The SKU's consumer answers; the inventory service's gate still applies."""
         if self._inventory_guarded:
@@ -349,37 +292,6 @@ class Engine:
             if factor is None:
                 return UNAVAILABLE
         return (yield from self.queues.reserve(op))
-
-    def _read_stock(self, op: ops.ReadStock) -> Any:
-        return self.shop.read(op.sku)
-
-    def _write_stock(self, op: ops.WriteStock) -> Any:
-        return self.shop.write(op.reservation, op.available, op.fence_token, self.env.now)
-
-    def _compare_and_set(self, op: ops.CompareAndSetStock) -> Any:
-        return self.shop.compare_and_set(
-            op.reservation, op.expected_version, op.available, self.env.now
-        )
-
-    def _decrement(self, op: ops.DecrementIfAvailable) -> Any:
-        return self.shop.decrement_if_available(op.reservation, self.env.now)
-
-    def _release_reservation(self, op: ops.ReleaseReservation) -> bool:
-        # Had the query failed, the units would stay held until the reservation expires.
-        return self.shop.release(op.reservation_id)
-
-    def _acquire_lock(self, op: ops.AcquireLock) -> Any:
-        """SET NX PX: a token if free or lapsed, else an event fired on release or expiry."""
-        return self.locks.try_acquire(op.name, op.ttl_s, op.wait_s)
-
-    def _lock_granted(self, name: str, token: int) -> None:
-        """The store hears of each grant of a row's lock (see ``Shop.raise_fence``)."""
-        sku = locked_sku(name)
-        if sku is not None:
-            self.shop.raise_fence(sku, token)
-
-    def _release_lock(self, op: ops.ReleaseLock) -> None:
-        self.locks.release(op.name, op.token)
 
     # --- the shop's payment table ------------------------------------------------
 

@@ -100,9 +100,7 @@ class Shoppers:
         self._start_request(intent, 0, True)
         if double:
             self.intents.clicks[intent] = 2
-            self.env.timeout(gap).callbacks.append(
-                lambda _: self._start_request(intent, 0, False)
-            )
+            self.env.timeout(gap).callbacks.append(lambda _: self._start_request(intent, 0, False))
 
     def _start_request(self, intent: int, attempt: int, primary: bool) -> None:
         same_key = attempt == 0 or self.settings.shopper.retry_same_key
@@ -141,7 +139,8 @@ class Shoppers:
         self.in_flight -= 1
         intents = self.intents
         intents.running[intent] -= 1
-        if primary and intents.answered_s[intent] < 0 and intents.current_attempt[intent] == attempt:
+        waited_on = intents.current_attempt[intent] == attempt
+        if primary and intents.answered_s[intent] < 0 and waited_on:
             now = self.env.now
             gave_up_at = intents.arrival_s[intent] + self._timeout_s
             if now > gave_up_at and self._retries == 0:
