@@ -24,6 +24,7 @@ from checkoutsim.sim import SimStep
 from checkoutsim.sim.clock import SimClock
 from checkoutsim.sim.gateway import GatewayModel
 from checkoutsim.sim.local_transaction import LocalTransactions
+from checkoutsim.sim.loop import sleep
 from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.sim.races import ProcessMutexes, SkuQueues, operation_costs
 from checkoutsim.sim.state import Ledger, Shop
@@ -220,7 +221,7 @@ class Engine:
                     if not waiting.holds:
                         row_lock = None
             if not served and latency > 0:
-                yield env.timeout(latency)
+                yield sleep(env, latency)
             if row_lock is not None:
                 row_lock.release()
                 row_stats.calls += 1
@@ -245,7 +246,7 @@ class Engine:
                     # Told the lock is free, a real client still sets the key
                     # itself: one more query (no worker, as the real retry runs
                     # off the inventory pool) before its hold begins.
-                    yield env.timeout(self._lock_cost() * factor)
+                    yield sleep(env, self._lock_cost() * factor)
                     self.locks.hold_from_now(operation.name, result)
 
     # --- costs --------------------------------------------------------------------
@@ -273,7 +274,7 @@ class Engine:
         """One query on the shop's payment table (not pooled)."""
         latency = self._payment_query()
         if latency > 0:
-            yield self.env.timeout(latency)
+            yield sleep(self.env, latency)
 
     # --- inventory queries the stock operations do not cover ----------------------
 
@@ -317,7 +318,7 @@ class Engine:
         )
         latency, failed = call.wait_s, call.failed
         if latency > 0:
-            yield self.env.timeout(latency)
+            yield sleep(self.env, latency)
         if failed and op.intent_id not in self.shop.orders:
             return ops.OrderStatus.FAILED
         released = op.reservation_id is not None and op.reservation_id not in self.shop.reservations

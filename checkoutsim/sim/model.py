@@ -13,7 +13,7 @@ from checkoutsim.policy.saga import find_orphans, refund_orphan
 from checkoutsim.results import history
 from checkoutsim.results.history import History
 from checkoutsim.scenario.settings import Settings
-from checkoutsim.sim import SimStep, task
+from checkoutsim.sim import SimStep, loop, task
 from checkoutsim.sim.consumers import RetryConsumers
 from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.gateways import Providers
@@ -65,7 +65,7 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     breaker = providers.state_code if providers is not None else engine.gateway.state_code
     env.process(_sampler(env, engine, shoppers, consumers, samples, captures, breaker))
     end = settings.load.duration_s + settings.load.drain_s
-    env.run(until=end)
+    loop.run(env, end)
     shoppers.intents.close_unanswered(settings.shopper.timeout_s, end)
     counters = _counters(engine, consumers, providers)
     # The keyed tables no frame holds go before the frames are built, so that

@@ -20,6 +20,7 @@ from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep, task
 from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.intents import OUTCOME_CODES, TIMED_OUT_CODE, IntentTable
+from checkoutsim.sim.loop import sleep
 from checkoutsim.world.arrivals import arrival_times
 
 
@@ -74,7 +75,7 @@ class Shoppers:
         for when in arrival_times(self.settings, self._arrival_rng):
             now = env.now
             if when > now:
-                yield env.timeout(when - now)
+                yield sleep(env, when - now)
             self._start_intent()
 
     def _start_intent(self) -> None:
