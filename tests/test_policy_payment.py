@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -240,3 +241,19 @@ def test_double_click_of_one_intent_orders_once() -> None:
     assert len(body.shop.orders) == 1 and body.shop.available == [4]
     first_work = next(op for op in body.executed if not isinstance(op, ops.Checkpoint))
     assert isinstance(first_work, ops.DecrementIfAvailable)
+
+
+@pytest.mark.parametrize("stock", [1, 0])
+def test_a_checkout_without_checkpoints_makes_the_same_calls_less_the_checkpoints(
+    stock: int,
+) -> None:
+    """Turned off where no coordinator can crash, checkpoints are the only calls dropped."""
+    runs = []
+    for checkpoints in (True, False):
+        body = StepBody([stock])
+        policies = dataclasses.replace(saga_policies("saga"), checkpoints=checkpoints)
+        runs.append((one_checkout(body, policies), body.executed))
+    (with_outcome, with_calls), (without_outcome, without_calls) = runs
+    assert without_outcome == with_outcome
+    assert [op for op in with_calls if not isinstance(op, ops.Checkpoint)] == without_calls
+    assert len(with_calls) > len(without_calls)  # the checkpoints were there to drop
