@@ -229,7 +229,10 @@ class Engine:
                 if kind is ops.DecrementBucket:
                     key = (operation.sku, operation.bucket)
                     self.bucket_busy[key] = self.bucket_busy.get(key, 0.0) + latency
-            workers.release()
+            if workers.waiting:
+                workers.release()
+            else:
+                workers.busy -= 1  # as ``release`` does with nobody in line
             stats.calls += 1
             stats.busy_s += latency
             if breaker is not None:

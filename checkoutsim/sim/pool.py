@@ -52,13 +52,14 @@ class WorkerPool:
     nothing and fails without taking the row, so the row goes to the next.
     """
 
-    __slots__ = ("_env", "_waiting", "busy", "capacity")
+    __slots__ = ("_env", "busy", "capacity", "waiting")
 
     def __init__(self, env: simpy.Environment, capacity: int) -> None:
         self._env = env
         self.capacity = capacity
         self.busy = 0
-        self._waiting: deque[tuple[Handoff, float | None, WorkerPool | None, Wanted | None]] = (
+        #: The callers in line, first first (read by the engine's fast path).
+        self.waiting: deque[tuple[Handoff, float | None, WorkerPool | None, Wanted | None]] = (
             deque()
         )
 
@@ -82,12 +83,12 @@ class WorkerPool:
         event = Handoff(self._env)
         event.handed_at = None
         event.holds = True
-        self._waiting.append((event, service_s, then, wanted))
+        self.waiting.append((event, service_s, then, wanted))
         return event
 
     def release(self) -> None:
         """Give the worker back, or straight to the first caller in the queue that needs it."""
-        waiting = self._waiting
+        waiting = self.waiting
         while waiting:
             event, service_s, then, wanted = waiting.popleft()
             if event.handed_at is None:
@@ -110,12 +111,12 @@ class WorkerPool:
             self.busy += 1
             _serve(event, service_s)
         else:
-            self._waiting.append((event, service_s, None, wanted))
+            self.waiting.append((event, service_s, None, wanted))
 
     @property
     def queued(self) -> int:
         """How many callers wait for a worker."""
-        return len(self._waiting)
+        return len(self.waiting)
 
 
 def _serve(event: Handoff, service_s: float | None) -> None:

@@ -36,6 +36,8 @@ class StockOperations:
         self._env = env
         self._shop = shop
         self.locks = LockTable(env, on_grant=self.lock_granted)
+        #: The SKU each lock name guards (None: not a row's lock), parsed once a name.
+        self._locked_skus: dict[str, int | None] = {}
 
     def table(self, local: LocalTransactions) -> dict[type, Operation]:
         """Each inventory operation's row test and effect, by operation type."""
@@ -130,7 +132,10 @@ class StockOperations:
 
     def lock_granted(self, name: str, token: int) -> None:
         """The store hears of each grant of a row's lock (see ``Shop.raise_fence``)."""
-        sku = locked_sku(name)
+        try:
+            sku = self._locked_skus[name]
+        except KeyError:
+            sku = self._locked_skus[name] = locked_sku(name)
         if sku is not None:
             self._shop.raise_fence(sku, token)
 
