@@ -348,4 +348,4 @@ class Engine:
 
     def _wait(self, op: ops.Wait) -> SimStep:
         if op.seconds > 0:
-            yield self.env.timeout(op.seconds)
+            yield sleep(self.env, op.seconds)
