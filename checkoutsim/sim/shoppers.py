@@ -60,14 +60,13 @@ class Shoppers:
         self._timeout_s = shopper.timeout_s
         self._retries = shopper.retries_on_timeout
         self._page_view = settings.cache.page_view
-        transaction = settings.transaction
+        self._protocol = settings.transaction.protocol
+        self._lock_wait_s = settings.transaction.lock_wait_s
         # Without coordinator crashes a checkpoint can never stall: the
         # checkouts then yield none (``Policies.checkpoints``).
         checkpoints = engine.coordinators_can_crash
         if checkpoints != policies.checkpoints:
             self.policies = dataclasses.replace(policies, checkpoints=checkpoints)
-        self._protocol = transaction.protocol
-        self._lock_wait_s = transaction.lock_wait_s
 
     def arrivals(self) -> SimStep:
         """The arrival process: start an intent at each arrival instant."""
@@ -86,6 +85,7 @@ class Shoppers:
             sku = rng.randrange(self._skus)
         quantity = rng.randint(1, self._max_quantity) if self._max_quantity > 1 else 1
         double = rng.random() < self._double_click_probability
+        gap = 0.0
         if self._double_click_rate:
             if double:
                 gap = rng.expovariate(self._double_click_rate)
@@ -94,8 +94,6 @@ class Shoppers:
                 # same whoever double-clicks; unused, its one uniform draw
                 # (what ``expovariate`` consumes) is all it needs to be.
                 rng.random()
-        else:
-            gap = 0
         now = self.env.now
         intent = self.intents.add(now, sku, quantity)
         self._start_request(intent, 0, True)
