@@ -243,19 +243,41 @@ def render_health(runs: list[VariantRun]) -> None:
 
 
 def render_grid(scenario: str, count: int, summary: list[dict[str, Any]]) -> None:
-    """``compare --grid``: per variant, how many points agree, and the worst one."""
+    """``compare --grid``: per variant, how many points agree, and the worst one.
+
+    Columns: every judged metric agreeing; every invariant agreeing (against
+    the model's spread); zero versus non-zero against that spread, and between
+    the model's first run and the real run alone; points given no verdict.
+    """
     table = Table(title=f"{scenario} · compare at {count} random points", title_justify="left")
-    for column in ("variant", "points", "agree", "zero vs non-zero", "withheld"):
+    columns = (
+        "variant",
+        "points",
+        "all judged",
+        "invariants",
+        "zero/non-zero",
+        "one run",
+        "unjudged",
+    )
+    for column in columns:
         table.add_column(column, justify="left" if column == "variant" else "right")
     for item in summary:
         table.add_row(
             item["name"],
             str(item["points"]),
             str(item["agree"]),
+            str(item["invariants_agree"]),
             str(item["zero_agree"]),
+            str(item["zero_agree_one_run"]),
             str(item["withheld"]),
         )
     out.print(table)
+    for item in summary:
+        for withheld in item.get("withheld_points", []):
+            out.print(
+                f"{item['name']}: point {withheld['point'] + 1} unjudged: {withheld['reason']}",
+                highlight=False,
+            )
     for item in summary:
         worst = item["worst"]
         if worst is None:
@@ -268,7 +290,7 @@ def render_grid(scenario: str, count: int, summary: list[dict[str, Any]]) -> Non
         )
         rerun = " ".join(f"--set '{value}'" for value in worst["set"])
         out.print(
-            f"{item['name']}: worst point {worst['point'] + 1} (model / real: {figures});"
+            f"{item['name']}: worst point {worst['point'] + 1} (model mean / real: {figures});"
             f" rerun: checkoutsim compare {scenario} -v {item['name']} {rerun}",
             highlight=False,
         )
