@@ -52,3 +52,31 @@ def test_the_tally_counts_agreement_signs_and_the_worst_point() -> None:
     assert tally["worst"]["point"] == 2
     assert distance(rows[2]["evidence"]) == math.inf
     assert distance(rows[1]["evidence"]) == pytest.approx(math.log(3.0))
+
+
+def spread_line(sim: float, real: float, agree: bool, sign: bool) -> dict[str, object]:
+    """An invariant line judged against the model's spread (``sim`` its mean)."""
+    return {"metric": "oversold_units", "kind": "invariant", "sim": sim, "real": real,
+            "agree": agree, "sign_agree": sign}  # fmt: skip
+
+
+def test_the_tally_takes_the_spreads_signs_and_lists_unjudged_points_with_reasons() -> None:
+    rows = [
+        # The model oversold in some runs (mean 0.6), the real run not: agreement.
+        {"point": 0, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "evidence": [spread_line(0.6, 0, True, True)], "first_run": {"oversold_units": [1, 0]}},
+        # Both non-zero, far apart: the signs agree, the size does not.
+        {"point": 1, "overrides": [], "name": "x", "agree": False, "withheld": None,
+         "evidence": [spread_line(80, 10, False, True)], "first_run": {"oversold_units": [0, 10]}},
+        {"point": 2, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "evidence": [spread_line(0, 0, True, True)], "first_run": {"oversold_units": [0, 0]}},
+        {"point": 3, "overrides": [], "name": "x", "agree": None, "withheld": "host too slow",
+         "evidence": [spread_line(0, 40, False, False)], "first_run": {"oversold_units": [0, 40]}},
+    ]  # fmt: skip
+    (tally,) = summarise_grid(rows)
+    assert tally["points"] == 3
+    counts = (tally["invariants_agree"], tally["zero_agree"], tally["zero_agree_one_run"])
+    assert counts == (2, 3, 1)
+    assert tally["withheld_points"] == [{"point": 3, "reason": "host too slow"}]
+    assert tally["worst"]["point"] == 1
+    assert distance(rows[0]["evidence"]) == 0.0
