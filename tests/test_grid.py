@@ -80,3 +80,27 @@ def test_the_tally_takes_the_spreads_signs_and_lists_unjudged_points_with_reason
     assert tally["withheld_points"] == [{"point": 3, "reason": "host too slow"}]
     assert tally["worst"]["point"] == 1
     assert distance(rows[0]["evidence"]) == 0.0
+
+
+def test_the_grid_table_fits_80_columns_without_cutting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from checkoutsim.cli import real_output
+
+    console = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=False)
+    monkeypatch.setattr(real_output, "out", console)
+    rows = [
+        {"point": index, "overrides": ["load.rate_per_s=100"], "name": name, "agree": True,
+         "withheld": "host too slow for the race: timers' p50 lateness 3.5 ms" if index == 2
+         else None, "evidence": [spread_line(1, 1, True, True)],
+         "first_run": {"oversold_units": [1, 1]}}
+        for index in range(3)
+        for name in ("check_then_decrement_checked", "mutex_two_processes")
+    ]  # fmt: skip
+    real_output.render_grid("flash-sale-wild", 3, summarise_grid(rows))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "…" not in text
+    assert "check_then_decrement_checked" in text and "point 3 unjudged" in text
