@@ -145,9 +145,9 @@ def _compare_once(
     """Both bodies at one set of parameters: the model's result, the real runs, the rows
     (every metric judged) and the scenario as the model ran it.
 
-    ``grid``: the invariants are judged against the spread of the model's
-    ``replications`` runs, and a run whose host was too slow for the point's
-    race window gives no verdict (``compare --grid``).
+    A run whose host was too slow for the race window (a check's answer to its
+    write) gives no verdict. ``grid``: the invariants are judged against the
+    spread of the model's ``replications`` runs (``compare --grid``).
     """
     from checkoutsim.experiments.runner import run_scenario
     from checkoutsim.load.options import run_settings
@@ -162,12 +162,13 @@ def _compare_once(
     rows = []
     for sim_variant, run, variant in zip(sim.variants, runs, stretched.variants, strict=True):
         settings = variant.settings
+        # Every compare: a host too slow for the race's window gives no verdict.
+        window = race_window_s(
+            settings.real.store_round_trip_s,
+            settings.inventory.costs.check_gap_s,
+            settings.real.time_scale,
+        )
         if grid:
-            window = race_window_s(
-                settings.real.store_round_trip_s,
-                settings.inventory.costs.check_gap_s,
-                settings.real.time_scale,
-            )
             row = compare_row(
                 run.name,
                 sim_variant.runs[0],
@@ -179,7 +180,12 @@ def _compare_once(
             )
         else:
             row = compare_row(
-                run.name, sim_variant.metrics, run.metrics, run.load, settings.real.time_scale
+                run.name,
+                sim_variant.metrics,
+                run.metrics,
+                run.load,
+                settings.real.time_scale,
+                race_window_s=window,
             )
         rows.append(row)
     return sim, runs, rows, stretched
