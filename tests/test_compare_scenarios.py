@@ -131,8 +131,10 @@ def test_compare_judges_every_metric_of_every_variant(name: str) -> None:
     for row in document["variants"]:
         assert row["real"]["driver_exceptions"] == 0, row["name"]
         if row["withheld"] is not None:
-            # The host fell behind: no agreement and no disagreement.
-            assert row["agree"] is None and row["health"]["overloaded"]
+            # The host fell behind (for the run, or for the race's window of a
+            # few milliseconds): no agreement and no disagreement.
+            race = row["withheld"].startswith("host too slow for the race")
+            assert row["agree"] is None and (row["health"]["overloaded"] or race)
             continue
         expected = set(KNOWN.get((name, row["name"]), {}))
         allowed = set(OPEN.get((name, row["name"]), {}))

@@ -52,3 +52,55 @@ def test_the_tally_counts_agreement_signs_and_the_worst_point() -> None:
     assert tally["worst"]["point"] == 2
     assert distance(rows[2]["evidence"]) == math.inf
     assert distance(rows[1]["evidence"]) == pytest.approx(math.log(3.0))
+
+
+def spread_line(sim: float, real: float, agree: bool, sign: bool) -> dict[str, object]:
+    """An invariant line judged against the model's spread (``sim`` its mean)."""
+    return {"metric": "oversold_units", "kind": "invariant", "sim": sim, "real": real,
+            "agree": agree, "sign_agree": sign}  # fmt: skip
+
+
+def test_the_tally_takes_the_spreads_signs_and_lists_unjudged_points_with_reasons() -> None:
+    rows = [
+        # The model oversold in some runs (mean 0.6), the real run not: agreement.
+        {"point": 0, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "evidence": [spread_line(0.6, 0, True, True)], "first_run": {"oversold_units": [1, 0]}},
+        # Both non-zero, far apart: the signs agree, the size does not.
+        {"point": 1, "overrides": [], "name": "x", "agree": False, "withheld": None,
+         "evidence": [spread_line(80, 10, False, True)], "first_run": {"oversold_units": [0, 10]}},
+        {"point": 2, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "evidence": [spread_line(0, 0, True, True)], "first_run": {"oversold_units": [0, 0]}},
+        {"point": 3, "overrides": [], "name": "x", "agree": None, "withheld": "host too slow",
+         "evidence": [spread_line(0, 40, False, False)], "first_run": {"oversold_units": [0, 40]}},
+    ]  # fmt: skip
+    (tally,) = summarise_grid(rows)
+    assert tally["points"] == 3
+    counts = (tally["invariants_agree"], tally["zero_agree"], tally["zero_agree_one_run"])
+    assert counts == (2, 3, 1)
+    assert tally["withheld_points"] == [{"point": 3, "reason": "host too slow"}]
+    assert tally["worst"]["point"] == 1
+    assert distance(rows[0]["evidence"]) == 0.0
+
+
+def test_the_grid_table_fits_80_columns_without_cutting(monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+
+    from rich.console import Console
+
+    from checkoutsim.cli import real_output
+
+    console = Console(file=io.StringIO(), width=80, color_system=None, force_terminal=False)
+    monkeypatch.setattr(real_output, "out", console)
+    rows = [
+        {"point": index, "overrides": ["load.rate_per_s=100"], "name": name, "agree": True,
+         "withheld": "host too slow for the race: timers' p50 lateness 3.5 ms" if index == 2
+         else None, "evidence": [spread_line(1, 1, True, True)],
+         "first_run": {"oversold_units": [1, 1]}}
+        for index in range(3)
+        for name in ("check_then_decrement_checked", "mutex_two_processes")
+    ]  # fmt: skip
+    real_output.render_grid("flash-sale-wild", 3, summarise_grid(rows))
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert all(len(line) <= 80 for line in text.splitlines())
+    assert "…" not in text
+    assert "check_then_decrement_checked" in text and "point 3 unjudged" in text

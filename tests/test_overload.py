@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from checkoutsim.real.overload import (
     LAG_SHARE,
     OVERRUN_SHARE,
+    RACE_SHARE,
     StepTimes,
     judge,
+    race_window_s,
+    race_withheld_reason,
     summary,
     withheld_reason,
 )
@@ -142,3 +146,30 @@ def test_the_report_shows_an_overloaded_run_without_a_violation() -> None:
     }
     (line,) = agreement_rows(comparison)
     assert line["real"] == "no verdict: host overloaded" and line["model"].startswith("unsafe")
+
+
+def test_a_race_window_is_the_gap_and_one_round_trip_in_wall_seconds() -> None:
+    assert race_window_s(0.002, 0.001, 1.0) == pytest.approx(0.003)
+    assert race_window_s(0.002, 0.001, 0.5) == pytest.approx(0.0025)
+
+
+def test_timers_late_by_more_than_half_a_race_window_withhold_the_verdict() -> None:
+    # Figures of two real runs at one grid point (2.1 ms round trip, 0.9 ms gap):
+    # idle host, timers' p50 0.4 ms late; ten busy processes beside it, 3.5 ms.
+    window = race_window_s(0.00212, 0.00091, 1.0)
+    idle = judge([0.0005], _steps((0.25, 0.2504)), TIMEOUT_S).as_json()
+    busy = judge([0.0096], _steps((0.25, 0.2535)), TIMEOUT_S).as_json()
+    assert not busy["overloaded"]  # the run-level limits miss it: they are 100 ms here
+    assert race_withheld_reason(idle, window) is None
+    reason = race_withheld_reason(busy, window)
+    assert reason is not None and "3.0 ms window" in reason
+    assert race_withheld_reason(None, window) is None
+    assert race_withheld_reason(busy, 0.0) is None
+
+
+@given(st.floats(0.0, 0.1), st.floats(0.0001, 0.1))
+def test_the_race_rule_withholds_exactly_past_its_share(late_s: float, window_s: float) -> None:
+    health = judge([0.0], _steps((0.1, 0.1 + late_s)), TIMEOUT_S).as_json()
+    lateness = health["step_overrun"]["p50_s"]
+    withheld = race_withheld_reason(health, window_s) is not None
+    assert withheld == (lateness > RACE_SHARE * window_s)

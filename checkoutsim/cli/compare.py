@@ -37,8 +37,9 @@ from checkoutsim.cli.load_options import (
 )
 from checkoutsim.cli.real_output import real_json, render_grid
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
-from checkoutsim.experiments.grid import MAX_POINTS, grid_points, summarise_grid
-from checkoutsim.results.agreement import RULES
+from checkoutsim.experiments.grid import MAX_POINTS, MODEL_RUNS, grid_points, summarise_grid
+from checkoutsim.real.overload import race_window_s
+from checkoutsim.results.agreement import RULES, SPREAD_RULE
 from checkoutsim.scenario import files as scenarios
 
 if TYPE_CHECKING:
@@ -139,9 +140,15 @@ def _compare_once(
     replications: int,
     keep_histories: bool,
     show: bool,
+    grid: bool = False,
 ) -> tuple[Any, list[VariantRun], list[dict[str, Any]], scenarios.Scenario]:
     """Both bodies at one set of parameters: the model's result, the real runs, the rows
-    (every metric judged) and the scenario as the model ran it."""
+    (every metric judged) and the scenario as the model ran it.
+
+    A run whose host was too slow for the race window (a check's answer to its
+    write) gives no verdict. ``grid``: the invariants are judged against the
+    spread of the model's ``replications`` runs (``compare --grid``).
+    """
     from checkoutsim.experiments.runner import run_scenario
     from checkoutsim.load.options import run_settings
 
@@ -152,16 +159,35 @@ def _compare_once(
     )
     sim = run_scenario(stretched, seed, replications, keep_histories=keep_histories)
     runs = run_real(loaded, options, show=show)
-    rows = [
-        compare_row(
-            run.name,
-            sim_variant.metrics,
-            run.metrics,
-            run.load,
-            variant.settings.real.time_scale,
+    rows = []
+    for sim_variant, run, variant in zip(sim.variants, runs, stretched.variants, strict=True):
+        settings = variant.settings
+        # Every compare: a host too slow for the race's window gives no verdict.
+        window = race_window_s(
+            settings.real.store_round_trip_s,
+            settings.inventory.costs.check_gap_s,
+            settings.real.time_scale,
         )
-        for sim_variant, run, variant in zip(sim.variants, runs, stretched.variants, strict=True)
-    ]
+        if grid:
+            row = compare_row(
+                run.name,
+                sim_variant.runs[0],
+                run.metrics,
+                run.load,
+                settings.real.time_scale,
+                model_runs=list(sim_variant.runs),
+                race_window_s=window,
+            )
+        else:
+            row = compare_row(
+                run.name,
+                sim_variant.metrics,
+                run.metrics,
+                run.load,
+                settings.real.time_scale,
+                race_window_s=window,
+            )
+        rows.append(row)
     return sim, runs, rows, stretched
 
 
@@ -181,7 +207,8 @@ def _compare_grid(
         loaded = _load(scenario, [*overrides, *point.overrides], variants)
         if not as_json:
             err.print(f"grid point {point.index + 1}/{count}", highlight=False)
-        for row in _compare_once(loaded, options, seed, 1, False, False)[2]:
+        compared = _compare_once(loaded, options, seed, MODEL_RUNS, False, False, grid=True)
+        for row in compared[2]:
             rows.append(
                 {
                     "point": point.index,
@@ -191,6 +218,13 @@ def _compare_grid(
                     "disagree": row["disagree"],
                     "withheld": row["withheld"],
                     "evidence": row["evidence"],
+                    # The model's run on the real body's own streams, beside the
+                    # real run: the single-run comparison the spread replaces.
+                    "first_run": {
+                        line["metric"]: [row["sim"].get(line["metric"]), line["real"]]
+                        for line in row["evidence"]
+                        if line["kind"] == "invariant"
+                    },
                 }
             )
     summary = summarise_grid(rows)
@@ -202,6 +236,8 @@ def _compare_grid(
                 "seed": seed,
                 "version": __version__,
                 "points": count,
+                "model_runs": MODEL_RUNS,
+                "rules": {**RULES, "invariant": SPREAD_RULE},
                 "summary": summary,
                 "rows": rows,
             }

@@ -16,8 +16,14 @@ from rich.table import Table
 from rich.text import Text
 
 from checkoutsim.cli.app import out
-from checkoutsim.real.overload import summary, withheld_reason
-from checkoutsim.results.agreement import RULES, disagreements, host_lateness, judge
+from checkoutsim.real.overload import race_withheld_reason, summary, withheld_reason
+from checkoutsim.results.agreement import (
+    RULES,
+    disagreements,
+    host_lateness,
+    judge,
+    judge_with_spread,
+)
 from checkoutsim.results.formatting import format_value
 from checkoutsim.results.layout import wrap_phrases
 from checkoutsim.scenario import files as scenarios
@@ -27,13 +33,31 @@ _QUIET = frozenset({"stock", "latency_p95_s"})
 
 
 def compare_row(
-    name: str, sim: dict[str, Any], real: dict[str, Any], load: dict[str, Any], time_scale: float
+    name: str,
+    sim: dict[str, Any],
+    real: dict[str, Any],
+    load: dict[str, Any],
+    time_scale: float,
+    model_runs: list[dict[str, Any]] | None = None,
+    race_window_s: float | None = None,
 ) -> dict[str, Any]:
-    """One variant of ``compare --json``: both metric sets and every metric judged."""
+    """One variant of ``compare --json``: both metric sets and every metric judged.
+
+    With ``model_runs`` (several seeded model runs, the first on the real body's
+    streams) the invariants are judged against their spread (``judge_with_spread``);
+    with ``race_window_s`` a run whose host was too slow for that window gives
+    no verdict (``race_withheld_reason``).
+    """
     agree: bool | None
-    agree, lines = judge(sim, real, time_scale, host_lateness(load.get("health")))
+    lateness = host_lateness(load.get("health"))
+    if model_runs:
+        agree, lines = judge_with_spread(model_runs, real, time_scale, lateness)
+    else:
+        agree, lines = judge(sim, real, time_scale, lateness)
     evidence = [line.as_json() for line in lines]
     withheld = withheld_reason(load.get("health"))
+    if withheld is None and race_window_s is not None:
+        withheld = race_withheld_reason(load.get("health"), race_window_s)
     if withheld is not None:
         # An overloaded host's figures say nothing about the design: no
         # agreement and no disagreement.

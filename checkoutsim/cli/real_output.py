@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from rich import box
 from rich.console import Group
 from rich.live import Live
 from rich.markup import escape
@@ -243,19 +244,57 @@ def render_health(runs: list[VariantRun]) -> None:
 
 
 def render_grid(scenario: str, count: int, summary: list[dict[str, Any]]) -> None:
-    """``compare --grid``: per variant, how many points agree, and the worst one."""
-    table = Table(title=f"{scenario} · compare at {count} random points", title_justify="left")
-    for column in ("variant", "points", "agree", "zero vs non-zero", "withheld"):
-        table.add_column(column, justify="left" if column == "variant" else "right")
+    """``compare --grid``: per variant, how many points agree, and the worst one.
+
+    Columns: every judged metric agreeing; every invariant agreeing (against
+    the model's spread); zero versus non-zero against that spread, and between
+    the model's first run and the real run alone; points given no verdict.
+    """
+    # No vertical rules and two-line headers: the longest variant name and six
+    # counts fit 80 columns whole.
+    table = Table(
+        title=f"{scenario} · compare at {count} random points",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+    )
+    table.add_column("variant", no_wrap=True)
+    # Judged points = the grid's points less those without a verdict.
+    headers = (
+        "judged",
+        "all\nagree",
+        "invar-\niants",
+        "zero vs\nnon-zero",
+        "one\nrun",
+        "no\nverdict",
+    )
+    for column in headers:
+        table.add_column(column, justify="right", no_wrap=True)
     for item in summary:
         table.add_row(
             item["name"],
             str(item["points"]),
             str(item["agree"]),
+            str(item["invariants_agree"]),
             str(item["zero_agree"]),
+            str(item["zero_agree_one_run"]),
             str(item["withheld"]),
         )
     out.print(table)
+    out.print(
+        "invariants: against the spread of the model's runs at each point; zero vs"
+        " non-zero: by that spread; one run: the model's first run (the real body's"
+        " streams) against the real run alone; no verdict: the host was too slow",
+        highlight=False,
+    )
+    for item in summary:
+        for withheld in item.get("withheld_points", []):
+            out.print(
+                f"{item['name']}: point {withheld['point'] + 1} unjudged: {withheld['reason']}",
+                highlight=False,
+            )
     for item in summary:
         worst = item["worst"]
         if worst is None:
@@ -268,7 +307,8 @@ def render_grid(scenario: str, count: int, summary: list[dict[str, Any]]) -> Non
         )
         rerun = " ".join(f"--set '{value}'" for value in worst["set"])
         out.print(
-            f"{item['name']}: worst point {worst['point'] + 1} (model / real: {figures});"
+            f"{item['name']}: worst point {worst['point'] + 1} (model / real, the model's"
+            f" invariants its mean: {figures});"
             f" rerun: checkoutsim compare {scenario} -v {item['name']} {rerun}",
             highlight=False,
         )

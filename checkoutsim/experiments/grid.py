@@ -28,6 +28,10 @@ RANGES: dict[str, tuple[float, float]] = {
 }
 #: Most points a grid may have (each runs every variant in the real body).
 MAX_POINTS = 100
+#: Seeded model runs per point and variant; the first plays the real body's streams.
+#: Where a race breaks an invariant by chance (a mean of about one unit oversold),
+#: one run is zero or not by chance, so the model's answer is what its runs show.
+MODEL_RUNS = 20
 
 
 @dataclass(frozen=True)
@@ -82,41 +86,79 @@ def invariant_lines(evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def distance(evidence: list[dict[str, Any]]) -> float:
     """How far apart two bodies are at a point on the invariants: 0 when equal, inf on zero
-    versus non-zero, else the largest |log| of a ratio."""
+    versus non-zero, else the largest |log| of a ratio.
+
+    A line judged against the model's spread says itself whether the signs agree
+    (``sign_agree``); the model's side is then its mean over its runs.
+    """
     worst = 0.0
     for line in invariant_lines(evidence):
-        if (line["sim"] > 0) != (line["real"] > 0):
+        if not _sign_agrees(line):
             return math.inf
-        if line["sim"] > 0:
+        if line["sim"] > 0 and line["real"] > 0:
             worst = max(worst, abs(math.log(line["sim"] / line["real"])))
     return worst
 
 
-def summarise_grid(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Per variant: points agreeing, points agreeing on zero versus non-zero, the worst.
+def _sign_agrees(line: dict[str, Any]) -> bool:
+    """Whether one invariant line agrees on zero versus non-zero."""
+    sign = line.get("sign_agree")
+    if sign is not None:
+        return bool(sign)
+    return (line["sim"] > 0) == (line["real"] > 0)
 
-    ``rows`` are ``{"point", "overrides", "name", "agree", "withheld", "evidence"}``;
-    a point whose real run withheld its verdict (host overloaded) counts for neither.
+
+def _invariants_agree(row: dict[str, Any]) -> bool:
+    """Whether every judged invariant of a row agrees (sign, then size)."""
+    return all(line["agree"] is not False for line in invariant_lines(row["evidence"]))
+
+
+def _one_run_signs_agree(row: dict[str, Any]) -> bool:
+    """Zero versus non-zero between the model's first run and the real run alone."""
+    pairs = (row.get("first_run") or {}).values()
+    return all(((model or 0) > 0) == ((real or 0) > 0) for model, real in pairs)
+
+
+def summarise_grid(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per variant: points agreeing, on the invariants, on zero versus non-zero; the worst.
+
+    ``rows`` are ``{"point", "overrides", "name", "agree", "withheld", "evidence"}``
+    (and ``first_run``: per invariant, the model's first run and the real run);
+    a point whose real run withheld its verdict (host overloaded, or too slow for
+    the point's race) counts for neither, and is listed with its reason.
     """
     names = list(dict.fromkeys(row["name"] for row in rows))
     summary = []
     for name in names:
-        mine = [row for row in rows if row["name"] == name and not row["withheld"]]
+        everything = [row for row in rows if row["name"] == name]
+        mine = [row for row in everything if not row["withheld"]]
         signs = [
             row
             for row in mine
-            if all(
-                (line["sim"] > 0) == (line["real"] > 0) for line in invariant_lines(row["evidence"])
-            )
+            if all(_sign_agrees(line) for line in invariant_lines(row["evidence"]))
         ]
-        worst = max(mine, key=lambda row: distance(row["evidence"]), default=None)
+        # Disagreeing points first, then by how far apart.
+        worst = max(
+            mine,
+            key=lambda row: (not _invariants_agree(row), distance(row["evidence"])),
+            default=None,
+        )
         summary.append(
             {
                 "name": name,
                 "points": len(mine),
-                "withheld": sum(1 for row in rows if row["name"] == name and row["withheld"]),
+                "withheld": len(everything) - len(mine),
+                "withheld_points": [
+                    {"point": row["point"], "reason": row["withheld"]}
+                    for row in everything
+                    if row["withheld"]
+                ],
                 "agree": sum(1 for row in mine if row["agree"]),
+                "invariants_agree": sum(1 for row in mine if _invariants_agree(row)),
                 "zero_agree": len(signs),
+                "zero_agree_one_run": sum(
+                    1 for row in mine if "first_run" in row and _one_run_signs_agree(row)
+                ),
                 "worst": None
                 if worst is None
                 else {

@@ -95,6 +95,9 @@ class Judgement:
     agree: bool | None
     #: How far apart, for a reader: ``x1.12``, ``+3.1 pts (tolerance 7.2)``, ``0 vs 37``.
     difference: str
+    #: For an invariant judged against the model's spread: whether the two agree
+    #: on zero versus non-zero (``judge_invariant_spread``); None otherwise.
+    sign_agree: bool | None = None
 
     @property
     def judged(self) -> bool:
@@ -278,3 +281,99 @@ def _latency(model: float | None, real: float | None, floor_s: float) -> tuple[b
         return True, f"{(real - model) * 1000:+.0f} ms (floor {floor_s * 1000:.0f})"
     ratio = real / model if model > 0 else math.inf
     return 1 / FACTOR <= ratio <= FACTOR, f"x{ratio:.2f} (floor {floor_s * 1000:.0f} ms)"
+
+
+#: The invariant rule of ``compare --grid`` (``judge_invariant_spread``), for its output.
+SPREAD_RULE = (
+    "judged against the model's several seeded runs at the point: zero in all of them"
+    " needs a real zero, non-zero in all of them a real non-zero, and either real outcome"
+    " agrees where the model's runs show both; a real non-zero count must also be within"
+    f" {FACTOR:g}x of the model's mean, within the count noise of that mean, or inside the"
+    " spread of the model's non-zero runs"
+)
+#: Share of the model's runs at the low and high end left out of its spread
+#: (the spread is the range between these quantiles of the model's runs).
+SPREAD_TAIL = 0.05
+
+
+def judge_invariant_spread(
+    name: str, model_runs: list[dict[str, Any]], real: dict[str, Any]
+) -> Judgement:
+    """An invariant judged against the model's spread over several seeded runs.
+
+    Why: where a strategy breaks an invariant by chance near an edge (the
+    checks in flight at sell-out: a mean of one unit or less), one run of
+    either body is zero or not by chance, and the model disagrees with itself
+    between two seeds about as often as with the real body. So the model's
+    answer at a point is what its runs show: *never* (zero in every run: the
+    real run must be zero too), *always* (non-zero in every run: so must the
+    real one be), or *sometimes* (either outcome of one real run is one the
+    model predicts). Where the real run breaks it, its count per checkout
+    intent must also be within ``FACTOR`` of the model's mean, within the
+    count noise of that mean, or inside the model's own spread where it breaks
+    it (the ``SPREAD_TAIL`` to ``1 - SPREAD_TAIL`` quantiles of its non-zero runs).
+    """
+    values = sorted(_per_checkout(name, run) for run in model_runs)
+    if not values:
+        raise ValueError("judge_invariant_spread needs at least one model run")
+    real_value = _value(real.get(name))
+    real_rate = _per_checkout(name, real)
+    mean = sum(values) / len(values)
+    broken = sum(1 for value in values if value > 0)
+    share = f"non-zero in {broken} of {len(values)} model runs"
+    if real_rate == 0:
+        agree = broken < len(values)
+        mean_value = _tidy_mean(name, model_runs)
+        return Judgement(name, "invariant", mean_value, real_value, agree, share, agree)
+    if broken == 0:
+        text = f"zero vs non-zero ({share})"
+        return Judgement(name, "invariant", 0.0, real_value, False, text, False)
+    nonzero = [value for value in values if value > 0]
+    low, high = _quantile(nonzero, SPREAD_TAIL), _quantile(nonzero, 1 - SPREAD_TAIL)
+    ratio = real_rate / mean
+    counts = [_count_and_base(name, run) for run in model_runs]
+    mean_count = sum(count for count, _ in counts) / len(counts)
+    mean_base = sum(base for _, base in counts) / len(counts)
+    noise = count_noise(mean_count, mean_base, *_count_and_base(name, real))
+    if 1 / FACTOR <= ratio <= FACTOR:
+        text = f"x{ratio:.2f} of the model's mean"
+    elif abs(real_rate - mean) <= noise:
+        text = f"x{ratio:.2f} of the model's mean (within count noise)"
+    elif low <= real_rate <= high:
+        text = f"x{ratio:.2f} of the model's mean (inside its spread)"
+    else:
+        return Judgement(
+            name, "invariant", _tidy_mean(name, model_runs), real_value, False,
+            f"x{ratio:.2f} of the model's mean, outside its spread ({share})", True,
+        )  # fmt: skip
+    return Judgement(
+        name, "invariant", _tidy_mean(name, model_runs), real_value, True, f"{text}; {share}", True
+    )
+
+
+def _tidy_mean(name: str, model_runs: list[dict[str, Any]]) -> float:
+    """The metric's mean over the model's runs, as the evidence shows it."""
+    return sum(float(run.get(name) or 0) for run in model_runs) / len(model_runs)
+
+
+def _quantile(ordered: list[float], share: float) -> float:
+    """The ``share`` quantile of sorted values, by nearest rank (the ceil(share * n)-th)."""
+    rank = math.ceil(share * len(ordered))
+    return ordered[min(len(ordered), max(1, rank)) - 1]
+
+
+def judge_with_spread(
+    model_runs: list[dict[str, Any]],
+    real: dict[str, Any],
+    time_scale: float = 1.0,
+    lateness_s: dict[str, float] | None = None,
+) -> tuple[bool, list[Judgement]]:
+    """``judge`` against the model's first run (the real body's own streams), with
+    every invariant judged against the spread of all of them instead
+    (``judge_invariant_spread``)."""
+    _, lines = judge(model_runs[0], real, time_scale, lateness_s)
+    lines = [
+        judge_invariant_spread(line.metric, model_runs, real) if line.kind == "invariant" else line
+        for line in lines
+    ]
+    return all(line.agree is not False for line in lines), lines
