@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim.probe.adapter import Adapter
-from checkoutsim.probe.calibrate import calibrate
+from checkoutsim.probe.calibrate import CONNECT_RETRY_S, calibrate
 from checkoutsim.probe.model import Filled, Unsupported, model_settings, predict_metrics
 from checkoutsim.probe.options import ProbeOptions
 from checkoutsim.probe.target import base_url
@@ -41,11 +41,11 @@ def predicted_probe(
     """Calibrate the target, probe it, and attach the model's prediction of the probe."""
     # Imported here: the probe's run imports Locust, which monkey-patches the process;
     # comparing a prediction with a measurement needs none of it.
-    from checkoutsim.probe.drive import BURST, sold_out_burst, sold_out_through_client
+    from checkoutsim.probe.drive import sold_out_paced, sold_out_through_client
     from checkoutsim.probe.run import probe
 
     base = base_url(url)
-    calibration = calibrate(base, adapter, sold_out_through_client, (BURST, sold_out_burst))
+    calibration = calibrate(base, adapter, sold_out_through_client, sold_out_paced)
     result = probe(url, adapter, scenario, settings, options)
     result.notes += calibration.notes
     prediction: dict[str, Any] = {"calibration": calibration.as_json()}
@@ -139,6 +139,27 @@ def likely_cause(
 ) -> str | None:
     """The assumption most likely behind a prediction that is off, in one sentence."""
     model = adapter.model
+    measured_p50 = measured.get("latency_p50_s")
+    predicted_p50 = predicted.get("latency_p50_s")
+    if (
+        key == "latency_p50_s"
+        and measured_p50 is not None
+        and measured_p50 >= CONNECT_RETRY_S
+        and (predicted_p50 is None or predicted_p50 < CONNECT_RETRY_S)
+    ):
+        return (
+            f"the listen backlog: half the answers took {measured_p50:.2f} s or more, past "
+            f"the {CONNECT_RETRY_S:g} s TCP connect retry, the mark of connections dropped "
+            "while the target's accept queue was full and sent again; the model queues "
+            "every checkout and retries none"
+        )
+    # Failed checkouts are the target's own evidence, so they come before the host's.
+    if measured.get("errors", 0) + measured.get("timed_out", 0) > 0.05 * measured["checkouts"]:
+        return (
+            f"the target failed {measured['errors'] + measured['timed_out']} checkouts "
+            "(refused connections, a full backlog, its own limits, time-outs), which the "
+            "model does not know of"
+        )
     if key.startswith("latency_") and host is not None and host.get("busy"):
         return (
             f"a busy host: load average {max(host['load_1m_before'], host['load_1m_after']):g}"
@@ -146,11 +167,6 @@ def likely_cause(
             "the target sees; judge latency from a quieter run"
         )
     over = verdict.startswith("over")
-    if measured.get("errors", 0) + measured.get("timed_out", 0) > 0.05 * measured["checkouts"]:
-        return (
-            f"the target failed {measured['errors'] + measured['timed_out']} checkouts "
-            "(refused connections, a full backlog, time-outs), which the model does not know of"
-        )
     workers = filled.settings.inventory.workers
     slower = _factor(measured.get("latency_p50_s"), predicted.get("latency_p50_s"))
     if key == "oversold_units":
