@@ -314,3 +314,7 @@ def test_answers_past_the_connect_retry_name_the_listen_backlog() -> None:
     failed = {**measured, "errors": 588, "latency_p50_s": 0.4}
     failing = compare(failed, predicted, filled, adapter, busy)
     assert failing["likely_causes"][0].startswith("the target failed 614 checkouts")
+    # Predicted slower than measured: a busy host cannot explain that; the pace can.
+    kept_up = compare({**measured, "latency_p50_s": 0.02}, predicted, filled, adapter, busy)
+    assert kept_up["verdicts"]["latency_p50_s"] == "over by 9.5x"
+    assert kept_up["likely_causes"][0].startswith("the pace: the model serves about 500 checks")
