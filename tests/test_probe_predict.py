@@ -140,8 +140,10 @@ def test_comparing_a_prediction_does_not_import_locust() -> None:
 def test_a_known_race_window_is_a_pause_between_read_and_write() -> None:
     model = Model(strategy="naive", race_window_s=0.005)
     alone = model_settings(schedule(2, 10, burst=0), model, light(ordered=0.030), [1000], 1)
-    # Read 2 ms, pause 5, write 2, pause 5, then 16 ms holding nothing: 30 ms alone.
-    assert alone.after_s == pytest.approx(0.016)
+    # Read 2 ms, the 5 ms gap once, write 2, then 21 ms holding nothing: 30 ms alone.
+    assert alone.settings.inventory.costs.check_gap_s == pytest.approx(0.005)
+    assert alone.settings.faults.pause_probability == 0.0
+    assert alone.after_s == pytest.approx(0.021)
     assert predict_metrics(alone, 1)["latency_p50_s"] == pytest.approx(0.030, rel=0.02)
     # A wider window lets more shoppers read the same stock before anyone writes.
     narrow = model_settings(schedule(100), Model(strategy="naive", workers=1000), light(), [20], 1)
