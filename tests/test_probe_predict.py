@@ -140,8 +140,10 @@ def test_comparing_a_prediction_does_not_import_locust() -> None:
 def test_a_known_race_window_is_a_pause_between_read_and_write() -> None:
     model = Model(strategy="naive", race_window_s=0.005)
     alone = model_settings(schedule(2, 10, burst=0), model, light(ordered=0.030), [1000], 1)
-    # Read 2 ms, pause 5, write 2, pause 5, then 16 ms holding nothing: 30 ms alone.
-    assert alone.after_s == pytest.approx(0.016)
+    # Read 2 ms, the 5 ms gap once, write 2, then 21 ms holding nothing: 30 ms alone.
+    assert alone.settings.inventory.costs.check_gap_s == pytest.approx(0.005)
+    assert alone.settings.faults.pause_probability == 0.0
+    assert alone.after_s == pytest.approx(0.021)
     assert predict_metrics(alone, 1)["latency_p50_s"] == pytest.approx(0.030, rel=0.02)
     # A wider window lets more shoppers read the same stock before anyone writes.
     narrow = model_settings(schedule(100), Model(strategy="naive", workers=1000), light(), [20], 1)
@@ -236,3 +238,87 @@ def test_a_check_then_decrement_miss_names_the_window_or_the_spacing() -> None:
     assert over["likely_causes"][0].startswith("the checks' spacing")
     under = compare({**measured, "oversold_units": 35}, {"oversold_units": 12}, filled, adapter)
     assert under["likely_causes"][0].startswith("the race window: the target's time")
+
+
+def test_a_paced_rate_below_one_check_at_a_time_sets_the_checks_time() -> None:
+    # Alone a check answers in 2 ms (5 ms through the run's client); kept busy the
+    # target answered 250 a second: one worker holding each check 4 ms, and the
+    # client keeps the 1 ms of the light-load answer that is not the check.
+    timed = light(sold_out=0.002)
+    timed.client_overhead_s = 0.003
+    timed.burst = (50, 0.2)
+    timed.concurrency = 50 * 0.002 / 0.2
+    filled = model_settings(schedule(50), Model(strategy="atomic", workers=40), timed, [100], 1)
+    assert filled.settings.inventory.workers == 1
+    assert filled.query_s == pytest.approx(0.004)
+    assert filled.client_s == pytest.approx(0.001)
+    assert "answered up to 250 a second" in filled.assumptions[1]
+    # Two at a time at 1,000 a second: each of two workers holds a check 2 ms.
+    timed.burst, timed.concurrency = (100, 0.1), 100 * 0.002 / 0.1
+    two = model_settings(schedule(50), Model(strategy="atomic", workers=40), timed, [100], 1)
+    assert two.settings.inventory.workers == 2
+    assert two.query_s == pytest.approx(0.002) and two.client_s == pytest.approx(0.003)
+
+
+def _calibrated(monkeypatch: pytest.MonkeyPatch, rounds: dict[int, tuple[int, float, float]]):
+    """Calibrate a stand-in target: 21 orders of 200 ms, then sold out in 2 ms; the paced
+    rounds answer as ``rounds`` says (answers, seconds, slowest answer) per in-flight count."""
+    from checkoutsim.probe import calibrate as calibration
+    from checkoutsim.probe.adapter import load_adapter
+
+    answers = iter([("ordered", 0.2)] * 21 + [("sold_out", 0.002)] * 100)
+    monkeypatch.setattr(calibration.target, "reset", lambda base, adapter: None)
+    monkeypatch.setattr(calibration.target, "read_stock", lambda base, adapter, sku: 21)
+    monkeypatch.setattr(
+        calibration.target, "checkout_once", lambda base, adapter, sku, key: next(answers)
+    )
+    asked: list[int] = []
+
+    def paced(base: str, adapter: object, in_flight: int) -> tuple[int, float, float]:
+        asked.append(in_flight)
+        return rounds[in_flight]
+
+    adapter = load_adapter(Path(__file__).parent / "targets" / "flask-safe.toml")
+    timed = calibration.calibrate("http://127.0.0.1:1", adapter, lambda b, a: [0.005] * 21, paced)
+    return timed, asked
+
+
+def test_calibration_keeps_the_fastest_paced_round_until_a_connect_retry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rounds = {5: (55, 0.1, 0.01), 10: (50, 0.05, 0.02), 20: (40, 0.02, 1.2)}
+    timed, asked = _calibrated(monkeypatch, rounds)
+    assert asked == [5, 10, 20]
+    # 20 in flight waited for a connect retry: the backlog's time, not the target's.
+    assert timed.burst == (50, 0.05)
+    assert timed.concurrency == pytest.approx(50 * 0.002 / 0.05)
+    assert timed.sold_out_s == pytest.approx(0.002) and timed.ordered_s == pytest.approx(0.2)
+    assert timed.client_overhead_s == pytest.approx(0.003)
+    retried, asked = _calibrated(monkeypatch, {5: (55, 1.5, 1.1)})
+    assert asked == [5] and retried.burst is None and retried.concurrency is None
+
+
+def test_answers_past_the_connect_retry_name_the_listen_backlog() -> None:
+    from checkoutsim.probe.adapter import load_adapter
+    from checkoutsim.probe.predict import compare
+
+    filled = model_settings(schedule(1000), Model(strategy="atomic"), light(), [20], 1)
+    adapter = load_adapter(Path(__file__).parent / "targets" / "sqlite-safe.toml")
+    measured = {"checkouts": 1041, "errors": 0, "timed_out": 26, "oversold_units": 0}
+    busy = {"busy": True, "load_1m_before": 3.0, "load_1m_after": 3.0, "cores": 2}
+    predicted = {"oversold_units": 0, "latency_p50_s": 0.19}
+    backlog = compare({**measured, "latency_p50_s": 1.012}, predicted, filled, adapter, busy)
+    cause = backlog["likely_causes"][0]
+    assert cause.startswith("the listen backlog: half the answers took 1.01 s")
+    # Below the retry, on a busy host, the host is named; a target failing many, that.
+    slow = compare({**measured, "latency_p50_s": 0.5}, predicted, filled, adapter, busy)
+    assert slow["likely_causes"][0].startswith("a busy host")
+    failed = {**measured, "errors": 588, "latency_p50_s": 0.4}
+    failing = compare(failed, predicted, filled, adapter, busy)
+    assert failing["likely_causes"][0].startswith("the target failed 614 checkouts")
+    # Predicted slower than measured: a busy host cannot explain that; the pace can.
+    kept_up = compare({**measured, "latency_p50_s": 0.02}, predicted, filled, adapter, busy)
+    assert kept_up["verdicts"]["latency_p50_s"] == "over by 9.5x"
+    assert kept_up["likely_causes"][0].startswith(
+        "the pace: the model serves about 8000 checks a second (16 workers"
+    )

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
+from gevent.lock import BoundedSemaphore
 
 from checkoutsim.load import session
 from checkoutsim.load.schedule import PlannedIntent
@@ -34,11 +35,12 @@ CLIENT_TIMED = 21
 CLIENT_SPACING_S = 0.02
 #: Intent ids of those checkouts (their idempotency keys), far from any run's.
 CLIENT_INTENT_BASE = 10_000_000
-#: Sold-out checkouts a calibration sends at one instant, to see how many the target
-#: serves at once. No more than the smallest listen backlog a tutorial server keeps
-#: (the standard library's: 5): past it, connections wait for a SYN retry (1 s and
-#: more), which times the backlog, not the target, and can land after the reset.
-BURST = 5
+#: Sold-out checkouts played a few in flight at a time: enough answers that the
+#: target's pace, not the first connections' set-up, decides their rate.
+PACED = 60
+#: The first of them start this far apart, not at one instant: a crowd arriving
+#: at once would overflow a small listen backlog.
+STAGGER_S = 0.001
 #: The most Locust users a probe starts (greenlets with their own connections).
 MAX_USERS = 5000
 
@@ -57,10 +59,18 @@ class ProbeRun:
     stopped: str | None = None
     #: Intents taken and not yet answered, by id, and whether each has been sent.
     started: dict[int, tuple[PlannedIntent, bool]] = field(default_factory=dict)
+    #: At most this many checkouts in flight (None: as the schedule says); a shopper
+    #: whose instant has come waits for a free place, and is timed from getting it.
+    at_most: int | None = None
+    #: The clock (``time.perf_counter``) at each answer, in the order they came.
+    answered_at: list[float] = field(default_factory=list)
     _silent_in_a_row: int = 0
+    _places: BoundedSemaphore | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.pending = deque(self.intents)
+        if self.at_most is not None:
+            self._places = BoundedSemaphore(self.at_most)
 
     def sku_of(self, intent: PlannedIntent) -> str:
         """The target's SKU id for a scenario SKU: the catalog's, in order, wrapping round."""
@@ -83,6 +93,7 @@ class ProbeRun:
         self.in_flight -= 1
         self.started.pop(intent.intent_id, None)
         self.outcomes.append(self.outcome(intent, told, status, latency, lag))
+        self.answered_at.append(time.perf_counter())
         if status == 0:
             self._silent_in_a_row += 1
             # Only while checkouts remain to be sent: time-outs once all have been
@@ -141,6 +152,17 @@ class ProbeRun:
         delay = intended - time.perf_counter()
         if delay > 0:
             gevent.sleep(delay)
+        if self._places is not None:
+            self._places.acquire()
+            intended = max(intended, time.perf_counter())
+        try:
+            return self._send(client, intent, intended)
+        finally:
+            if self._places is not None:
+                self._places.release()
+
+    def _send(self, client: Any, intent: PlannedIntent, intended: float) -> bool:
+        """Send one checkout (its instant has come) and record what its answer meant."""
         if self.stopped is not None:
             self.skip(intent)
             return True
@@ -191,9 +213,11 @@ def play(
     run_time_s: float,
     timeout_s: float,
     users: int,
+    at_most: int | None = None,
 ) -> ProbeRun:
-    """Play ``intents`` against ``base`` and return every outcome (bounded by the time-out)."""
-    run = ProbeRun(adapter, intents, timeout_s)
+    """Play ``intents`` against ``base`` and return every outcome (bounded by the time-out);
+    ``at_most`` checkouts in flight at once, if given."""
+    run = ProbeRun(adapter, intents, timeout_s, at_most=at_most)
     user_class = type(
         "ProbeShopperAt",
         (ScheduledHttpShopper,),
@@ -235,18 +259,27 @@ def sold_out_through_client(base: str, adapter: Adapter) -> list[float]:
     ]
 
 
-def sold_out_burst(base: str, adapter: Adapter) -> float | None:
-    """``BURST`` sold-out checkouts (the target is sold out) sent at one instant, as a
-    run sends them: the seconds until the last was answered sold out (None if fewer
-    than half were)."""
+def sold_out_paced(base: str, adapter: Adapter, in_flight: int) -> tuple[int, float, float] | None:
+    """``PACED`` sold-out checkouts (the target is sold out), each on its own Locust user
+    and connection as a run sends them, ``in_flight`` at once (the next one sent as
+    soon as one is answered): how many answers came in how many seconds once the
+    pipeline was full (so the target's pace, not its first answer's latency, decides
+    the rate), and the slowest answer's seconds. None if fewer than half were
+    answered sold out."""
     intents = [
-        PlannedIntent(CLIENT_INTENT_BASE + CLIENT_TIMED + index, 0.0, 0, 1, None)
-        for index in range(BURST)
+        PlannedIntent(
+            CLIENT_INTENT_BASE + CLIENT_TIMED + index,
+            min(index, in_flight) * STAGGER_S,
+            0,
+            1,
+            None,
+        )
+        for index in range(PACED)
     ]
-    played = play(base, adapter, intents, 0.0, CALL_TIMEOUT_S, len(intents))
-    answered = [
-        outcome.latency_s
-        for outcome in played.outcomes
-        if outcome.told == SOLD_OUT and outcome.latency_s is not None
-    ]
-    return max(answered) if len(answered) >= BURST // 2 else None
+    played = play(base, adapter, intents, 0.0, CALL_TIMEOUT_S, len(intents), in_flight)
+    sold_out = sum(1 for outcome in played.outcomes if outcome.told == SOLD_OUT)
+    ends = played.answered_at
+    if sold_out < PACED // 2 or len(ends) <= in_flight:
+        return None
+    slowest = max(outcome.latency_s or 0.0 for outcome in played.outcomes)
+    return len(ends) - in_flight, ends[-1] - ends[in_flight - 1], slowest

@@ -12,8 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim.probe.adapter import Adapter
-from checkoutsim.probe.calibrate import calibrate
-from checkoutsim.probe.model import Filled, Unsupported, model_settings, predict_metrics
+from checkoutsim.probe.calibrate import CONNECT_RETRY_S, calibrate
+from checkoutsim.probe.model import (
+    QUERIES,
+    Filled,
+    Unsupported,
+    model_settings,
+    predict_metrics,
+)
 from checkoutsim.probe.options import ProbeOptions
 from checkoutsim.probe.target import base_url
 from checkoutsim.scenario.settings import Settings
@@ -41,11 +47,11 @@ def predicted_probe(
     """Calibrate the target, probe it, and attach the model's prediction of the probe."""
     # Imported here: the probe's run imports Locust, which monkey-patches the process;
     # comparing a prediction with a measurement needs none of it.
-    from checkoutsim.probe.drive import BURST, sold_out_burst, sold_out_through_client
+    from checkoutsim.probe.drive import sold_out_paced, sold_out_through_client
     from checkoutsim.probe.run import probe
 
     base = base_url(url)
-    calibration = calibrate(base, adapter, sold_out_through_client, (BURST, sold_out_burst))
+    calibration = calibrate(base, adapter, sold_out_through_client, sold_out_paced)
     result = probe(url, adapter, scenario, settings, options)
     result.notes += calibration.notes
     prediction: dict[str, Any] = {"calibration": calibration.as_json()}
@@ -139,19 +145,45 @@ def likely_cause(
 ) -> str | None:
     """The assumption most likely behind a prediction that is off, in one sentence."""
     model = adapter.model
+    measured_p50 = measured.get("latency_p50_s")
+    predicted_p50 = predicted.get("latency_p50_s")
+    if (
+        key == "latency_p50_s"
+        and measured_p50 is not None
+        and measured_p50 >= CONNECT_RETRY_S
+        and (predicted_p50 is None or predicted_p50 < CONNECT_RETRY_S)
+    ):
+        return (
+            f"the listen backlog: half the answers took {measured_p50:.2f} s or more, past "
+            f"the {CONNECT_RETRY_S:g} s TCP connect retry, the mark of connections dropped "
+            "while the target's accept queue was full and sent again; the model queues "
+            "every checkout and retries none"
+        )
+    # Failed checkouts are the target's own evidence, so they come before the host's.
+    if measured.get("errors", 0) + measured.get("timed_out", 0) > 0.05 * measured["checkouts"]:
+        return (
+            f"the target failed {measured['errors'] + measured['timed_out']} checkouts "
+            "(refused connections, a full backlog, its own limits, time-outs), which the "
+            "model does not know of"
+        )
+    over = verdict.startswith("over")
+    workers = filled.settings.inventory.workers
+    if key.startswith("latency_") and over:
+        # A busy host only slows the measurement; a prediction too slow is the model's.
+        pace = workers / (filled.query_s * QUERIES[filled.strategy][0])
+        return (
+            f"the pace: the model serves about {pace:.0f} checks a second ({workers} "
+            f"worker{'s' if workers != 1 else ''} at {filled.query_s * 1000:.2f} ms a query"
+            ", from the calibration's paced round), and the target kept up with more here:"
+            " a few checkouts in flight time its round trips more than its limit, or the "
+            "host was busier while calibrating; a conditional write also holds the row that long"
+        )
     if key.startswith("latency_") and host is not None and host.get("busy"):
         return (
             f"a busy host: load average {max(host['load_1m_before'], host['load_1m_after']):g}"
             f" on {host['cores']} cores, so answers waited for a core, which no model of "
             "the target sees; judge latency from a quieter run"
         )
-    over = verdict.startswith("over")
-    if measured.get("errors", 0) + measured.get("timed_out", 0) > 0.05 * measured["checkouts"]:
-        return (
-            f"the target failed {measured['errors'] + measured['timed_out']} checkouts "
-            "(refused connections, a full backlog, time-outs), which the model does not know of"
-        )
-    workers = filled.settings.inventory.workers
     slower = _factor(measured.get("latency_p50_s"), predicted.get("latency_p50_s"))
     if key == "oversold_units":
         if over and slower > AGREEMENT:
@@ -188,13 +220,6 @@ def likely_cause(
                 "more slowly than at light load), or its window is shorter than stated"
             )
         return "the strategy: the target may not be the model's " + filled.strategy
-    if over:
-        return (
-            f"workers or row time: the model holds a worker (of {workers})"
-            f" and, for a conditional write, the row for {filled.query_s * 1000:.2f} ms"
-            " per query; "
-            "the target may serve more at once or hold its lock for less"
-        )
     return (
         "queueing the model does not see: the target may serve fewer at once than "
         f"{workers} workers (a thread pool, a connection limit, the GIL), or it slows under "
