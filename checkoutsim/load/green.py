@@ -14,6 +14,12 @@ greenlets run meanwhile. Running them in the greenlet is chosen deliberately:
   not be shared between OS threads: in greenlets they are used as intended.
 
 The inventory service keeps its bounded pool of workers, as a semaphore.
+
+A PostgreSQL connection waits for its socket with ``socket_wait``: a watcher
+per direction, made once per connection and hub, on which the greenlet waits
+with one switch to the hub and back, where psycopg's default under gevent
+(``select.poll``, which gevent emulates) builds a poll object, a watcher and a
+timer on every wait.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import gevent.lock
+from gevent.hub import get_hub
 
 from checkoutsim.load.runtime import GeventRuntime
 
@@ -33,6 +40,11 @@ class GreenletRuntime(GeventRuntime):
 
     #: Nothing is offloaded, so one pool thread is plenty.
     pool_threads = 1
+
+    @staticmethod
+    def socket_wait(generator: Any, fileno: int, watchers: dict[Any, Any]) -> Any:
+        """Drive a psycopg generator, waiting for ``fileno`` on this thread's hub."""
+        return socket_wait(generator, fileno, watchers)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -63,3 +75,27 @@ class GreenletRuntime(GeventRuntime):
     def release_inventory_worker(self) -> None:
         """Give a worker back."""
         self._slots.release()
+
+
+def socket_wait(generator: Any, fileno: int, watchers: dict[Any, Any]) -> Any:
+    """Run one of psycopg's generators to its end, waiting cooperatively for its socket.
+
+    The generator yields what it waits for (psycopg's ``Wait``: 1 read, 2
+    write, 3 either), which are libev's event bits too, and is sent back what
+    is ready (psycopg's ``Ready``, the same bits). A wait for either is
+    answered "both": the generator then reads and flushes without blocking, so
+    a direction that was not ready costs nothing. ``watchers`` keeps one
+    watcher per direction and hub, for the connection's life.
+    """
+    hub = get_hub()
+    try:
+        waited = next(generator)
+        while True:
+            key = (hub, waited)
+            watcher = watchers.get(key)
+            if watcher is None:
+                watcher = watchers[key] = hub.loop.io(fileno, int(waited))
+            hub.wait(watcher)
+            waited = generator.send(int(waited))
+    except StopIteration as stop:
+        return stop.value
