@@ -15,7 +15,8 @@ greenlets run meanwhile. Running them in the greenlet is chosen deliberately:
 
 The inventory service keeps its bounded pool of workers, as a semaphore.
 
-A PostgreSQL connection waits for its socket with ``socket_wait``: a watcher
+A PostgreSQL connection waits for its socket with ``socket_wait``
+(``GreenWaits``, which also gives its free list a gevent semaphore): a watcher
 per direction, made once per connection and hub, on which the greenlet waits
 with one switch to the hub and back, where psycopg's default under gevent
 (``select.poll``, which gevent emulates) builds a poll object, a watcher and a
@@ -41,14 +42,11 @@ class GreenletRuntime(GeventRuntime):
     #: Nothing is offloaded, so one pool thread is plenty.
     pool_threads = 1
 
-    @staticmethod
-    def socket_wait(generator: Any, fileno: int, watchers: dict[Any, Any]) -> Any:
-        """Drive a psycopg generator, waiting for ``fileno`` on this thread's hub."""
-        return socket_wait(generator, fileno, watchers)
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._slots = gevent.lock.Semaphore(self.inventory_workers)
+        #: How a PostgreSQL store's connections wait (``PostgresDatabase``'s ``waits``).
+        self.database_waits = GreenWaits()
         #: Greenlets queued for an inventory worker (a claim must not jump them).
         self._queued = 0
 
@@ -99,3 +97,17 @@ def socket_wait(generator: Any, fileno: int, watchers: dict[Any, Any]) -> Any:
             waited = generator.send(int(waited))
     except StopIteration as stop:
         return stop.value
+
+
+class GreenWaits:
+    """``pg_connections.Waits`` for greenlets: the hub's watchers, gevent's lock."""
+
+    @staticmethod
+    def socket_wait(generator: Any, fileno: int, watchers: dict[Any, Any]) -> Any:
+        """Drive a psycopg generator, waiting for ``fileno`` on this thread's hub."""
+        return socket_wait(generator, fileno, watchers)
+
+    @staticmethod
+    def semaphore(count: int) -> gevent.lock.Semaphore:
+        """gevent's semaphore (in C): a free list's waits cost one switch each."""
+        return gevent.lock.Semaphore(count)

@@ -116,13 +116,13 @@ class RunBackend:
                 min(24, settings.inventory.workers + 8),
                 real.store_round_trip_s,
                 pause_for(runtime),
-                socket_wait=getattr(runtime, "socket_wait", None),
+                waits=getattr(runtime, "database_waits", None),
             )
             gateway = PostgresDatabase(
                 self.choice.store,
                 gateway_schema,
                 6,
-                socket_wait=getattr(runtime, "socket_wait", None),
+                waits=getattr(runtime, "database_waits", None),
             )
             store: Any = PostgresStore(shop, runtime.time)
         else:

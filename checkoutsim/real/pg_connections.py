@@ -12,8 +12,11 @@ was a third of the client's CPU per round trip. Here:
 - ``WaitingConnection`` keeps one cursor for its statements, and waits for its
   socket with the function it is given (``socket_wait``): under gevent, one
   cached watcher per direction on the hub, so a wait is one switch to the hub
-  and back (``checkoutsim.load.green.socket_wait``). Without one (plain
+  and back (``checkoutsim.load.green.GreenWaits``). Without one (plain
   threads), psycopg's own C wait serves.
+
+Both the wait and the free list's semaphore come from a ``Waits``: by default
+``threading``'s semaphore and psycopg's wait, under gevent the runtime's.
 
 Imported only when a PostgreSQL store is opened: psycopg is needed here.
 """
@@ -33,6 +36,16 @@ from psycopg.pq import TransactionStatus
 #: generators to its end, waiting for the socket as it asks; ``watchers`` is a
 #: dictionary the connection keeps for the function's own use.
 SocketWait = Callable[[Any, int, dict[Any, Any]], Any]
+
+
+class Waits:
+    """How connections wait: for their socket (None: psycopg's way), and for each other."""
+
+    socket_wait: SocketWait | None = None
+
+    def semaphore(self, count: int) -> Any:
+        """A counting semaphore for the free list (``acquire``, ``release``)."""
+        return threading.Semaphore(count)
 
 
 class WaitingConnection(psycopg.Connection[Any]):
@@ -60,18 +73,20 @@ class WaitingConnection(psycopg.Connection[Any]):
 class HeldConnections:
     """Every connection of ``pool``, taken out once and lent from a free list.
 
-    Safe from several threads (``deque`` appends and pops are atomic, the
-    semaphore is ``threading``'s, which gevent's patching makes cooperative).
+    Safe from several threads with the default ``Waits`` (``deque`` appends
+    and pops are atomic, the semaphore is ``threading``'s); under gevent, safe
+    from the greenlets of one thread.
     """
 
-    def __init__(self, pool: Any, socket_wait: SocketWait | None) -> None:
+    def __init__(self, pool: Any, waits: Waits | None = None) -> None:
         self._pool = pool
-        self._socket_wait = socket_wait
+        waits = waits or Waits()
+        self._socket_wait = waits.socket_wait
         self._idle: deque[Any] = deque()
         for _ in range(pool.max_size):
             self._idle.append(self._prepared(pool.getconn()))
         self.size = len(self._idle)
-        self._free = threading.Semaphore(self.size)
+        self._free = waits.semaphore(self.size)
 
     def _prepared(self, connection: Any) -> Any:
         if isinstance(connection, WaitingConnection):

@@ -161,8 +161,8 @@ class PostgresDatabase:
 
     ``round_trip_s`` adds a wall-clock delay before every transaction, as the
     SQLite database does, slept with ``pause`` (cooperative under gevent).
-    ``socket_wait`` is how a connection waits for the server (see
-    ``checkoutsim.real.pg_connections``); None is psycopg's own wait.
+    ``waits`` is how a connection waits for the server and for a free
+    connection (``checkoutsim.real.pg_connections.Waits``; None: threads').
     """
 
     def __init__(
@@ -172,7 +172,7 @@ class PostgresDatabase:
         pool_size: int = 16,
         round_trip_s: float = 0.0,
         pause: Callable[[float], None] | None = None,
-        socket_wait: Any = None,
+        waits: Any = None,
     ) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
@@ -200,7 +200,7 @@ class PostgresDatabase:
         # Fail now, with the server's reason, rather than at the first query.
         self.pool.wait(timeout=10.0)
         # Held for the run and lent without the pool's per-call bookkeeping.
-        self.held = HeldConnections(self.pool, socket_wait)
+        self.held = HeldConnections(self.pool, waits)
         self._reader = Reader(self)
 
     def _round_trip(self) -> None:

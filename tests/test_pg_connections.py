@@ -1,0 +1,92 @@
+"""PostgreSQL connections held for the run: the free list, its replacements, the gevent wait.
+
+Needs a PostgreSQL server (skipped with the reason when none answers, as the
+contract suites are). Each case works in a schema of its own, dropped after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import gevent
+import pytest
+
+from checkoutsim.load.green import GreenWaits
+from checkoutsim.real.backends import new_namespace
+from tests.backend_support import POSTGRES_URL, require
+
+
+@pytest.fixture
+def schema() -> Iterator[str]:
+    """A fresh schema name, dropped when the case ends."""
+    require("postgresql")
+    import psycopg
+
+    name = new_namespace()
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as connection:
+        connection.execute(f'DROP SCHEMA IF EXISTS "{name}" CASCADE')
+
+
+def test_a_connection_lent_is_not_lent_twice_and_comes_back(schema: str) -> None:
+    from checkoutsim.real.postgres import PostgresDatabase
+
+    database = PostgresDatabase(POSTGRES_URL, schema, pool_size=2)
+    try:
+        first = database.held.take()
+        second = database.held.take()
+        assert first is not second
+        with pytest.raises(RuntimeError, match="in use"):
+            database.held.idle()
+        database.held.give(second)
+        database.held.give(first)
+        assert {id(each) for each in database.held.idle()} == {id(first), id(second)}
+    finally:
+        database.close()
+
+
+def test_a_connection_given_back_broken_or_mid_transaction_is_replaced(schema: str) -> None:
+    from checkoutsim.real.postgres import PostgresDatabase
+
+    database = PostgresDatabase(POSTGRES_URL, schema, pool_size=2)
+    try:
+        broken = database.held.take()
+        broken.close()
+        database.held.give(broken)
+        busy = database.held.take()
+        busy.execute("BEGIN")
+        database.held.give(busy)
+        from psycopg.pq import TransactionStatus
+
+        idle = database.held.idle()
+        assert len(idle) == 2
+        # The closed one was replaced; the other was rolled back by the pool.
+        assert broken not in idle
+        assert all(not each.closed for each in idle)
+        assert all(each.info.transaction_status == TransactionStatus.IDLE for each in idle)
+        # Both still serve statements, outside any transaction.
+        for _ in range(4):
+            assert database.read().execute("SELECT 1").fetchone() == (1,)
+    finally:
+        database.close()
+
+
+def test_greenlets_share_connections_through_the_hub_wait(schema: str) -> None:
+    """Ten greenlets, two connections: each statement waits on the hub's watcher."""
+    from checkoutsim.real.postgres import PostgresDatabase
+
+    database = PostgresDatabase(POSTGRES_URL, schema, pool_size=2, waits=GreenWaits())
+    try:
+        database.execute_script("CREATE TABLE IF NOT EXISTS tally (n INTEGER NOT NULL)")
+
+        def add(number: int) -> None:
+            for _ in range(5):
+                database.write_one("INSERT INTO tally (n) VALUES (?)", (number,))
+
+        gevent.joinall([gevent.spawn(add, number) for number in range(10)], raise_error=True)
+        rows = database.read().execute("SELECT COUNT(*), SUM(n) FROM tally").fetchone()
+        assert (rows[0], int(rows[1])) == (50, 5 * sum(range(10)))
+        # The hub's watchers were made and kept, one per connection and direction.
+        assert any(connection.watchers for connection in database.held.idle())
+    finally:
+        database.close()
