@@ -90,3 +90,31 @@ def test_greenlets_share_connections_through_the_hub_wait(schema: str) -> None:
         assert any(connection.watchers for connection in database.held.idle())
     finally:
         database.close()
+
+
+def test_a_caller_that_finds_no_free_connection_is_told_so(
+    schema: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from checkoutsim.real import pg_connections
+    from checkoutsim.real.postgres import PostgresDatabase
+
+    database = PostgresDatabase(POSTGRES_URL, schema, pool_size=1)
+    try:
+        held = database.held.take()
+        monkeypatch.setattr(pg_connections, "WAIT_S", 0.0)
+        with pytest.raises(TimeoutError, match="no PostgreSQL connection free"):
+            database.held.take()
+        database.held.give(held)
+        assert len(database.held.idle()) == 1
+    finally:
+        database.close()
+
+
+def test_pools_are_sized_to_the_cores_within_what_the_workers_need() -> None:
+    from checkoutsim.real.backends import pool_sizes
+
+    assert pool_sizes(16, cores=2) == (8, 4)
+    assert pool_sizes(16, cores=4) == (16, 6)
+    assert pool_sizes(16, cores=64) == (24, 6)
+    # Few inventory workers need few connections, whatever the cores.
+    assert pool_sizes(2, cores=64) == (10, 6)

@@ -38,6 +38,10 @@ from psycopg.pq import TransactionStatus
 SocketWait = Callable[[Any, int, dict[Any, Any]], Any]
 
 
+#: How long a caller waits for a free connection before giving up (the pool's default).
+WAIT_S = 30.0
+
+
 class Waits:
     """How connections wait: for their socket (None: psycopg's way), and for each other."""
 
@@ -94,8 +98,12 @@ class HeldConnections:
         return connection
 
     def take(self) -> Any:
-        """A connection of one's own until ``give``; waits while all are lent."""
-        self._free.acquire()
+        """A connection of one's own until ``give``; waits while all are lent.
+
+        Gives up after ``WAIT_S``, as the pool would, rather than hang for ever.
+        """
+        if not self._free.acquire(timeout=WAIT_S):
+            raise TimeoutError(f"no PostgreSQL connection free after {WAIT_S:g} s")
         return self._idle.pop()
 
     def give(self, connection: Any) -> None:
