@@ -118,3 +118,13 @@ def test_pools_are_sized_to_the_cores_within_what_the_workers_need() -> None:
     assert pool_sizes(16, cores=64) == (24, 6)
     # Few inventory workers need few connections, whatever the cores.
     assert pool_sizes(2, cores=64) == (10, 6)
+
+
+def test_a_connection_given_back_after_the_database_closed_is_closed(schema: str) -> None:
+    from checkoutsim.real.postgres import PostgresDatabase
+
+    database = PostgresDatabase(POSTGRES_URL, schema, pool_size=2)
+    late = database.held.take()
+    database.close()
+    database.held.give(late)
+    assert late.closed

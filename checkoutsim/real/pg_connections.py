@@ -91,6 +91,7 @@ class HeldConnections:
             self._idle.append(self._prepared(pool.getconn()))
         self.size = len(self._idle)
         self._free = waits.semaphore(self.size)
+        self._closed = False
 
     def _prepared(self, connection: Any) -> Any:
         if isinstance(connection, WaitingConnection):
@@ -108,6 +109,10 @@ class HeldConnections:
 
     def give(self, connection: Any) -> None:
         """Put ``connection`` back; a broken or busy one goes to the pool for a new one."""
+        if self._closed:
+            # Lent when the database closed (a caller cut short): nothing to lend it to.
+            connection.close()
+            return
         if connection.closed or connection.pgconn.transaction_status != TransactionStatus.IDLE:
             # The pool closes (or rolls back) it and opens a replacement.
             self._pool.putconn(connection)
@@ -135,6 +140,7 @@ class HeldConnections:
         return list(self._idle)
 
     def close(self) -> None:
-        """Give every idle connection back to the pool (before it closes)."""
+        """Give every idle connection back to the pool (before it closes); close later ones."""
+        self._closed = True
         while self._idle:
             self._pool.putconn(self._idle.pop())
