@@ -128,3 +128,40 @@ def test_a_connection_given_back_after_the_database_closed_is_closed(schema: str
     database.close()
     database.held.give(late)
     assert late.closed
+
+
+def test_a_greenlet_waiting_on_the_server_lets_the_others_run(schema: str) -> None:
+    """One greenlet waits for a lock that only another greenlet can free.
+
+    With a wait that blocks the thread (psycopg's C wait, which psycopg picks
+    when it is imported before gevent's patching) the second never runs and
+    the first gives up at its lock time-out.
+    """
+    import psycopg
+
+    from checkoutsim.real.postgres import PostgresDatabase
+
+    database = PostgresDatabase(POSTGRES_URL, schema, pool_size=2, waits=GreenWaits())
+    holder = psycopg.connect(POSTGRES_URL, autocommit=True)
+    finished: list[str] = []
+    try:
+        holder.execute("SELECT pg_advisory_lock(7)")
+
+        def wait_for_the_lock(session: object) -> None:
+            session.execute("SET LOCAL lock_timeout = '3s'")  # type: ignore[attr-defined]
+            session.execute("SELECT pg_advisory_xact_lock(7)")  # type: ignore[attr-defined]
+
+        def waiter() -> None:
+            database.transaction(wait_for_the_lock)
+            finished.append("waiter")
+
+        def freer() -> None:
+            assert database.read().execute("SELECT 1").fetchone() == (1,)
+            holder.execute("SELECT pg_advisory_unlock(7)")
+            finished.append("freer")
+
+        gevent.joinall([gevent.spawn(waiter), gevent.spawn(freer)], raise_error=True)
+        assert finished == ["freer", "waiter"]
+    finally:
+        holder.close()
+        database.close()
