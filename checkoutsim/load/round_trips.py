@@ -50,37 +50,28 @@ class Tally:
 def traced(databases: Iterable[Any]) -> Iterator[Tally]:
     """Trace every pooled connection of each ``PostgresDatabase`` for the block's length.
 
-    Every connection is taken out of its pool to start its trace and put back,
-    so the pools must be idle when the block starts, and have opened all their
-    connections (``PostgresDatabase`` opens them up front).
+    Every connection the database holds is traced, so the databases must be
+    idle when the block starts and when it ends
+    (``checkoutsim.real.pg_connections.HeldConnections.idle``).
     """
     from psycopg import pq
 
     tally = Tally()
     with tempfile.TemporaryDirectory(prefix="checkoutsim-trace-") as folder:
         files: list[Any] = []
-        pools: list[tuple[Any, int]] = []
-        for database in databases:
-            pool = database.pool
-            taken = [pool.getconn() for _ in range(pool.max_size)]
-            for connection in taken:
+        helds = [database.held for database in databases]
+        for held in helds:
+            for connection in held.idle():
                 handle = (Path(folder) / f"{len(files)}.trace").open("w")
                 files.append(handle)
                 connection.pgconn.trace(handle.fileno())
                 connection.pgconn.set_trace_flags(pq.Trace.SUPPRESS_TIMESTAMPS)
-            for connection in taken:
-                pool.putconn(connection)
-            pools.append((pool, len(taken)))
         try:
             yield tally
         finally:
-            for pool, size in pools:
-                # The pool hands connections out in any order: take them all back.
-                held = [pool.getconn() for _ in range(size)]
-                for connection in held:
+            for held in helds:
+                for connection in held.idle():
                     connection.pgconn.untrace()
-                for connection in held:
-                    pool.putconn(connection)
             for handle in files:
                 handle.close()
             tally.connections = len(files)
@@ -92,13 +83,8 @@ def traced(databases: Iterable[Any]) -> Iterator[Tally]:
 def backend_pids(databases: Iterable[Any]) -> list[int]:
     """The server processes behind every pooled connection (no round trip: libpq knows).
 
-    The pools must be idle, as for ``traced``.
+    The databases must be idle, as for ``traced``.
     """
-    pids = []
-    for database in databases:
-        pool = database.pool
-        taken = [pool.getconn() for _ in range(pool.max_size)]
-        pids += [connection.info.backend_pid for connection in taken]
-        for connection in taken:
-            pool.putconn(connection)
-    return pids
+    return [
+        connection.info.backend_pid for database in databases for connection in database.held.idle()
+    ]

@@ -112,12 +112,12 @@ class Rows:
 
 
 def _run(connection: Any, sql: str, parameters: Sequence[Any] = ()) -> Rows:
-    """Execute one SQLite-dialect statement on a psycopg connection."""
+    """Execute one SQLite-dialect statement on a ``WaitingConnection``."""
     import psycopg
 
     translated, returned = translate(sql)
     try:
-        cursor = connection.execute(translated, tuple(parameters), prepare=True)
+        cursor = connection.statements().execute(translated, tuple(parameters), prepare=True)
     except psycopg.errors.IntegrityError as error:
         # The callers were written against sqlite3 and catch its error.
         raise sqlite3.IntegrityError(str(error)) from error
@@ -152,7 +152,7 @@ class Reader:
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> Rows:
         """One autocommit statement."""
-        with self._database.pool.connection() as connection:
+        with self._database.held.connection() as connection:
             return _run(connection, sql, parameters)
 
 
@@ -161,6 +161,8 @@ class PostgresDatabase:
 
     ``round_trip_s`` adds a wall-clock delay before every transaction, as the
     SQLite database does, slept with ``pause`` (cooperative under gevent).
+    ``waits`` is how a connection waits for the server and for a free
+    connection (``checkoutsim.real.pg_connections.Waits``; None: threads').
     """
 
     def __init__(
@@ -170,9 +172,12 @@ class PostgresDatabase:
         pool_size: int = 16,
         round_trip_s: float = 0.0,
         pause: Callable[[float], None] | None = None,
+        waits: Any = None,
     ) -> None:
         import psycopg
         from psycopg_pool import ConnectionPool
+
+        from checkoutsim.real.pg_connections import HeldConnections, WaitingConnection
 
         # A server that refuses or does not answer is said at once, with its
         # reason: the pool would retry for its whole time-out and then give none.
@@ -188,11 +193,14 @@ class PostgresDatabase:
             min_size=max(1, pool_size),
             max_size=max(1, pool_size),
             kwargs={"autocommit": True, "options": f"-c search_path={schema_name} {SESSION}"},
+            connection_class=WaitingConnection,
             open=True,
             name=f"checkoutsim-{schema_name}",
         )
         # Fail now, with the server's reason, rather than at the first query.
         self.pool.wait(timeout=10.0)
+        # Held for the run and lent without the pool's per-call bookkeeping.
+        self.held = HeldConnections(self.pool, waits)
         self._reader = Reader(self)
 
     def _round_trip(self) -> None:
@@ -217,7 +225,7 @@ class PostgresDatabase:
         self._round_trip()
         for attempt in range(RETRIES):
             try:
-                with self.pool.connection() as connection:
+                with self.held.connection() as connection:
                     if single_statement:
                         return work(Session(connection))
                     with connection.transaction():
@@ -234,7 +242,7 @@ class PostgresDatabase:
     def write_one(self, sql: str, parameters: tuple[Any, ...] = ()) -> Written:
         """One statement as its own (autocommit) transaction."""
         self._round_trip()
-        with self.pool.connection() as connection:
+        with self.held.connection() as connection:
             rows = _run(connection, sql, parameters)
         return Written(rows.rowcount, rows.lastrowid, rows.fetchall())
 
@@ -242,19 +250,20 @@ class PostgresDatabase:
     def write(self) -> Iterator[Session]:
         """One write transaction, committed on success."""
         self._round_trip()
-        with self.pool.connection() as connection, connection.transaction():
+        with self.held.connection() as connection, connection.transaction():
             yield Session(connection)
 
     def execute_script(self, script: str) -> None:
         """Create the schema and run DDL, serialised between processes by an advisory lock."""
         ddl = SCRIPTS.get(script, script)
-        with self.pool.connection() as connection, connection.transaction():
+        with self.held.connection() as connection, connection.transaction():
             connection.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (self.schema,))
             connection.execute(f'CREATE SCHEMA IF NOT EXISTS "{self.schema}"')
             connection.execute(ddl)
 
     def close(self) -> None:
         """Close the pool and every connection in it."""
+        self.held.close()
         self.pool.close()
 
 
