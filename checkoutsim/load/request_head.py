@@ -64,9 +64,10 @@ class RequestHead(OldMessage):  # type: ignore[misc]  (gevent's class is untyped
 def read_head(source: Any) -> RequestHead:
     """The header lines up to the blank line, from ``source.readline``.
 
-    ``http.client.LineTooLong`` for a line over ``MAX_LINE`` bytes (gevent
-    answers 400), ``http.client.HTTPException`` for more than ``MAX_HEADERS``
-    lines (431), ``MalformedHead`` for a line that is not a header (400).
+    ``http.client.LineTooLong`` for a line over ``MAX_LINE`` bytes and
+    ``http.client.HTTPException`` for more than ``MAX_HEADERS`` lines (the
+    bounded server answers both 431; its head budget usually cuts a long line
+    first), ``MalformedHead`` for a line that is not a header (400).
     """
     head = RequestHead()
     count = 0
