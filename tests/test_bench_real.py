@@ -102,3 +102,9 @@ def test_http_bench_puts_serve_beside_the_bare_app() -> None:
         figures["http_checkouts_per_s"] / figures["bare_wsgi_per_s"], rel=0.01
     )
     assert len(figures["http_rounds_per_s"]) == figures["rounds"]
+    # The in-process checkout, in the same rounds: the bound HTTP cannot pass.
+    assert len(figures["in_process_rounds_per_s"]) == figures["rounds"]
+    assert figures["in_process_checkouts_per_s"] > 0
+    assert figures["share_of_in_process"] == pytest.approx(
+        figures["http_checkouts_per_s"] / figures["in_process_checkouts_per_s"], rel=0.01
+    )

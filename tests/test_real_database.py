@@ -8,13 +8,16 @@ writes grouped with them.
 
 from __future__ import annotations
 
+import fcntl
+import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
 
-from checkoutsim.real.database import Database
+from checkoutsim.real.database import Database, take_file_lock
 
 THREADS = 8
 WRITES_PER_THREAD = 150
@@ -135,3 +138,31 @@ def test_the_write_lock_counts_each_group_and_its_writes(tmp_path: Path) -> None
     assert (figures.groups, figures.writes) == (5, 5)
     assert figures.held_s > held
     database.close()
+
+
+def test_the_file_lock_is_taken_at_once_when_free_and_after_its_holder_when_not(
+    tmp_path: Path,
+) -> None:
+    """Two descriptors of one file stand for two processes (``flock`` locks an open file)."""
+    path = tmp_path / "shop.db.writelock"
+    holder = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    waiter = os.open(path, os.O_RDWR)
+    try:
+        take_file_lock(holder, time.perf_counter())
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(waiter, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        # Held elsewhere: the waiter polls, then sleeps, and gets it once it is let go,
+        # whichever of the two it is doing when that happens.
+        took = threading.Event()
+        thread = threading.Thread(
+            target=lambda: (take_file_lock(waiter, time.perf_counter()), took.set())
+        )
+        thread.start()
+        fcntl.flock(holder, fcntl.LOCK_UN)
+        thread.join(timeout=30)
+        assert took.is_set()
+        with pytest.raises(BlockingIOError):
+            fcntl.flock(holder, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    finally:
+        os.close(holder)
+        os.close(waiter)

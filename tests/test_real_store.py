@@ -144,3 +144,14 @@ def test_the_saga_log_follows_the_rows_and_recovery_finishes_open_sagas(tmp_path
     assert store.open_sagas() == []
     assert store.has_order(2) and not store.has_order(1)
     assert shop.stock() == {"sku-0": 9}
+
+
+def test_the_reapers_look_reads_only_active_reservations(tmp_path: Path) -> None:
+    """The reaper looks many times a second: it must not read every reservation ever made."""
+    shop, _ = service(tmp_path)
+    plan = shop.store.db.read().execute(
+        "EXPLAIN QUERY PLAN SELECT id FROM reservations WHERE state = 'active' AND expires_s <= ?",
+        (0.0,),
+    )
+    details = " ".join(str(row[-1]) for row in plan)
+    assert "reservations_active" in details and "SCAN" not in details, details

@@ -334,6 +334,12 @@ ON_THE_WIRE: list[tuple[str, bytes, int, str]] = [
     ("HTTP/3.0", b"GET /health HTTP/3.0\r\n\r\n", 400, "malformed"),
     ("headers over 16 KiB", framed("X-A: " + "a" * 20_000), 431, "headers"),
     ("150 headers", framed("\r\n".join(["X-A: a"] * 150)), 431, "headers"),
+    # RFC 9112 section 5: a server must refuse these; the e-mail parser gevent
+    # uses dropped the line and every header after it instead.
+    ("space before the colon", framed("Content-Length : 2", b"{}"), 400, "name: value"),
+    ("folded header line", framed("X-A: a\r\n  b\r\nContent-Length: 0"), 400, "name: value"),
+    ("bare CR in a header", framed("X-A: a\rContent-Length: 2", b"{}"), 400, "name: value"),
+    ("a line with no colon", framed("Idempotency-Key k\r\nContent-Length: 0"), 400, "name: value"),
 ]
 
 

@@ -13,12 +13,19 @@ Figures, all from one run (printed, never asserted):
   its own process that answers every POST with a fixed small JSON body, the
   most any WSGI app on gevent can serve here;
 - ``share_of_bare_wsgi``: the first over the second;
+- ``in_process_checkouts_per_s``: the same checkout without HTTP, closed-loop
+  Locust buyers calling the service in this process (``bench --real``'s
+  one-process figure, its threads on one core as ``serve``'s are), in the
+  same rounds: what one process does when HTTP costs nothing, so
+  ``in_process_share_of_bare_wsgi`` is the most ``share_of_bare_wsgi`` can
+  reach while a checkout costs what it does, and ``share_of_in_process`` how
+  much of it ``serve`` keeps (the rest is what HTTP costs it);
 - ``serve_cpu_ms_per_checkout``, ``bare_wsgi_cpu_ms_per_request`` and the
   client's: CPU one answer cost each process. ``serve`` keeps its threads on
   one core (``real.one_core_per_process``), so at about 1,000 / its CPU ms per
   checkout it is bound by its own work, HTTP and checkout together.
 
-The two alternate for ``ROUNDS`` rounds and each keeps its best window.
+The three alternate for ``ROUNDS`` rounds and each keeps its best window.
 """
 
 from __future__ import annotations
@@ -36,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from checkoutsim.load.bench import child_figures
+from checkoutsim.load.bench import bench_settings, child_figures
 
 BUYERS = 32
 ROUNDS = 2
@@ -181,8 +188,12 @@ def measure(seconds: float, rounds: int = ROUNDS) -> dict[str, dict[str, Any]]:
     import locust  # noqa: F401  (patches now, before anything opens a socket)
 
     load_before = round(os.getloadavg()[0], 2)
+    from checkoutsim.load.distributed import closed_loop_figures
+
+    settings = bench_settings()
     served: list[Window] = []
     bare: list[Window] = []
+    in_process: list[float] = []
     with tempfile.TemporaryDirectory(prefix="checkoutsim-bench-http-") as folder:
         scenario = Path(folder) / "bench-http.toml"
         scenario.write_text(SCENARIO, encoding="utf-8")
@@ -195,15 +206,22 @@ def measure(seconds: float, rounds: int = ROUNDS) -> dict[str, dict[str, Any]]:
                     rates.append(closed_loop_http(url, process.pid, seconds))
                 finally:
                     stop_server(process)
+            loop = closed_loop_figures(settings, workers=0, users=BUYERS, seconds=seconds)
+            in_process.append(loop.checkouts_per_s)
     best = max(served, key=lambda window: window.per_s)
     ceiling = max(bare, key=lambda window: window.per_s)
+    alone = max(in_process)
     return {
         "real": {
             "http_checkouts_per_s": round(best.per_s, 1),
             "bare_wsgi_per_s": round(ceiling.per_s, 1),
             "share_of_bare_wsgi": round(best.per_s / ceiling.per_s, 3),
+            "in_process_checkouts_per_s": round(alone, 1),
+            "in_process_share_of_bare_wsgi": round(alone / ceiling.per_s, 3),
+            "share_of_in_process": round(best.per_s / alone, 3),
             "http_rounds_per_s": [round(window.per_s, 1) for window in served],
             "bare_wsgi_rounds_per_s": [round(window.per_s, 1) for window in bare],
+            "in_process_rounds_per_s": [round(rate, 1) for rate in in_process],
             "serve_cpu_ms_per_checkout": best.server_cpu_ms,
             "bare_wsgi_cpu_ms_per_request": ceiling.server_cpu_ms,
             "client_cpu_ms_per_checkout": best.client_cpu_ms,

@@ -99,7 +99,8 @@ def serve_until_stopped(
     closes; the runtime and the store's files are the caller's.
     """
     app = CheckoutApp(service, scenario, variant_name, runtime.offload)
-    jobs = background_jobs(service, runtime, service.settings, [], lambda: app.in_flight)
+    # No timeline: ``serve`` keeps none (``/audit`` is built from the store), so no sampler.
+    jobs = background_jobs(service, runtime, service.settings, None, lambda: app.in_flight)
     server = BoundedServer(address, app, limits)
     server.start()
     announce(f"http://{address[0]}:{server.server_port}")

@@ -8,6 +8,7 @@ drain, then stop and hand back Locust's statistics and HTML report.
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 import time
@@ -92,13 +93,17 @@ def background_jobs(
     service: CheckoutService,
     runtime: GeventRuntime,
     settings: Settings,
-    samples: list[tuple[float, ...]],
+    samples: list[tuple[float, ...]] | None,
     in_flight: Callable[[], int],
     passes: SweeperPasses | None = None,
 ) -> list[gevent.Greenlet]:
     """The service's reaper, its sweeper and retry-queue consumers (if enabled), the sampler.
 
-    ``passes``, if given, is told when each sweeper pass finished its look-up.
+    The sampler (one model second apart) appends to ``samples``, the run's
+    timeline; with ``None`` there is no timeline and no sampler: each sample
+    scans whole tables (every order, every capture), so nobody should pay for
+    samples nobody reads. ``passes``, if given, is told when each sweeper pass
+    finished its look-up.
     """
     saga = settings.saga
 
@@ -128,16 +133,15 @@ def background_jobs(
         if passes is not None:
             passes.looked_from_s = began
 
-    def sample() -> None:
+    def sample(timeline: list[tuple[float, ...]]) -> None:
         available, reserved, orders, captures = runtime.offload(service.sample)
         breaker, queued = runtime.offload(service.timeline_state)
         now = runtime.time.now()
-        samples.append((now, available, reserved, in_flight(), orders, captures, breaker, queued))
+        timeline.append((now, available, reserved, in_flight(), orders, captures, breaker, queued))
 
-    jobs = [
-        gevent.spawn(every, min(1.0, saga.reservation_ttl_s / 10), reap),
-        gevent.spawn(every, 1.0, sample),
-    ]
+    jobs = [gevent.spawn(every, min(1.0, saga.reservation_ttl_s / 10), reap)]
+    if samples is not None:
+        jobs.append(gevent.spawn(every, 1.0, functools.partial(sample, samples)))
     if saga.sweeper_interval_s > 0:
         jobs.append(gevent.spawn(every, saga.sweeper_interval_s, sweep))
     if service.consumers is not None:

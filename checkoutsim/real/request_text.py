@@ -50,9 +50,7 @@ def decode_object(raw: bytes) -> Any:
     except UnicodeDecodeError:
         raise BadRequest(400, "body is not valid UTF-8 JSON") from None
     try:
-        return json.loads(
-            text, object_pairs_hook=_fields, parse_int=_integer, parse_constant=_constant
-        )
+        return _DECODER.decode(text)
     except (ValueError, RecursionError):
         # RecursionError: a small body of deeply nested brackets must be a 400, not a 500.
         raise BadRequest(400, "body is not valid JSON") from None
@@ -81,6 +79,10 @@ def _integer(digits: str) -> int:
 def _constant(name: str) -> Any:
     """``NaN`` and ``Infinity`` are Python's extension, not JSON."""
     raise BadRequest(400, "body is not valid JSON (NaN and Infinity are not JSON)")
+
+
+#: One decoder for every body (``json.loads`` with hooks builds a new one per call).
+_DECODER = json.JSONDecoder(object_pairs_hook=_fields, parse_int=_integer, parse_constant=_constant)
 
 
 def sku_number(sku: object) -> int:

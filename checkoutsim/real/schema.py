@@ -40,6 +40,12 @@ CREATE TABLE IF NOT EXISTS reservations (
     state TEXT NOT NULL DEFAULT 'active'
         CHECK (state IN ('active', 'confirmed', 'released', 'expired', 'recovered'))
 );
+-- The reaper looks for due reservations many times a second (and a timeline sums
+-- the active ones): without this a look reads every reservation ever made, 7 ms
+-- at 100,000 rows, and a server that runs for long enough spends its core there.
+-- Only active reservations are in it, so it stays a page or two however long the run.
+CREATE INDEX IF NOT EXISTS reservations_active ON reservations (expires_s)
+    WHERE state = 'active';
 CREATE TABLE IF NOT EXISTS orders (
     id INTEGER PRIMARY KEY,
     intent_id INTEGER NOT NULL UNIQUE,
