@@ -73,3 +73,22 @@ def test_run_refuses_a_stop_in_the_past() -> None:
     assert env.now == 1.0
     with pytest.raises(ValueError, match="must be greater"):
         loop.run(env, 0.5)
+
+
+def test_sleep_refuses_a_negative_delay_as_simpy_does() -> None:
+    env = simpy.Environment()
+    with pytest.raises(ValueError, match="negative delay"):
+        loop.sleep(env, -0.1)
+    with pytest.raises(ValueError, match="Negative delay"):
+        env.timeout(-0.1)
+
+
+def test_an_environment_without_the_queue_read_here_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    class Renamed:
+        """A SimPy environment whose event queue went by another name."""
+
+    monkeypatch.setattr(loop.simpy, "Environment", Renamed)
+    with pytest.raises(ImportError, match="_queue, _now, _eid"):
+        loop._check_simpy()

@@ -21,8 +21,29 @@ from simpy.events import NORMAL, URGENT, Timeout
 _new = object.__new__
 
 
+def _check_simpy() -> None:
+    """Refuse to run on a SimPy whose environment lacks the fields read here.
+
+    The project pins SimPy below 5; a 4.x release that renamed these would
+    otherwise fail deep inside a run, or worse, order events differently.
+    """
+    environment = simpy.Environment()
+    missing = [name for name in ("_queue", "_now", "_eid") if not hasattr(environment, name)]
+    if missing:
+        raise ImportError(
+            f"checkoutsim needs SimPy 4's event queue; SimPy {simpy.__version__} "
+            f"has no {', '.join(missing)}"
+        )
+
+
+_check_simpy()
+
+
 def sleep(env: simpy.Environment, delay: float) -> Timeout:
     """``env.timeout(delay)``: a ``Timeout`` scheduled ``delay`` (at least 0) from now."""
+    if delay < 0:
+        # As Timeout does: a negative delay would move the clock backwards.
+        raise ValueError(f"negative delay {delay}")
     event = _new(Timeout)
     event.env = env
     event.callbacks = []
