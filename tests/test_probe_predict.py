@@ -322,3 +322,60 @@ def test_answers_past_the_connect_retry_name_the_listen_backlog() -> None:
     assert kept_up["likely_causes"][0].startswith(
         "the pace: the model serves about 8000 checks a second (16 workers"
     )
+
+
+def test_a_client_share_from_the_paced_round_alone_is_named() -> None:
+    # Paced, but the client's overhead not measured: the light-load check's 2 ms less
+    # the paced 1 ms goes to every predicted latency, and an assumption must say so.
+    timed = light(sold_out=0.002)
+    timed.burst, timed.concurrency = (100, 0.1), 100 * 0.002 / 0.1
+    filled = model_settings(schedule(50), Model(strategy="atomic", workers=1), timed, [100], 1)
+    assert filled.client_s == pytest.approx(0.001)
+    named = [line for line in filled.assumptions if "1.00 ms added to each predicted" in line]
+    assert len(named) == 1 and "not measured" in named[0]
+    assert "light-load check's 2.00 ms less the paced rate's 1.00 ms" in named[0]
+
+
+def test_no_paced_round_no_paced_words() -> None:
+    timed = light()
+    timed.client_overhead_s = 0.0015
+    filled = model_settings(schedule(50), Model(strategy="atomic"), timed, [100], 1)
+    assert not any("paced" in line for line in filled.assumptions)
+    assert filled.sources["workers"] == "the adapter's [model].workers"
+    assert filled.sources["client"] == "timed at light load through the run's client"
+    # Neither measured: nothing added, and no client line.
+    bare = model_settings(schedule(50), Model(strategy="atomic"), light(), [100], 1)
+    assert bare.client_s == 0.0 and not any("client" in line for line in bare.assumptions)
+
+
+def test_a_measured_overhead_and_a_paced_round_are_both_named() -> None:
+    timed = light(sold_out=0.002)
+    timed.client_overhead_s = 0.003
+    timed.burst, timed.concurrency = (50, 0.2), 50 * 0.002 / 0.2
+    filled = model_settings(schedule(50), Model(strategy="atomic", workers=40), timed, [100], 1)
+    line = next(line for line in filled.assumptions if "client adds" in line)
+    assert line.startswith("the probe's HTTP client adds 1.00 ms to every answer (3.00 ms timed")
+    assert "plus the light-load check's 2.00 ms less the paced rate's 4.00 ms" in line
+    assert filled.sources["workers"] == "the calibration's paced round"
+
+
+def test_the_pace_cause_names_where_its_figures_came_from() -> None:
+    from checkoutsim.probe.adapter import load_adapter
+    from checkoutsim.probe.predict import compare
+
+    adapter = load_adapter(Path(__file__).parent / "targets" / "sqlite-safe.toml")
+    measured = {"checkouts": 50, "errors": 0, "timed_out": 0, "oversold_units": 0}
+    measured["latency_p50_s"] = 0.001
+    predicted = {"oversold_units": 0, "latency_p50_s": 0.019}
+    light_only = model_settings(schedule(50), Model(strategy="atomic"), light(), [100], 1)
+    cause = compare(measured, predicted, light_only, adapter)["likely_causes"][0]
+    assert cause.startswith("the pace:") and "paced round" not in cause
+    assert "the adapter's [model].workers" in cause and "the sold-out answer" in cause
+    timed = light()
+    timed.burst, timed.concurrency = (100, 0.1), 100 * 0.002 / 0.1
+    paced = model_settings(schedule(50), Model(strategy="atomic"), timed, [100], 1)
+    cause = compare(measured, predicted, paced, adapter)["likely_causes"][0]
+    assert "the calibration's paced round" in cause
+    # Priced from the order when its share is the shorter: the cause says so too.
+    cheap_order = model_settings(schedule(50), Model(strategy="naive"), light(0.002), [100], 1)
+    assert cheap_order.sources["query"].startswith("the order")

@@ -17,7 +17,7 @@ predicted latency rather than given to the model.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from checkoutsim.experiments.runner import simulate_once
@@ -61,6 +61,8 @@ WINDOWED = ("optimistic",)
 #: the window twice: 405 ms predicted against 204 ms measured for the write-back
 #: shops with a 200 ms window.
 GAPPED = ("check_then_decrement", "naive")
+#: Where the workers came from when the calibration's paced round set them.
+PACED_ROUND = "the calibration's paced round"
 #: The shortest query the model is given (a zero query would make every race vanish).
 MIN_QUERY_S = 0.0001
 
@@ -80,6 +82,9 @@ class Filled:
     assumptions: list[str]
     #: Seconds the probe's HTTP client adds to every answer (added to predicted latencies).
     client_s: float = 0.0
+    #: Where the workers, the query and the client's seconds came from, in words
+    #: (``workers``, ``query``, ``client``), so a message can say which timing to doubt.
+    sources: dict[str, str] = field(default_factory=dict)
 
 
 def _constant(seconds: float) -> Latency:
@@ -111,7 +116,12 @@ def model_settings(
         check, priced = calibration.ordered_s * sold_out_queries / ordered_queries, "the order"
     workers = model.workers
     served_at_once = ""
-    client = calibration.client_overhead_s or 0.0
+    sources = {"workers": "the adapter's [model].workers"}
+    overhead = calibration.client_overhead_s
+    client = overhead or 0.0
+    light_check, paced = check, None
+    if overhead is not None:
+        sources["client"] = "timed at light load through the run's client"
     if calibration.concurrency is not None and calibration.burst is not None:
         # The target's own limit: a worker of the model is one check it serves at once.
         workers = max(1, min(model.workers, round(calibration.concurrency)))
@@ -123,12 +133,26 @@ def model_settings(
         paced = workers * seconds / answers
         client = max(0.0, check + client - paced)
         check, priced = paced, "the rate of sold-out answers with a few in flight"
+        sources["workers"] = PACED_ROUND
+        sources["client"] = (
+            "the light-load check less the paced rate's check"
+            if overhead is None
+            else sources["client"] + ", plus the light-load check less the paced rate's check"
+        )
         served_at_once = (
             f" (the adapter says {model.workers}; with a few sold-out checkouts in"
             f" flight the target answered up to {answers / seconds:.0f} a second:"
             f" {calibration.concurrency:.1f} light-load checks at a time)"
         )
-    query = max(MIN_QUERY_S, min(check / sold_out_queries, calibration.ordered_s / ordered_queries))
+    if overhead is None and client == 0.0:
+        sources.pop("client", None)  # nothing measured, nothing added
+    order_share = calibration.ordered_s / ordered_queries
+    query = max(MIN_QUERY_S, min(check / sold_out_queries, order_share))
+    if query == MIN_QUERY_S:
+        priced = "the model's shortest query (the timed ones were shorter)"
+    elif order_share < check / sold_out_queries:
+        priced = "the order, its share per query being shorter than the check's"
+    sources["query"] = priced
     # A known race window between the read and the write of a read-then-write
     # strategy: the model's pause after each inventory call (held by no worker
     # and no row), so the window does not also hold the row, as a query would.
@@ -149,12 +173,9 @@ def model_settings(
         )
     if gap:
         assumptions.append(f"a {gap * 1000:g} ms gap between the check and its write")
-    if calibration.client_overhead_s is not None:
-        assumptions.append(
-            f"the probe's HTTP client adds {client * 1000:.2f} ms to every answer "
-            "(timed at light load, less what the paced rate gives the check;"
-            " added to each predicted latency)"
-        )
+    client_line = _client_line(client, overhead, light_check, paced)
+    if client_line:
+        assumptions.append(client_line)
     if len(set(stock)) > 1:
         assumptions.append(f"every SKU starts with {stock[0]} units (the target's: {stock})")
     update: dict[str, Any] = {
@@ -201,7 +222,41 @@ def model_settings(
         ),
     }
     settings = schedule.model_copy(update=update)
-    return Filled(settings, strategy, query, after, assumptions, client)
+    return Filled(settings, strategy, query, after, assumptions, client, sources)
+
+
+def _client_line(
+    client: float, overhead: float | None, light_check: float, paced: float | None
+) -> str | None:
+    """The assumption naming the seconds added to every predicted latency, and each part.
+
+    Only measured parts are named; with neither measured nothing is added, so no line.
+    """
+    if paced is None:
+        if overhead is None:
+            return None
+        return (
+            f"the probe's HTTP client adds {client * 1000:.2f} ms to every answer "
+            "(timed at light load through the run's client; added to each predicted latency)"
+        )
+    # The part of a light-load answer the paced rate does not give the check.
+    rest = (
+        f"the light-load check's {light_check * 1000:.2f} ms less the paced rate's"
+        f" {paced * 1000:.2f} ms"
+    )
+    floored = ", floored at 0" if light_check + (overhead or 0.0) < paced else ""
+    if overhead is None:
+        if client == 0.0:
+            return None
+        return (
+            f"{client * 1000:.2f} ms added to each predicted latency as the probe client's:"
+            f" {rest} (the client's own overhead not measured)"
+        )
+    return (
+        f"the probe's HTTP client adds {client * 1000:.2f} ms to every answer"
+        f" ({overhead * 1000:.2f} ms timed at light load through the run's client, plus"
+        f" {rest}{floored}; added to each predicted latency)"
+    )
 
 
 def predict_metrics(filled: Filled, seed: int) -> dict[str, float]:

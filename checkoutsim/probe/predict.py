@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from checkoutsim.probe.adapter import Adapter
 from checkoutsim.probe.calibrate import CONNECT_RETRY_S, calibrate
 from checkoutsim.probe.model import (
+    PACED_ROUND,
     QUERIES,
     Filled,
     Unsupported,
@@ -171,12 +172,21 @@ def likely_cause(
     if key.startswith("latency_") and over:
         # A busy host only slows the measurement; a prediction too slow is the model's.
         pace = workers / (filled.query_s * QUERIES[filled.strategy][0])
+        sources = filled.sources
+        # Say which timing set the pace: the paced round's doubts are not light load's.
+        paced = sources.get("workers") == PACED_ROUND
+        why = (
+            "a few checkouts in flight time its round trips more than its limit"
+            if paced
+            else "one at a time, a check's time holds round trips a busy target overlaps"
+        )
         return (
             f"the pace: the model serves about {pace:.0f} checks a second ({workers} "
-            f"worker{'s' if workers != 1 else ''} at {filled.query_s * 1000:.2f} ms a query"
-            ", from the calibration's paced round), and the target kept up with more here:"
-            " a few checkouts in flight time its round trips more than its limit, or the "
-            "host was busier while calibrating; a conditional write also holds the row that long"
+            f"worker{'s' if workers != 1 else ''}, from {sources.get('workers', 'the adapter')},"
+            f" at {filled.query_s * 1000:.2f} ms a query, priced from"
+            f" {sources.get('query', 'the light-load timing')}), and the target kept up with"
+            f" more here: {why}, or the host was busier while calibrating; a conditional "
+            "write also holds the row that long"
         )
     if key.startswith("latency_") and host is not None and host.get("busy"):
         return (
@@ -196,8 +206,8 @@ def likely_cause(
         if filled.strategy in ("naive", "optimistic") and window is None:
             return (
                 f"the race window: the model's is one query ({filled.query_s * 1000:.2f} ms, "
-                "priced from the sold-out answer); give [model].race_window_s if the target "
-                "does work between its check and its write"
+                f"priced from {filled.sources.get('query', 'the light-load timing')}); give "
+                "[model].race_window_s if the target does work between its check and its write"
             )
         if filled.strategy in ("naive", "optimistic"):
             return (
