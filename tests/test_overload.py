@@ -130,6 +130,9 @@ def test_other_processes_that_left_the_core_idle_time_did_not_starve_the_service
     # A quiet core: the service alone, nothing for anyone else.
     quiet = CpuShare.between(_reading(0, 0, 0, 0), _reading(10, 6, 6, 4))
     assert quiet is not None and quiet.others == 0.0 and not quiet.busy_host
+    # A light service beside a busy neighbour: the core is full, but it got its 15%.
+    light = CpuShare.between(_reading(0, 0, 0, 0), _reading(10, 1.5, 10, 0))
+    assert light is not None and round(light.others, 3) == 0.85 and not light.busy_host
     assert CpuShare.between(_reading(5, 0, 0, 0), _reading(5, 0, 0, 0)) is None
 
 

@@ -40,11 +40,15 @@ OVERRUN_SHARE = 0.10
 #: long for a thread of the service's pool (a wait the model does not have).
 HANDOFF_SHARE = 0.10
 #: Other processes' share of the cores the service could use, at or above which the
-#: host was busy (when those cores also had at most ``IDLE_SHARE`` idle): the
-#: service then had at most the rest of a core it needed.
+#: host was busy (when those cores also had at most ``IDLE_SHARE`` idle and the
+#: service itself used at least ``OWN_SHARE``): the service then competed for
+#: saturated cores, and had at most the rest of what it needed.
 OTHERS_SHARE = 0.25
 #: Idle share of those cores at or below which they had nothing to spare.
 IDLE_SHARE = 0.05
+#: The service's own share below which it did not compete: a light service gets its
+#: little at once beside a busy neighbour (its lateness is judged on its own).
+OWN_SHARE = 0.25
 #: Most step overruns (and hand-off waits) kept: the first ones, enough for a p99.
 MAX_STEP_SAMPLES = 200_000
 
@@ -114,8 +118,8 @@ class CpuShare:
 
     @property
     def busy_host(self) -> bool:
-        """Other processes took a large share of cores that had nothing to spare."""
-        return self.others >= OTHERS_SHARE and self.idle <= IDLE_SHARE
+        """The service competed with other processes for cores that had nothing to spare."""
+        return self.others >= OTHERS_SHARE and self.idle <= IDLE_SHARE and self.own >= OWN_SHARE
 
 
 @dataclass(frozen=True)
