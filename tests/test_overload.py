@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -215,3 +217,25 @@ def test_the_report_shows_an_overloaded_run_without_a_violation() -> None:
     (line,) = agreement_rows(comparison)
     assert line["real"] == "no verdict: host busy / behind schedule"
     assert line["model"].startswith("unsafe")
+
+
+#: Run in a child process: Locust monkey-patches the process that imports it.
+HANDOFF_PROBE = """
+import time
+import locust  # noqa: F401
+from checkoutsim.load.runtime import GeventRuntime
+runtime = GeventRuntime(time.time(), 1.0, threads=2, general_threads=2)
+answers = [runtime.offload(lambda n: n * 2, n) for n in range(3)]
+runtime.offload_inventory(lambda: None)  # the inventory queue is the model's: not a hand-off
+handoffs = runtime.steps.handoffs
+print(answers, len(handoffs), all(0.0 <= wait < 60.0 for wait in handoffs))
+runtime.close()
+"""
+
+
+def test_each_hand_off_to_the_service_pool_records_its_wait() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-c", HANDOFF_PROBE], capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.stdout.strip().splitlines()[-1] == "[0, 2, 4] 3 True"
