@@ -13,11 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import (
     BreakerConfig,
     BreakerState,
+    CallOutcome,
     CircuitBreaker,
     IllegalStateTransitionError,
+    charge_outcome,
 )
 from checkoutsim.policy.clock import ManualClock
 
@@ -600,3 +603,43 @@ def test_invariants_hold_for_any_sequence_of_calls(
         assert transition.from_state is not transition.to_state
         assert (transition.from_state, transition.to_state) != (CLOSED, HALF_OPEN)
     assert breaker.total_not_permitted_calls >= breaker.metrics.number_of_not_permitted_calls
+
+
+def test_an_ignored_call_moves_neither_rate_and_gives_its_half_open_permit_back() -> None:
+    breaker, _ = make_breaker(sliding_window_type="count", sliding_window_size=4)
+    breaker.on_error(0.0)
+    for _ in range(10):
+        breaker.record(CallOutcome.IGNORED, 0.0)
+    assert breaker.state is CLOSED
+    assert_metrics(breaker, -1.0, 0, 1, 1, 0)
+    open_then_half_open(breaker)
+    assert all(breaker.try_acquire_permission() for _ in range(4))
+    assert not breaker.try_acquire_permission()  # the four trial permits are out
+    breaker.on_ignored()  # a 429 in the trial: its permit comes back
+    assert breaker.try_acquire_permission()
+    assert not breaker.try_acquire_permission()
+
+
+def test_charge_outcome_ignores_a_429_and_fails_errors_and_unknowns() -> None:
+    status = ops.ChargeStatus
+    assert charge_outcome(ops.ChargeResult(status.CAPTURED, 1)) is CallOutcome.SUCCESS
+    assert charge_outcome(ops.ChargeResult(status.DECLINED)) is CallOutcome.SUCCESS
+    assert charge_outcome(ops.ChargeResult(status.THROTTLED)) is CallOutcome.IGNORED
+    assert charge_outcome(ops.ChargeResult(status.ERROR)) is CallOutcome.FAILURE
+    assert charge_outcome(ops.ChargeResult(status.UNKNOWN)) is CallOutcome.FAILURE
+
+
+def test_a_burst_of_429s_never_opens_the_breaker_but_as_many_errors_do() -> None:
+    """The evolution scenario's gateway breaker: 50% of the last 20 calls, at least 10."""
+    breaker, _ = make_breaker(
+        sliding_window_type="count", sliding_window_size=20, minimum_number_of_calls=10
+    )
+    throttled = ops.ChargeResult(ops.ChargeStatus.THROTTLED)
+    for _ in range(10):
+        breaker.record(charge_outcome(ops.ChargeResult(ops.ChargeStatus.CAPTURED, 1)), 0.3)
+    for _ in range(50):
+        breaker.record(charge_outcome(throttled), 0.01)
+    assert breaker.state is CLOSED and breaker.metrics.failure_rate == 0.0
+    for _ in range(10):
+        breaker.record(charge_outcome(ops.ChargeResult(ops.ChargeStatus.ERROR)), 0.01)
+    assert breaker.state is OPEN

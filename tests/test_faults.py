@@ -112,3 +112,15 @@ def test_order_outage_hang_costs_the_time_out_and_error_fails_fast() -> None:
     refused, _ = _order_outage_latencies("error")
     assert hung >= timeout_s
     assert refused < 1.0
+
+
+def test_throttled_calls_never_open_the_breaker_so_production_carries_the_account_limit() -> None:
+    """At 100 checkouts a second against one account of 100 calls a second, bursts
+    meet the rate limit; the 429s are retried and parked, and the breaker stays shut."""
+    scenario = scenarios.load(
+        "evolution", ["load.rate_per_s=100", "load.duration_s=30"], ["production"]
+    )
+    (variant,) = run_scenario(scenario, seed=1).variants
+    assert variant.metrics["rate_limited"] > 0
+    assert variant.metrics["breaker_open_s"] == 0
+    assert variant.metrics["breaker_rejections"] == 0

@@ -9,6 +9,7 @@ two-phase prepare holds is never declined again in either.
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -189,3 +190,21 @@ class _NoBooks:
 
     def __getattr__(self, name: str) -> Any:
         raise AssertionError(f"an outage reached the books: {name}")
+
+
+class _NoTokens(_NoBooks):
+    """Books whose account has no token left: every charge meets the rate limit."""
+
+    def take_token(self, intent_id: int) -> bool:
+        return False
+
+
+def test_a_charge_refused_by_the_rate_limit_is_a_throttle_not_an_error() -> None:
+    faults = replace(faults_from_settings(settings(None)), rate_limit_per_s=100.0)
+    draws = rules.ChargeDraws(latency=1.0, errored=False, declined=False, lost=False)
+    call = rules.charge(ops.Charge(1, 100, "k1"), draws, 20.0, faults, _NoTokens())
+    assert (call.wait_s, call.answer().status, call.met) == (
+        rules.FAST_FAILURE_S,
+        ops.ChargeStatus.THROTTLED,
+        rules.RATE_LIMITED,
+    )

@@ -19,9 +19,9 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
 from checkoutsim.policy import ops
-from checkoutsim.policy.breaker import BreakerState, CircuitBreaker
+from checkoutsim.policy.breaker import BreakerState, CircuitBreaker, charge_outcome
 from checkoutsim.policy.clock import ManualClock
-from checkoutsim.real.breakers import charge_failed, shared_breaker
+from checkoutsim.real.breakers import shared_breaker
 from checkoutsim.real.runtime import LockWait, Pause
 from checkoutsim.real.timebase import ManualTime
 from checkoutsim.scenario.settings import Breaker
@@ -78,7 +78,7 @@ def test_a_hung_call_is_measured_until_its_answer() -> None:
     breaker = shared_breaker(SMALL, time, threading.Lock())
     assert breaker is not None
     for _ in range(2):
-        answer = breaker.measured(lambda: Pause(10.0, lambda: UNKNOWN), charge_failed)
+        answer = breaker.measured(lambda: Pause(10.0, lambda: UNKNOWN), charge_outcome)
         assert isinstance(answer, Pause)
         time.advance(answer.seconds)
         assert answer.resume() is UNKNOWN
@@ -94,7 +94,7 @@ def test_a_wait_keeps_its_kind_through_the_breaker() -> None:
     breaker = shared_breaker(SMALL, time, threading.Lock())
     assert breaker is not None
     line = LockWait(2.0, lambda: CAPTURED, "inventory:0", inventory=True, deadline=9.0)
-    answer = breaker.measured(lambda: line, charge_failed)
+    answer = breaker.measured(lambda: line, charge_outcome)
     # A lock wait stays a lock wait, with its lock, line deadline and service.
     assert type(answer) is LockWait
     assert (answer.seconds, answer.wake, answer.inventory, answer.deadline) == (
@@ -117,12 +117,12 @@ def test_a_call_that_raises_is_a_failure() -> None:
         raise RuntimeError("store down")
 
     with pytest.raises(RuntimeError):
-        breaker.measured(broken, charge_failed)
-    answer = breaker.measured(lambda: Pause(1.0, broken), charge_failed)
+        breaker.measured(broken, charge_outcome)
+    answer = breaker.measured(lambda: Pause(1.0, broken), charge_outcome)
     with pytest.raises(RuntimeError):
         answer.resume()
     assert breaker.metrics.number_of_failed_calls == 2
-    assert breaker.measured(lambda: CAPTURED, charge_failed) is CAPTURED
+    assert breaker.measured(lambda: CAPTURED, charge_outcome) is CAPTURED
     assert breaker.metrics.number_of_successful_calls == 1
 
 

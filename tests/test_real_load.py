@@ -69,7 +69,7 @@ def overloaded(variant: dict[str, Any]) -> bool:
     withheld = variant["verdict"]["safe"] is None
     assert withheld == health["overloaded"]
     if withheld:
-        assert variant["verdict"]["withheld"].startswith("host overloaded")
+        assert variant["verdict"]["withheld"].startswith("host busy / behind schedule")
         assert variant["verdict"]["violations"] == {}
     return withheld
 

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from checkoutsim.load import session
+from checkoutsim.load.host_cpu import cpu_reading
 from checkoutsim.load.options import LoadOptions, VariantRun, session_options
 from checkoutsim.load.runtime import GeventRuntime
 from checkoutsim.load.schedule import plan
@@ -56,6 +57,8 @@ def drive_in_process(
     runtime.time.origin = origin
     run.start_at(origin)
     history = session.start(env, runner, opts)
+    # The cores' shares over the schedule and the drain: was the host busy?
+    before = cpu_reading()
     _play(
         run,
         settings,
@@ -71,6 +74,8 @@ def drive_in_process(
             has_work=lambda: runtime.offload(service.sweeper_has_work),
         ),
     )
+    after = cpu_reading()
+    cpu = overload.CpuShare.between(before, after) if before and after else None
     run.mark_running()
     result = session.finish(env, runner, history, options.html)
     for job in jobs:
@@ -82,7 +87,7 @@ def drive_in_process(
     facts = records.collect(service.store, service.ledger)
     service.close()
     return assemble(
-        variant, settings, run.records, facts, samples, result, opts.users, runtime.steps
+        variant, settings, run.records, facts, samples, result, opts.users, runtime.steps, cpu
     )
 
 
@@ -185,11 +190,13 @@ def assemble(
     result: SessionResult,
     users: int,
     steps: overload.StepTimes | None = None,
+    cpu: overload.CpuShare | None = None,
 ) -> VariantRun:
     """Audit the run and compute the metrics contract (plus wall-clock figures).
 
-    ``steps`` are the service's step overruns when it ran in this process;
-    with the schedule lag they say whether the host kept up (``load.health``).
+    ``steps`` are the service's step overruns and hand-off waits when it ran in
+    this process, ``cpu`` its cores' shares; with the schedule lag they say
+    whether the host kept up (``load.health``).
     """
     load = settings.load
     scale = settings.real.time_scale
@@ -225,7 +232,7 @@ def assemble(
         "latency_wall_p99_s": float(np.percentile(latency, 99)) if latency.size else None,
         "start_lag_p99_s": float(np.percentile(lags, 99)) if lags.size else None,
         "told": dict(Counter(str(record[6]) for record in shopper_records)),
-        "health": overload.judge(lags, steps, settings.shopper.timeout_s * scale).as_json(),
+        "health": overload.judge(lags, steps, settings.shopper.timeout_s * scale, cpu).as_json(),
     }
     return VariantRun(
         variant.name, variant.description, metrics, checks, wall, history, result.html

@@ -108,8 +108,24 @@ class GeventRuntime:
         )
 
     def offload(self, function: Callable[..., T], *args: Any) -> T:
-        """Run ``function`` in a pool thread; this greenlet yields until it returns."""
-        return self.pool.apply(function, args)
+        """Run ``function`` in a pool thread; this greenlet yields until it returns.
+
+        How long the work waited for a thread is recorded (``steps.record_handoff``):
+        the model has no such pool, so on a host with cores to spare the wait is
+        a thread's wake-up, and on a starved one it is the starvation.
+        """
+        handed = time.perf_counter()
+        taken: list[float] = []
+
+        def timed() -> T:
+            taken.append(time.perf_counter())
+            return function(*args)
+
+        try:
+            return self.pool.apply(timed)
+        finally:
+            if taken:
+                self.steps.record_handoff(taken[0] - handed)
 
     def offload_inventory(self, function: Callable[..., T], *args: Any) -> T:
         """Queue one inventory call for the inventory service's pool (first come, first served)."""

@@ -27,6 +27,11 @@ Semantics, as resilience4j's ``CircuitBreakerStateMachine``:
   or above its threshold, CLOSED otherwise.
 - Entering CLOSED or HALF_OPEN starts a fresh window; entering OPEN keeps the
   window that tripped it. CLOSED -> HALF_OPEN is not a legal transition.
+- An ignored outcome (resilience4j's ``ignoreExceptions``) is recorded in
+  neither rate and gives its half-open permit back: a gateway's 429 (the
+  account's rate limit) says the caller is too fast, not that the gateway is
+  sick, so ``charge_outcome`` ignores it. Counted as a failure, a burst of
+  429s opened the breaker for its whole wait, and the throttle became an outage.
 
 For the simulation's metrics the breaker also keeps the total time spent OPEN
 (``open_seconds``), a cumulative refusal count (``total_not_permitted_calls``;
@@ -47,6 +52,7 @@ from checkoutsim.policy.breaker_window import (
     Tally,
     TimeWindow,
 )
+from checkoutsim.policy.ops import ChargeResult, ChargeStatus
 
 if TYPE_CHECKING:
     from checkoutsim.policy.clock import Clock
@@ -60,6 +66,15 @@ class BreakerState(Enum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+class CallOutcome(Enum):
+    """How a finished call counts for the breaker."""
+
+    SUCCESS = "success"
+    FAILURE = "failure"
+    #: Neither: the answer says nothing about the callee's health (resilience4j's ignored).
+    IGNORED = "ignored"
 
 
 #: A state as a timeline records it: 0 closed (or no breaker), 1 half-open, 2 open.
@@ -249,6 +264,24 @@ class CircuitBreaker:
         """Record a call that failed after ``duration_s`` seconds."""
         self._record(failed=True, duration_s=duration_s)
 
+    def on_ignored(self) -> None:
+        """A call whose answer says nothing about the callee's health: not recorded.
+
+        As resilience4j treats an ignored exception: neither rate moves, and a
+        half-open permit is given back, so the trial still gets its calls.
+        """
+        self._last_asked_at = self._clock.now()
+        self.release_permission()
+
+    def record(self, outcome: CallOutcome, duration_s: float) -> None:
+        """Record a finished call: ``on_success``, ``on_error`` or ``on_ignored`` by outcome."""
+        if outcome is CallOutcome.SUCCESS:
+            self.on_success(duration_s)
+        elif outcome is CallOutcome.FAILURE:
+            self.on_error(duration_s)
+        else:
+            self.on_ignored()
+
     def transition_to_open_state(self) -> None:
         """Open now, keeping the current window readable; restarts the wait if already OPEN."""
         now = self._clock.now()
@@ -324,3 +357,17 @@ class CircuitBreaker:
         # changes; resilience4j does not publish them either.
         if new_state is not old_state:
             self._transitions.append(BreakerTransition(now, old_state, new_state))
+
+
+def charge_outcome(result: ChargeResult) -> CallOutcome:
+    """How a gateway's answer to a charge counts for the breaker in front of it (both bodies).
+
+    A capture or a decline is the gateway working; a 429 (``THROTTLED``: the
+    account's rate limit) is the gateway working and the caller too fast, so it
+    is ignored; anything else (an error, an unknown outcome) is a failure.
+    """
+    if result.status in (ChargeStatus.CAPTURED, ChargeStatus.DECLINED):
+        return CallOutcome.SUCCESS
+    if result.status is ChargeStatus.THROTTLED:
+        return CallOutcome.IGNORED
+    return CallOutcome.FAILURE

@@ -121,7 +121,10 @@ class ChargeStatus(Enum):
 
     CAPTURED = "captured"
     DECLINED = "declined"  # definitive: the card was refused, nothing captured
-    ERROR = "error"  # retriable, and nothing was captured (5xx before processing, 429)
+    ERROR = "error"  # retriable, and nothing was captured (5xx before processing)
+    #: Retriable, nothing captured: the account's rate limit refused it (a 429). The
+    #: gateway is working, so a breaker ignores it (``policy.breaker.charge_outcome``).
+    THROTTLED = "throttled"
     REFUSED = "refused"  # not sent: the breaker in front of the gateway is open
     UNKNOWN = "unknown"  # time-out or lost response: money may or may not have moved
 

@@ -19,7 +19,12 @@ from dataclasses import replace
 from typing import Any
 
 from checkoutsim.policy import ops
-from checkoutsim.policy.breaker import BreakerMetrics, BreakerState, CircuitBreaker
+from checkoutsim.policy.breaker import (
+    BreakerMetrics,
+    BreakerState,
+    CallOutcome,
+    CircuitBreaker,
+)
 from checkoutsim.real.runtime import Pause
 from checkoutsim.real.timebase import RealTime
 from checkoutsim.scenario.settings import Breaker
@@ -63,6 +68,11 @@ class SharedBreaker:
         with self._lock:
             self._breaker.on_error(max(0.0, duration_s))
 
+    def record(self, outcome: CallOutcome, duration_s: float) -> None:
+        """Record a finished call by its outcome (an ignored one moves neither rate)."""
+        with self._lock:
+            self._breaker.record(outcome, max(0.0, duration_s))
+
     def open_seconds(self) -> float:
         """Model seconds spent OPEN, a spell still open counted up to the last call."""
         with self._lock:
@@ -78,13 +88,13 @@ class SharedBreaker:
         with self._lock:
             return self._breaker.transition_count
 
-    def measured(self, call: Callable[[], Any], failed: Callable[[Any], bool]) -> Any:
+    def measured(self, call: Callable[[], Any], judge: Callable[[Any], CallOutcome]) -> Any:
         """Make a permitted call and record its outcome; returns its answer (maybe a ``Pause``).
 
         The duration runs from now until the final answer, following ``Pause``
         resumptions (a hung gateway is a pause, then an unknown outcome), as the
         model measures a call from its start to its answer. An exception is a
-        failure.
+        failure; ``judge`` says how an answer counts.
         """
         started = self._time.now()
         try:
@@ -92,9 +102,9 @@ class SharedBreaker:
         except Exception:
             self.on_error(self._time.now() - started)
             raise
-        return self._follow(value, started, failed)
+        return self._follow(value, started, judge)
 
-    def _follow(self, value: Any, started: float, failed: Callable[[Any], bool]) -> Any:
+    def _follow(self, value: Any, started: float, judge: Callable[[Any], CallOutcome]) -> Any:
         if isinstance(value, Pause):
             resume = value.resume
 
@@ -104,15 +114,11 @@ class SharedBreaker:
                 except Exception:
                     self.on_error(self._time.now() - started)
                     raise
-                return self._follow(answer, started, failed)
+                return self._follow(answer, started, judge)
 
             # The same kind of pause (a lock wait stays one), resuming through here.
             return replace(value, resume=resumed)
-        duration = self._time.now() - started
-        if failed(value):
-            self.on_error(duration)
-        else:
-            self.on_success(duration)
+        self.record(judge(value), self._time.now() - started)
         return value
 
 
@@ -122,11 +128,6 @@ def shared_breaker(settings: Breaker, time: RealTime, lock: Any) -> SharedBreake
     return SharedBreaker(breaker, time, lock) if breaker is not None else None
 
 
-def charge_failed(result: Any) -> bool:
-    """The model's rule: a capture or a decline is the gateway working; anything else fails."""
-    return result.status not in (ops.ChargeStatus.CAPTURED, ops.ChargeStatus.DECLINED)
-
-
-def inventory_failed(result: Any) -> bool:
+def inventory_judged(result: Any) -> CallOutcome:
     """An inventory call failed when the service did not do it (down)."""
-    return result is ops.UNAVAILABLE
+    return CallOutcome.FAILURE if result is ops.UNAVAILABLE else CallOutcome.SUCCESS

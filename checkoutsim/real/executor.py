@@ -31,8 +31,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkoutsim.policy import ops
+from checkoutsim.policy.breaker import charge_outcome
 from checkoutsim.policy.inventory import lock_name
-from checkoutsim.real.breakers import REFUSED, charge_failed, shared_breaker
+from checkoutsim.real.breakers import REFUSED, shared_breaker
 from checkoutsim.real.counters import Counters
 from checkoutsim.real.gateway import Gateway
 from checkoutsim.real.inventory_faults import InventoryFaults
@@ -288,7 +289,7 @@ class Executor:
             return self.gateway.charge(op)
         if not breaker.try_acquire_permission():
             return REFUSED  # not sent: failing fast is the breaker's point
-        return breaker.measured(lambda: self.gateway.charge(op), charge_failed)
+        return breaker.measured(lambda: self.gateway.charge(op), charge_outcome)
 
     def _refund(self, op: ops.Refund, saga: SagaContext) -> bool | Pause:
         return self.gateway.refund(op)

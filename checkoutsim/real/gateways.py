@@ -20,8 +20,9 @@ from typing import Any
 import pandas as pd
 
 from checkoutsim.policy import ops
+from checkoutsim.policy.breaker import charge_outcome
 from checkoutsim.policy.routing import QueryCharge, RecordAttempt
-from checkoutsim.real.breakers import REFUSED, SharedBreaker, charge_failed, shared_breaker
+from checkoutsim.real.breakers import REFUSED, SharedBreaker, shared_breaker
 from checkoutsim.real.database import Database
 from checkoutsim.real.executor import Executor
 from checkoutsim.real.gateway import Gateway, Ledger, faults_from_settings
@@ -169,7 +170,7 @@ class Providers:
             return gateway.charge(op)
         if not breaker.try_acquire_permission():
             return REFUSED  # not sent: failing fast is the breaker's point
-        return breaker.measured(lambda: gateway.charge(op), charge_failed)
+        return breaker.measured(lambda: gateway.charge(op), charge_outcome)
 
     def refund(self, op: ops.Refund, saga: SagaContext) -> Any:
         """A refund at the provider that holds the capture."""

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim.policy import ops
-from checkoutsim.real.breakers import SharedBreaker
+from checkoutsim.real.breakers import SharedBreaker, inventory_judged
 from checkoutsim.real.runtime import LockWait, Pause, Runtime, after
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.world import service_rules
@@ -138,7 +138,7 @@ class InventoryFaults:
                 raise
             if isinstance(value, Pause) and not isinstance(value, LockWait):
                 # A hung call: measured until it gives up (a lock's line is not a query).
-                return breaker.measured(lambda: value, _is_unavailable)
+                return breaker.measured(lambda: value, inventory_judged)
             if value is ops.UNAVAILABLE:
                 breaker.on_error(now() - started)
             else:
@@ -173,7 +173,3 @@ class InventoryFaults:
 
 def _unavailable() -> Any:
     return ops.UNAVAILABLE
-
-
-def _is_unavailable(value: Any) -> bool:
-    return value is ops.UNAVAILABLE

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkoutsim import __version__
+from checkoutsim.real.overload import WITHHELD
 from checkoutsim.report import frames
 from checkoutsim.report.plotting import Chart
 from checkoutsim.results.formatting import format_value
@@ -81,7 +82,7 @@ def judged_items(result: Mapping[str, Any]) -> list[Judged]:
                 metrics,
                 _objective(result, item["variant"]),
                 item["ci95"],
-                "host overloaded" if item.get("withheld") else None,
+                WITHHELD if item.get("withheld") else None,
                 item["source"],
             )
         )
@@ -124,7 +125,7 @@ def agreement_rows(result: Mapping[str, Any]) -> list[dict[str, Any]]:
     for variant in result.get("variants") or []:
         model = frames.series({"mode": "compare", "variants": [variant]})
         texts = {
-            item["source"]: "no verdict: host overloaded"
+            item["source"]: f"no verdict: {WITHHELD}"
             if item.get("withheld")
             else verdict_text(item["metrics"])
             for item in model

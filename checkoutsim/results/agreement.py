@@ -145,14 +145,16 @@ def host_lateness(health: dict[str, Any] | None) -> dict[str, float]:
 
     An intent's latency is measured from when it should have started, so a late
     start counts in it in full, and so does every timer of its saga that fired
-    late: the schedule lag plus the step overrun, at the same percentile.
+    late, and so does every hand-off that waited for a thread: the schedule lag
+    plus the step overrun plus the hand-off wait, at the same percentile.
     """
     if not health:
         return {}
     lateness = {}
     for metric, percentile in (("latency_p50_s", "p50_s"), ("latency_p99_s", "p99_s")):
         parts = [
-            (health.get(part) or {}).get(percentile) for part in ("schedule_lag", "step_overrun")
+            (health.get(part) or {}).get(percentile)
+            for part in ("schedule_lag", "step_overrun", "handoff_wait")
         ]
         lateness[metric] = sum(float(part) for part in parts if part is not None)
     return lateness

@@ -17,7 +17,7 @@ from typing import Any
 import simpy
 
 from checkoutsim.policy import ops
-from checkoutsim.policy.breaker import TIMELINE_CODES
+from checkoutsim.policy.breaker import TIMELINE_CODES, charge_outcome
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.clock import SimClock
@@ -147,11 +147,8 @@ class GatewayModel:
         started = self.env.now
         result = yield from self._charge(op)
         if breaker is not None:
-            duration = self.env.now - started
-            if result.status in (ops.ChargeStatus.CAPTURED, ops.ChargeStatus.DECLINED):
-                breaker.on_success(duration)
-            else:
-                breaker.on_error(duration)
+            # A 429 is ignored: the account is throttled, the gateway is not sick.
+            breaker.record(charge_outcome(result), self.env.now - started)
         return result
 
     def _charge(self, op: ops.Charge) -> SimStep:

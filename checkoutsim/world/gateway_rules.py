@@ -18,7 +18,8 @@ The rules, in the order a charge meets them:
 - an outage at the moment of the call: ``error`` refuses after
   ``FAST_FAILURE_S``, ``hang`` answers nothing until the caller's time-out;
   nothing is processed;
-- the account's rate limit: a 429 after ``FAST_FAILURE_S``, nothing processed;
+- the account's rate limit: a 429 (``THROTTLED``) after ``FAST_FAILURE_S``,
+  nothing processed;
 - a key the gateway has seen: the stored answer (or, still in flight, an
   unknown outcome: a 409) after the call's latency;
 - an injected error: nothing captured; an error, or unknown past the time-out;
@@ -53,6 +54,7 @@ from checkoutsim.scenario.settings import Latency, Settings
 T = TypeVar("T")
 
 ERROR = ops.ChargeResult(ops.ChargeStatus.ERROR)
+THROTTLED = ops.ChargeResult(ops.ChargeStatus.THROTTLED)
 UNKNOWN = ops.ChargeResult(ops.ChargeStatus.UNKNOWN)
 DECLINED = ops.ChargeResult(ops.ChargeStatus.DECLINED)
 
@@ -218,7 +220,7 @@ def charge(
         if outage is not None:
             return Call(FAST_FAILURE_S, _constant(ERROR), OUTAGE_REFUSED)
     if faults.rate_limit_per_s > 0 and not books.take_token(op.intent_id):
-        return Call(FAST_FAILURE_S, _constant(ERROR), RATE_LIMITED)  # 429: not processed
+        return Call(FAST_FAILURE_S, _constant(THROTTLED), RATE_LIMITED)  # 429: not processed
     timeout_s = faults.timeout_s
     waited = min(latency, timeout_s)
     key = op.gateway_key
