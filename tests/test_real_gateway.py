@@ -104,7 +104,7 @@ def test_outages_refuse_or_hang_and_the_rate_limit_answers_429(tmp_path: Path) -
     assert [r.status for r in results] == [  # type: ignore[attr-defined]
         ops.ChargeStatus.CAPTURED,
         ops.ChargeStatus.CAPTURED,
-        ops.ChargeStatus.ERROR,
+        ops.ChargeStatus.THROTTLED,
     ]
 
 
