@@ -80,8 +80,9 @@ def parse_body(raw: bytes | dict[str, Any], settings: Settings) -> CheckoutBody:
     catalog = settings.catalog
     sku = data.get("sku")
     number = sku_number(sku)
-    if number >= catalog.skus or sku != sku_name(number):
-        raise BadRequest(404, f"no such sku {sku!r}")
+    if number is None or number >= catalog.skus or sku != sku_name(number):
+        # json.dumps quotes and escapes it; sku_number bounded its length.
+        raise BadRequest(404, f"no such sku {json.dumps(sku)}")
     quantity = data.get("quantity")
     if isinstance(quantity, bool) or not isinstance(quantity, int):
         raise BadRequest(400, "quantity must be an integer")

@@ -85,11 +85,14 @@ def _constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(object_pairs_hook=_fields, parse_int=_integer, parse_constant=_constant)
 
 
-def sku_number(sku: object) -> int:
-    """The number in a SKU name ``"sku-N"``, N in ASCII digits; 400 for anything else."""
-    match = _SKU.fullmatch(sku) if isinstance(sku, str) and len(sku) <= MAX_SKU_LENGTH else None
-    if match is None:
-        raise BadRequest(
-            400, f'sku must be a string like "sku-0" of at most {MAX_SKU_LENGTH} characters'
-        )
-    return int(match.group(1))
+def sku_number(sku: object) -> int | None:
+    """The number in a SKU name ``"sku-N"`` (N in ASCII digits), or None for another name.
+
+    A value that is not a string, or is longer than any SKU name, is 400: it is
+    malformed. A short string of another form is a well-formed name that names
+    no SKU, which the catalog answers (404), not this check.
+    """
+    if not isinstance(sku, str) or len(sku) > MAX_SKU_LENGTH:
+        raise BadRequest(400, f"sku must be a string of at most {MAX_SKU_LENGTH} characters")
+    match = _SKU.fullmatch(sku)
+    return None if match is None else int(match.group(1))
