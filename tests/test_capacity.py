@@ -174,7 +174,10 @@ def test_generous_gateway_needs_one_account() -> None:
     [
         ({"app.servce_time_s": "0.04"}, "unknown assumption 'app.servce_time_s' (given '0.04')"),
         ({"app.servce_time_s": "0.04"}, "did you mean 'app.service_time_s'"),
-        ({"nonsense": "1"}, "known: traffic.peak_factor"),
+        (
+            {"nonsense": "1"},
+            "none close among the 26 that checkoutsim capacity prints",
+        ),  # len(DEFAULTS)
         ({"app.service_time_s": "fast"}, "'app.service_time_s' must be a number > 0, got 'fast'"),
         ({"app.target_utilisation": "1"}, "between 0 and 1"),
         ({"app.workers_per_server": "2.5"}, "whole number"),

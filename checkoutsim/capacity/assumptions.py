@@ -148,7 +148,12 @@ def resolve_assumptions(
     for name, raw in (overrides or {}).items():
         if name not in resolved:
             close = difflib.get_close_matches(name, list(resolved), n=1)
-            hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(resolved)}"
+            # Not the whole list: it would not fit the one error line (every name is in the output).
+            hint = (
+                f"; did you mean {close[0]!r}?"
+                if close
+                else f"; none close among the {len(resolved)} that checkoutsim capacity prints"
+            )
             raise CapacityError(f"unknown assumption {name!r} (given {raw!r}){hint}")
         default = resolved[name]
         try:

@@ -95,7 +95,12 @@ def _entry(where: str, name: str, raw: Any, default: Price | None) -> Price:
     """One entry of a prices file: a table with a value (and a source), or a bare number."""
     if name not in KINDS:
         close = difflib.get_close_matches(name, list(KINDS), n=1)
-        hint = f"; did you mean {close[0]!r}?" if close else f"; known: {', '.join(KINDS)}"
+        # Not the whole list: it would not fit the one error line (every name is in the output).
+        hint = (
+            f"; did you mean {close[0]!r}?"
+            if close
+            else f"; none close among the {len(KINDS)} that checkoutsim capacity prints"
+        )
         raise CapacityError(f"{where}: unknown price {name!r} (given {raw!r}){hint}")
     table = raw if isinstance(raw, dict) else {"value": raw}
     # An override changes a figure and says where it came from; the unit is what the
