@@ -6,12 +6,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from checkoutsim.cli.main import app
-from checkoutsim.scenario.suggest import closest, did_you_mean
+from checkoutsim.scenario.files import available
+from checkoutsim.scenario.suggest import closest, closest_key, did_you_mean, known_names
 
 runner = CliRunner()
 
@@ -36,6 +38,13 @@ CASES = [
         "no settings section 'lod'; did you mean 'load'?",
     ),
     (["run", "flash-sale", "--set", "inventory.strategy=atomc"], "did you mean 'atomic'?"),
+    # A field in the wrong section is suggested where it lives, as a whole word of its name.
+    (
+        ["run", "flash-sale", "--set", "inventory.stok=5"],
+        "inventory.stok: unknown field (value 5); did you mean 'catalog.stock_per_sku'?",
+    ),
+    # The section the user named wins: "rate" is a word of load.rate_per_s.
+    (["run", "flash-sale", "--set", "load.rate=5"], "did you mean 'load.rate_per_s'?"),
     (["run", "flash-sale", "--seed", "x"], "Invalid value for '--seed'"),
     (["sweep", "flash-sale"], "Missing option '--param'"),
     (["sweep", "flash-sale", "--param", "nosuch.key=1:2:2"], "--param: nosuch.key: no settings"),
@@ -97,6 +106,38 @@ def test_suggestions_ignore_case_and_keep_the_known_spelling() -> None:
     assert closest("zzz", ["flash-sale", "lock-pause"]) is None
     assert did_you_mean("naiv", ["naive"]) == "; did you mean 'naive'?"
     assert did_you_mean("naiv", []) == ""
+
+
+@pytest.mark.parametrize("args", [["run", "zzz"], ["show", "nope"]])
+def test_an_unknown_scenario_gives_the_count_and_the_command_that_lists_them(
+    args: list[str],
+) -> None:
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    line = result.stderr
+    assert line.count("\n") == 1 and "more characters" not in line, line
+    assert f"({len(available())} scenarios; checkoutsim list shows them all)" in line
+    # The command named there does list every scenario.
+    listed = runner.invoke(app, ["list"], env={"COLUMNS": "200"})
+    assert listed.exit_code == 0
+    assert all(name in listed.stdout for name in available())
+
+
+def test_known_names_are_listed_whole_or_counted_never_cut() -> None:
+    assert known_names(["naive", "atomic"], "variant", "x") == " (known: naive, atomic)"
+    many = [f"scenario-number-{index}" for index in range(20)]
+    assert known_names(many, "scenario", "checkoutsim list") == (
+        " (20 scenarios; checkoutsim list shows them all)"
+    )
+    assert known_names([], "scenario", "checkoutsim list") == " (no scenario found)"
+
+
+def test_a_key_is_suggested_from_its_own_section_first_then_from_the_others() -> None:
+    keys = ["load.rate_per_s", "catalog.stock_per_sku", "gateway.decline_rate"]
+    assert closest_key("rate", keys, "load.") == "load.rate_per_s"
+    assert closest_key("rate", keys, "gateway.") == "gateway.decline_rate"
+    assert closest_key("stok", keys, "inventory.") == "catalog.stock_per_sku"
+    assert closest_key("zzzz", keys, "load.") is None
 
 
 def test_version_prints_the_package_version() -> None:
@@ -179,3 +220,65 @@ def test_no_color_leaves_out_every_escape_code() -> None:
     # The control: without NO_COLOR the same command is styled, so the check can fail.
     coloured = run_cli("list", env={"FORCE_COLOR": "1", "NO_COLOR": ""})
     assert "\x1b[" in coloured.stdout
+
+
+def test_validate_lists_every_problem_on_its_own_line_a_misspelled_section_first(
+    tmp_path: Path,
+) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\n[catalg]\nstock_per_sku = 1\n[load]\nrate_per_s = -1\n')
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert lines == [
+        f"checkoutsim: error: {bad}: catalg: unknown section; did you mean 'catalog'?",
+        f"checkoutsim: error: {bad}: title: Field required",
+        f"checkoutsim: error: {bad}: question: Field required",
+        f"checkoutsim: error: {bad}: load.rate_per_s: Input should be greater than 0 (got -1)",
+    ], result.stderr
+    # Other commands keep one line: the first problem and a count of the rest.
+    ran = runner.invoke(app, ["run", str(bad)])
+    assert ran.exit_code == 2
+    assert ran.stderr == (
+        f"checkoutsim: error: {bad}: catalg: unknown section; did you mean 'catalog'?"
+        " (and 3 more problems)\n"
+    )
+
+
+def test_validate_lists_the_problems_of_every_variant(tmp_path: Path) -> None:
+    bad = tmp_path / "variants.toml"
+    bad.write_text(
+        'name = "x"\ntitle = "t"\nquestion = "q"\n'
+        '[[variants]]\nname = "a"\nset = { "load.rat" = 1 }\n'
+        '[[variants]]\nname = "b"\nset = { "load.rate_per_s" = -1 }\n'
+    )
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 2, result.stderr
+    assert "variants[0] (a): load.rat: unknown field" in lines[0]
+    assert "did you mean 'load.rate_per_s'?" in lines[0]
+    assert "variants[1] (b): load.rate_per_s: Input should be greater than 0" in lines[1]
+
+
+def test_an_unknown_capacity_name_gives_a_count_the_capacity_output_bears_out(
+    tmp_path: Path,
+) -> None:
+    from checkoutsim.capacity.assumptions import DEFAULTS
+    from checkoutsim.capacity.prices import KINDS
+
+    base = ["capacity", "--orders-per-day", "10M"]
+    prices = tmp_path / "prices.toml"
+    prices.write_text("[zzzzzzzz]\nvalue = 1\n")
+    for args, count in (
+        ([*base, "--set", "zzzzzz=1"], len(DEFAULTS)),
+        ([*base, "--prices", str(prices)], len(KINDS)),
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2
+        assert result.stderr.count("\n") == 1 and "more characters" not in result.stderr
+        assert f"none close among the {count} that checkoutsim capacity prints" in result.stderr
+    printed = runner.invoke(app, base, env={"COLUMNS": "200"})
+    assert printed.exit_code == 0
+    assert all(assumption.name in printed.stdout for assumption in DEFAULTS)
+    assert all(kind in printed.stdout for kind in KINDS)

@@ -74,7 +74,7 @@ def test_select_keeps_named_variants_in_order(tmp_path: Path) -> None:
         (("rate_per_s = 5.0", "rate_per_s = -5.0"), "load.rate_per_s: Input should be greater"),
         (("rate_per_s = 5.0", 'rate_per_s = "fast"'), "load.rate_per_s: Input should be a valid"),
         (("rate_per_s = 5.0", "rate_per_s = 5.0\nspeed = 3"), "load.speed: unknown field (got 3)"),
-        (("[load]", "[lode]"), "lode: unknown field; did you mean 'load'?"),
+        (("[load]", "[lode]"), "lode: unknown section; did you mean 'load'?"),
         (("rate_per_s = 5.0", "rate_per_sec = 5.0"), "did you mean 'rate_per_s'?"),
         (
             ('"inventory.strategy" = "naive"', '"inventory.strategy" = "yolo"'),
@@ -86,7 +86,8 @@ def test_select_keeps_named_variants_in_order(tmp_path: Path) -> None:
         ),
         (('name = "tiny"', 'name = "Tiny Scenario!"'), "name: String should match pattern"),
         (('name = "b"', 'name = "a"'), "duplicate variant names"),
-        (("title = ", "titel = "), "title: Field required"),
+        # The typo first, not the "title: Field required" that follows from it.
+        (("title = ", "titel = "), "titel: unknown field (got 'A tiny scenario'); did you mean"),
         (("[load]", "[load\n"), "invalid TOML"),
     ],
 )

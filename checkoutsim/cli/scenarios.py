@@ -132,7 +132,9 @@ def validate(
                 markup=False,
             )
         except scenarios.ScenarioError as error:
-            print_error(error)
+            # Listing problems is this command's job: each on its own line, not a count.
+            for problem in error.problems:
+                print_error(problem)
             failed = True
     if failed:
         raise typer.Exit(2)

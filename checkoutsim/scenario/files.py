@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from checkoutsim.scenario import inputs
 from checkoutsim.scenario.settings import Section, Settings
-from checkoutsim.scenario.suggest import closest, did_you_mean
+from checkoutsim.scenario.suggest import closest, closest_key, did_you_mean, known_names
 
 MAX_FILE_BYTES = inputs.MAX_BYTES
 M = TypeVar("M", bound=BaseModel)
@@ -27,7 +27,23 @@ _SLUG = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 
 
 class ScenarioError(inputs.InputError):
-    """A scenario could not be loaded; ``str()`` is the one-line message to show."""
+    """A scenario could not be loaded; ``str()`` is the one-line message to show.
+
+    ``problems`` holds every problem found, each a line of its own (naming file,
+    field and value), for ``validate`` to list; ``str()`` is the first with a count
+    of the rest.
+    """
+
+    def __init__(self, message: str, problems: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.problems: tuple[str, ...] = tuple(problems) or (message,)
+
+    @classmethod
+    def of(cls, problems: Sequence[str]) -> ScenarioError:
+        """One error for ``problems``: the first, and how many more there are."""
+        more = len(problems) - 1
+        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
+        return cls(problems[0] + extra, problems)
 
 
 class VariantSpec(Section):
@@ -79,9 +95,9 @@ class Scenario:
             if variant.name == name:
                 return variant
         names = [v.name for v in self.variants]
+        listed = known_names(names, "variant", f"checkoutsim show {self.name}")
         raise ScenarioError(
-            f"{self.path}: variants: no variant {name!r}{did_you_mean(name, names)}"
-            f" (known: {', '.join(names)})"
+            f"{self.path}: variants: no variant {name!r}{did_you_mean(name, names)}{listed}"
         )
 
     def select(self, names: Iterable[str]) -> Scenario:
@@ -151,8 +167,8 @@ def resolve_path(name_or_path: str) -> Path:
             raise ScenarioError(
                 f"{name_or_path}: no scenario by that name{hint} (checkoutsim list shows them all)"
             )
-        names = ", ".join(sorted(known)) or "none found"
-        raise ScenarioError(f"{name_or_path}: no scenario by that name (known: {names})")
+        listed = known_names(sorted(known), "scenario", "checkoutsim list")
+        raise ScenarioError(f"{name_or_path}: no scenario by that name{listed}")
     return known[name_or_path]
 
 
@@ -188,12 +204,19 @@ def load(
     base = _validate(Settings, _apply(base_raw, cli_overrides, "--set"), "--set")
     specs = scenario_file.variants or [VariantSpec(name="default")]
     resolved = []
+    problems: list[str] = []
     for index, spec in enumerate(specs):
         where = f"{path}: variants[{index}] ({spec.name})"
-        merged = _apply(_apply(base_raw, spec.set, where), cli_overrides, "--set")
-        resolved.append(
-            Variant(spec.name, spec.description, dict(spec.set), _validate(Settings, merged, where))
-        )
+        try:
+            merged = _apply(_apply(base_raw, spec.set, where), cli_overrides, "--set")
+            settings = _validate(Settings, merged, where)
+        except ScenarioError as error:
+            # Every variant is checked, so that validate can list each one's problems.
+            problems.extend(error.problems)
+            continue
+        resolved.append(Variant(spec.name, spec.description, dict(spec.set), settings))
+    if problems:
+        raise ScenarioError.of(problems)
     names = [v.name for v in resolved]
     if len(set(names)) != len(names):
         raise ScenarioError(f"{path}: variants: duplicate variant names in {names}")
@@ -224,8 +247,20 @@ def _settings_dict(scenario_file: ScenarioFile) -> dict[str, Any]:
     return scenario_file.model_dump(include=set(Settings.model_fields))
 
 
-def _apply(raw: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
-    """Return a deep copy of ``raw`` with dotted ``overrides`` applied."""
+def _apply(
+    raw: Mapping[str, Any],
+    overrides: Mapping[str, Any],
+    where: str,
+    root: Mapping[str, Any] | None = None,
+    prefix: str = "",
+) -> dict[str, Any]:
+    """Return a deep copy of ``raw`` with dotted ``overrides`` applied.
+
+    ``root`` is the whole settings table and ``prefix`` the dotted path of ``raw``
+    in it (when a table merges into a section), so that a mistyped field can be
+    suggested from any section.
+    """
+    root = raw if root is None else root
     result = _deep_copy(raw)
     for dotted, value in overrides.items():
         parts = str(dotted).split(".")
@@ -240,19 +275,38 @@ def _apply(raw: Mapping[str, Any], overrides: Mapping[str, Any], where: str) -> 
             target = child
         if parts[-1] not in target:
             # Suggested as the whole dotted key, ready to paste back into --set.
-            section = "".join(f"{part}." for part in parts[:-1])
+            section = prefix + "".join(f"{part}." for part in parts[:-1])
             match = closest(parts[-1], target)
-            hint = "" if match is None else f"; did you mean {section + match!r}?"
+            suggestion = (
+                section + match
+                if match is not None
+                else closest_key(parts[-1], _dotted_keys(root), section)
+            )
+            hint = "" if suggestion is None else f"; did you mean {suggestion!r}?"
             raise ScenarioError(f"{where}: {dotted}: unknown field (value {value!r}){hint}")
         if isinstance(value, Mapping) and isinstance(target[parts[-1]], dict):
             # A table merges into the section: the keys it leaves out keep
             # their values instead of falling back to the defaults.
             target[parts[-1]] = _apply(
-                target[parts[-1]], {k: v for k, v in value.items()}, f"{where}: {dotted}"
+                target[parts[-1]],
+                {k: v for k, v in value.items()},
+                f"{where}: {dotted}",
+                root,
+                f"{prefix}{dotted}.",
             )
         else:
             target[parts[-1]] = value
     return result
+
+
+def _dotted_keys(table: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """Every key in ``table`` and its sub-tables, dotted (``"catalog.stock_per_sku"``)."""
+    keys = []
+    for key, value in table.items():
+        keys.append(prefix + str(key))
+        if isinstance(value, Mapping):
+            keys.extend(_dotted_keys(value, f"{prefix}{key}."))
+    return keys
 
 
 def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
@@ -261,32 +315,62 @@ def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _validate(model: type[M], raw: Mapping[str, Any], where: str) -> M:
-    """Validate ``raw`` into ``model``, turning the first error into one line."""
+    """Validate ``raw`` into ``model``; every problem becomes a line of one ``ScenarioError``.
+
+    An unknown name (a misspelled section or field) is listed first: the errors
+    that follow from it are better read once it is fixed.
+    """
     try:
         return model.model_validate(raw)
     except ValidationError as error:
-        first = error.errors()[0]
-        location = ".".join(str(part) for part in first["loc"])
-        value = first.get("input")
-        message = first["msg"].removeprefix("Value error, ")
-        hint = ""
-        if first["type"] == "extra_forbidden":
-            message = "unknown field"
-            hint = did_you_mean(str(first["loc"][-1]), _fields_at(model, first["loc"][:-1]))
-        elif first["type"] == "literal_error" and isinstance(value, str):
-            # pydantic names the choices as "'a', 'b' or 'c'"
-            choices = re.findall(r"'([^']*)'", str(first.get("ctx", {}).get("expected", "")))
-            hint = did_you_mean(value, choices)
-            if hint:
-                # The suggestion, not a list of every choice that would cut it off the line.
-                message = f"not one of its {len(choices)} choices"
-        # A table's problem is stated in the message; a value is shown, shortened.
-        shown = "" if isinstance(value, dict) else f" (got {_shorten(repr(value), 80)})"
-        more = error.error_count() - 1
-        extra = f" (and {more} more problem{'s' if more > 1 else ''})" if more > 0 else ""
-        # A limit across sections has no one location; its message names the fields.
-        field = f"{location}: " if location else ""
-        raise ScenarioError(f"{where}: {field}{message}{shown}{hint}{extra}") from None
+        # Unknown names first, a section before a field in one.
+        details = sorted(
+            error.errors(),
+            key=lambda detail: (detail["type"] != "extra_forbidden", len(detail["loc"])),
+        )
+        raise ScenarioError.of([_problem(model, detail, where) for detail in details]) from None
+
+
+def _problem(model: type[BaseModel], detail: Mapping[str, Any], where: str) -> str:
+    """One validation error as one line naming the file, the field and the value."""
+    location = ".".join(str(part) for part in detail["loc"])
+    value = detail.get("input")
+    message = detail["msg"].removeprefix("Value error, ")
+    hint = ""
+    if detail["type"] == "extra_forbidden":
+        name = str(detail["loc"][-1])
+        section = _fields_at(model, detail["loc"][:-1])
+        is_table = isinstance(value, dict)
+        message = "unknown section" if is_table and len(detail["loc"]) == 1 else "unknown field"
+        hint = did_you_mean(name, section)
+        if not hint and not is_table:
+            # Not in its own section: perhaps in another one ("stok" -> catalog.stock_per_sku).
+            here = "".join(f"{part}." for part in detail["loc"][:-1] if isinstance(part, str))
+            match = closest_key(name, _model_keys(model), here)
+            hint = "" if match is None else f"; did you mean {match!r}?"
+    elif detail["type"] == "literal_error" and isinstance(value, str):
+        # pydantic names the choices as "'a', 'b' or 'c'"
+        choices = re.findall(r"'([^']*)'", str(detail.get("ctx", {}).get("expected", "")))
+        hint = did_you_mean(value, choices)
+        if hint:
+            # The suggestion, not a list of every choice that would cut it off the line.
+            message = f"not one of its {len(choices)} choices"
+    # A table's problem is stated in the message; a value is shown, shortened.
+    shown = "" if isinstance(value, dict) else f" (got {_shorten(repr(value), 80)})"
+    # A limit across sections has no one location; its message names the fields.
+    field = f"{location}: " if location else ""
+    return f"{where}: {field}{message}{shown}{hint}"
+
+
+def _model_keys(model: type[BaseModel], prefix: str = "") -> list[str]:
+    """Every field of ``model`` and of its sections, dotted (for a suggestion)."""
+    keys = []
+    for name, field_info in model.model_fields.items():
+        keys.append(prefix + name)
+        section = _section_type(field_info.annotation)
+        if section is not None:
+            keys.extend(_model_keys(section, f"{prefix}{name}."))
+    return keys
 
 
 def _shorten(text: str, limit: int) -> str:
