@@ -282,3 +282,17 @@ def test_an_unknown_capacity_name_gives_a_count_the_capacity_output_bears_out(
     assert printed.exit_code == 0
     assert all(assumption.name in printed.stdout for assumption in DEFAULTS)
     assert all(kind in printed.stdout for kind in KINDS)
+
+
+def test_validate_lists_problems_up_to_a_bound_and_counts_the_rest(tmp_path: Path) -> None:
+    from checkoutsim.cli.scenarios import MAX_PROBLEMS_LISTED
+
+    bad = tmp_path / "many.toml"
+    fields = "".join(f"unknown_{index} = 1\n" for index in range(MAX_PROBLEMS_LISTED + 7))
+    bad.write_text('name = "x"\ntitle = "t"\nquestion = "q"\n[load]\n' + fields)
+    result = runner.invoke(app, ["validate", str(bad)])
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == MAX_PROBLEMS_LISTED + 1
+    assert all("unknown field" in line for line in lines[:-1])
+    assert lines[-1] == f"checkoutsim: error: {bad}: and 7 more problems"

@@ -32,6 +32,9 @@ from checkoutsim.experiments.runner import run_scenario
 from checkoutsim.scenario import files as scenarios
 from checkoutsim.scenario.toml_text import readable, to_toml
 
+#: Most problems ``validate`` lists for one file; the rest are counted.
+MAX_PROBLEMS_LISTED = 50
+
 
 @app.command("list")
 @user_errors
@@ -132,9 +135,13 @@ def validate(
                 markup=False,
             )
         except scenarios.ScenarioError as error:
-            # Listing problems is this command's job: each on its own line, not a count.
-            for problem in error.problems:
+            # Listing problems is this command's job: each on its own line, not a
+            # count; up to a bound, as a 1 MB file can hold thousands of them.
+            for problem in error.problems[:MAX_PROBLEMS_LISTED]:
                 print_error(problem)
+            more = len(error.problems) - MAX_PROBLEMS_LISTED
+            if more > 0:
+                print_error(f"{path}: and {more:,} more problems")
             failed = True
     if failed:
         raise typer.Exit(2)
