@@ -109,7 +109,8 @@ def bench(
 ) -> None:
     """Measure speed and memory; every figure comes from this run (see the README).
 
-    It takes minutes: about two on a 2-core machine (docs/performance.md).
+    It takes minutes: about two on a 2-core machine, with --real about one and a
+    half (docs/performance.md).
     """
     from checkoutsim.experiments.bench import bench_all
 
