@@ -165,3 +165,20 @@ def test_a_compensation_at_the_second_gateway_is_read_off_its_ledger(tmp_path: P
     landing = classify(paths.shop, paths.gateway, [provider_path(paths.gateway, "backup")])
 
     assert landing.sagas == {"payment": 1, "compensation": 1}
+
+
+def test_landing_lines_say_what_each_figure_counts() -> None:
+    from checkoutsim.cli.chaos import landing_lines
+
+    # Two kills, each leaving sagas open both mid-payment and mid-compensation.
+    landings = Landings()
+    landings.add(Landing({"payment": 3, "compensation": 1}))
+    landings.add(Landing({"payment": 2, "compensation": 1}))
+    placed, at_least_one, sagas = landing_lines(landings.as_dict(), {})
+    # Placed once each, compensation first: no kill is counted mid-payment here...
+    assert placed.startswith("kills, each placed once, at the first of these places")
+    assert "mid-compensation 2, mid-payment 0," in placed
+    # ...while both kills left a saga open mid-payment, said as such.
+    assert at_least_one.startswith("kills that left at least one saga open at each place")
+    assert "mid-payment 2, mid-compensation 2," in at_least_one
+    assert "mid-payment 5, mid-compensation 2," in sagas

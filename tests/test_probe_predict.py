@@ -379,3 +379,21 @@ def test_the_pace_cause_names_where_its_figures_came_from() -> None:
     # Priced from the order when its share is the shorter: the cause says so too.
     cheap_order = model_settings(schedule(50), Model(strategy="naive"), light(0.002), [100], 1)
     assert cheap_order.sources["query"].startswith("the order")
+
+
+def test_the_p99_is_shown_with_its_ratio_but_not_judged() -> None:
+    from checkoutsim.probe.adapter import load_adapter
+    from checkoutsim.probe.predict import compare
+
+    filled = model_settings(schedule(50), Model(strategy="atomic"), light(), [100], 1)
+    adapter = load_adapter(Path(__file__).parent / "targets" / "flask-safe.toml")
+    measured = {"checkouts": 55, "errors": 0, "timed_out": 0, "oversold_units": 0}
+    measured |= {"latency_p50_s": 0.010, "latency_p99_s": 2.0005}
+    predicted = {"oversold_units": 0, "latency_p50_s": 0.012, "latency_p99_s": 0.4793}
+    prediction = compare(measured, predicted, filled, adapter)
+    # The figures and their ratio stay; a 4x miss gets no verdict and no cause.
+    assert prediction["ratios"]["latency_p99_s"] == pytest.approx(0.4793 / 2.0005, abs=1e-6)
+    assert prediction["verdicts"]["latency_p99_s"] == "not judged"
+    assert prediction["verdicts"]["latency_p50_s"] == "within 2x"
+    assert prediction["likely_causes"] == []
+    assert "latency p99: not judged (" in prediction["verdict_lines"][0]

@@ -236,19 +236,23 @@ def landing_lines(landings: dict, recovery_kills: dict[str, int]) -> list[str]:
     )
     kills = landings["kills"]
     share = landings["mid_payment_or_compensation"] / kills if kills else 0.0
+    # Each kill is placed once, by the most telling saga it left open
+    # (``real.landings.PLACES``): a kill that left sagas mid-payment and one
+    # mid-compensation counts as mid-compensation here, and at both places below.
     lines.append(
-        f"kills landed: mid-payment {by_label['payment']}, mid-compensation"
-        f" {by_label['compensation']}, mid-retry-queue {by_label['retry_queue']},"
-        f" reserving {by_label['reserving']}, idle {by_label['idle']}"
+        "kills, each placed once, at the first of these places where it left a saga open:"
+        f" mid-compensation {by_label['compensation']}, mid-payment {by_label['payment']},"
+        f" mid-retry-queue {by_label['retry_queue']}, reserving {by_label['reserving']};"
+        f" none open (idle) {by_label['idle']}"
         f" ({share:.0%} mid-payment or mid-compensation)"
     )
     lines.append(
-        f"kills that cut short a saga mid-payment {any_saga['payment']},"
-        f" mid-compensation {any_saga['compensation']},"
+        "kills that left at least one saga open at each place (a kill may count at several):"
+        f" mid-payment {any_saga['payment']}, mid-compensation {any_saga['compensation']},"
         f" mid-retry-queue {any_saga['retry_queue']}"
     )
     lines.append(
-        f"sagas cut short: mid-payment {sagas['payment']}, mid-compensation"
+        f"sagas left open, over all kills: mid-payment {sagas['payment']}, mid-compensation"
         f" {sagas['compensation']}, mid-retry-queue {sagas['retry_queue']},"
         f" reserving {sagas['reserving']}"
     )

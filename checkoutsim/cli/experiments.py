@@ -107,7 +107,11 @@ def bench(
         typer.Option("--http", help="With --real: serve over HTTP against a bare WSGI app."),
     ] = False,
 ) -> None:
-    """Measure speed and memory; every figure comes from this run (see the README)."""
+    """Measure speed and memory; every figure comes from this run (see the README).
+
+    It takes minutes: about two on a 2-core machine, with --real about one and a
+    half (docs/performance.md).
+    """
     from checkoutsim.experiments.bench import bench_all
 
     if (http or store is not None) and not real:

@@ -3,8 +3,9 @@
 The model runs on the probe's own schedule (same scenario, seed, run time and
 rate: the same arrival instants), with the stock the target had before the run.
 Each compared figure gets the ratio predicted / measured and a verdict: within
-2x, or over- or under-predicted by how much. When the oversell or the median
-latency is off, ``likely_cause`` names the assumption most likely to blame.
+2x, or over- or under-predicted by how much; the p99 latency is shown with its
+ratio but not judged (``NOT_JUDGED``). When the oversell or the median latency
+is off, ``likely_cause`` names the assumption most likely to blame.
 """
 
 from __future__ import annotations
@@ -40,6 +41,18 @@ COMPARED = (
 )
 #: A prediction within this factor of the measurement either way agrees with it.
 AGREEMENT = 2.0
+#: Figures shown beside their prediction but given no verdict, and why. The
+#: p99 of a probe's few hundred answers is its few slowest, and on a shared
+#: host those are set by what the model cannot see: other tenants holding the
+#: cores, the load generator's own lag (181 ms late at p99 in one run of
+#: docs/probe.md), a connection dropped by a full backlog and sent again after
+#: the TCP connect retry. A 2x verdict on it would judge the host, not the model.
+NOT_JUDGED = {
+    "latency_p99_s": (
+        "not judged (the slowest 1% of a probe's answers is set by the host, the load "
+        "generator's lag and retried connections, none of which the model sees)"
+    ),
+}
 
 
 def predicted_probe(
@@ -111,10 +124,14 @@ def compare(
     """The prediction's JSON: its figures, ratios, verdicts, assumptions and causes."""
     figures = {key: _tidy(predicted.get(key)) for key in COMPARED}
     ratios = {key: _tidy(ratio(figures[key], measured.get(key))) for key in COMPARED}
-    verdicts = {key: judge(figures[key], measured.get(key)) for key in COMPARED}
+    verdicts = {
+        key: "not judged" if key in NOT_JUDGED else judge(figures[key], measured.get(key))
+        for key in COMPARED
+    }
     lines = [
         f"prediction: oversold {figures['oversold_units']} against {measured['oversold_units']}"
-        f" measured: {verdicts['oversold_units']}; latency p50: {verdicts['latency_p50_s']}",
+        f" measured: {verdicts['oversold_units']}; latency p50: {verdicts['latency_p50_s']};"
+        f" latency p99: {NOT_JUDGED['latency_p99_s']}",
         "model assumptions: " + "; ".join(filled.assumptions),
     ]
     causes = [

@@ -14,14 +14,20 @@ from rich.table import Table
 from checkoutsim.capacity.cost import dollars
 from checkoutsim.results.metrics import CONTRACT, INVARIANTS, verdict_text
 
+#: The stock a wild inventory strategy left (``policy.inventory.WILD_STRATEGIES``):
+#: what its false sold-outs and its stock driven below zero are read from. Only
+#: those strategies report them, and there a zero is a finding, so their rows are
+#: shown whenever some variant reports them (:func:`shows_row`).
+STOCK_FIGURES = ("stock_at_end", "stock_min", "false_sold_outs")
 #: Metrics shown in the terminal table, in order; the JSON has them all.
 #: What the failures cost (results.money) closes the table.
 TABLE_METRICS = (
     *(
-        key
+        figure
         for key in CONTRACT
         if key
         not in ("stock", "latency_p95_s", "oversell_rate", "duplicate_charge_rate", "success_rate")
+        for figure in ((key, *STOCK_FIGURES) if key == "units_sold" else (key,))
     ),
     "lost_orders",
     "lost_revenue_usd",
@@ -45,6 +51,20 @@ ALWAYS_SHOWN = frozenset(
 )
 #: Rows whose non-zero values are invariant violations (highlighted).
 VIOLATIONS = frozenset(INVARIANTS)
+
+
+def shows_row(key: str, values: Sequence[Any]) -> bool:
+    """Whether a table has a row for ``key``, given every variant's value.
+
+    A row that is zero, missing or NaN for every variant says nothing in this
+    scenario and is left out, except the rows always shown and the stock figures,
+    which are shown as soon as one variant reports them (zero included).
+    """
+    if key in ALWAYS_SHOWN:
+        return True
+    if key in STOCK_FIGURES:
+        return any(value is not None for value in values)
+    return any(value and value == value for value in values)
 
 
 def metric_kind(name: str) -> str:
@@ -154,8 +174,8 @@ def metrics_table(
     table.add_row("verdict", *verdicts, end_section=True)
     for key in TABLE_METRICS:
         values = [metrics.get(key) for _, metrics, _ in variants]
-        if key not in ALWAYS_SHOWN and all(not value for value in values):
-            continue  # an all-zero row says nothing in this scenario
+        if not shows_row(key, values):
+            continue
         cells = []
         for (_, _, ci95), value, reason, cell in zip(
             variants, values, reasons, format_row(values, key), strict=True

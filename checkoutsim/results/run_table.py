@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from rich.console import RenderableType
 from rich.text import Text
 
-from checkoutsim.results.formatting import ALWAYS_SHOWN, TABLE_METRICS
+from checkoutsim.results.formatting import TABLE_METRICS, shows_row
 from checkoutsim.results.layout import fit_tables, wrap_phrases
 from checkoutsim.results.verdicts import (
     Judged,
@@ -25,11 +25,6 @@ from checkoutsim.results.verdicts import (
 )
 
 
-def _empty(value: object) -> bool:
-    """Zero, missing or NaN: nothing to show in this scenario."""
-    return not value or value != value
-
-
 def table_rows(items: Sequence[Judged]) -> tuple[list[tuple[str, list]], int]:
     """The verdict fields, then every other table metric some variant has; and the index
     of the last verdict row (a rule is drawn under it)."""
@@ -39,9 +34,8 @@ def table_rows(items: Sequence[Judged]) -> tuple[list[tuple[str, list]], int]:
     for key in TABLE_METRICS:
         if key in shown:
             continue
-        values = [item.metrics.get(key) for item in items]
-        if key not in ALWAYS_SHOWN and all(_empty(value) for value in values):
-            continue  # an all-zero row says nothing in this scenario
+        if not shows_row(key, [item.metrics.get(key) for item in items]):
+            continue  # e.g. an all-zero row says nothing in this scenario
         rows.append((key, [metric_cell(item, key) for item in items]))
     return rows, len(fields) - 1
 

@@ -191,36 +191,38 @@ def _group(prefix: str, chosen: Sequence[Judged], everyone: Sequence[Judged]) ->
     return named if len(named) <= LONGEST_PHRASE else f"{prefix}{len(chosen)} of {len(everyone)}"
 
 
-def _best(items: Sequence[Judged], key: str, higher: bool, shown: Any, what: str) -> str | None:
-    """``most served: a 100% (b next, 59.5%)``: the best variant on one figure, and the next."""
+def _best(items: Sequence[Judged], key: str, higher: bool, shown: Any, what: str) -> list[str]:
+    """``most served: a 100% (b next, 59.5%)``: the best variant on one figure, and the next.
+
+    Every form names the runner-up: where the names are too long for one phrase,
+    several tied variants are counted, and failing that the runner-up gets a
+    phrase of its own (``next lowest p99: b 597 ms``), so that each fits a line.
+    """
     valued = [
         (value, item) for item in items if (value := _finite(item.metrics.get(key))) is not None
     ]
     if len(valued) < 2:
-        return None
+        return []
     values = sorted({value for value, _ in valued}, reverse=higher)
     if len(values) == 1:
-        return f"{what}: all {shown(values[0])}"
+        return [f"{what}: all {shown(values[0])}"]
     best = [item for value, item in valued if value == values[0]]
     runner = [item for value, item in valued if value == values[1]]
     # Best and runner-up printed precisely enough to differ from each other.
-    phrase = (
-        f"{what}: {_names(best)} {shown(values[0], values[1])}"
-        f" ({_names(runner)} next, {shown(values[1], values[0])})"
-    )
-    if len(phrase) <= LONGEST_PHRASE:
-        return phrase
+    top, next_value = shown(values[0], values[1]), shown(values[1], values[0])
     # Too many tied to name on one line: count them instead.
     first = _names(best) if len(best) == 1 else f"{len(best)} variants"
     second = _names(runner) if len(runner) == 1 else f"{len(runner)} variants"
-    counted = (
-        f"{what}: {first} {shown(values[0], values[1])}"
-        f" ({second} next, {shown(values[1], values[0])})"
-    )
-    if len(counted) <= LONGEST_PHRASE:
-        return counted
-    # Two long names: the runner-up's figure alone, which is what the phrase weighs.
-    return f"{what}: {first} {shown(values[0], values[1])} (next: {shown(values[1], values[0])})"
+    for leader, follower in ((_names(best), _names(runner)), (first, second)):
+        phrase = f"{what}: {leader} {top} ({follower} next, {next_value})"
+        if len(phrase) <= LONGEST_PHRASE:
+            return [phrase]
+    # Two long names: the runner-up in a phrase of its own.
+    apart = [f"{what}: {first} {top}", f"next {what}: {second} {next_value}"]
+    if all(len(phrase) <= LONGEST_PHRASE for phrase in apart):
+        return apart
+    # Names too long for a line even alone: the runner-up's figure, which the phrase weighs.
+    return [f"{what}: {first} {top} (next: {next_value})"]
 
 
 def what_it_shows(items: Sequence[Judged]) -> list[str]:
@@ -260,21 +262,21 @@ def what_it_shows(items: Sequence[Judged]) -> list[str]:
             both = [item for item in met if item in safe]
             phrases.append(_group("safe and met: ", both, judged) if both else "safe and met: none")
     ranked = [
-        _best(judged, "served_rate", True, percent, "most served"),
-        _best(judged, "latency_p99_s", False, seconds, "lowest p99"),
+        *_best(judged, "served_rate", True, percent, "most served"),
+        *_best(judged, "latency_p99_s", False, seconds, "lowest p99"),
     ]
     if any(had_fault_window(item.metrics) for item in judged):
-        ranked.append(_best(judged, "recovery_s", False, seconds, "fastest recovery"))
+        ranked.extend(_best(judged, "recovery_s", False, seconds, "fastest recovery"))
         # What the fault cost each design (results.money), when it cost anything.
         if any(_finite(item.metrics.get("lost_revenue_usd")) for item in judged):
-            ranked.append(_best(judged, "lost_revenue_usd", False, _dollars, "least revenue lost"))
+            ranked.extend(_best(judged, "lost_revenue_usd", False, _dollars, "least revenue lost"))
     if any("cache_hit_rate" in item.metrics for item in judged):
         # A stock cache's gain and its cost at sell-out (``results.cache_metrics``).
-        ranked.append(_best(judged, "cache_hit_rate", True, percent, "most cache hits"))
-        ranked.append(
+        ranked.extend(_best(judged, "cache_hit_rate", True, percent, "most cache hits"))
+        ranked.extend(
             _best(judged, "failed_after_in_stock", False, _count, "fewest failed after in stock")
         )
-    return phrases + [phrase for phrase in ranked if phrase]
+    return phrases + ranked
 
 
 def _count(value: float, _other: float | None = None) -> str:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from checkoutsim.capacity.plan import CapacityPlan
 from checkoutsim.experiments.runner import RunResult
-from checkoutsim.results.formatting import ALWAYS_SHOWN, TABLE_METRICS, VIOLATIONS, format_row
+from checkoutsim.results.formatting import TABLE_METRICS, VIOLATIONS, format_row, shows_row
 from checkoutsim.results.metrics import verdict_text
 from checkoutsim.walkthroughs.values import Computed
 
@@ -51,8 +51,8 @@ def run_table_data(result: RunResult) -> TableData:
                if verdict_text(variant.metrics) != "safe"}  # fmt: skip
     for key in TABLE_METRICS:
         values = [variant.metrics.get(key) for variant in result.variants]
-        if key not in ALWAYS_SHOWN and all(not value for value in values):
-            continue  # an all-zero row says nothing in this scenario
+        if not shows_row(key, values):
+            continue  # e.g. an all-zero row says nothing in this scenario
         if key in VIOLATIONS:
             flagged |= {(len(rows), index + 1) for index, value in enumerate(values) if value}
         rows.append((key, *format_row(values, key)))
