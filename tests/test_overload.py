@@ -197,6 +197,8 @@ def test_only_strategies_with_a_read_to_write_window_have_a_race_rule() -> None:
     for strategy in ("naive", "check_then_decrement", "lock_ttl"):
         assert has_race_window(strategy)
     assert has_race_window("mutex", processes=2) and not has_race_window("mutex")
+    # A CHECK constraint turns the window into errors, never into oversold units.
+    assert not has_race_window("check_then_decrement", check_constraint=True)
     for strategy in ("atomic", "decrement_then_check", "queue_per_sku", "select_for_update",
                      "stock_buckets", "optimistic", "fenced"):  # fmt: skip
         assert not has_race_window(strategy)

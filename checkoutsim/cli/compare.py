@@ -171,7 +171,7 @@ def _compare_once(
                 inventory.costs.check_gap_s,
                 settings.real.time_scale,
             )
-            if has_race_window(inventory.strategy, inventory.processes)
+            if has_race_window(inventory.strategy, inventory.processes, inventory.check_constraint)
             else None
         )
         if grid:
@@ -225,6 +225,9 @@ def _compare_grid(
                     "withheld": row["withheld"],
                     "invariants_withheld": row["invariants_withheld"],
                     "race_rule": row["race_rule"],
+                    # The service's timers' median lateness (wall seconds), the
+                    # race rule's measure, for every point: withheld or not.
+                    "timers_p50_s": ((row["health"] or {}).get("step_overrun") or {}).get("p50_s"),
                     "evidence": row["evidence"],
                     # The model's run on the real body's own streams, beside the
                     # real run: the single-run comparison the spread replaces.

@@ -171,8 +171,15 @@ RACE_FLOOR_S = 0.001
 RACE_STRATEGIES = ("naive", "check_then_decrement", "lock_ttl")
 
 
-def has_race_window(strategy: str, processes: int = 1) -> bool:
-    """Whether a strategy's invariants depend on its read-to-write window."""
+def has_race_window(strategy: str, processes: int = 1, check_constraint: bool = False) -> bool:
+    """Whether a strategy's invariants depend on its read-to-write window.
+
+    check_then_decrement under a CHECK constraint does not: the store refuses
+    a write past zero, so a wider window turns into errors (a rate, judged
+    with the host's lateness allowed for), never into oversold units.
+    """
+    if strategy == "check_then_decrement" and check_constraint:
+        return False
     return strategy in RACE_STRATEGIES or (strategy == "mutex" and processes > 1)
 
 
