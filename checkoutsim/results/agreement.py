@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from checkoutsim.results.metrics import CONTRACT, DIAGNOSTICS, INVARIANTS
+from checkoutsim.results.stats import poisson_two_sided
 
 #: The largest ratio between two invariant rates (or two latencies) still called agreement.
 FACTOR = 2.0
@@ -367,30 +368,6 @@ def judge_invariant_spread(
     return Judgement(
         name, "invariant", mean_value, real_value, True, f"{text}; {share}", True, within
     )
-
-
-def poisson_two_sided(count: float, mean: float) -> float:
-    """Two-sided tail probability of ``count`` for a Poisson count of mean ``mean``.
-
-    Twice the smaller tail (``P(X <= k)``, ``P(X >= k)``), at most 1. A zero
-    mean gives 1 for a zero count and 0 otherwise. Counts are rounded (a rate's
-    count is a whole number of units).
-    """
-    k = max(0, round(count))
-    if mean <= 0:
-        return 1.0 if k == 0 else 0.0
-    below = _poisson_cdf(k, mean)
-    above = 1.0 - _poisson_cdf(k - 1, mean) if k > 0 else 1.0
-    return min(1.0, 2 * min(below, above))
-
-
-def _poisson_cdf(k: int, mean: float) -> float:
-    """``P(X <= k)`` for a Poisson count of mean ``mean``, summed in log space."""
-    if k < 0:
-        return 0.0
-    log_mean = math.log(mean)
-    total = sum(math.exp(i * log_mean - mean - math.lgamma(i + 1)) for i in range(k + 1))
-    return min(1.0, total)
 
 
 def _tidy_mean(name: str, model_runs: list[dict[str, Any]]) -> float:
