@@ -156,11 +156,11 @@ def summary(health: dict[str, Any]) -> str:
 #: design, set how many checks were in flight (see ``race_withheld_reason``).
 RACE_SHARE = 0.5
 #: Timers' median lateness at or below this never withholds a verdict, whatever the
-#: window: an idle host's own. Measured on the idle host, the serving process's
-#: timers were 0.4 to 0.6 ms late at p50 (the grid's runs at load average below
-#: 1), against 3.5 ms with ten busy processes beside it; half of a 0.5 ms window
-#: (0.25 ms) would withhold every idle run there. 1 ms sits above the idle
-#: figures and well below the busy one.
+#: window: a quiet host's own. Over the 200 real runs of ``compare flash-sale-wild
+#: --grid 20`` (docs/real.md, load average falling from 5.5 and 3.8 to below 1)
+#: the serving process's timers were 0.30 to 0.71 ms late at p50, against 3.5 ms
+#: with ten busy processes beside it; half of a 0.5 ms window (0.25 ms) would
+#: withhold every such run. 1 ms sits above the quiet figures, below the busy one.
 RACE_FLOOR_S = 0.001
 #: Strategies whose oversell grows with the time from a check's answer to its
 #: write: a read-then-write with nothing in the store re-checking it (naive,
