@@ -54,10 +54,12 @@ def test_the_tally_counts_agreement_signs_and_the_worst_point() -> None:
     assert distance(rows[1]["evidence"]) == pytest.approx(math.log(3.0))
 
 
-def spread_line(sim: float, real: float, agree: bool, sign: bool) -> dict[str, object]:
+def spread_line(
+    sim: float, real: float, agree: bool, sign: bool, within: bool | None = None
+) -> dict[str, object]:
     """An invariant line judged against the model's spread (``sim`` its mean)."""
     return {"metric": "oversold_units", "kind": "invariant", "sim": sim, "real": real,
-            "agree": agree, "sign_agree": sign}  # fmt: skip
+            "agree": agree, "sign_agree": sign, "within_factor": within}  # fmt: skip
 
 
 def test_the_tally_takes_the_spreads_signs_and_lists_unjudged_points_with_reasons() -> None:
@@ -77,7 +79,9 @@ def test_the_tally_takes_the_spreads_signs_and_lists_unjudged_points_with_reason
     assert tally["points"] == 3
     counts = (tally["invariants_agree"], tally["zero_agree"], tally["zero_agree_one_run"])
     assert counts == (2, 3, 1)
-    assert tally["withheld_points"] == [{"point": 3, "reason": "host too slow"}]
+    assert tally["withheld_points"] == [
+        {"point": 3, "reason": "host too slow", "invariants_only": False}
+    ]
     assert tally["worst"]["point"] == 1
     assert distance(rows[0]["evidence"]) == 0.0
 
@@ -104,3 +108,32 @@ def test_the_grid_table_fits_80_columns_without_cutting(monkeypatch: pytest.Monk
     assert all(len(line) <= 80 for line in text.splitlines())
     assert "…" not in text
     assert "check_then_decrement_checked" in text and "point 3 unjudged" in text
+
+
+def test_within_2x_is_counted_apart_from_noise_and_spread() -> None:
+    rows = [
+        # Within 2x; by count noise only (x3); both zero (no 2x to judge).
+        {"point": 0, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "evidence": [spread_line(10, 12, True, True, True)]},
+        {"point": 1, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "evidence": [spread_line(1, 3, True, True, False)]},
+        {"point": 2, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "evidence": [spread_line(0, 0, True, True)]},
+    ]  # fmt: skip
+    (tally,) = summarise_grid(rows)
+    assert tally["invariants_agree"] == 3
+    assert (tally["within_2x"], tally["both_non_zero"]) == (1, 2)
+
+
+def test_a_race_too_fast_for_the_host_withholds_the_invariants_only() -> None:
+    rows = [
+        {"point": 0, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "invariants_withheld": "host too slow for the race",
+         "evidence": [spread_line(0, 40, None, False)]},  # type: ignore[arg-type]
+        {"point": 1, "overrides": [], "name": "x", "agree": True, "withheld": None,
+         "evidence": [spread_line(0, 0, True, True)]},
+    ]  # fmt: skip
+    (tally,) = summarise_grid(rows)
+    assert (tally["points"], tally["agree"], tally["invariant_points"]) == (2, 2, 1)
+    assert (tally["zero_agree"], tally["invariants_withheld"], tally["withheld"]) == (1, 1, 0)
+    assert tally["withheld_points"][0]["invariants_only"] is True

@@ -38,7 +38,7 @@ from checkoutsim.cli.load_options import (
 from checkoutsim.cli.real_output import real_json, render_grid
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.experiments.grid import MAX_POINTS, MODEL_RUNS, grid_points, summarise_grid
-from checkoutsim.real.overload import race_window_s
+from checkoutsim.real.overload import has_race_window, race_window_s
 from checkoutsim.results.agreement import RULES, SPREAD_RULE
 from checkoutsim.scenario import files as scenarios
 
@@ -146,8 +146,9 @@ def _compare_once(
     (every metric judged) and the scenario as the model ran it.
 
     A run whose host was too slow for the race window (a check's answer to its
-    write) gives no verdict. ``grid``: the invariants are judged against the
-    spread of the model's ``replications`` runs (``compare --grid``).
+    write) gives no verdict on the invariants of a strategy that has one.
+    ``grid``: the invariants are judged against the spread of the model's
+    ``replications`` runs (``compare --grid``).
     """
     from checkoutsim.experiments.runner import run_scenario
     from checkoutsim.load.options import run_settings
@@ -163,10 +164,15 @@ def _compare_once(
     for sim_variant, run, variant in zip(sim.variants, runs, stretched.variants, strict=True):
         settings = variant.settings
         # Every compare: a host too slow for the race's window gives no verdict.
-        window = race_window_s(
-            settings.real.store_round_trip_s,
-            settings.inventory.costs.check_gap_s,
-            settings.real.time_scale,
+        inventory = settings.inventory
+        window = (
+            race_window_s(
+                settings.real.store_round_trip_s,
+                inventory.costs.check_gap_s,
+                settings.real.time_scale,
+            )
+            if has_race_window(inventory.strategy, inventory.processes, inventory.check_constraint)
+            else None
         )
         if grid:
             row = compare_row(
@@ -217,6 +223,11 @@ def _compare_grid(
                     "agree": row["agree"],
                     "disagree": row["disagree"],
                     "withheld": row["withheld"],
+                    "invariants_withheld": row["invariants_withheld"],
+                    "race_rule": row["race_rule"],
+                    # The service's timers' median lateness (wall seconds), the
+                    # race rule's measure, for every point: withheld or not.
+                    "timers_p50_s": ((row["health"] or {}).get("step_overrun") or {}).get("p50_s"),
                     "evidence": row["evidence"],
                     # The model's run on the real body's own streams, beside the
                     # real run: the single-run comparison the spread replaces.

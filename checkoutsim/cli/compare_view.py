@@ -16,7 +16,12 @@ from rich.table import Table
 from rich.text import Text
 
 from checkoutsim.cli.app import out
-from checkoutsim.real.overload import race_withheld_reason, summary, withheld_reason
+from checkoutsim.real.overload import (
+    race_rule_status,
+    race_withheld_reason,
+    summary,
+    withheld_reason,
+)
 from checkoutsim.results.agreement import (
     RULES,
     disagreements,
@@ -44,33 +49,49 @@ def compare_row(
     """One variant of ``compare --json``: both metric sets and every metric judged.
 
     With ``model_runs`` (several seeded model runs, the first on the real body's
-    streams) the invariants are judged against their spread (``judge_with_spread``);
-    with ``race_window_s`` a run whose host was too slow for that window gives
-    no verdict (``race_withheld_reason``).
+    streams) the invariants are judged against their spread (``judge_with_spread``).
+    ``race_window_s`` is given for a strategy with a read-to-write window
+    (``has_race_window``): a run whose host was too slow for it gives no
+    verdict on the invariants (``race_withheld_reason``, in ``invariants_withheld``);
+    its rates and latencies are still judged (latency allows for the host's
+    lateness). An overloaded run (``withheld``) gives no verdict at all.
     """
     agree: bool | None
-    lateness = host_lateness(load.get("health"))
+    health = load.get("health")
+    lateness = host_lateness(health)
     if model_runs:
         agree, lines = judge_with_spread(model_runs, real, time_scale, lateness)
     else:
         agree, lines = judge(sim, real, time_scale, lateness)
     evidence = [line.as_json() for line in lines]
-    withheld = withheld_reason(load.get("health"))
+    withheld = withheld_reason(health)
+    race = None
     if withheld is None and race_window_s is not None:
-        withheld = race_withheld_reason(load.get("health"), race_window_s)
+        race = race_withheld_reason(health, race_window_s)
+    disagree = [line.metric for line in disagreements(lines)]
     if withheld is not None:
         # An overloaded host's figures say nothing about the design: no
         # agreement and no disagreement.
         agree = None
         evidence = [{**line, "agree": None} for line in evidence]
+        disagree = []
+    elif race is not None:
+        # Only the race's counts are the host's; the rest still speaks.
+        evidence = [
+            {**line, "agree": None} if line["kind"] == "invariant" else line for line in evidence
+        ]
+        agree = all(line["agree"] is not False for line in evidence)
+        disagree = [line["metric"] for line in evidence if line["agree"] is False]
     return {
         "name": name,
         "sim": sim,
         "real": real,
         "agree": agree,
-        "disagree": [] if withheld else [line.metric for line in disagreements(lines)],
+        "disagree": disagree,
         "withheld": withheld,
-        "health": load.get("health"),
+        "invariants_withheld": race,
+        "race_rule": race_rule_status(health, race_window_s),
+        "health": health,
         "evidence": evidence,
     }
 
@@ -116,6 +137,15 @@ def render_compare(
             _print_phrases(console, f"{row['name']}: host:", summary(row["health"]))
         if row.get("withheld"):
             _print_phrases(console, f"{row['name']}: no verdict:", row["withheld"], "yellow")
+        if row.get("invariants_withheld"):
+            _print_phrases(
+                console,
+                f"{row['name']}: no verdict on the invariants:",
+                row["invariants_withheld"],
+                "yellow",
+            )
+        if row.get("race_rule"):
+            _print_phrases(console, f"{row['name']}:", row["race_rule"], "yellow")
 
 
 def _print_phrases(console: Console, prefix: str, text: str, style: str = "") -> None:

@@ -246,9 +246,12 @@ def render_health(runs: list[VariantRun]) -> None:
 def render_grid(scenario: str, count: int, summary: list[dict[str, Any]]) -> None:
     """``compare --grid``: per variant, how many points agree, and the worst one.
 
-    Columns: every judged metric agreeing; every invariant agreeing (against
-    the model's spread); zero versus non-zero against that spread, and between
-    the model's first run and the real run alone; points given no verdict.
+    Columns: every judged metric agreeing (of the points with a verdict); every
+    invariant agreeing against the model's spread (of the points whose
+    invariants were judged); zero versus non-zero by that spread; within 2x of
+    the model's mean alone (of the points where both sides broke an
+    invariant); zero versus non-zero between the model's first run and the real
+    run alone; points with no verdict, whole or on the invariants.
     """
     # No vertical rules and two-line headers: the longest variant name and six
     # counts fit 80 columns whole.
@@ -261,38 +264,41 @@ def render_grid(scenario: str, count: int, summary: list[dict[str, Any]]) -> Non
         collapse_padding=True,
     )
     table.add_column("variant", no_wrap=True)
-    # Judged points = the grid's points less those without a verdict.
     headers = (
-        "judged",
         "all\nagree",
         "invar-\niants",
         "zero vs\nnon-zero",
+        "within\n2x",
         "one\nrun",
         "no\nverdict",
     )
     for column in headers:
         table.add_column(column, justify="right", no_wrap=True)
     for item in summary:
+        judged = item.get("invariant_points", item["points"])
         table.add_row(
             item["name"],
-            str(item["points"]),
-            str(item["agree"]),
-            str(item["invariants_agree"]),
-            str(item["zero_agree"]),
+            f"{item['agree']}/{item['points']}",
+            f"{item['invariants_agree']}/{judged}",
+            f"{item['zero_agree']}/{judged}",
+            f"{item.get('within_2x', 0)}/{item.get('both_non_zero', 0)}",
             str(item["zero_agree_one_run"]),
-            str(item["withheld"]),
+            str(item["withheld"] + item.get("invariants_withheld", 0)),
         )
     out.print(table)
     out.print(
         "invariants: against the spread of the model's runs at each point; zero vs"
-        " non-zero: by that spread; one run: the model's first run (the real body's"
-        " streams) against the real run alone; no verdict: the host was too slow",
+        " non-zero: by that spread; within 2x: the real count within 2x of the model's"
+        " mean, of the points where both broke an invariant (the 2x test alone); one"
+        " run: the model's first run (the real body's streams) against the real run"
+        " alone; no verdict: the host was too slow (for the run, or for the race)",
         highlight=False,
     )
     for item in summary:
         for withheld in item.get("withheld_points", []):
+            what = "invariants unjudged" if withheld.get("invariants_only") else "unjudged"
             out.print(
-                f"{item['name']}: point {withheld['point'] + 1} unjudged: {withheld['reason']}",
+                f"{item['name']}: point {withheld['point'] + 1} {what}: {withheld['reason']}",
                 highlight=False,
             )
     for item in summary:

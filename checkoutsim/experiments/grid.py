@@ -119,27 +119,45 @@ def _one_run_signs_agree(row: dict[str, Any]) -> bool:
     return all(((model or 0) > 0) == ((real or 0) > 0) for model, real in pairs)
 
 
+def _within_factor(row: dict[str, Any]) -> bool | None:
+    """Whether every invariant of a row that both sides broke is within 2x of the
+    model's mean (``within_factor``); None where no invariant has both sides non-zero."""
+    flags = [
+        line.get("within_factor")
+        for line in invariant_lines(row["evidence"])
+        if line.get("within_factor") is not None
+    ]
+    return all(flags) if flags else None
+
+
 def summarise_grid(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per variant: points agreeing, on the invariants, on zero versus non-zero; the worst.
 
     ``rows`` are ``{"point", "overrides", "name", "agree", "withheld", "evidence"}``
-    (and ``first_run``: per invariant, the model's first run and the real run);
-    a point whose real run withheld its verdict (host overloaded, or too slow for
-    the point's race) counts for neither, and is listed with its reason.
+    (and ``first_run``: per invariant, the model's first run and the real run;
+    ``invariants_withheld``: why the invariants alone were not judged). A point
+    whose real run withheld its verdict (host overloaded) counts for nothing; one
+    whose host was too slow for the race counts for "all judged" (its rates and
+    latencies) and not for the invariant columns; both are listed with the reason.
+    ``within_2x`` counts the points where every invariant both sides broke is
+    within 2x of the model's mean, of ``both_non_zero`` such points: that test
+    alone, apart from count noise and the spread.
     """
     names = list(dict.fromkeys(row["name"] for row in rows))
     summary = []
     for name in names:
         everything = [row for row in rows if row["name"] == name]
         mine = [row for row in everything if not row["withheld"]]
+        judged = [row for row in mine if not row.get("invariants_withheld")]
         signs = [
             row
-            for row in mine
+            for row in judged
             if all(_sign_agrees(line) for line in invariant_lines(row["evidence"]))
         ]
+        factors = [flag for flag in map(_within_factor, judged) if flag is not None]
         # Disagreeing points first, then by how far apart.
         worst = max(
-            mine,
+            judged,
             key=lambda row: (not _invariants_agree(row), distance(row["evidence"])),
             default=None,
         )
@@ -147,18 +165,26 @@ def summarise_grid(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             {
                 "name": name,
                 "points": len(mine),
+                "invariant_points": len(judged),
                 "withheld": len(everything) - len(mine),
+                "invariants_withheld": len(mine) - len(judged),
                 "withheld_points": [
-                    {"point": row["point"], "reason": row["withheld"]}
+                    {
+                        "point": row["point"],
+                        "reason": row["withheld"] or row.get("invariants_withheld"),
+                        "invariants_only": not row["withheld"],
+                    }
                     for row in everything
-                    if row["withheld"]
+                    if row["withheld"] or row.get("invariants_withheld")
                 ],
                 "agree": sum(1 for row in mine if row["agree"]),
-                "invariants_agree": sum(1 for row in mine if _invariants_agree(row)),
+                "invariants_agree": sum(1 for row in judged if _invariants_agree(row)),
                 "zero_agree": len(signs),
                 "zero_agree_one_run": sum(
-                    1 for row in mine if "first_run" in row and _one_run_signs_agree(row)
+                    1 for row in judged if "first_run" in row and _one_run_signs_agree(row)
                 ),
+                "within_2x": sum(factors),
+                "both_non_zero": len(factors),
                 "worst": None
                 if worst is None
                 else {

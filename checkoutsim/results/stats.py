@@ -1,4 +1,4 @@
-"""Small statistics helpers: means and 95% confidence intervals over replications."""
+"""Small statistics helpers: means and 95% confidence intervals over replications, Poisson tails."""
 
 from __future__ import annotations
 
@@ -37,3 +37,27 @@ def mean_ci95(values: Sequence[float]) -> tuple[float, float, float]:
     variance = sum((v - mean) ** 2 for v in finite) / (len(finite) - 1)
     half = t_quantile_975(len(finite) - 1) * math.sqrt(variance / len(finite))
     return mean, mean - half, mean + half
+
+
+def poisson_two_sided(count: float, mean: float) -> float:
+    """Two-sided tail probability of ``count`` for a Poisson count of mean ``mean``.
+
+    Twice the smaller tail (``P(X <= k)``, ``P(X >= k)``), at most 1. A zero
+    mean gives 1 for a zero count and 0 otherwise. Counts are rounded (a rate's
+    count is a whole number of units).
+    """
+    k = max(0, round(count))
+    if mean <= 0:
+        return 1.0 if k == 0 else 0.0
+    below = _poisson_cdf(k, mean)
+    above = 1.0 - _poisson_cdf(k - 1, mean) if k > 0 else 1.0
+    return min(1.0, 2 * min(below, above))
+
+
+def _poisson_cdf(k: int, mean: float) -> float:
+    """``P(X <= k)`` for a Poisson count of mean ``mean``, summed in log space."""
+    if k < 0:
+        return 0.0
+    log_mean = math.log(mean)
+    total = sum(math.exp(i * log_mean - mean - math.lgamma(i + 1)) for i in range(k + 1))
+    return min(1.0, total)
