@@ -48,6 +48,7 @@ from checkoutsim.policy.ops import (
     ReadStock,
     ReleaseLock,
     ReleaseMutex,
+    ReleaseReservation,
     ReservationRequest,
     ReserveForUpdate,
     ReserveThroughQueue,
@@ -210,6 +211,31 @@ def _wild(
         raise
     yield ReleaseMutex(name, request.intent_id)
     return result
+
+
+def give_back(
+    policy: InventoryPolicy | None, reservation_id: int, sku: int, holder: int
+) -> Step[bool]:
+    """Return a reservation's units to stock (a compensation), as the strategy must.
+
+    Under ``mutex`` the give-back is one more writer of the row the lock
+    guards: a relative ``available + q`` landing between a lock holder's read
+    and its absolute write-back is overwritten, and the units vanish (neither
+    sold nor in stock). So it takes the same in-process lock. With several
+    serving processes each has its own lock, and give-backs are lost there as
+    reservations are. ``None``: a caller that does not know the strategy.
+    """
+    if policy is None or policy.strategy != "mutex":
+        return (yield ReleaseReservation(reservation_id))
+    name = mutex_name(sku)
+    yield AcquireMutex(name, holder)
+    try:
+        released = yield ReleaseReservation(reservation_id)
+    except Exception:
+        yield ReleaseMutex(name, holder)
+        raise
+    yield ReleaseMutex(name, holder)
+    return released
 
 
 def _read_check_write(
