@@ -14,16 +14,25 @@ constraint: its oversell is the negative stock, so the identity still holds.
 ``naive``, and ``mutex`` over two serving processes, lose updates by design;
 ``lock_ttl`` loses them once a lease lapses. Those runs are left out (a lost
 write can add or remove units), and a run with lapsed leases is checked only
-for ``fenced``, whose store refuses the stale write.
+for ``fenced``, whose store refuses the stale write. The real body runs the
+same give-back; its test checks the units come back and the lock is let go.
 """
 
 from __future__ import annotations
 
+import random
+from pathlib import Path
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from checkoutsim.policy.inventory import InventoryPolicy, ReserveStatus, give_back, reserve
+from checkoutsim.policy.ops import ReservationRequest
+from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim.model import simulate
+from tests import real_support
 
 #: Every strategy the identity must hold for (``_checked``: with the CHECK constraint).
 CONSERVING = (
@@ -163,3 +172,26 @@ def test_two_serving_processes_break_the_identity() -> None:
         )
         broken += accounted != initial
     assert broken == 3
+
+
+@pytest.mark.parametrize("strategy", ["mutex", "lock_ttl", "fenced", "atomic"])
+def test_real_give_back_returns_the_units_and_frees_the_lock(tmp_path: Path, strategy: str) -> None:
+    """In the real body the give-back takes the strategy's lock and lets it go:
+    the units are back, and the next shopper reserves at once."""
+    configured = real_support.settings(
+        inventory={"strategy": strategy, "lock_wait_s": 0.0}, catalog={"stock_per_sku": 1}
+    )
+    service = real_support.service(tmp_path, configured)[0]
+    policy = InventoryPolicy(strategy=strategy, lock_wait_s=0.0)
+    executor = service.executor
+    first = executor.drive(
+        reserve(policy, ReservationRequest(1, 0, 1, 600.0), random.Random(1)), SagaContext(1, "a")
+    )
+    assert first.status is ReserveStatus.RESERVED
+    assert service.store.read_stock(0).available == 0
+    assert executor.drive(give_back(policy, first.reservation_id, 0, 1), SagaContext(1, "a"))
+    assert service.store.read_stock(0).available == 1
+    second = executor.drive(
+        reserve(policy, ReservationRequest(2, 0, 1, 600.0), random.Random(2)), SagaContext(2, "b")
+    )
+    assert second.status is ReserveStatus.RESERVED
