@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 from checkoutsim.policy.inventory import InventoryPolicy, ReserveStatus, give_back, reserve
 from checkoutsim.policy.ops import ReservationRequest
 from checkoutsim.real.saga_context import SagaContext
+from checkoutsim.results.metrics import summarise
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim.model import simulate
 from tests import real_support
@@ -63,6 +64,10 @@ def ledger(strategy: str, seed: int, **knobs: float) -> tuple[int, int, int]:
             },
             "catalog": {"stock_per_sku": stock, "skus": int(knobs["skus"])},
             "gateway": {"decline_rate": knobs["decline"]},
+            "shopper": {
+                "double_click_probability": knobs.get("double_click", 0.0),
+                "double_click_gap_s": 0.002,
+            },
             "inventory": {
                 "strategy": strategy.removesuffix("_checked"),
                 "check_constraint": strategy.endswith("_checked"),
@@ -97,6 +102,7 @@ def ledger(strategy: str, seed: int, **knobs: float) -> tuple[int, int, int]:
     decline=st.floats(min_value=0.0, max_value=0.5),
     buckets=st.integers(min_value=1, max_value=8),
     lock_wait_s=st.floats(min_value=0.0, max_value=3.0),
+    double_click=st.sampled_from([0.0, 0.5]),
     seed=st.integers(min_value=0, max_value=2**32),
 )
 def test_every_unit_is_sold_in_stock_held_or_owed(
@@ -110,6 +116,7 @@ def test_every_unit_is_sold_in_stock_held_or_owed(
     decline: float,
     buckets: int,
     lock_wait_s: float,
+    double_click: float,
     seed: int,
 ) -> None:
     initial, accounted, lapsed = ledger(
@@ -124,6 +131,7 @@ def test_every_unit_is_sold_in_stock_held_or_owed(
         decline=decline,
         buckets=buckets,
         lock_wait_s=lock_wait_s,
+        double_click=double_click,
     )
     if strategy == "lock_ttl" and lapsed:
         return  # a lapsed lease lets two holders write: lost updates by design
@@ -150,6 +158,27 @@ def test_the_mutex_loses_no_give_back_in_flash_sale_wild_shape() -> None:
             lock_wait_s=2.0,
         )
         assert accounted == initial, seed
+
+
+def test_a_double_click_does_not_break_the_mutex() -> None:
+    """A double click's two requests share the intent, so they share the mutex's
+    holder: releasing must free the granted request, not the waiting one, which
+    left the lock held for good (2 of 40 units sold, the rest never offered)."""
+    for seed in range(3):
+        configured = Settings.model_validate(
+            {
+                "load": {"rate_per_s": 200.0, "duration_s": 1.5, "drain_s": 10.0},
+                "catalog": {"stock_per_sku": 40},
+                "gateway": {"decline_rate": 0.3},
+                "shopper": {"double_click_probability": 0.5, "double_click_gap_s": 0.002},
+                "inventory": {"strategy": "mutex", "costs": {"check_gap_s": 0.005}},
+            }
+        )
+        history = simulate(configured, seed)
+        metrics = summarise(history, 1.5)
+        assert history.counters["units_held_at_end"] == 0, seed
+        assert metrics["timed_out"] == 0, seed
+        assert metrics["units_sold"] > 20, seed
 
 
 def test_two_serving_processes_break_the_identity() -> None:
