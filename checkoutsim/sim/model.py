@@ -45,7 +45,9 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     chosen = policies(settings)
     cache = CacheModel(engine, settings) if settings.cache.page_view else None
     consumers = (
-        RetryConsumers(engine, settings, chosen.saga, rngs) if settings.queue.enabled else None
+        RetryConsumers(engine, settings, chosen.saga, rngs, chosen.inventory)
+        if settings.queue.enabled
+        else None
     )
     shoppers = Shoppers(engine, settings, chosen, rngs)
     samples: list[tuple[float, ...]] = []
