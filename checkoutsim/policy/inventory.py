@@ -48,6 +48,7 @@ from checkoutsim.policy.ops import (
     ReadStock,
     ReleaseLock,
     ReleaseMutex,
+    ReleaseReservation,
     ReservationRequest,
     ReserveForUpdate,
     ReserveThroughQueue,
@@ -210,6 +211,45 @@ def _wild(
         raise
     yield ReleaseMutex(name, request.intent_id)
     return result
+
+
+def give_back(
+    policy: InventoryPolicy | None, reservation_id: int, sku: int, holder: int
+) -> Step[bool]:
+    """Return a reservation's units to stock (a compensation), as the strategy must.
+
+    Under ``mutex``, ``lock_ttl`` and ``fenced`` the give-back is one more
+    writer of the row the lock guards: a relative ``available + q`` landing
+    between a lock holder's read and its absolute write-back is overwritten,
+    and the units vanish (neither sold nor in stock). So it takes the same
+    lock. With several serving processes each has its own mutex, and
+    give-backs are lost there as reservations are. A lock wait that runs out
+    is waited again; a lock store that is down is given back around,
+    unguarded, rather than keep the units held. ``None``: a caller that does not know the strategy.
+    """
+    strategy = None if policy is None else policy.strategy
+    if strategy == "mutex":
+        name = mutex_name(sku)
+        yield AcquireMutex(name, holder)
+        try:
+            released = yield ReleaseReservation(reservation_id)
+        except Exception:
+            yield ReleaseMutex(name, holder)
+            raise
+        yield ReleaseMutex(name, holder)
+        return released
+    if policy is not None and strategy in ("lock_ttl", "fenced"):
+        name = lock_name(sku)
+        token = yield AcquireLock(name, policy.lock_ttl_s, policy.lock_wait_s)
+        while token is None:
+            # A compensation does not give up: the lease expires, the FIFO
+            # line moves, and the give-back gets its turn.
+            token = yield AcquireLock(name, policy.lock_ttl_s, policy.lock_wait_s)
+        released = yield ReleaseReservation(reservation_id)
+        if token is not None and token is not UNAVAILABLE:
+            yield ReleaseLock(name, token)
+        return released
+    return (yield ReleaseReservation(reservation_id))
 
 
 def _read_check_write(

@@ -12,13 +12,13 @@ from __future__ import annotations
 import random
 from enum import Enum
 
+from checkoutsim.policy.inventory import InventoryPolicy, give_back
 from checkoutsim.policy.ops import (
     Charge,
     ChargeStatus,
     EnqueuePayment,
     KeyState,
     PaymentRecord,
-    ReleaseReservation,
     Step,
     UpdatePayment,
 )
@@ -33,8 +33,16 @@ class Delivery(Enum):
     RETRY = "retry"  # the gateway still could not take it: nack
 
 
-def deliver(parked: EnqueuePayment, saga: SagaPolicy, rng: random.Random) -> Step[Delivery]:
-    """One attempt at a parked payment, and the rest of the saga if it succeeds."""
+def deliver(
+    parked: EnqueuePayment,
+    saga: SagaPolicy,
+    rng: random.Random,
+    inventory: InventoryPolicy | None = None,
+) -> Step[Delivery]:
+    """One attempt at a parked payment, and the rest of the saga if it succeeds.
+
+    ``inventory``: the strategy that made the reservation, for its give-back.
+    """
     result = yield Charge(parked.intent_id, parked.amount, parked.gateway_key)
     if result.status is ChargeStatus.CAPTURED:
         if parked.gateway_key is not None:
@@ -43,16 +51,20 @@ def deliver(parked: EnqueuePayment, saga: SagaPolicy, rng: random.Random) -> Ste
             parked.intent_id, parked.sku, parked.quantity, parked.amount, parked.key
         )
         outcome = yield from create_order(
-            request, saga, parked.reservation_id, result.capture_id, rng
+            request, saga, parked.reservation_id, result.capture_id, rng, inventory
         )
         return Delivery.RECOVERED if outcome is Outcome.ORDERED else Delivery.SETTLED
     if result.status is ChargeStatus.DECLINED:
-        yield from abandon(parked, KeyState.FAILED)
+        yield from abandon(parked, KeyState.FAILED, inventory)
         return Delivery.SETTLED
     return Delivery.RETRY
 
 
-def abandon(parked: EnqueuePayment, state: KeyState = KeyState.RETRY) -> Step[None]:
+def abandon(
+    parked: EnqueuePayment,
+    state: KeyState = KeyState.RETRY,
+    inventory: InventoryPolicy | None = None,
+) -> Step[None]:
     """Compensate a parked payment that will not be retried (declined or dead-lettered).
 
     A dead letter leaves the key claimable (``RETRY``): nothing is known to have
@@ -61,4 +73,4 @@ def abandon(parked: EnqueuePayment, state: KeyState = KeyState.RETRY) -> Step[No
     if parked.gateway_key is not None:
         yield UpdatePayment(PaymentRecord(parked.key, state))
     if parked.reservation_id is not None:
-        yield ReleaseReservation(parked.reservation_id)
+        yield from give_back(inventory, parked.reservation_id, parked.sku, parked.intent_id)

@@ -23,7 +23,7 @@ import random
 from dataclasses import dataclass
 from enum import Enum
 
-from checkoutsim.policy.inventory import InventoryPolicy, ReserveStatus, reserve
+from checkoutsim.policy.inventory import InventoryPolicy, ReserveStatus, give_back, reserve
 from checkoutsim.policy.ops import (
     Checkpoint,
     CreateOrder,
@@ -31,7 +31,6 @@ from checkoutsim.policy.ops import (
     HasOrder,
     OrderStatus,
     Refund,
-    ReleaseReservation,
     ReservationRequest,
     Step,
     UnrefundedCaptures,
@@ -135,7 +134,11 @@ def checkout(request: CheckoutRequest, policies: Policies, rng: random.Random) -
         return paid
     if checkpoints:
         yield Checkpoint(request.intent_id)
-    return (yield from create_order(request, saga, reservation_id, paid, rng))
+    return (
+        yield from create_order(
+            request, saga, reservation_id, paid, rng, inventory=policies.inventory
+        )
+    )
 
 
 def take_payment(
@@ -152,7 +155,7 @@ def take_payment(
         # Another request with this key owns the payment and finishes the saga
         # (order or refund). Going on with its capture would let two sagas
         # share one payment: one could refund it while the other orders with it.
-        yield from _release(reservation_id)
+        yield from _release(reservation_id, request, policies.inventory)
         if payment.status is PayStatus.FAILED:
             return Outcome.PAYMENT_FAILED
         return Outcome.PROCESSING
@@ -174,7 +177,7 @@ def take_payment(
         return Outcome.PROCESSING
     if payment.status is not PayStatus.CAPTURED:
         # The reservation was the compensation registered before the pivot.
-        yield from _release(reservation_id)
+        yield from _release(reservation_id, request, policies.inventory)
         if payment.status is PayStatus.FAILED:
             return Outcome.PAYMENT_FAILED
         if payment.status is PayStatus.RETRIABLE:
@@ -187,10 +190,12 @@ def take_payment(
     return capture_id
 
 
-def _release(reservation_id: int | None) -> Step[None]:
-    """Compensate the reservation, if there is one."""
+def _release(
+    reservation_id: int | None, request: CheckoutRequest, inventory: InventoryPolicy | None
+) -> Step[None]:
+    """Compensate the reservation, if there is one, under the strategy's rules."""
     if reservation_id is not None:
-        yield ReleaseReservation(reservation_id)
+        yield from give_back(inventory, reservation_id, request.sku, request.intent_id)
 
 
 def create_order(
@@ -199,12 +204,17 @@ def create_order(
     reservation_id: int | None,
     capture_id: int,
     rng: random.Random,
+    inventory: InventoryPolicy | None = None,
 ) -> Step[Outcome]:
-    """The retriable step after the pivot, with the compensation mode's rules."""
+    """The retriable step after the pivot, with the compensation mode's rules.
+
+    ``inventory``: the strategy that made the reservation, so a give-back
+    follows its rules (``give_back``); None gives back without them.
+    """
     attempts = saga.order_retries + 1 if saga.compensation == "saga" else 1
     allow_expired = saga.on_expired_reservation == "oversell"
     if saga.compensation == "refund_then_retry":
-        return (yield from _refund_then_retry(request, saga, reservation_id, capture_id))
+        return (yield from _refund_then_retry(request, saga, reservation_id, capture_id, inventory))
     for attempt in range(attempts):
         status = yield CreateOrder(
             request.intent_id,
@@ -218,7 +228,7 @@ def create_order(
             return Outcome.ORDERED
         if status is OrderStatus.EXISTS:
             # A concurrent click of the same intent already ordered: free our units.
-            yield from _release(reservation_id)
+            yield from _release(reservation_id, request, inventory)
             return Outcome.ORDERED
         if status is OrderStatus.RESERVATION_EXPIRED:
             # The units went back to stock while the payment was slow: refund.
@@ -231,12 +241,16 @@ def create_order(
                 backoff_delay(attempt, saga.order_backoff_base_s, saga.order_backoff_cap_s, rng)
             )
     yield Refund(capture_id)
-    yield from _release(reservation_id)
+    yield from _release(reservation_id, request, inventory)
     return Outcome.ORDER_FAILED
 
 
 def _refund_then_retry(
-    request: CheckoutRequest, saga: SagaPolicy, reservation_id: int | None, capture_id: int
+    request: CheckoutRequest,
+    saga: SagaPolicy,
+    reservation_id: int | None,
+    capture_id: int,
+    inventory: InventoryPolicy | None,
 ) -> Step[Outcome]:
     """The textbook's order-failure handling, kept to measure what it does."""
     for attempt in range(saga.order_retries + 1):
@@ -254,7 +268,7 @@ def _refund_then_retry(
             return Outcome.ORDERED
         if attempt == 0:
             yield Refund(capture_id)
-            yield from _release(reservation_id)
+            yield from _release(reservation_id, request, inventory)
     return Outcome.ORDER_FAILED
 
 

@@ -21,6 +21,7 @@ import random
 from typing import Any
 
 from checkoutsim.policy import ops
+from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.parked import Delivery, abandon, deliver
 from checkoutsim.policy.retry_queue import NackOutcome
 from checkoutsim.policy.saga import SagaPolicy
@@ -46,10 +47,13 @@ class ParkedConsumers:
         runtime: Runtime,
         rng: random.Random,
         idle_poll_s: float = 1.0,
+        inventory: InventoryPolicy | None = None,
     ) -> None:
         self.queue = queue
         self.executor = executor
         self.saga = saga
+        #: The reservations' strategy, whose rules a give-back follows.
+        self.inventory = inventory
         self.runtime = runtime
         self.idle_poll_s = idle_poll_s
         self._rng = rng
@@ -92,7 +96,9 @@ class ParkedConsumers:
         parked = message.payment
         context = SagaContext(parked.intent_id, parked.key)
         try:
-            outcome = self.executor.drive(deliver(parked, self.saga, self._rng), context)
+            outcome = self.executor.drive(
+                deliver(parked, self.saga, self._rng, self.inventory), context
+            )
         except Exception:
             # A store failure mid-delivery: the queue tries again later, as a
             # consumer that did not commit its offset would.
@@ -103,7 +109,7 @@ class ParkedConsumers:
             if outcome is Delivery.RETRY:
                 answered = runtime.offload(lambda: self.queue.nack(message, now()))
                 if answered is NackOutcome.DEAD_LETTER:
-                    self.executor.drive(abandon(parked), context)
+                    self.executor.drive(abandon(parked, inventory=self.inventory), context)
                 return outcome
             runtime.offload(lambda: self.queue.ack(message, outcome.value, now()))
         except ValueError:

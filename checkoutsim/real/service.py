@@ -213,7 +213,14 @@ class CheckoutService:
             lease_s=claim_lease_s(self.settings),
         )
         queue.create()
-        return ParkedConsumers(queue, self.executor, self.policies.saga, self.runtime, rng)
+        return ParkedConsumers(
+            queue,
+            self.executor,
+            self.policies.saga,
+            self.runtime,
+            rng,
+            inventory=self.policies.inventory,
+        )
 
     # --- background jobs --------------------------------------------------------------
 

@@ -13,6 +13,7 @@ import random
 import simpy
 
 from checkoutsim.policy import ops
+from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.parked import Delivery, abandon, deliver
 from checkoutsim.policy.retry_queue import NackOutcome, RetryMessage, RetryQueue
 from checkoutsim.policy.saga import SagaPolicy
@@ -30,11 +31,14 @@ class RetryConsumers:
         settings: Settings,
         saga: SagaPolicy,
         streams: dict[str, random.Random],
+        inventory: InventoryPolicy | None = None,
     ) -> None:
         queue_settings = settings.queue
         self.env = engine.env
         self.engine = engine
         self.saga = saga
+        #: The reservations' strategy, whose rules a give-back follows.
+        self.inventory = inventory
         self.queue = RetryQueue(
             queue_settings.partitions,
             queue_settings.max_attempts,
@@ -80,10 +84,12 @@ class RetryConsumers:
                     yield wakeup | env.timeout(max(0.0, due - env.now) + 1e-6)
                 continue
             parked = self._parked[message.offset]
-            outcome = yield from self.engine.drive(deliver(parked, self.saga, self._rng))
+            outcome = yield from self.engine.drive(
+                deliver(parked, self.saga, self._rng, self.inventory)
+            )
             if outcome is Delivery.RETRY:
                 if queue.nack(message, env.now) is NackOutcome.DEAD_LETTER:
-                    yield from self.engine.drive(abandon(parked))
+                    yield from self.engine.drive(abandon(parked, inventory=self.inventory))
                 continue
             queue.ack(message)
             if outcome is Delivery.RECOVERED:

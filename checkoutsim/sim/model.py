@@ -45,7 +45,9 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     chosen = policies(settings)
     cache = CacheModel(engine, settings) if settings.cache.page_view else None
     consumers = (
-        RetryConsumers(engine, settings, chosen.saga, rngs) if settings.queue.enabled else None
+        RetryConsumers(engine, settings, chosen.saga, rngs, chosen.inventory)
+        if settings.queue.enabled
+        else None
     )
     shoppers = Shoppers(engine, settings, chosen, rngs)
     samples: list[tuple[float, ...]] = []
@@ -149,6 +151,11 @@ def _counters(
         "inventory_busy_s": engine.inventory_stats.busy_s,
         "inventory_workers": engine.settings.inventory.workers,
         "row_capacity_per_s": _row_capacity(engine),
+        # The stock ledger at the end, for the conservation check (initial ==
+        # sold + available + held + owed back); not shown as metrics.
+        "units_available_at_end": sum(engine.shop.available),
+        "units_held_at_end": engine.shop.reserved_units,
+        "units_owed_at_end": sum(engine.shop.owed),
     }
     if providers is not None:
         counters.update(providers.counters())

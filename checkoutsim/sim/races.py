@@ -73,7 +73,10 @@ class ProcessMutexes:
         self.processes = processes
         self.in_memory_s = in_memory_s
         self._locks: dict[tuple[int, str], simpy.Resource] = {}
-        self._held: dict[tuple[str, int], simpy.events.Event] = {}
+        #: Requests by (lock, holder): a list, because a double click's two
+        #: requests share the intent, and one may hold while the other waits
+        #: (or gives back its units after a decline).
+        self._held: dict[tuple[str, int], list[simpy.resources.resource.Request]] = {}
 
     def acquire(self, op: ops.AcquireMutex) -> SimStep:
         """Wait for this process's lock ``op.name`` (no time-out, as a plain mutex)."""
@@ -82,15 +85,22 @@ class ProcessMutexes:
         if lock is None:
             lock = self._locks[key] = simpy.Resource(self.env, capacity=1)
         request = lock.request()
-        self._held[(op.name, op.holder)] = request
+        self._held.setdefault((op.name, op.holder), []).append(request)
         yield request
         if self.in_memory_s > 0:
             yield self.env.timeout(self.in_memory_s)
 
     def release(self, op: ops.ReleaseMutex) -> SimStep:
         """Release the lock ``op.holder`` holds."""
-        request = self._held.pop((op.name, op.holder))
-        self._locks[(op.holder % self.processes, op.name)].release(request)
+        key = (op.name, op.holder)
+        lock = self._locks[(op.holder % self.processes, op.name)]
+        requests = self._held[key]
+        # The holder's granted request, not a waiting one of the same intent.
+        request = next(each for each in requests if each in lock.users)
+        requests.remove(request)
+        if not requests:
+            del self._held[key]
+        lock.release(request)
         if self.in_memory_s > 0:
             yield self.env.timeout(self.in_memory_s)
 
