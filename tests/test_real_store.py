@@ -90,6 +90,9 @@ def test_one_order_per_intent(tmp_path: Path) -> None:
     saga = SagaContext(7, "a")
     assert store.create_order(7, first, 1, False, False, saga) is OrderStatus.CREATED
     assert store.create_order(7, second, 2, False, False, saga) is OrderStatus.EXISTS
+    # The existing order answers without confirming the second reservation.
+    state = store.db.read().execute("SELECT state FROM reservations WHERE id = ?", (second,))
+    assert state.fetchone()[0] == "active"
     with pytest.raises(sqlite3.IntegrityError), store.db.write() as conn:
         conn.execute(
             "INSERT INTO orders (intent_id, reservation_id, capture_id, sku, quantity, created_s)"

@@ -51,24 +51,39 @@ class OrderStore:
         now = self.time.now()
 
         def work(conn: sqlite3.Connection) -> OrderStatus:
-            existing = conn.execute(
-                "SELECT id FROM orders WHERE intent_id = ?", (intent_id,)
-            ).fetchone()
-            if existing is not None:
-                saga.order_id = existing[0]
-                return OrderStatus.EXISTS
             reserved = reservation_id
-            if reserved is None:
-                reserved = self._blind_reservation(conn, intent_id, saga.key, *blind, now)
-            taken = conn.execute(
-                "UPDATE reservations SET state = 'confirmed', updated_s = ?"
-                " WHERE id = ? AND state = 'active' AND expires_s > ? RETURNING sku, quantity",
-                (now, reserved, now),
-            ).fetchone()
+            taken = None
+            if reserved is not None:
+                # The reservation is confirmed only where the intent has no order
+                # yet: on the usual path that one statement is the whole check.
+                taken = conn.execute(
+                    "UPDATE reservations SET state = 'confirmed', updated_s = ?"
+                    " WHERE id = ? AND state = 'active' AND expires_s > ?"
+                    " AND NOT EXISTS (SELECT 1 FROM orders WHERE intent_id = ?)"
+                    " RETURNING sku, quantity",
+                    (now, reserved, now, intent_id),
+                ).fetchone()
             if taken is None:
-                taken = self._lapsed(conn, reserved, allow_expired, now)
+                # Nothing confirmed: an order already exists, or the reservation
+                # lapsed, or there is none (sold blind). Told apart as before.
+                existing = conn.execute(
+                    "SELECT id FROM orders WHERE intent_id = ?", (intent_id,)
+                ).fetchone()
+                if existing is not None:
+                    saga.order_id = existing[0]
+                    return OrderStatus.EXISTS
+                if reserved is None:
+                    reserved = self._blind_reservation(conn, intent_id, saga.key, *blind, now)
+                    taken = conn.execute(
+                        "UPDATE reservations SET state = 'confirmed', updated_s = ?"
+                        " WHERE id = ? AND state = 'active' AND expires_s > ?"
+                        " RETURNING sku, quantity",
+                        (now, reserved, now),
+                    ).fetchone()
                 if taken is None:
-                    return OrderStatus.RESERVATION_EXPIRED
+                    taken = self._lapsed(conn, reserved, allow_expired, now)
+                    if taken is None:
+                        return OrderStatus.RESERVATION_EXPIRED
             saga.order_id = conn.execute(
                 "INSERT INTO orders (intent_id, reservation_id, capture_id, sku, quantity,"
                 " created_s) VALUES (?, ?, ?, ?, ?, ?)",
