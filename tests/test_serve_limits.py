@@ -309,8 +309,18 @@ LONG = "1" * 4301
 JSON_UTF16 = "Content-Type: application/json; charset=utf-16"
 #: (what is wrong, raw request, status, words of the error)
 ON_THE_WIRE: list[tuple[str, bytes, int, str]] = [
-    ("superscript digit", checkout('{"sku": "sku-\u00b2", "quantity": 1}'.encode()), 404, "no such sku"),
-    ("Arabic-Indic digit", checkout('{"sku": "sku-\u0663", "quantity": 1}'.encode()), 404, "no such sku"),
+    (
+        "superscript digit",
+        checkout('{"sku": "sku-\u00b2", "quantity": 1}'.encode()),
+        404,
+        "no such",
+    ),
+    (
+        "Arabic-Indic digit",
+        checkout('{"sku": "sku-\u0663", "quantity": 1}'.encode()),
+        404,
+        "no such",
+    ),
     ("4,301-digit SKU", checkout(f'{{"sku": "sku-{LONG}", "quantity": 1}}'.encode()), 400, "sku"),
     ("4,301 digits", checkout(f'{{"sku": "sku-0", "quantity": {LONG}}}'.encode()), 400, "digits"),
     ("UTF-16 body", checkout(GOOD.encode("utf-16")), 415, "UTF-8"),
