@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from checkoutsim.load.host_cpu import cpu_reading
+from checkoutsim.policy.inventory import has_race_window
 from checkoutsim.real.overload import (
     HANDOFF_SHARE,
     LAG_SHARE,
@@ -23,7 +24,6 @@ from checkoutsim.real.overload import (
     CpuReading,
     CpuShare,
     StepTimes,
-    has_race_window,
     judge,
     race_rule_status,
     race_window_s,

@@ -63,12 +63,7 @@ def test_a_late_capture_at_the_primary_and_the_backup(
 
 
 def test_safe_failover_sends_a_refused_payment_to_the_backup(tmp_path: Path) -> None:
-    config = two_gateways(
-        "safe_failover",
-        {"latency": INSTANT},
-        faults={"outages": [{"service": "gateway", "start_s": 0.0, "end_s": 1e6}]},
-    )
-    shop, _ = service(tmp_path, config)
+    shop, _ = service(tmp_path, primary_down())
     with shop:
         answers = checkouts(shop, 3)
         facts = records.collect(shop.store, shop.ledger)
@@ -127,13 +122,17 @@ def test_the_timeline_breaker_is_the_most_open_providers(tmp_path: Path) -> None
         assert shop.timeline_state()[0] == 2
 
 
-def test_the_real_ledgers_price_each_providers_captures(tmp_path: Path) -> None:
-    config = two_gateways(
+def primary_down() -> Any:
+    """Safe failover with the primary down for the whole run, the backup instant."""
+    return two_gateways(
         "safe_failover",
         {"latency": INSTANT},
         faults={"outages": [{"service": "gateway", "start_s": 0.0, "end_s": 1e6}]},
     )
-    shop, _ = service(tmp_path, config)
+
+
+def test_the_real_ledgers_price_each_providers_captures(tmp_path: Path) -> None:
+    shop, _ = service(tmp_path, primary_down())
     with shop:
         checkouts(shop, 3)
         facts = records.collect(shop.store, shop.ledger)
@@ -144,12 +143,7 @@ def test_the_real_ledgers_price_each_providers_captures(tmp_path: Path) -> None:
 
 
 def test_the_timeline_counts_every_providers_captures(tmp_path: Path) -> None:
-    config = two_gateways(
-        "safe_failover",
-        {"latency": INSTANT},
-        faults={"outages": [{"service": "gateway", "start_s": 0.0, "end_s": 1e6}]},
-    )
-    shop, _ = service(tmp_path, config)
+    shop, _ = service(tmp_path, primary_down())
     with shop:
         checkouts(shop, 3)
         # All three captured at the backup, none at the primary.

@@ -138,25 +138,27 @@ def test_every_unit_is_sold_in_stock_held_or_owed(
     assert accounted == initial
 
 
+#: The reported flash-sale-wild case, shrunk: one hot SKU, a burst, one card in four declined.
+REPORTED_SALE: dict[str, float] = {
+    "rate": 300.0,
+    "burst": 30,
+    "stock": 40,
+    "skus": 1,
+    "workers": 4,
+    "gap_s": 0.005,
+    "decline": 0.25,
+    "buckets": 1,
+    "lock_wait_s": 2.0,
+}
+
+
 def test_the_mutex_loses_no_give_back_in_flash_sale_wild_shape() -> None:
     """The reported case, shrunk: one hot SKU, a burst, one card in four declined.
 
     Before the give-back took the lock, these seeds each lost units (sold fewer
     than the stock, none left at the end)."""
     for seed in range(4):
-        initial, accounted, _ = ledger(
-            "mutex",
-            seed,
-            rate=300.0,
-            burst=30,
-            stock=40,
-            skus=1,
-            workers=4,
-            gap_s=0.005,
-            decline=0.25,
-            buckets=1,
-            lock_wait_s=2.0,
-        )
+        initial, accounted, _ = ledger("mutex", seed, **REPORTED_SALE)
         assert accounted == initial, seed
 
 
@@ -185,20 +187,7 @@ def test_two_serving_processes_break_the_identity() -> None:
     """The identity can fail: the mutex over two processes loses updates."""
     broken = 0
     for seed in range(3):
-        initial, accounted, _ = ledger(
-            "mutex",
-            seed,
-            rate=300.0,
-            burst=30,
-            stock=40,
-            skus=1,
-            workers=4,
-            gap_s=0.005,
-            decline=0.25,
-            buckets=1,
-            lock_wait_s=2.0,
-            processes=2,
-        )
+        initial, accounted, _ = ledger("mutex", seed, **REPORTED_SALE, processes=2)
         broken += accounted != initial
     assert broken == 3
 

@@ -38,7 +38,8 @@ from checkoutsim.cli.load_options import (
 from checkoutsim.cli.real_output import real_json, render_grid
 from checkoutsim.cli.report import OutOption, ReportFlag, write_and_announce
 from checkoutsim.experiments.grid import MAX_POINTS, MODEL_RUNS, grid_points, summarise_grid
-from checkoutsim.real.overload import has_race_window, race_window_s
+from checkoutsim.policy.inventory import has_race_window
+from checkoutsim.real.overload import race_window_s
 from checkoutsim.results.agreement import RULES, SPREAD_RULE
 from checkoutsim.scenario import files as scenarios
 

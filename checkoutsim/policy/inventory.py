@@ -69,6 +69,27 @@ WILD_STRATEGIES = (
 STRATEGIES = ("naive", "lock_ttl", "fenced", "optimistic", "atomic", *WILD_STRATEGIES)
 
 
+#: Strategies whose oversell grows with the time from a check's answer to its
+#: write: a read-then-write with nothing in the store re-checking it (naive,
+#: check_then_decrement), a lease that a late holder outlives (lock_ttl), and an
+#: in-process lock once two processes hold their own (mutex, with processes > 1).
+#: The others decide in one statement or under a lock the store holds, so the
+#: host's lateness moves their latency (judged with it) and not their invariants.
+RACE_STRATEGIES = ("naive", "check_then_decrement", "lock_ttl")
+
+
+def has_race_window(strategy: str, processes: int = 1, check_constraint: bool = False) -> bool:
+    """Whether a strategy's invariants depend on its read-to-write window.
+
+    check_then_decrement under a CHECK constraint does not: the store refuses
+    a write past zero, so a wider window turns into errors (a rate, judged
+    with the host's lateness allowed for), never into oversold units.
+    """
+    if strategy == "check_then_decrement" and check_constraint:
+        return False
+    return strategy in RACE_STRATEGIES or (strategy == "mutex" and processes > 1)
+
+
 class ReserveStatus(Enum):
     """How a reservation attempt ended."""
 
