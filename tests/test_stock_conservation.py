@@ -16,6 +16,8 @@ constraint: its oversell is the negative stock, so the identity still holds.
 write can add or remove units), and a run with lapsed leases is checked only
 for ``fenced``, whose store refuses the stale write. The real body runs the
 same give-back; its test checks the units come back and the lock is let go.
+The reaper's give-back of an expired reservation is one more writer of the
+row, and takes the lock too (``expire``); so does 2PC's.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkoutsim.policy.inventory import InventoryPolicy, ReserveStatus, give_back, reserve
-from checkoutsim.policy.ops import ReservationRequest
+from checkoutsim.policy.ops import OrderStatus, ReservationRequest
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.results.metrics import summarise
 from checkoutsim.scenario.settings import Settings
@@ -68,6 +70,8 @@ def ledger(strategy: str, seed: int, **knobs: float) -> tuple[int, int, int]:
                 "double_click_probability": knobs.get("double_click", 0.0),
                 "double_click_gap_s": 0.002,
             },
+            "saga": {"reservation_ttl_s": knobs.get("ttl_s", 600.0)},
+            "transaction": {"protocol": knobs.get("protocol", "saga")},
             "inventory": {
                 "strategy": strategy.removesuffix("_checked"),
                 "check_constraint": strategy.endswith("_checked"),
@@ -103,6 +107,7 @@ def ledger(strategy: str, seed: int, **knobs: float) -> tuple[int, int, int]:
     buckets=st.integers(min_value=1, max_value=8),
     lock_wait_s=st.floats(min_value=0.0, max_value=3.0),
     double_click=st.sampled_from([0.0, 0.5]),
+    ttl_s=st.sampled_from([600.0, 0.2]),
     seed=st.integers(min_value=0, max_value=2**32),
 )
 def test_every_unit_is_sold_in_stock_held_or_owed(
@@ -117,8 +122,11 @@ def test_every_unit_is_sold_in_stock_held_or_owed(
     buckets: int,
     lock_wait_s: float,
     double_click: float,
+    ttl_s: float,
     seed: int,
 ) -> None:
+    # ttl_s 0.2: shorter than most payments (p50 0.3 s), so the reaper returns
+    # units while other shoppers are between their read and their write-back.
     initial, accounted, lapsed = ledger(
         strategy,
         seed,
@@ -132,6 +140,7 @@ def test_every_unit_is_sold_in_stock_held_or_owed(
         buckets=buckets,
         lock_wait_s=lock_wait_s,
         double_click=double_click,
+        ttl_s=ttl_s,
     )
     if strategy == "lock_ttl" and lapsed:
         return  # a lapsed lease lets two holders write: lost updates by design
@@ -159,6 +168,31 @@ def test_the_mutex_loses_no_give_back_in_flash_sale_wild_shape() -> None:
     than the stock, none left at the end)."""
     for seed in range(4):
         initial, accounted, _ = ledger("mutex", seed, **REPORTED_SALE)
+        assert accounted == initial, seed
+
+
+@pytest.mark.parametrize("strategy", ["mutex", "lock_ttl", "fenced"])
+def test_expiries_lose_no_units_under_the_lock(strategy: str) -> None:
+    """The reaper's give-back takes the strategy's lock as a compensation does.
+
+    With reservations outliving their TTL mid-sale, an expiry returned at once
+    landed between lock holders' reads and write-backs, and was overwritten:
+    these seeds accounted for 15 to 19 of the 40 units under mutex, 20 to 25
+    under lock_ttl and fenced (no lease lapsed)."""
+    for seed in range(4):
+        initial, accounted, lapsed = ledger(strategy, seed, **REPORTED_SALE, ttl_s=0.2)
+        assert lapsed == 0, seed
+        assert accounted == initial, seed
+
+
+def test_two_phase_commit_loses_no_units_to_expiries_or_declines() -> None:
+    """2PC reads and writes the row under the SKU's lock: its give-back after a
+    failed capture is made before that lock goes, and the reaper's takes it
+    (before, seed 2 lost a unit)."""
+    for seed in range(4):
+        initial, accounted, _ = ledger(
+            "atomic", seed, **REPORTED_SALE, ttl_s=0.2, protocol="two_phase_commit"
+        )
         assert accounted == initial, seed
 
 
@@ -211,5 +245,42 @@ def test_real_give_back_returns_the_units_and_frees_the_lock(tmp_path: Path, str
     assert service.store.read_stock(0).available == 1
     second = executor.drive(
         reserve(policy, ReservationRequest(2, 0, 1, 600.0), random.Random(2)), SagaContext(2, "b")
+    )
+    assert second.status is ReserveStatus.RESERVED
+
+
+@pytest.mark.parametrize("strategy", ["mutex", "lock_ttl", "fenced", "atomic"])
+def test_real_expiry_goes_back_through_the_reaper_under_the_lock(
+    tmp_path: Path, strategy: str
+) -> None:
+    """In the real body a due reservation's units are the reaper's to return,
+    under the strategy's lock: an order refused for it leaves them held (its
+    inline give-back skipped the lock), and the reaper's give-back takes the
+    lock (one more grant) and lets it go (the next shopper reserves at once)."""
+    configured = real_support.settings(
+        inventory={"strategy": strategy, "lock_wait_s": 0.0},
+        catalog={"stock_per_sku": 1},
+        saga={"reservation_ttl_s": 5.0},
+    )
+    service, clock = real_support.service(tmp_path, configured)
+    policy = service.policies.inventory
+    executor, store = service.executor, service.store
+    first = executor.drive(
+        reserve(policy, ReservationRequest(1, 0, 1, 5.0), random.Random(1)), SagaContext(1, "a")
+    )
+    assert first.status is ReserveStatus.RESERVED
+    grants = "SELECT COUNT(*) FROM lock_grants"
+    granted = store.db.read().execute(grants).fetchone()[0]
+    clock.advance(5.0)
+    refused = store.create_order(1, first.reservation_id, 1, False, False, SagaContext(1, "a"))
+    assert refused is OrderStatus.RESERVATION_EXPIRED
+    locked = strategy != "atomic"
+    assert store.read_stock(0).available == (0 if locked else 1)
+    assert service.reap() == (1 if locked else 0)
+    assert store.read_stock(0).available == 1
+    if strategy in ("lock_ttl", "fenced"):
+        assert store.db.read().execute(grants).fetchone()[0] == granted + 1
+    second = executor.drive(
+        reserve(policy, ReservationRequest(2, 0, 1, 5.0), random.Random(2)), SagaContext(2, "b")
     )
     assert second.status is ReserveStatus.RESERVED

@@ -113,7 +113,7 @@ def background_jobs(
             job()
 
     def reap() -> None:
-        runtime.offload(service.reap)
+        service.reap()  # offloads its own blocking work (it may wait for a lock)
 
     refunding: set[int] = set()
 

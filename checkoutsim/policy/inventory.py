@@ -30,7 +30,7 @@ The strategies found in the wild (``docs/model.md``, "Inventory races in the wil
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 from checkoutsim.policy.ops import (
@@ -44,6 +44,7 @@ from checkoutsim.policy.ops import (
     DecrementIfAvailable,
     DecrementStock,
     DecrementThenCheck,
+    ExpireReservation,
     GiveBack,
     ReadStock,
     ReleaseLock,
@@ -234,6 +235,35 @@ def _wild(
     return result
 
 
+#: Strategies whose reservations read the row and write it back under a lock:
+#: every other writer of the row must take that lock too (``give_back``).
+LOCKED_GIVE_BACK = ("mutex", "lock_ttl", "fenced")
+
+#: The mutex holder the reservation reaper takes the lock as (one process's job).
+REAPER = -1
+
+
+def gives_back_under_lock(policy: InventoryPolicy | None) -> bool:
+    """Whether returning units under ``policy`` must take the strategy's lock."""
+    return policy is not None and policy.strategy in LOCKED_GIVE_BACK
+
+
+def give_back_policy(protocol: str, policy: InventoryPolicy) -> InventoryPolicy | None:
+    """The rules every give-back follows under a transaction ``protocol``.
+
+    The saga's reservations are the strategy's, so are its give-backs. 2PC
+    reads and writes the row under the SKU's lock (``lock_name``), the lock
+    ``lock_ttl`` takes, so a give-back takes it as ``lock_ttl`` does. The local
+    transaction reserves in one conditional statement: no read-then-write to
+    lose a give-back, so no lock (None).
+    """
+    if protocol == "two_phase_commit":
+        return replace(policy, strategy="lock_ttl")
+    if protocol == "local_transaction":
+        return None
+    return policy
+
+
 def give_back(
     policy: InventoryPolicy | None, reservation_id: int, sku: int, holder: int
 ) -> Step[bool]:
@@ -248,12 +278,32 @@ def give_back(
     is waited again; a lock store that is down is given back around,
     unguarded, rather than keep the units held. ``None``: a caller that does not know the strategy.
     """
+    return (yield from _under_lock(policy, sku, holder, ReleaseReservation(reservation_id)))
+
+
+def expire(policy: InventoryPolicy | None, reservation_id: int, sku: int) -> Step[bool]:
+    """The reaper's give-back of a reservation past its TTL, under the strategy's lock.
+
+    It writes the row as a compensation does, so it races a lock holder's
+    read-then-write the same way (see ``give_back``); the reaper holds the
+    mutex as ``REAPER``, one serving process's job.
+    """
+    return (yield from _under_lock(policy, sku, REAPER, ExpireReservation(reservation_id)))
+
+
+def _under_lock(
+    policy: InventoryPolicy | None,
+    sku: int,
+    holder: int,
+    returning: ReleaseReservation | ExpireReservation,
+) -> Step[bool]:
+    """Run the operation ``returning`` a reservation's units inside the strategy's lock."""
     strategy = None if policy is None else policy.strategy
     if strategy == "mutex":
         name = mutex_name(sku)
         yield AcquireMutex(name, holder)
         try:
-            released = yield ReleaseReservation(reservation_id)
+            released = yield returning
         except Exception:
             yield ReleaseMutex(name, holder)
             raise
@@ -266,11 +316,11 @@ def give_back(
             # A compensation does not give up: the lease expires, the FIFO
             # line moves, and the give-back gets its turn.
             token = yield AcquireLock(name, policy.lock_ttl_s, policy.lock_wait_s)
-        released = yield ReleaseReservation(reservation_id)
+        released = yield returning
         if token is not None and token is not UNAVAILABLE:
             yield ReleaseLock(name, token)
         return released
-    return (yield ReleaseReservation(reservation_id))
+    return (yield returning)
 
 
 def _read_check_write(

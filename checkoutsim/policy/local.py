@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import random
 
+from checkoutsim.policy.inventory import give_back
 from checkoutsim.policy.ops import (
     UNAVAILABLE,
     Checkpoint,
     ConfirmOrder,
     OrderStatus,
     Refund,
-    ReleaseReservation,
     ReservationRequest,
     ReserveWithOrder,
     Step,
@@ -74,7 +74,9 @@ def local_checkout(
         return Outcome.ORDERED
     if status is OrderStatus.EXISTS:
         # Another click of the same intent was confirmed first: free our units.
-        yield ReleaseReservation(reserved)
+        # No strategy's lock to take (``give_back_policy``): every reservation
+        # here is one conditional statement, with no read-then-write to lose it.
+        yield from give_back(None, reserved, request.sku, request.intent_id)
         return Outcome.ORDERED
     # The pending order's hold lapsed while the payment was slow: its units
     # went back to stock, so the money goes back too.

@@ -261,3 +261,13 @@ class ReleaseReservation(Operation):
     """Return a reservation's units to stock. Result: True if it was still held."""
 
     reservation_id: int
+
+
+@dataclass(slots=True, unsafe_hash=True)
+class ExpireReservation(Operation):
+    """The reaper's give-back: return a reservation past its TTL to stock, as expired.
+
+    Result: True if it was still held (a payment may have confirmed it meanwhile).
+    """
+
+    reservation_id: int

@@ -100,12 +100,17 @@ def two_phase_checkout(
         if capture.status is ChargeStatus.CAPTURED:
             break
         capture = yield Charge(request.intent_id, request.amount, request.key)
-    yield ReleaseLock(name, token)
-    if reservation_id is UNAVAILABLE or reservation_id is None:
-        return Outcome.REJECTED
-    if capture.status is not ChargeStatus.CAPTURED:
+    reserved = reservation_id is not UNAVAILABLE and reservation_id is not None
+    if reserved and capture.status is not ChargeStatus.CAPTURED:
+        # Given back before the lock goes: once it is free, the next holder
+        # reads the row and writes it back whole, and a give-back landing
+        # between its read and its write would be overwritten (units lost).
         yield ReleaseReservation(reservation_id)
+        yield ReleaseLock(name, token)
         return Outcome.PAYMENT_FAILED
+    yield ReleaseLock(name, token)
+    if not reserved:
+        return Outcome.REJECTED
     status = yield CreateOrder(request.intent_id, reservation_id, capture.capture_id)
     if status in (OrderStatus.CREATED, OrderStatus.EXISTS):
         return Outcome.ORDERED

@@ -119,6 +119,7 @@ class Executor:
             ops.AcquireLock: self.leases.acquire,
             ops.ReleaseLock: self.leases.release,
             ops.ReleaseReservation: self._release_reservation,
+            ops.ExpireReservation: lambda op, saga: store.expire(op.reservation_id),
             ops.LookupPayment: lambda op, saga: store.lookup_payment(op.key),
             ops.InsertPayment: lambda op, saga: store.insert_payment(op.record),
             ops.UpdatePayment: lambda op, saga: store.update_payment(op.record),

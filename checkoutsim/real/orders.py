@@ -25,6 +25,9 @@ class OrderStore:
 
     db: Database
     time: RealTime
+    #: Does the reaper return units under the strategy's lock? Then an order
+    #: leaves a due reservation's units to it (see ``_lapsed``).
+    reaper_locks: bool = False
 
     def create_order(
         self,
@@ -104,8 +107,10 @@ class OrderStore:
         sku, quantity, state = conn.execute(
             "SELECT sku, quantity, state FROM reservations WHERE id = ?", (reservation_id,)
         ).fetchone()
-        if state == "active":
-            # Due but not reaped yet: expire it now, as the reaper would have.
+        # Due but not reaped yet: expire it now, as the reaper would have;
+        # unless the reaper takes the strategy's lock to return units: they
+        # are its to return then, and ordered anyway, the order sells them.
+        if state == "active" and not self.reaper_locks:
             conn.execute(
                 "UPDATE reservations SET state = 'expired', updated_s = ? WHERE id = ?",
                 (now, reservation_id),

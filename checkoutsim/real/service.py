@@ -23,6 +23,7 @@ import numpy as np
 
 from checkoutsim.policy import ops
 from checkoutsim.policy.breaker import TIMELINE_CODES
+from checkoutsim.policy.inventory import expire, give_back_policy, gives_back_under_lock
 from checkoutsim.policy.saga import CheckoutRequest, Outcome, find_orphans, refund_orphan
 from checkoutsim.policy.stock_cache import checkout_after_page
 from checkoutsim.policy.two_phase import protocol_checkout
@@ -147,6 +148,10 @@ class CheckoutService:
         rngs = process_streams(seed, process)
         self._policy_rng = rngs["policy"]
         self.policies = policies(settings)
+        #: The rules every give-back follows, the reaper's too (``reap``).
+        protocol = settings.transaction.protocol
+        self.give_back_guard = give_back_policy(protocol, self.policies.inventory)
+        self.store.reaper_locks = gives_back_under_lock(self.give_back_guard)
         self.gateway = Gateway(
             self.ledger, faults_from_settings(settings), rngs["gateway"], runtime
         )
@@ -225,11 +230,24 @@ class CheckoutService:
     # --- background jobs --------------------------------------------------------------
 
     def reap(self) -> int:
-        """Return expired reservations to stock (blocking: call through ``offload``)."""
-        expired = self.store.expire_due()
-        if expired and self.cache is not None:
-            self.cache.on_every_sku_written()
-        return expired
+        """Return expired reservations to stock; call from the greenlet or thread that waits.
+
+        With no lock to take, in one transaction. Under the strategy's lock
+        (``give_back_policy``), each one's give-back is driven as a
+        compensation's is: it waits its turn for the lock, so it cannot land
+        between a holder's read and its write-back and be overwritten.
+        """
+        guard = self.give_back_guard
+        if not gives_back_under_lock(guard):
+            expired = self.runtime.offload(self.store.expire_due)
+            if expired and self.cache is not None:
+                self.cache.on_every_sku_written()
+            return expired
+        reaper = SagaContext(-1, "reaper")
+        return sum(
+            self.executor.drive(expire(guard, reservation_id, sku), reaper)
+            for reservation_id, sku in self.runtime.offload(self.store.due_reservations)
+        )
 
     def provider_gateways(self) -> list[Gateway]:
         """Every provider's gateway, the primary first (one without several gateways)."""

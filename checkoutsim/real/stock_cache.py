@@ -71,16 +71,18 @@ class RealStockCache:
         handlers[RecordPageView] = self._record
         for kind in RESERVING_WRITES:
             handlers[kind] = self._watched(handlers[kind])
-        release = handlers[ops.ReleaseReservation]
+        for kind in (ops.ReleaseReservation, ops.ExpireReservation):
+            handlers[kind] = self._giving_back(handlers[kind])
 
-        def released(op: ops.ReleaseReservation, saga: SagaContext) -> Any:
-            result = release(op, saga)
+    def _giving_back(self, handler: Any) -> Any:
+        def gave_back(op: ops.ReleaseReservation | ops.ExpireReservation, saga: SagaContext) -> Any:
+            result = handler(op, saga)
             if result is True:
-                # The release names a reservation, not its SKU: every entry goes.
+                # A give-back names a reservation, not its SKU: every entry goes.
                 self.on_every_sku_written()
             return result
 
-        handlers[ops.ReleaseReservation] = released
+        return gave_back
 
     def _watched(self, handler: Any) -> Any:
         def watched(op: Any, saga: SagaContext) -> Any:

@@ -208,57 +208,59 @@ class Store(OrderStore):
     def release(self, reservation_id: int) -> bool:
         """Return an active reservation's units to stock."""
         now = self.time.now()
+        return self.db.transaction(
+            lambda conn: self._give_back(conn, reservation_id, "released", now)
+        )
 
-        def work(conn: sqlite3.Connection) -> Any:
-            row = conn.execute(
-                "UPDATE reservations SET state = 'released', updated_s = ?"
-                " WHERE id = ? AND state = 'active' RETURNING sku, quantity",
-                (now, reservation_id),
-            ).fetchone()
-            if row is not None:
-                conn.execute(
-                    "UPDATE inventory SET available = available + ?, version = version + 1"
-                    " WHERE sku = ?",
-                    (row[1], row[0]),
-                )
-            return row is not None
+    def due_reservations(self) -> list[tuple[int, int]]:
+        """Every active reservation past its TTL, as (id, SKU), oldest first.
 
-        return self.db.transaction(work)
-
-    def expire_due(self) -> int:
-        """Return every reservation past its TTL to stock; how many expired.
-
-        A read finds them first (readers never block writers in WAL mode), so the
-        common case, nothing due, takes no write lock at all.
+        A read (readers never block writers in WAL mode), so the common case,
+        nothing due, takes no write lock at all.
         """
-        now = self.time.now()
-        due_ids = [
-            row[0]
+        return [
+            (row[0], row[1])
             for row in self.db.read().execute(
-                "SELECT id FROM reservations WHERE state = 'active' AND expires_s <= ?", (now,)
+                "SELECT id, sku FROM reservations WHERE state = 'active' AND expires_s <= ?"
+                " ORDER BY id",
+                (self.time.now(),),
             )
         ]
+
+    def expire_due(self) -> int:
+        """Return every reservation past its TTL to stock; how many expired."""
+        due_ids = [reservation_id for reservation_id, _ in self.due_reservations()]
         if not due_ids:
             return 0
+        now = self.time.now()
+        return self.db.transaction(
+            lambda conn: sum(
+                self._give_back(conn, reservation_id, "expired", now) for reservation_id in due_ids
+            )
+        )
 
-        def work(conn: sqlite3.Connection) -> int:
-            expired = 0
-            for reservation_id in due_ids:
-                row = conn.execute(
-                    "UPDATE reservations SET state = 'expired', updated_s = ?"
-                    " WHERE id = ? AND state = 'active' RETURNING sku, quantity",
-                    (now, reservation_id),
-                ).fetchone()
-                if row is not None:
-                    expired += 1
-                    conn.execute(
-                        "UPDATE inventory SET available = available + ?, version = version + 1"
-                        " WHERE sku = ?",
-                        (row[1], row[0]),
-                    )
-            return expired
+    def expire(self, reservation_id: int) -> bool:
+        """Return one reservation's units to stock as expired, if still held."""
+        now = self.time.now()
+        return self.db.transaction(
+            lambda conn: self._give_back(conn, reservation_id, "expired", now)
+        )
 
-        return self.db.transaction(work)
+    @staticmethod
+    def _give_back(conn: sqlite3.Connection, reservation_id: int, state: str, now: float) -> bool:
+        """Mark an active reservation ``state`` and put its units back; False if not active."""
+        row = conn.execute(
+            "UPDATE reservations SET state = ?, updated_s = ?"
+            " WHERE id = ? AND state = 'active' RETURNING sku, quantity",
+            (state, now, reservation_id),
+        ).fetchone()
+        if row is not None:
+            conn.execute(
+                "UPDATE inventory SET available = available + ?, version = version + 1"
+                " WHERE sku = ?",
+                (row[1], row[0]),
+            )
+        return row is not None
 
     # --- leases --------------------------------------------------------------------
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import simpy
 
-from checkoutsim.policy.inventory import WILD_STRATEGIES
+from checkoutsim.policy.inventory import WILD_STRATEGIES, give_back_policy, gives_back_under_lock
 from checkoutsim.policy.saga import find_orphans, refund_orphan
 from checkoutsim.results import history
 from checkoutsim.results.history import History
@@ -56,10 +56,13 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     # per arrival, and nothing waits on its end.
     task.start(shoppers.arrivals())
     reap_tick_s = min(1.0, settings.saga.reservation_ttl_s / 10)
+    # The reaper gives back as the strategy's compensations do (under its lock).
+    guard = give_back_policy(settings.transaction.protocol, chosen.inventory)
+    shop.reaper_locks = gives_back_under_lock(guard)
     if cache is not None:
-        env.process(cache.reaper(reap_tick_s))
+        env.process(cache.reaper(reap_tick_s, guard))
     else:
-        env.process(reservation_reaper(env, engine, reap_tick_s))
+        env.process(reservation_reaper(env, engine, reap_tick_s, guard))
     if settings.saga.sweeper_interval_s > 0:
         env.process(_sweeper(env, engine, settings))
     captures = providers.captures if providers is not None else _counter(ledger)

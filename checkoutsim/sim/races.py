@@ -48,6 +48,7 @@ def operation_costs(settings: Settings, stream: random.Random, query: Cost) -> d
         ops.CompareAndSetStock: conditional,
         ops.DecrementIfAvailable: conditional,
         ops.ReleaseReservation: write,
+        ops.ExpireReservation: write,
         ops.AcquireLock: lock,
         ops.ReleaseLock: lock,
         ops.DecrementStock: write,

@@ -13,6 +13,7 @@ import random
 
 import simpy
 
+from checkoutsim.policy.inventory import InventoryPolicy, expire, gives_back_under_lock
 from checkoutsim.policy.saga import CheckoutRequest, Outcome, Policies
 from checkoutsim.policy.stock_cache import checkout_after_page
 from checkoutsim.policy.two_phase import protocol_checkout
@@ -165,8 +166,29 @@ class Shoppers:
             intents.answered_s[intent] = self.env.now
 
 
-def reservation_reaper(env: simpy.Environment, engine: Engine, tick_s: float) -> SimStep:
-    """Return expired reservations to stock every ``tick_s`` simulated seconds."""
+def expire_due(engine: Engine, guard: InventoryPolicy | None) -> int:
+    """Return the reservations past their TTL to stock; how many went back at once.
+
+    With no lock to take (``gives_back_under_lock``), all at once, as one
+    UPDATE. Under a lock, each due reservation's give-back (``expire``) runs
+    as its own process, waiting for the lock and paying its queries, as any
+    other writer of the row must: those land later and are not counted here.
+    """
+    env = engine.env
+    if not gives_back_under_lock(guard):
+        return engine.shop.expire_due(env.now)
+    for reservation_id, sku in engine.shop.take_due(env.now):
+        env.process(engine.drive(expire(guard, reservation_id, sku)))
+    return 0
+
+
+def reservation_reaper(
+    env: simpy.Environment, engine: Engine, tick_s: float, guard: InventoryPolicy | None = None
+) -> SimStep:
+    """Return expired reservations to stock every ``tick_s`` simulated seconds.
+
+    ``guard``: the rules give-backs follow (``give_back_policy``).
+    """
     while True:
         yield env.timeout(tick_s)
-        engine.shop.expire_due(env.now)
+        expire_due(engine, guard)

@@ -85,6 +85,9 @@ class Shop:
     false_sold_outs: int = 0
     #: Writes the CHECK constraint refused.
     constraint_errors: int = 0
+    #: Does the reaper return units under the strategy's lock (``take_due``,
+    #: ``expire``)? Then an order does not expire due reservations itself.
+    reaper_locks: bool = False
 
     def __post_init__(self) -> None:
         self.available = list(self.initial_stock)
@@ -228,7 +231,15 @@ class Shop:
 
     def expire_due(self, now: float) -> int:
         """Expire every active reservation whose TTL has passed; return how many."""
-        count = 0
+        return sum(self.expire(reservation_id) for reservation_id, _ in self.take_due(now))
+
+    def take_due(self, now: float) -> list[tuple[int, int]]:
+        """Hand the reaper every active reservation past its TTL, as (id, SKU).
+
+        Each is handed over once; its units stay held until ``expire`` (run
+        under the strategy's lock) returns them.
+        """
+        due = []
         queue = self._expiry_queue
         # A run's TTL is one value, so creation order is expiry order: a FIFO
         # queue finds every due reservation without scanning the rest.
@@ -236,13 +247,20 @@ class Shop:
             reservation = self.reservations.get(queue[0])
             if reservation is not None and reservation.expires_at > now:
                 break
-            queue.popleft()
+            reservation_id = queue.popleft()
             if reservation is not None and reservation.state == ACTIVE:
-                # Kept (as EXPIRED): a late payment may still confirm it blindly.
-                self._return_units(reservation, EXPIRED)
-                count += 1
-        self.expired += count
-        return count
+                due.append((reservation_id, reservation.sku))
+        return due
+
+    def expire(self, reservation_id: int) -> bool:
+        """Return one reservation's units to stock as expired, if still held."""
+        reservation = self.reservations.get(reservation_id)
+        if reservation is None or reservation.state != ACTIVE:
+            return False
+        # Kept (as EXPIRED): a late payment may still confirm it blindly.
+        self._return_units(reservation, EXPIRED)
+        self.expired += 1
+        return True
 
     def _return_units(self, reservation: Reservation, state: int) -> None:
         """Put a reservation's units back and mark why."""
@@ -261,10 +279,16 @@ class Shop:
         """Confirm a reservation into an order, unique per intent."""
         if intent_id in self.orders:
             return OrderStatus.EXISTS
-        self.expire_due(now)
+        if not self.reaper_locks:
+            self.expire_due(now)
         reservation = self.reservations.get(reservation_id)
         if reservation is None:
             # Released (compensated) already: only a blind confirmation gets here.
+            return OrderStatus.RESERVATION_EXPIRED
+        due = reservation.state == ACTIVE and reservation.expires_at <= now
+        if self.reaper_locks and due and not allow_expired:
+            # Due, not reaped yet: refused, its units left to the reaper, which
+            # returns them under the lock. Ordered anyway, it sells held units.
             return OrderStatus.RESERVATION_EXPIRED
         if reservation.state != ACTIVE:
             if not allow_expired:

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from checkoutsim.policy import ops
+from checkoutsim.policy.inventory import InventoryPolicy
 from checkoutsim.policy.stock_cache import (
     CacheTable,
     FillCache,
@@ -25,6 +26,7 @@ from checkoutsim.results.history import PAGE_VIEW_COLUMNS, STOCK_CHANGE_COLUMNS
 from checkoutsim.scenario.settings import Settings
 from checkoutsim.sim import SimStep
 from checkoutsim.sim.engine import Engine
+from checkoutsim.sim.shoppers import expire_due
 
 
 class CacheModel:
@@ -74,13 +76,16 @@ class CacheModel:
                 continue
             operations[kind] = (locks_row, self._watched(apply), cost)
 
-    def reaper(self, tick_s: float) -> SimStep:
-        """``sim.shoppers.reservation_reaper``, recording the units each expiry returns."""
+    def reaper(self, tick_s: float, guard: InventoryPolicy | None = None) -> SimStep:
+        """``sim.shoppers.reservation_reaper``, recording the units each expiry returns.
+
+        An expiry under the strategy's lock is an operation, recorded as it lands.
+        """
         env, shop = self.env, self.engine.shop
         while True:
             yield env.timeout(tick_s)
             before = list(shop.available)
-            if shop.expire_due(env.now):
+            if expire_due(self.engine, guard):
                 self._record_changes(before)
 
     def _watched(self, apply: Any) -> Any:

@@ -52,6 +52,7 @@ class StockOperations:
             ops.CompareAndSetStock: (self.version_matches, self.compare_and_set),
             ops.DecrementIfAvailable: (self.enough_left, self.decrement),
             ops.ReleaseReservation: (None, self.release_reservation),
+            ops.ExpireReservation: (None, self.expire_reservation),
             ops.AcquireLock: (None, self.acquire_lock),
             ops.ReleaseLock: (None, self.release_lock),
             # A relative decrement or give-back (``SET available = available - q``,
@@ -125,6 +126,10 @@ class StockOperations:
         """Give a reservation's units back (the compensation)."""
         # Had the query failed, the units would stay held until the reservation expires.
         return self._shop.release(op.reservation_id)
+
+    def expire_reservation(self, op: ops.ExpireReservation) -> bool:
+        """The reaper's give-back of a reservation past its TTL."""
+        return self._shop.expire(op.reservation_id)
 
     def acquire_lock(self, op: ops.AcquireLock) -> Any:
         """SET NX PX: a token if free or lapsed, else an event fired on release or expiry."""
