@@ -15,6 +15,7 @@ from checkoutsim.experiments import executors
 from checkoutsim.experiments.runner import run_scenario
 from checkoutsim.experiments.scale import check
 from checkoutsim.experiments.sweep import parse_axis, run_sweep
+from checkoutsim.report import page
 from checkoutsim.scenario import files as scenarios
 from checkoutsim.scenario.files import ScenarioError
 from checkoutsim.scenario.settings import Scale
@@ -154,3 +155,19 @@ def test_unreachable_cluster_is_a_one_line_error(monkeypatch: pytest.MonkeyPatch
         ],
     )
     assert result.exit_code == 2
+
+
+def test_row_capacity_is_null_where_nothing_held_a_row() -> None:
+    """naive writes blind and holds no row, so no ceiling was measured: null in
+    the JSON and ``-`` in the report's table (both said 0, a ceiling of nothing).
+    atomic's conditional update holds the row and has its figure."""
+    loaded = scenarios.load("flash-sale", SHORT, ["naive", "atomic"])
+    data = run_scenario(loaded, seed=1).to_json()
+    metrics = {variant["name"]: variant["metrics"] for variant in data["variants"]}
+    assert metrics["naive"]["row_capacity_per_s"] is None
+    assert metrics["atomic"]["row_capacity_per_s"] > 0
+    assert '"row_capacity_per_s": null' in json.dumps(data)
+    table = page.metrics_table(data)
+    row = next(row for row in table["rows"] if row["name"] == "row_capacity_per_s")
+    assert row["cells"][0] == "-"
+    assert row["cells"][1] not in ("-", "0.00")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -44,8 +45,9 @@ def render_run(console: Console, result: RunResult) -> None:
     if result.scale is not None:
         share = result.scale.hot_sku_orders_per_s / result.scale.plan.peak_orders_per_s
         for variant in result.variants:
-            capacity = variant.metrics.get("row_capacity_per_s", 0)
-            if capacity:
+            capacity = variant.metrics.get("row_capacity_per_s")
+            # None, or NaN over replications: nothing held a row, no ceiling to show.
+            if capacity is not None and math.isfinite(capacity) and capacity > 0:
                 console.print(
                     f"{variant.name}: {capacity:,.0f} reservations per second of exclusive row "
                     f"time at this load (the whole shop at {capacity / share:,.0f} orders/s if "

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from checkoutsim import __version__
 from checkoutsim.results.history import History
-from checkoutsim.results.metrics import aggregate, summarise, verdict
+from checkoutsim.results.metrics import NULL_WHERE_ABSENT, aggregate, summarise, verdict
 from checkoutsim.results.money import gateway_fees, priced
 from checkoutsim.results.stage_cost import priced_deployment
 from checkoutsim.results.verdicts import Judged
@@ -78,12 +78,19 @@ class RunResult:
             "variants": [
                 {
                     "name": variant.name,
-                    # recovery_s is null where the scenario has no fault window.
+                    # Null where it does not apply: recovery_s without a fault window,
+                    # row_capacity_per_s where nothing held a row.
                     "metrics": json_safe(
-                        {**variant.metrics, "recovery_s": variant.metrics.get("recovery_s")}
+                        {
+                            **variant.metrics,
+                            **{key: variant.metrics.get(key) for key in NULL_WHERE_ABSENT},
+                        }
                     ),
                     "ci95": json_safe(
-                        {**variant.ci95, "recovery_s": variant.ci95.get("recovery_s", [None] * 2)}
+                        {
+                            **variant.ci95,
+                            **{key: variant.ci95.get(key, [None] * 2) for key in NULL_WHERE_ABSENT},
+                        }
                     ),
                     "verdict": verdict(
                         variant.metrics,

@@ -92,6 +92,11 @@ DIAGNOSTICS = (
 )
 
 
+#: Metrics a run's JSON always has, null where they do not apply: ``recovery_s``
+#: without a fault window, ``row_capacity_per_s`` where nothing held a row.
+NULL_WHERE_ABSENT = ("recovery_s", "row_capacity_per_s")
+
+
 def compensations(history: History) -> int:
     """Compensations completed: reservations returned to stock plus captures refunded.
 

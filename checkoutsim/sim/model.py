@@ -107,18 +107,20 @@ def simulate(settings: Settings, seed: int, replication: int = 0) -> History:
     )
 
 
-def _row_capacity(engine: Engine) -> float:
+def _row_capacity(engine: Engine) -> float | None:
     """Reservations per second of exclusive row time: what one SKU row can sell at most.
 
     A row is held exclusively by its UPDATEs' row locks, and, for the lock-based
     strategies, by the application lock around the whole check-and-reserve.
+    None where nothing held a row (a blind write, a relative decrement, an
+    in-process mutex): no ceiling was measured, which is not a ceiling of 0.
     """
     held = max(engine.locks.stats.hold_s, engine.row_stats.busy_s)
     if engine.bucket_busy:
         # N bucket rows are N row locks: the busiest one sets the ceiling.
         held = max(engine.bucket_busy.values())
     reservations = engine.shop.reservations_made
-    return reservations / held if held > 0 else 0.0
+    return reservations / held if held > 0 else None
 
 
 def _counter(ledger: Ledger) -> Callable[[], int]:
@@ -153,13 +155,15 @@ def _counters(
         "inventory_wait_s": engine.inventory_stats.wait_s,
         "inventory_busy_s": engine.inventory_stats.busy_s,
         "inventory_workers": engine.settings.inventory.workers,
-        "row_capacity_per_s": _row_capacity(engine),
         # The stock ledger at the end, for the conservation check (initial ==
         # sold + available + held + owed back); not shown as metrics.
         "units_available_at_end": sum(engine.shop.available),
         "units_held_at_end": engine.shop.reserved_units,
         "units_owed_at_end": sum(engine.shop.owed),
     }
+    capacity = _row_capacity(engine)
+    if capacity is not None:
+        counters["row_capacity_per_s"] = capacity
     if providers is not None:
         counters.update(providers.counters())
         counters["breaker_rejections"] = providers.rejections() + engine.counters.inventory_refusals
