@@ -171,3 +171,18 @@ def test_named_scenarios_are_found_from_any_folder(
     shipped = {path.stem for path in (Path(__file__).parent.parent / "scenarios").glob("*.toml")}
     monkeypatch.chdir(tmp_path)
     assert shipped and shipped <= set(scenarios.available())
+
+
+def test_scenario_files_is_split_and_its_names_still_import_from_it() -> None:
+    """files.py had grown past 400 lines: finding files, overrides and the
+    one-line problems are modules of their own, and the names callers import
+    from ``scenario.files`` are the same objects."""
+    from checkoutsim.scenario import errors, files, locations, overrides, problems
+
+    assert files.ScenarioError is errors.ScenarioError
+    assert files.parse_override is overrides.parse_override
+    assert files.available is locations.available
+    assert files.scenario_dirs is locations.scenario_dirs
+    for module in (files, errors, locations, overrides, problems):
+        assert module.__file__ is not None
+        assert len(Path(module.__file__).read_text().splitlines()) < 400, module.__name__
