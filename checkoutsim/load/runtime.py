@@ -87,18 +87,23 @@ class GeventRuntime:
 
     @classmethod
     def for_settings(
-        cls, settings: Settings, origin: float | None = None, process: int | None = None
+        cls,
+        settings: Settings,
+        origin: float | None = None,
+        process: int | None = None,
+        siblings: bool = False,
     ) -> Self:
         """A runtime with the scenario's time scale and pools, its clock starting at ``origin``.
 
         ``process`` is the index of a process that serves checkouts: with
         ``real.one_core_per_process`` its threads are kept on one core
         (``checkoutsim.load.affinity``). ``None`` (a master that only
-        coordinates) leaves them where they are.
+        coordinates) leaves them where they are. ``siblings``: one of a run's
+        workers (``affinity.core_for``).
         """
         core = None
         if process is not None and settings.real.one_core_per_process:
-            core = core_for(process)
+            core = core_for(process, siblings)
         return cls(
             time.time() if origin is None else origin,
             settings.real.time_scale,

@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--mode", choices=("schedule", "bench"), default="schedule")
     args = parser.parse_args(argv)
     settings = Settings.model_validate_json((args.directory / "settings.json").read_text())
-    runtime = GeventRuntime.for_settings(settings, process=args.index)
+    runtime = GeventRuntime.for_settings(settings, process=args.index, siblings=True)
     service = CheckoutService(
         settings, StorePaths.in_directory(args.directory), runtime, args.seed, args.index + 1
     )
