@@ -56,6 +56,7 @@ INVENTORY_OPS = (
     ops.AcquireLock,
     ops.ReleaseLock,
     ops.ReleaseReservation,
+    ops.ExpireReservation,
     ops.DecrementStock,
     ops.DecrementThenCheck,
     ops.GiveBack,

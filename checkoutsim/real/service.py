@@ -243,11 +243,12 @@ class CheckoutService:
             if expired and self.cache is not None:
                 self.cache.on_every_sku_written()
             return expired
-        reaper = SagaContext(-1, "reaper")
-        return sum(
-            self.executor.drive(expire(guard, reservation_id, sku), reaper)
-            for reservation_id, sku in self.runtime.offload(self.store.due_reservations)
-        )
+        expired = 0
+        for reservation_id, sku in self.runtime.offload(self.store.due_reservations):
+            steps = expire(guard, reservation_id, sku)
+            # Not True: confirmed meanwhile, or the inventory was down (the next tick asks again).
+            expired += self.executor.drive(steps, SagaContext(-1, "reaper")) is True
+        return expired
 
     def provider_gateways(self) -> list[Gateway]:
         """Every provider's gateway, the primary first (one without several gateways)."""

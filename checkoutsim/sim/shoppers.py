@@ -14,6 +14,7 @@ import random
 import simpy
 
 from checkoutsim.policy.inventory import InventoryPolicy, expire, gives_back_under_lock
+from checkoutsim.policy.ops import UNAVAILABLE
 from checkoutsim.policy.saga import CheckoutRequest, Outcome, Policies
 from checkoutsim.policy.stock_cache import checkout_after_page
 from checkoutsim.policy.two_phase import protocol_checkout
@@ -178,8 +179,15 @@ def expire_due(engine: Engine, guard: InventoryPolicy | None) -> int:
     if not gives_back_under_lock(guard):
         return engine.shop.expire_due(env.now)
     for reservation_id, sku in engine.shop.take_due(env.now):
-        env.process(engine.drive(expire(guard, reservation_id, sku)))
+        env.process(_expire_one(engine, guard, reservation_id, sku))
     return 0
+
+
+def _expire_one(engine: Engine, guard: InventoryPolicy, reservation_id: int, sku: int) -> SimStep:
+    """One reaper give-back; handed back to the reaper if the inventory was down."""
+    expired = yield from engine.drive(expire(guard, reservation_id, sku))
+    if expired is UNAVAILABLE:
+        engine.shop.due_again(reservation_id)
 
 
 def reservation_reaper(

@@ -252,6 +252,11 @@ class Shop:
                 due.append((reservation_id, reservation.sku))
         return due
 
+    def due_again(self, reservation_id: int) -> None:
+        """Hand a reservation to the reaper's next ``take_due`` again (its give-back failed)."""
+        # At the front: it is due, so the FIFO's order by expiry still holds.
+        self._expiry_queue.appendleft(reservation_id)
+
     def expire(self, reservation_id: int) -> bool:
         """Return one reservation's units to stock as expired, if still held."""
         reservation = self.reservations.get(reservation_id)
