@@ -303,3 +303,27 @@ def test_real_expiry_goes_back_through_the_reaper_under_the_lock(
         reserve(policy, ReservationRequest(2, 0, 1, 5.0), random.Random(2)), SagaContext(2, "b")
     )
     assert second.status is ReserveStatus.RESERVED
+
+
+def test_real_reaper_gives_back_after_an_inventory_outage(tmp_path: Path) -> None:
+    """The reaper's give-back is an inventory call in the real body as in the
+    model: while the inventory is down it lands nowhere and the units stay
+    held; the next pass after the outage returns them."""
+    configured = real_support.settings(
+        inventory={"strategy": "lock_ttl", "lock_wait_s": 0.0},
+        catalog={"stock_per_sku": 1},
+        saga={"reservation_ttl_s": 5.0},
+        faults={"outages": [{"service": "inventory", "start_s": 10.0, "end_s": 20.0}]},
+    )
+    service, clock = real_support.service(tmp_path, configured)
+    policy = service.policies.inventory
+    first = service.executor.drive(
+        reserve(policy, ReservationRequest(1, 0, 1, 5.0), random.Random(1)), SagaContext(1, "a")
+    )
+    assert first.status is ReserveStatus.RESERVED
+    clock.advance(12.0)
+    assert service.reap() == 0
+    assert service.store.read_stock(0).available == 0
+    clock.advance(10.0)
+    assert service.reap() == 1
+    assert service.store.read_stock(0).available == 1
