@@ -1,4 +1,4 @@
-"""The docs' figures: what they say about a seed-1 model run is what that run gives.
+"""The docs' figures: what they say about a model run is what that run gives.
 
 Each test reruns the command a doc cites and looks for the figure, formatted
 as the run table formats it, in the doc's text (whitespace folded, so a figure
@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+
+import pytest
 
 from checkoutsim.experiments.runner import run_scenario
 from checkoutsim.results.formatting import format_value
@@ -63,3 +65,12 @@ def test_evolution_doc_gives_scale_its_own_figures_in_the_fault_runs() -> None:
         "scale",
     )
     assert f"in the crash p99 {format_value(crash['latency_p99_s'], 'latency_p99_s')}" in text
+
+
+@pytest.mark.slow  # six 600 s runs, about 12 s
+def test_gateways_doc_gives_the_models_own_seed_spread_of_safe_failovers_p99() -> None:
+    """The doc explains an --independent p99 disagreement by the model's spread over seeds."""
+    loaded = scenario.load("gateway-failover", ["load.duration_s=600"], ["safe_failover"])
+    p99s = [run_scenario(loaded, seed).variants[0].metrics["latency_p99_s"] for seed in range(1, 7)]
+    low, high = (format_value(value, "latency_p99_s") for value in (min(p99s), max(p99s)))
+    assert f"--seed N` gives {low} to {high} over seeds 1 to 6" in _text("gateways.md")
