@@ -74,3 +74,20 @@ def test_gateways_doc_gives_the_models_own_seed_spread_of_safe_failovers_p99() -
     p99s = [run_scenario(loaded, seed).variants[0].metrics["latency_p99_s"] for seed in range(1, 7)]
     low, high = (format_value(value, "latency_p99_s") for value in (min(p99s), max(p99s)))
     assert f"--seed N` gives {low} to {high} over seeds 1 to 6" in _text("gateways.md")
+
+
+def test_cost_doc_gives_each_gateway_outage_variants_lost_revenue() -> None:
+    """Lost revenue is lost orders times the scenario's order value, as the doc's table says."""
+    loaded = scenario.load("gateway-outage")
+    assert loaded.base.money.order_value == 60.0
+    variants = {variant.name: variant.metrics for variant in run_scenario(loaded, 1).variants}
+    text = _text("cost.md")
+    for name, metrics in variants.items():
+        assert metrics["lost_revenue_usd"] == metrics["lost_orders"] * 60.0
+        lost = format_value(metrics["lost_orders"], "lost_orders")
+        revenue = format_value(metrics["lost_revenue_usd"], "lost_revenue_usd")
+        assert f"| {name} | {lost} | {revenue} |" in text, name
+    none, breaker = variants["no_breaker"], variants["breaker"]
+    assert f'"processing" behind the hanging calls ({none["processing"]:,})' in text
+    assert f"{breaker['rejected']:,} rejected while it is open and {breaker['processing']}" in text
+    assert f"all {variants['breaker_queue']['queued_recovered']:,} are charged after" in text
