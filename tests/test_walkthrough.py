@@ -204,6 +204,14 @@ def test_the_content_files_hold_no_numbers_of_their_own() -> None:
         assert set(digit_tokens(text)) - WHITELIST - run_names == set(), name
 
 
+def test_evolution_points_to_the_measured_provider_failover_not_a_placeholder() -> None:
+    """Several providers are measured (gateway-failover, in the cost topic): evolution says so."""
+    body = " ".join(topic_source("evolution").split("+++", 2)[2].split())
+    assert "not measured on this page yet" not in body
+    assert "cost walkthrough (the gateway-failover scenario)" in body
+    assert "gateway-failover" in load_topic("cost").optional_scenarios
+
+
 def test_a_number_nothing_justifies_is_caught(
     rendered: tuple[dict[tuple[str, str], str], Evidence],
 ) -> None:
