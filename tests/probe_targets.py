@@ -1,7 +1,8 @@
 """Start the reference shops of ``tests/targets`` in child processes, and probe them.
 
 Each shop runs in its own process on a free port on 127.0.0.1, as its tutorial
-would run it (Flask's threaded server, ``ThreadingHTTPServer``, Tornado), and is
+would run it (Flask's threaded server, ``ThreadingHTTPServer``, Tornado, ``http.server``
+on a fixed thread pool), and is
 stopped by its pid. Starting waits until the shop answers its stock call,
 bounded in time.
 """
@@ -26,6 +27,8 @@ import pytest
 TARGETS = Path(__file__).parent / "targets"
 ROOT = Path(__file__).parent.parent
 REDIS_URL = os.environ.get("CHECKOUTSIM_TEST_REDIS", "redis://127.0.0.1:6379/0")
+#: The pool shop's request threads (its adapters' ``request_threads`` say the same).
+POOL_THREADS = 8
 #: Longest wait for a shop to answer after it starts.
 START_TIMEOUT_S = 30.0
 
@@ -53,6 +56,8 @@ def command(kind: str, port: int, directory: Path, pause_s: float) -> list[str]:
     script = str(TARGETS / f"{kind}_shop.py")
     if kind == "flask":
         return [sys.executable, script, str(port), str(pause_s)]
+    if kind == "pool":
+        return [sys.executable, script, str(port), str(POOL_THREADS), str(pause_s)]
     if kind == "sqlite":
         return [sys.executable, script, str(port), str(directory / "shop.db"), str(pause_s)]
     key = f"checkoutsim-probe-test:{uuid.uuid4().hex}"

@@ -15,10 +15,20 @@ from pathlib import Path
 
 import pytest
 
-from tests.probe_targets import TARGETS, Shop, cli, free_port, probe_json, running
+from tests.probe_targets import POOL_THREADS, TARGETS, Shop, cli, free_port, probe_json, running
 
-RACY = [("flask", "flask-racy"), ("sqlite", "sqlite-racy"), ("redis", "redis-racy")]
-SAFE = [("flask", "flask-safe"), ("sqlite", "sqlite-safe"), ("redis", "redis-safe")]
+RACY = [
+    ("flask", "flask-racy"),
+    ("sqlite", "sqlite-racy"),
+    ("redis", "redis-racy"),
+    ("pool", "pool-racy"),
+]
+SAFE = [
+    ("flask", "flask-safe"),
+    ("sqlite", "sqlite-safe"),
+    ("redis", "redis-safe"),
+    ("pool", "pool-safe"),
+]
 
 
 def metrics_of(document: dict) -> dict:
@@ -48,6 +58,23 @@ def test_a_small_probe_measures_the_racy_flask_shop(tmp_path: Path) -> None:
     assert metrics["oversold_units"] == max(0, metrics["units_sold"] - 100)
     assert metrics["negative_stock_units"] == max(0, -metrics["stock_after"])
     assert metrics["latency_p50_s"] > 0
+
+
+def test_a_thread_pool_caps_the_race_and_the_prediction_knows_it(tmp_path: Path) -> None:
+    # The pool shop pays for 50 ms holding its thread: at 1,000 checkouts a second
+    # only its 8 threads' checks can be in the window at once, so it oversells at
+    # most 7 units; a model without the pool let every check in (52 predicted
+    # where 7 were measured). Both bounds are hard, whatever the host's speed.
+    with running("pool", tmp_path, pause_s=0.05) as url:
+        document = probe_json(
+            url, TARGETS / "pool-racy.toml", "--rate", "1000", "--run-time", "1s", "--predict"
+        )
+    measured = metrics_of(document)
+    predicted = document["prediction"]["metrics"]
+    assert measured["stock_after"] == measured["stock"] - measured["units_sold"]
+    assert 0 <= measured["oversold_units"] <= POOL_THREADS - 1
+    assert 0 <= predicted["oversold_units"] <= POOL_THREADS - 1
+    assert any("request threads" in line for line in document["prediction"]["assumptions"])
 
 
 def test_unreachable_target_is_one_line(tmp_path: Path) -> None:

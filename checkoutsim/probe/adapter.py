@@ -157,6 +157,10 @@ class Model(Part):
     strategy: Strategy
     workers: int = Field(16, ge=1, le=100_000)
     race_window_s: float | None = Field(None, ge=0, le=60)
+    #: A fixed pool of request threads (gunicorn --threads, waitress, a thread pool
+    #: behind http.server): each request holds one from its start to its answer,
+    #: pauses and payment included. Leave out for a thread per request or an event loop.
+    request_threads: int | None = Field(None, ge=1, le=100_000)
 
 
 class Adapter(Part):

@@ -164,8 +164,15 @@ def model_settings(
         f"{workers} worker{'s' if workers != 1 else ''}{served_at_once}",
         f"one inventory query {query * 1000:.2f} ms, priced from {priced} "
         "(it holds a worker; a conditional write holds the row too)",
-        f"after reserving, {after * 1000:.2f} ms holding nothing",
+        f"after reserving, {after * 1000:.2f} ms holding "
+        + ("its request thread only" if model.request_threads else "nothing"),
     ]
+    if model.request_threads:
+        assumptions.append(
+            f"{model.request_threads} request thread{'s' if model.request_threads != 1 else ''}"
+            " (the adapter's [model].request_threads), each held by a request from its"
+            " start to its answer: requests beyond them wait before their check"
+        )
     if window:
         assumptions.append(
             f"a {window * 1000:g} ms pause after each inventory call stands for the race "
@@ -214,6 +221,7 @@ def model_settings(
         ),
         "order": schedule.order.model_copy(update={"latency": _constant(0.0), "failure_rate": 0.0}),
         "load": schedule.load.model_copy(update={"drain_s": schedule.shopper.timeout_s}),
+        "server": schedule.server.model_copy(update={"threads": model.request_threads or 0}),
         "faults": schedule.faults.model_copy(
             update={
                 "pause_probability": 1.0 if window else 0.0,

@@ -346,9 +346,21 @@ class CheckoutApi:
         self.strategy = settings.payment.strategy
         self._run = run
         self._drive = drive
+        # A fixed pool of request threads ([server].threads, as the model has it): a
+        # request holds one from its start to its answer, and waits for one before
+        # any of its work. ``threading`` is looked up now, after Locust's
+        # monkey-patching, so under gevent the wait suspends only the request's greenlet.
+        threads = settings.server.threads
+        self._threads = threading.BoundedSemaphore(threads) if threads else None
 
     def checkout(self, key: str | None, raw: bytes | dict[str, Any]) -> Answer:
         """Validate, apply the variant's key rules, run the saga, answer."""
+        if self._threads is None:
+            return self._checkout(key, raw)
+        with self._threads:
+            return self._checkout(key, raw)
+
+    def _checkout(self, key: str | None, raw: bytes | dict[str, Any]) -> Answer:
         try:
             key = check_key(key)
             body = parse_body(raw, self.settings)

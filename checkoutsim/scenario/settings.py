@@ -31,6 +31,7 @@ from checkoutsim.scenario.limits import (
 )
 from checkoutsim.scenario.money import Money
 from checkoutsim.scenario.sections import Breaker, Latency, Section
+from checkoutsim.scenario.server import Server
 
 # Re-exported: the fault schedule moved to its own module; callers import it from here.
 __all__ = ["Breaker", "Brownout", "Faults", "Latency", "Outage", "Section", "Service"]
@@ -378,6 +379,8 @@ class Settings(Section):
     real: Real = Real()
     cache: Cache = Cache()
     money: Money = Money()
+    #: A fixed pool of request threads, held by each request start to answer (0: none).
+    server: Server = Server()
 
     @model_validator(mode="after")
     def _within_limits(self) -> Settings:

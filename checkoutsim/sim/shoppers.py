@@ -23,6 +23,7 @@ from checkoutsim.sim import SimStep, task
 from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.intents import OUTCOME_CODES, TIMED_OUT_CODE, IntentTable
 from checkoutsim.sim.loop import sleep
+from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.world.arrivals import arrival_times
 
 
@@ -64,6 +65,9 @@ class Shoppers:
         self._page_view = settings.cache.page_view
         self._protocol = settings.transaction.protocol
         self._lock_wait_s = settings.transaction.lock_wait_s
+        # A fixed pool of request threads ([server]), or None: no line before the work.
+        threads = settings.server.threads
+        self._threads = WorkerPool(self.env, threads) if threads else None
         # Without coordinator crashes a checkpoint can never stall: the
         # checkouts then yield none (``Policies.checkpoints``).
         checkpoints = engine.coordinators_can_crash
@@ -133,7 +137,25 @@ class Shoppers:
             steps = checkout_after_page(
                 self.settings.cache.policy(), intent, sku, quantity, steps, Outcome.SOLD_OUT
             )
+        if self._threads is not None:
+            return self._on_a_thread(self.engine.drive(steps), self._threads)
         return self.engine.drive(steps)
+
+    @staticmethod
+    def _on_a_thread(request: SimStep, threads: WorkerPool) -> SimStep:
+        """Run ``request`` once a request thread is free, holding it until the answer.
+
+        The request's work (its check included) starts only when a thread picks
+        it up, as on a thread-pool web server; a shopper who timed out meanwhile
+        does not take it out of the line, since the server cannot tell.
+        """
+        handoff = threads.acquire()
+        if handoff is not None:
+            yield handoff
+        try:
+            return (yield from request)
+        finally:
+            threads.release()
 
     def _answer(self, intent: int, attempt: int, primary: bool, outcome: Outcome) -> None:
         """A request has ended: tell the shopper, if it is still the one waited on."""
