@@ -199,3 +199,28 @@ def test_a_round_of_forty_times_twice_its_in_flight_with_the_pipeline_full() -> 
 
     assert paced_checkouts(5) == PACED
     assert paced_checkouts(40) - 40 >= 2 * 40
+
+
+def test_the_printed_table_gives_the_p50_range_at_capacity() -> None:
+    from checkoutsim.cli.probe import predicted_cells
+
+    filled = filled_at(1000, 1027)
+    measured = {"checkouts": 1041, "errors": 0, "timed_out": 0, "oversold_units": 0}
+    predicted = {"oversold_units": 0, "latency_p50_s": 0.0415, "latency_p99_s": 0.08}
+    judged = compare(
+        {**measured, "latency_p50_s": 0.0084, "latency_p99_s": 0.05},
+        predicted,
+        filled,
+        load_adapter(FLASK_SAFE),
+        None,
+        0.0033,
+    )
+    assert predicted_cells(judged, "latency_p50_s", "ms") == ["3.3 ms to 41.5 ms", "at capacity"]
+    assert predicted_cells(judged, "latency_p99_s", "ms") == ["80.0 ms", "1.6"]
+    below = compare(
+        {**measured, "latency_p50_s": 0.0084},
+        predicted,
+        filled_at(250, 1212),
+        load_adapter(FLASK_SAFE),
+    )
+    assert predicted_cells(below, "latency_p50_s", "ms") == ["41.5 ms", "4.94"]
