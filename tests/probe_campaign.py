@@ -28,7 +28,7 @@ RATES = (50, 250, 1000)
 HEADER = (
     "| adapter | rate /s | load before | checkouts | orders | oversold | stock after"
     " | predicted oversold | oversold verdict | p50 ms | predicted p50 ms | p50 verdict"
-    " | client ms | host |"
+    " | client ms | pace /s | workers | utilisation | p50 range ms | host |"
 )
 
 
@@ -50,7 +50,14 @@ def row(name: str, rate: int, load: float, document: dict[str, Any]) -> str:
     predicted = prediction.get("metrics", {})
     verdicts = prediction.get("verdicts", {})
     host = document["load"]["health"].get("host_load", {})
-    client = prediction.get("calibration", {}).get("client_overhead_s")
+    calibration = prediction.get("calibration", {})
+    client = calibration.get("client_overhead_s")
+    burst = calibration.get("burst")
+    pace = "-" if not burst else f"{burst[0] / burst[1]:.0f}"
+    assumptions = prediction.get("assumptions", [])
+    workers = assumptions[1].split(" ")[0] if len(assumptions) > 1 else "-"
+    share = prediction.get("utilisation")
+    edge = prediction.get("at_capacity")
 
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value * 1000:.1f}"
@@ -67,11 +74,23 @@ def row(name: str, rate: int, load: float, document: dict[str, Any]) -> str:
         verdicts.get("oversold_units", "-"),
         ms(metrics["latency_p50_s"]),
         ms(predicted.get("latency_p50_s")),
-        verdicts.get("latency_p50_s", "-"),
+        verdicts.get("latency_p50_s", "-") + _edge_words(edge),
         ms(client),
+        pace,
+        workers,
+        "-" if share is None else f"{share:.2f}",
+        "-" if edge is None else "–".join(ms(end) for end in edge["p50_range_s"]),
         "busy" if host.get("busy") else "quiet",
     ]
     return "| " + " | ".join(cells) + " |"
+
+
+def _edge_words(edge: dict[str, Any] | None) -> str:
+    """At capacity: the point prediction's own verdict, and whether the range held the p50."""
+    if edge is None:
+        return ""
+    where = {True: "inside", False: "outside", None: "not comparable"}[edge["measured_inside"]]
+    return f" (point: {edge['point_verdict']}; measured {where} the range)"
 
 
 def main() -> None:

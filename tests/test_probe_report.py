@@ -41,3 +41,22 @@ def test_a_probe_report_draws_measured_against_predicted(tmp_path: Path) -> None
     assert float(rows[("latency_p50_s", "predicted")]) == round(predicted["latency_p50_s"], 6)
     page = index.read_text()
     assert "Measured against predicted" in page and "under by 3.0x" in page
+
+
+def test_a_probe_report_at_capacity_gives_the_p50_range(tmp_path: Path) -> None:
+    timed = light(sold_out=0.002)
+    timed.burst, timed.concurrency = (100, 0.2), 1.0  # 500 a second against 1,000 arriving
+    filled = model_settings(schedule(1000), ADAPTER.model, timed, [100], 1)
+    predicted = predict_metrics(filled, 1)
+    measured = {**predicted, "latency_p50_s": 0.008, "errors": 0}
+    result = {
+        "scenario": "flash-sale",
+        "mode": "probe",
+        "variants": [
+            {"name": "probe", "metrics": measured, "verdict": {"safe": True, "violations": {}}}
+        ],
+        "prediction": compare(measured, predicted, filled, ADAPTER, None, 0.004),
+    }
+    page = build.write_report(result, None, tmp_path).read_text()
+    assert "p50 latency: at capacity: not predictable within 2x." in page
+    assert "4.0 ms (capacity to spare, no queue)" in page

@@ -124,6 +124,16 @@ ROWS = (
 )
 
 
+def predicted_cells(prediction: dict[str, Any], key: str, unit: str) -> list[str]:
+    """A figure's predicted and ratio cells; at the target's capacity the p50 is its range."""
+    edge = prediction.get("at_capacity")
+    if key == "latency_p50_s" and edge:
+        low, high = edge["p50_range_s"]
+        return [f"{_figure(low, unit)} to {_figure(high, unit)}", "at capacity"]
+    ratio = prediction["ratios"].get(key)
+    return [_figure(prediction["metrics"].get(key), unit), _figure(ratio)]
+
+
 def render(result: ProbeResult) -> None:
     """The measurement (and prediction) as a table, then the verdict and notes."""
     from rich.table import Table
@@ -141,9 +151,8 @@ def render(result: ProbeResult) -> None:
     for key, label, unit in ROWS:
         measured = result.metrics.get(key)
         row = [label, _figure(measured, unit)]
-        if predicted is not None:
-            ratio = prediction["ratios"].get(key) if prediction else None
-            row += [_figure(predicted.get(key), unit), _figure(ratio)]
+        if predicted is not None and prediction is not None:
+            row += predicted_cells(prediction, key, unit)
         table.add_row(*row)
     out.print(table)
     _print_phrases("host:", summary(result.health))

@@ -42,8 +42,16 @@ STOCK_READS = 11
 #: process has the cores, only lower it), so the highest is kept. The first round
 #: stays within the smallest listen backlog a tutorial server keeps (the standard
 #: library's: 5); the rounds stop at the first answer that waited for a TCP connect
-#: retry (``CONNECT_RETRY_S``): past it, a round times the backlog, not the target.
-IN_FLIGHT = (5, 10, 20)
+#: retry (``CONNECT_RETRY_S``): past it, a round times the backlog, not the target,
+#: and that round is not kept. 40 in flight: the Flask shop answered up to 1,497 a
+#: second with 40, where 20 had given 1,027 (docs/probe.md).
+IN_FLIGHT = (5, 10, 20, 40)
+#: Sold-out checkouts a paced round plays: enough answers that the target's pace,
+#: not the first connections' set-up, decides their rate. A round with more in
+#: flight plays ``PACED_PER_IN_FLIGHT`` times that many, so that twice its
+#: in-flight count of answers are timed with the pipeline full, not draining.
+PACED = 60
+PACED_PER_IN_FLIGHT = 3
 #: Linux's first TCP connect retry: a connection the target's full listen backlog
 #: dropped is answered this much later, at the earliest.
 CONNECT_RETRY_S = 1.0
@@ -67,6 +75,8 @@ class Calibration:
     concurrency: float | None = None
     #: Sold-out answers, and the seconds they took, with a few always in flight.
     burst: tuple[int, float] | None = None
+    #: Every paced round played: (in flight, answers, seconds, slowest answer's seconds).
+    rounds: list[tuple[int, int, float, float]] = field(default_factory=list)
     samples: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -79,9 +89,25 @@ class Calibration:
             "client_overhead_s": self.client_overhead_s,
             "concurrency": self.concurrency,
             "burst": list(self.burst) if self.burst else None,
+            "paced_rounds": [
+                {
+                    "in_flight": in_flight,
+                    "answers": answers,
+                    "seconds": round(seconds, 6),
+                    "per_s": round(answers / seconds, 1) if seconds > 0 else None,
+                    "slowest_s": round(slowest, 6),
+                    "kept": slowest < CONNECT_RETRY_S,
+                }
+                for in_flight, answers, seconds, slowest in self.rounds
+            ],
             "requests": {kind: len(times) for kind, times in self.samples.items()},
             "notes": self.notes,
         }
+
+
+def paced_checkouts(in_flight: int) -> int:
+    """Sold-out checkouts a paced round with ``in_flight`` at once plays."""
+    return max(PACED, PACED_PER_IN_FLIGHT * in_flight)
 
 
 def typical(times: list[float]) -> float | None:
@@ -153,10 +179,13 @@ def calibrate(
         if len(timed) >= SOLD_OUT_TIMED // 2:
             overhead = max(0.0, (typical(timed) or 0.0) - sold_out_s)
     concurrency, timed_burst = None, None
+    played: list[tuple[int, int, float, float]] = []
     if paced is not None and sold_out_s is not None and sold_out_enough:
         rounds = []
         for in_flight in IN_FLIGHT:
             kept = paced(base, adapter, in_flight)
+            if kept is not None:
+                played.append((in_flight, *kept))
             if kept is None or kept[2] >= CONNECT_RETRY_S:
                 break
             rounds.append(kept[:2])
@@ -176,6 +205,7 @@ def calibrate(
         client_overhead_s=overhead,
         concurrency=concurrency,
         burst=timed_burst,
+        rounds=played,
         samples=samples,
         notes=notes,
     )

@@ -25,6 +25,7 @@ from checkoutsim.load import session
 from checkoutsim.load.schedule import PlannedIntent
 from checkoutsim.load.users import ScheduledHttpShopper
 from checkoutsim.probe.adapter import Adapter, fill, fill_path
+from checkoutsim.probe.calibrate import paced_checkouts
 from checkoutsim.probe.outcome import ERROR, NOT_STARTED, SOLD_OUT, TIMED_OUT, Outcome
 from checkoutsim.probe.target import CALL_TIMEOUT_S, classify
 
@@ -35,9 +36,6 @@ CLIENT_TIMED = 21
 CLIENT_SPACING_S = 0.02
 #: Intent ids of those checkouts (their idempotency keys), far from any run's.
 CLIENT_INTENT_BASE = 10_000_000
-#: Sold-out checkouts played a few in flight at a time: enough answers that the
-#: target's pace, not the first connections' set-up, decides their rate.
-PACED = 60
 #: The first of them start this far apart, not at one instant: a crowd arriving
 #: at once would overflow a small listen backlog.
 STAGGER_S = 0.001
@@ -260,12 +258,13 @@ def sold_out_through_client(base: str, adapter: Adapter) -> list[float]:
 
 
 def sold_out_paced(base: str, adapter: Adapter, in_flight: int) -> tuple[int, float, float] | None:
-    """``PACED`` sold-out checkouts (the target is sold out), each on its own Locust user
-    and connection as a run sends them, ``in_flight`` at once (the next one sent as
-    soon as one is answered): how many answers came in how many seconds once the
-    pipeline was full (so the target's pace, not its first answer's latency, decides
-    the rate), and the slowest answer's seconds. None if fewer than half were
+    """``paced_checkouts(in_flight)`` sold-out checkouts (the target is sold out), each on
+    its own Locust user and connection as a run sends them, ``in_flight`` at once (the
+    next one sent as soon as one is answered): how many answers came in how many seconds
+    once the pipeline was full (so the target's pace, not its first answer's latency,
+    decides the rate), and the slowest answer's seconds. None if fewer than half were
     answered sold out."""
+    count = paced_checkouts(in_flight)
     intents = [
         PlannedIntent(
             CLIENT_INTENT_BASE + CLIENT_TIMED + index,
@@ -274,12 +273,12 @@ def sold_out_paced(base: str, adapter: Adapter, in_flight: int) -> tuple[int, fl
             1,
             None,
         )
-        for index in range(PACED)
+        for index in range(count)
     ]
     played = play(base, adapter, intents, 0.0, CALL_TIMEOUT_S, len(intents), in_flight)
     sold_out = sum(1 for outcome in played.outcomes if outcome.told == SOLD_OUT)
     ends = played.answered_at
-    if sold_out < PACED // 2 or len(ends) <= in_flight:
+    if sold_out < count // 2 or len(ends) <= in_flight:
         return None
     slowest = max(outcome.latency_s or 0.0 for outcome in played.outcomes)
     return len(ends) - in_flight, ends[-1] - ends[in_flight - 1], slowest

@@ -4,8 +4,9 @@ The model runs on the probe's own schedule (same scenario, seed, run time and
 rate: the same arrival instants), with the stock the target had before the run.
 Each compared figure gets the ratio predicted / measured and a verdict: within
 2x, or over- or under-predicted by how much; the p99 latency is shown with its
-ratio but not judged (``NOT_JUDGED``). When the oversell or the median latency
-is off, ``likely_cause`` names the assumption most likely to blame.
+ratio but not judged (``NOT_JUDGED``), and the p50 at the target's measured
+capacity is given as a range (``probe/edge.py``). When the oversell or the
+median latency is off, ``likely_cause`` names the assumption most likely to blame.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from checkoutsim.probe.adapter import Adapter
 from checkoutsim.probe.calibrate import CONNECT_RETRY_S, calibrate
+from checkoutsim.probe.edge import AT_CAPACITY, at_capacity, utilisation, with_capacity_to_spare
 from checkoutsim.probe.model import (
     PACED_ROUND,
     QUERIES,
@@ -83,8 +85,11 @@ def predicted_probe(
         result.prediction = prediction
         return result
     predicted = predict_metrics(filled, options.seed)
+    spare_p50 = None
+    if utilisation(filled).at_edge:
+        spare_p50 = predict_metrics(with_capacity_to_spare(filled), options.seed)["latency_p50_s"]
     host = result.health.get("host_load")
-    prediction.update(compare(result.metrics, predicted, filled, adapter, host))
+    prediction.update(compare(result.metrics, predicted, filled, adapter, host, spare_p50))
     result.prediction = prediction
     return result
 
@@ -120,25 +125,46 @@ def compare(
     filled: Filled,
     adapter: Adapter,
     host: dict[str, Any] | None = None,
+    spare_p50_s: float | None = None,
 ) -> dict[str, Any]:
-    """The prediction's JSON: its figures, ratios, verdicts, assumptions and causes."""
+    """The prediction's JSON: its figures, ratios, verdicts, assumptions and causes.
+
+    ``spare_p50_s`` is the model's p50 with capacity to spare (``probe/edge.py``),
+    the low end of the range given instead of a p50 verdict at the target's capacity.
+    """
     figures = {key: _tidy(predicted.get(key)) for key in COMPARED}
     ratios = {key: _tidy(ratio(figures[key], measured.get(key))) for key in COMPARED}
     verdicts = {
         key: "not judged" if key in NOT_JUDGED else judge(figures[key], measured.get(key))
         for key in COMPARED
     }
+    share = utilisation(filled)
+    edge = None
+    if share.at_edge:
+        # The point's own verdict is kept in the edge block; the verdict says it cannot be had.
+        edge = at_capacity(
+            share,
+            measured.get("latency_p50_s"),
+            figures["latency_p50_s"],
+            _tidy(spare_p50_s),
+            verdicts["latency_p50_s"],
+        )
+        verdicts["latency_p50_s"] = AT_CAPACITY
     lines = [
         f"prediction: oversold {figures['oversold_units']} against {measured['oversold_units']}"
         f" measured: {verdicts['oversold_units']}; latency p50: {verdicts['latency_p50_s']};"
         f" latency p99: {NOT_JUDGED['latency_p99_s']}",
         "model assumptions: " + "; ".join(filled.assumptions),
     ]
+    if edge is not None:
+        lines.append(edge["line"])
+    # At capacity the point's own verdict decides whether its miss has a cause to name.
+    judged = {**verdicts, "latency_p50_s": edge["point_verdict"]} if edge else verdicts
     causes = [
         cause
         for key in ("oversold_units", "latency_p50_s")
-        if not verdicts[key].startswith("within")
-        and (cause := likely_cause(key, verdicts[key], measured, figures, filled, adapter, host))
+        if not judged[key].startswith("within")
+        and (cause := likely_cause(key, judged[key], measured, figures, filled, adapter, host))
     ]
     lines += [f"likely cause: {cause}" for cause in causes]
     return {
@@ -147,6 +173,8 @@ def compare(
         "metrics": figures,
         "ratios": ratios,
         "verdicts": verdicts,
+        "utilisation": round(share.ratio, 4),
+        "at_capacity": edge,
         "likely_causes": causes,
         "verdict_lines": lines,
     }

@@ -276,4 +276,7 @@ def probe_chart(result: Mapping[str, Any]) -> Chart | None:
         f"arrivals from a light-load calibration. Oversell: {verdicts.get('oversold_units', '-')}; "
         f"p50 latency: {verdicts.get('latency_p50_s', '-')}."
     )
+    edge = prediction.get("at_capacity")
+    if edge:
+        caption += f" {edge['line'][0].upper()}{edge['line'][1:]}."
     return Chart("probe_vs_model", "Measured against predicted", caption, frame, figure)
