@@ -357,3 +357,40 @@ def test_real_bucket_units_return_to_their_bucket(tmp_path: Path) -> None:
     assert marks(service.store)["false_sold_outs"] == 1  # bucket 1 still held a unit
     assert service.store.release(first)
     assert isinstance(take(ops.DecrementBucket(request(3), 0), SagaContext(3, "c")), int)
+
+
+def test_a_burst_queued_for_few_workers_reads_one_unit_and_oversells_by_all_but_one() -> None:
+    """The grid's second mode (``docs/real.md``, the grid): while a burst's reads
+    queue for the database workers, a check's write queues behind every read
+    already waiting (first come, first served, in both bodies), so one unit on
+    the row, or one given back, passes every queued check."""
+    constant = {"distribution": "constant"}
+    burst = 30
+    configured = Settings.model_validate(
+        {
+            # A burst and nearly nobody else: 30 checks against the last unit.
+            "load": {"rate_per_s": 0.01, "duration_s": 2.0, "drain_s": 5.0, "burst_size": burst},
+            "catalog": {"stock_per_sku": 1},
+            "gateway": {"decline_rate": 0.0},
+            "inventory": {
+                "strategy": "check_then_decrement",
+                "workers": 4,
+                "costs": {
+                    "read": {**constant, "mean_s": 0.002},
+                    "write": {**constant, "mean_s": 0.002},
+                    "check_gap_s": 0.001,
+                },
+            },
+        }
+    )
+    metrics = summarise(simulate(configured, 1), 2.0)
+    # The burst's 30 reads take 8 rounds of 4 workers (16 ms); the first write
+    # was ready after 3 ms, and waited behind the 26 reads still queued.
+    assert metrics["oversold_units"] == burst - 1
+    assert metrics["stock_at_end"] == 1 - burst
+    # The same burst one unit later, on a sold-out row, oversells nothing: the
+    # grid's two modes are whether any unit is on the row while the reads queue.
+    sold_out = configured.model_copy(
+        update={"catalog": configured.catalog.model_copy(update={"stock_per_sku": 0})}
+    )
+    assert summarise(simulate(sold_out, 1), 2.0)["oversold_units"] == 0

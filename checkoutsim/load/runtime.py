@@ -72,6 +72,9 @@ class GeventRuntime:
         self._inventory_lock = self.threading.lock()
         self._inventory_busy = 0
         self._inventory_queued = 0
+        #: Pool tasks that found every worker taken by calls made in place, each
+        #: parked on a real lock held until a worker is handed to it, first first.
+        self._inventory_parked: deque[Any] = deque()
         self.background = gevent.pool.Group()
         #: When (model seconds) the last work scheduled by ``later`` (a late
         #: capture) finished: money that moved after its saga ended.
@@ -139,9 +142,27 @@ class GeventRuntime:
         return self.inventory_pool.apply(self._inventory_task, (function, args))
 
     def _inventory_task(self, function: Callable[..., T], args: tuple[Any, ...]) -> T:
+        """A pool thread's call: it waits for a worker the calls made in place may hold.
+
+        The pool has as many threads as the service has workers, but a call made
+        in place (``claim_inventory_worker``) runs on a general thread: without
+        this wait, a burst's first calls claimed every worker in place and the
+        pool's idle threads then served as many more, twice the workers at once
+        (8 store calls at once with 4 workers, traced at a grid point), where a
+        database with N connections serves N.
+        """
+        parked = None
         with self._inventory_lock:
             self._inventory_queued -= 1
-            self._inventory_busy += 1
+            if self._inventory_busy < self.inventory_workers:
+                self._inventory_busy += 1
+            else:
+                parked = self.threading.lock()
+                parked.acquire()
+                self._inventory_parked.append(parked)
+        if parked is not None:
+            # Released by ``release_inventory_worker``, which hands its worker over.
+            parked.acquire()
         try:
             return function(*args)
         finally:
@@ -150,15 +171,24 @@ class GeventRuntime:
     def claim_inventory_worker(self) -> bool:
         """Take an idle inventory worker if one is free and nobody is queued for one."""
         with self._inventory_lock:
-            if self._inventory_queued or self._inventory_busy >= self.inventory_workers:
+            if (
+                self._inventory_queued
+                or self._inventory_parked
+                or self._inventory_busy >= self.inventory_workers
+            ):
                 return False
             self._inventory_busy += 1
             return True
 
     def release_inventory_worker(self) -> None:
-        """Give a worker back."""
+        """Give a worker back, or straight to the first pool task parked for one."""
         with self._inventory_lock:
-            self._inventory_busy -= 1
+            if self._inventory_parked:
+                handed = self._inventory_parked.popleft()
+            else:
+                self._inventory_busy -= 1
+                return
+        handed.release()
 
     def pause(self, seconds: float, wake: str | None = None) -> None:
         """Sleep ``seconds`` of model time, or until ``notify(wake)``."""
