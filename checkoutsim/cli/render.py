@@ -46,12 +46,15 @@ def render_run(console: Console, result: RunResult) -> None:
         for variant in result.variants:
             capacity = variant.metrics.get("row_capacity_per_s", 0)
             if capacity:
-                console.print(
-                    f"{variant.name}: {capacity:,.0f} reservations per second of exclusive row "
-                    f"time at this load (the whole shop at {capacity / share:,.0f} orders/s if "
-                    "that held at any load; sweep the rate to find where it saturates)",
-                    highlight=False,
-                )
+                # Broken between phrases, as the verdict lines are, not at any space.
+                phrases = [
+                    f"{capacity:,.0f} reservations per second of exclusive row time at this load",
+                    f"(the whole shop at {capacity / share:,.0f} orders/s",
+                    "if that held at any load;",
+                    "sweep the rate to find where it saturates)",
+                ]
+                for line in wrap_phrases(f"{variant.name}:", phrases, console.width):
+                    console.print(Text(line))
 
 
 def render_scale(console: Console, report: ScaleReport) -> None:
