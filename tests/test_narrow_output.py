@@ -147,6 +147,20 @@ def test_replications_fit_80_columns_too() -> None:
     assert_fits(rendered(result), judged_variants(result))
 
 
+def test_a_scale_runs_row_capacity_lines_break_between_phrases() -> None:
+    result = short_run("scale-10m")
+    lines = rendered(result).splitlines()
+    capacities = {v.name: v.metrics.get("row_capacity_per_s", 0) for v in result.variants}
+    assert any(capacities.values())
+    for name, capacity in capacities.items():
+        if capacity:
+            head = f"{name}: {capacity:,.0f} reservations per second of exclusive row time"
+            assert any(line.startswith(head) for line in lines), name
+    # The bracket's phrase stands on one line (it used to break after "(the").
+    held = [line for line in lines if "if that held at any load;" in line]
+    assert held and all("(the whole shop at " in line for line in held), held
+
+
 names = st.text(alphabet="abcdefghij_", min_size=1, max_size=20)
 cells = st.text(alphabet="0123456789., ms%±", min_size=1, max_size=14)
 

@@ -48,12 +48,15 @@ def render_run(console: Console, result: RunResult) -> None:
             capacity = variant.metrics.get("row_capacity_per_s")
             # None, or NaN over replications: nothing held a row, no ceiling to show.
             if capacity is not None and math.isfinite(capacity) and capacity > 0:
-                console.print(
-                    f"{variant.name}: {capacity:,.0f} reservations per second of exclusive row "
-                    f"time at this load (the whole shop at {capacity / share:,.0f} orders/s if "
-                    "that held at any load; sweep the rate to find where it saturates)",
-                    highlight=False,
-                )
+                # Broken between phrases, as the verdict lines are, not at any space.
+                phrases = [
+                    f"{capacity:,.0f} reservations per second of exclusive row time at this load",
+                    f"(the whole shop at {capacity / share:,.0f} orders/s",
+                    "if that held at any load;",
+                    "sweep the rate to find where it saturates)",
+                ]
+                for line in wrap_phrases(f"{variant.name}:", phrases, console.width):
+                    console.print(Text(line))
 
 
 def render_scale(console: Console, report: ScaleReport) -> None:

@@ -11,8 +11,11 @@ from collections.abc import Callable
 from rich.console import Console, Group, RenderableType
 from rich.markdown import Markdown
 from rich.table import Table
+from rich.text import Text
 
+from checkoutsim.results.layout import fit_tables, wrap_phrases
 from checkoutsim.results.run_table import run_view
+from checkoutsim.results.verdicts import Cell, joined
 from checkoutsim.walkthroughs.compose import Block, Page, iter_pages
 from checkoutsim.walkthroughs.content import Topic
 from checkoutsim.walkthroughs.evidence import Evidence
@@ -38,6 +41,37 @@ def rich_table(data: TableData) -> Table:
     return table
 
 
+def natural_width(data: TableData) -> int:
+    """The width the table takes with no cell squeezed: each column its widest cell or
+    header, two spaces of padding and a border, and the border at the left."""
+    widths = [
+        max([len(column), *(len(row[index]) for row in data.rows)])
+        for index, column in enumerate(data.columns)
+    ]
+    return 1 + sum(width + 3 for width in widths)
+
+
+def fitted_tables(data: TableData, width: int) -> list[RenderableType]:
+    """The table as it is where it fits ``width``; else transposed (its rows' first cells
+    as columns, split into tables that fit), so that no name or figure is cut to ``…``."""
+    if natural_width(data) <= width:
+        return [rich_table(data)]
+    title = Text("\n".join(wrap_phrases("", joined(data.title.split(" · "), " ·"), width)))
+    names = [row[0] for row in data.rows]
+    rows = [
+        (column, [_cell(row[index]) for row in data.rows])
+        for index, column in enumerate(data.columns)
+        if index > 0
+    ]
+    return [title, *fit_tables(data.columns[0], names, rows, width)]
+
+
+def _cell(text: str) -> Cell:
+    # A long cell ("dominant: gateway fees") may break after its colon, never elsewhere.
+    head, sep, tail = text.partition(": ")
+    return Cell(text, "", (head + ":", tail) if sep else ())
+
+
 def block_renderables(block: Block, evidence: Evidence, width: int = 80) -> list[RenderableType]:
     """What rich prints for one block, laid out for a console ``width`` wide."""
     if block.kind == "run":
@@ -47,13 +81,15 @@ def block_renderables(block: Block, evidence: Evidence, width: int = 80) -> list
         header = [run_title(result), "latencies in simulated seconds"]
         return [
             f"[bold]{result.scenario.title}[/] [dim]({settings_note(result)})[/]",
-            *([rich_table(tiers)] if tiers is not None else []),
+            *(fitted_tables(tiers, width) if tiers is not None else []),
             Group(*run_view(header, result.judged(), width)),
         ]
     if block.kind == "capacity":
-        return [rich_table(capacity_table_data(block.content, evidence.plan(block.content)))]
+        plan = evidence.plan(block.content)
+        return fitted_tables(capacity_table_data(block.content, plan), width)
     if block.kind == "cost":
-        return [rich_table(cost_table_data(block.content, evidence.plan(block.content)))]
+        plan = evidence.plan(block.content)
+        return fitted_tables(cost_table_data(block.content, plan), width)
     return [Markdown(block.content)]
 
 
