@@ -224,3 +224,41 @@ def test_the_printed_table_gives_the_p50_range_at_capacity() -> None:
         load_adapter(FLASK_SAFE),
     )
     assert predicted_cells(below, "latency_p50_s", "ms") == ["41.5 ms", "4.94"]
+
+
+def test_request_threads_held_through_the_window_cap_the_capacity() -> None:
+    # 8 threads, each held for a 1 ms check and a 10 ms window: about 727 a second,
+    # however many checks a second the paced round saw.
+    model = Model(strategy="check_then_decrement", workers=1000, request_threads=8)
+    model = model.model_copy(update={"race_window_s": 0.010})
+    filled = model_settings(schedule(1000, burst=0), model, paced(1500), [20], 1)
+    load = utilisation(filled)
+    check_s = filled.query_s
+    assert load.capacity_per_s == pytest.approx(8 / (check_s + 0.010))
+    assert load.at_edge
+    # The range's low end has capacity to spare: no line for a thread either.
+    assert with_capacity_to_spare(filled).settings.server.threads == 0
+
+
+def test_a_paced_round_with_an_error_answer_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from types import SimpleNamespace
+
+    from checkoutsim.probe import drive
+    from checkoutsim.probe.outcome import ERROR, SOLD_OUT, Outcome
+
+    def played(told_last: str):
+        def play(*args, **kwargs):
+            outcomes = [
+                Outcome(n, 0.0, "A1", 1, SOLD_OUT if n < 19 else told_last, 409, 0.001, 0.0)
+                for n in range(20)
+            ]
+            return SimpleNamespace(outcomes=outcomes, answered_at=[n * 0.001 for n in range(20)])
+
+        return play
+
+    monkeypatch.setattr(drive, "paced_checkouts", lambda in_flight: 20)
+    monkeypatch.setattr(drive, "play", played(SOLD_OUT))
+    assert drive.sold_out_paced("http://127.0.0.1:1", None, 5) is not None
+    # A refusal answered fast is no check served: it would overstate the pace.
+    monkeypatch.setattr(drive, "play", played(ERROR))
+    assert drive.sold_out_paced("http://127.0.0.1:1", None, 5) is None

@@ -66,7 +66,11 @@ def held_elsewhere(
     """
     own = os.getpid()
     held: Counter[int] = Counter()
-    for entry in proc.iterdir():
+    try:
+        entries = list(proc.iterdir())
+    except OSError:
+        return held  # no process table to read: every core looks free
+    for entry in entries:
         if not entry.name.isdigit() or int(entry.name) in (own, KTHREADD):
             continue
         try:
@@ -85,7 +89,11 @@ def held_elsewhere(
 def _parent(entry: Path) -> int:
     """The parent pid in ``/proc/PID/stat`` (after the command, which may hold spaces)."""
     text = (entry / "stat").read_text()
-    return int(text[text.rindex(")") + 2 :].split()[1])
+    try:
+        return int(text[text.rindex(")") + 2 :].split()[1])
+    except (IndexError, ValueError) as error:
+        # A malformed line (a process mid-exit): read as unreadable, like a vanished one.
+        raise OSError(f"unreadable {entry / 'stat'}") from error
 
 
 class Pinned:

@@ -32,6 +32,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, replace
 from enum import Enum
+from typing import Any
 
 from checkoutsim.policy.ops import (
     CONSTRAINT_FAILED,
@@ -281,12 +282,18 @@ def give_back(
     return (yield from _under_lock(policy, sku, holder, ReleaseReservation(reservation_id)))
 
 
-def expire(policy: InventoryPolicy | None, reservation_id: int, sku: int) -> Step[bool]:
+#: How long a compensation told not to wait in a lock's line waits before asking again.
+GIVE_BACK_RETRY_S = 0.01
+
+
+def expire(policy: InventoryPolicy | None, reservation_id: int, sku: int) -> Step[Any]:
     """The reaper's give-back of a reservation past its TTL, under the strategy's lock.
 
     It writes the row as a compensation does, so it races a lock holder's
     read-then-write the same way (see ``give_back``); the reaper holds the
-    mutex as ``REAPER``, one serving process's job.
+    mutex as ``REAPER``, one serving process's job. ``UNAVAILABLE`` when the
+    inventory was down or the lock not granted within its wait: the
+    reservation is still due, for the reaper's next pass.
     """
     return (yield from _under_lock(policy, sku, REAPER, ExpireReservation(reservation_id)))
 
@@ -296,7 +303,7 @@ def _under_lock(
     sku: int,
     holder: int,
     returning: ReleaseReservation | ExpireReservation,
-) -> Step[bool]:
+) -> Step[Any]:
     """Run the operation ``returning`` a reservation's units inside the strategy's lock."""
     strategy = None if policy is None else policy.strategy
     if strategy == "mutex":
@@ -312,9 +319,18 @@ def _under_lock(
     if policy is not None and strategy in ("lock_ttl", "fenced"):
         name = lock_name(sku)
         token = yield AcquireLock(name, policy.lock_ttl_s, policy.lock_wait_s)
+        if token is None and isinstance(returning, ExpireReservation):
+            # The reaper does not wait its turn twice: the reservation stays due
+            # and its next pass asks again (a lease with no TTL, as 2PC's, could
+            # otherwise hold one pass, and every SKU's expiries, for good).
+            return UNAVAILABLE
         while token is None:
             # A compensation does not give up: the lease expires, the FIFO
-            # line moves, and the give-back gets its turn.
+            # line moves, and the give-back gets its turn. Told not to wait in
+            # line at all, it asks again after a pause, not at once (at no cost
+            # per ask, asking at once would never let simulated time move).
+            if policy.lock_wait_s <= 0:
+                yield Wait(GIVE_BACK_RETRY_S)
             token = yield AcquireLock(name, policy.lock_ttl_s, policy.lock_wait_s)
         released = yield returning
         if token is not None and token is not UNAVAILABLE:

@@ -105,7 +105,12 @@ def two_phase_checkout(
         # Given back before the lock goes: once it is free, the next holder
         # reads the row and writes it back whole, and a give-back landing
         # between its read and its write would be overwritten (units lost).
-        yield ReleaseReservation(reservation_id)
+        try:
+            yield ReleaseReservation(reservation_id)
+        except Exception:
+            # The lock has no TTL under 2PC: a give-back that fails must not keep it.
+            yield ReleaseLock(name, token)
+            raise
         yield ReleaseLock(name, token)
         return Outcome.PAYMENT_FAILED
     yield ReleaseLock(name, token)

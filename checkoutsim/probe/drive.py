@@ -263,7 +263,7 @@ def sold_out_paced(base: str, adapter: Adapter, in_flight: int) -> tuple[int, fl
     next one sent as soon as one is answered): how many answers came in how many seconds
     once the pipeline was full (so the target's pace, not its first answer's latency,
     decides the rate), and the slowest answer's seconds. None if fewer than half were
-    answered sold out."""
+    answered sold out, or if any answer was an error or timed out."""
     count = paced_checkouts(in_flight)
     intents = [
         PlannedIntent(
@@ -277,8 +277,11 @@ def sold_out_paced(base: str, adapter: Adapter, in_flight: int) -> tuple[int, fl
     ]
     played = play(base, adapter, intents, 0.0, CALL_TIMEOUT_S, len(intents), in_flight)
     sold_out = sum(1 for outcome in played.outcomes if outcome.told == SOLD_OUT)
+    failed = any(outcome.told in (ERROR, TIMED_OUT) for outcome in played.outcomes)
     ends = played.answered_at
-    if sold_out < count // 2 or len(ends) <= in_flight:
+    # A refusal or a reset is answered fast without serving a check: a round with
+    # any would count it as served and overstate the pace, so it is not kept.
+    if failed or sold_out < count // 2 or len(ends) <= in_flight:
         return None
     slowest = max(outcome.latency_s or 0.0 for outcome in played.outcomes)
     return len(ends) - in_flight, ends[-1] - ends[in_flight - 1], slowest

@@ -60,7 +60,16 @@ def utilisation(filled: Filled) -> Utilisation:
     load = filled.settings.load
     offered = max(rate for _, rate in load.piecewise) if load.piecewise else load.rate_per_s
     check_s = filled.query_s * QUERIES[filled.strategy][0]
-    return Utilisation(offered, filled.settings.inventory.workers / check_s)
+    capacity = filled.settings.inventory.workers / check_s
+    threads = filled.settings.server.threads
+    if threads:
+        # A request thread is held for the check and the pause after it too
+        # (the race window, given to the model as a pause or a gap).
+        faults = filled.settings.faults
+        pause = faults.pause.mean_s if faults.pause_probability else 0.0
+        held = check_s + pause + filled.settings.inventory.costs.check_gap_s
+        capacity = min(capacity, threads / held)
+    return Utilisation(offered, capacity)
 
 
 def with_capacity_to_spare(filled: Filled) -> Filled:
@@ -69,7 +78,9 @@ def with_capacity_to_spare(filled: Filled) -> Filled:
     every = math.ceil(load.expected_arrivals() * 1.2) + 1
     workers = max(filled.settings.inventory.workers, min(every, 100_000))
     inventory = filled.settings.inventory.model_copy(update={"workers": workers})
-    settings = filled.settings.model_copy(update={"inventory": inventory})
+    # And no line for a request thread either (0: none), or the low end still queues.
+    server = filled.settings.server.model_copy(update={"threads": 0})
+    settings = filled.settings.model_copy(update={"inventory": inventory, "server": server})
     return Filled(
         settings,
         filled.strategy,
