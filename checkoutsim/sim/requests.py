@@ -2,9 +2,9 @@
 
 The real body keeps these rows in the shop database and answers a duplicate
 at the door (``policy.request_keys``); the model runs the same steps against
-this table, each query costing what a payment-table query costs here (the
-engine's ``payment.query`` round trip), since both tables live in the shop's
-database.
+this table. Each query costs what the engine's ``round_trip`` costs: nothing,
+as the real body plants no round trip on its request table (so a scenario
+without double clicks runs exactly as before the door was modelled).
 """
 
 from __future__ import annotations
