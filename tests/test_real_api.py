@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from checkoutsim.policy import ops
-from checkoutsim.real.api import parse_body, request_steps
+from checkoutsim.real.api import checkout_steps, parse_body
 from checkoutsim.real.runtime import Pause
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.service import CheckoutService
@@ -24,7 +24,7 @@ def stepwise(shop: CheckoutService, key: str, data: dict[str, Any]) -> Generator
     """A request as a generator of operations, each executed when the test resumes it."""
     parsed = parse_body(data, shop.settings)
     saga = SagaContext(-1, key)
-    steps = request_steps(shop.settings.payment.strategy, key, parsed, saga, shop._saga)
+    steps = checkout_steps(shop.settings.payment.strategy, key, parsed, saga, shop._saga)
     value: Any = None
     while True:
         try:

@@ -3,19 +3,13 @@
 ``POST /checkout`` (and the in-process load test, which calls the same code)
 lands in ``CheckoutApi.checkout``. How the ``Idempotency-Key`` is honoured is the
 variant's payment strategy, applied at the API's door as well as at the
-payment table, so that an HTTP run shows the same behaviour as an in-process run:
-
-- ``key_first``: Stripe's rules. The key row is inserted first (UNIQUE); a
-  replay with the same body gets the stored answer, another body gets 422, and
-  a request while the first is still running gets 409.
-- ``check_then_charge``: the textbook. Look the key up, run, then insert the
-  answer under the UNIQUE key; two concurrent clicks both run.
-- ``no_key``: the key is ignored; every request runs.
+payment table: the rules are the policy core's (``policy.request_keys``), run
+here against the request table in the shop database, and in the model against
+its in-memory one, so both bodies answer a duplicate the same way.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from collections import OrderedDict
@@ -23,11 +17,23 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from checkoutsim.policy.ops import Operation, Step
+from checkoutsim.policy.ops import Step
+from checkoutsim.policy.request_keys import (
+    Answer,
+    BeginRequest,
+    FinishRequest,
+    ForgetRequest,
+    InsertFinished,
+    IntentFor,
+    LookupRequest,
+    RequestRow,
+    body_digest,
+    request_steps,
+)
 from checkoutsim.real.database import Database
 from checkoutsim.real.request_text import BadRequest, decode_object, sku_number
 from checkoutsim.real.saga_context import SagaContext
-from checkoutsim.real.store import SERVER_INTENT_BASE, RequestRow
+from checkoutsim.real.store import SERVER_INTENT_BASE
 from checkoutsim.real.timebase import RealTime
 from checkoutsim.scenario.settings import Settings
 
@@ -60,8 +66,7 @@ class CheckoutBody:
 
     def digest(self) -> str:
         """A hash of the parameters, to tell a replay from a reused key."""
-        canonical = json.dumps([self.sku, self.quantity])
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return body_digest(self.sku, self.quantity)
 
 
 def parse_body(raw: bytes | dict[str, Any], settings: Settings) -> CheckoutBody:
@@ -215,57 +220,7 @@ class RequestTable:
         return range(start, start + INTENT_BLOCK)
 
 
-# --- the API's own operations, driven by the same executor as the saga's ------------
-
-
-@dataclass(frozen=True, slots=True)
-class IntentFor(Operation):
-    """The server's intent id for the checkout a key belongs to."""
-
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class BeginRequest(Operation):
-    """Insert the key row first. Result: ``None``, or the clashing ``RequestRow``."""
-
-    key: str
-    intent_id: int
-    body_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class LookupRequest(Operation):
-    """Find the key row. Result: ``RequestRow`` or ``None``."""
-
-    key: str
-
-
-@dataclass(frozen=True, slots=True)
-class FinishRequest(Operation):
-    """Store the answer under the key (recovery point: finished)."""
-
-    key: str
-    status_code: int
-    response: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class InsertFinished(Operation):
-    """Insert the answer under the UNIQUE key after the work (the textbook)."""
-
-    key: str
-    intent_id: int
-    body_hash: str
-    status_code: int
-    response: dict[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class ForgetRequest(Operation):
-    """Drop a started key whose request failed with an error."""
-
-    key: str
+# --- the executor handlers for the key rules' operations (``policy.request_keys``) ----
 
 
 def handlers(table: RequestTable) -> dict[type, Callable[[Any, SagaContext], Any]]:
@@ -287,55 +242,18 @@ def handlers(table: RequestTable) -> dict[type, Callable[[Any, SagaContext], Any
     }
 
 
-Answer = tuple[int, dict[str, Any]]
-
-
-def _replay(row: RequestRow, body_hash: str) -> Answer:
-    """Stripe's answers for a key that has been seen."""
-    if row.body_hash != body_hash:
-        return 422, {"error": "Idempotency-Key reused with different parameters"}
-    if not row.finished or row.status_code is None or row.response is None:
-        return 409, {"error": "a request with this Idempotency-Key is still running"}
-    return row.status_code, json.loads(row.response)
-
-
-def request_steps(
+def checkout_steps(
     strategy: str, key: str, body: CheckoutBody, saga: SagaContext, run: RunSaga
 ) -> Step[Answer]:
-    """One ``POST /checkout`` as operations: the variant's key rules around the saga."""
-    digest = body.digest()
-    if strategy == "check_then_charge":
-        row = yield LookupRequest(key)
-        if row is not None:
-            return _replay(row, digest)
-    intent = yield IntentFor(key)
-    saga.intent_id = intent
-    if strategy == "key_first":
-        row = yield BeginRequest(key, intent, digest)
-        if row is not None:
-            return _replay(row, digest)
-        try:
-            answer = yield from _answer(intent, body, key, saga, run)
-        except Exception:
-            yield ForgetRequest(key)
-            raise
-        yield FinishRequest(key, *answer)
-        return answer
-    answer = yield from _answer(intent, body, key, saga, run)
-    if strategy == "check_then_charge":
-        clash = yield InsertFinished(key, intent, digest, *answer)
-        if clash is not None:
-            # The textbook returns the stored answer when the unique index fires.
-            return _replay(clash, digest)
-    return answer
+    """One ``POST /checkout`` as operations: the core's key rules around this body's saga."""
 
+    def answer(intent: int) -> Step[Answer]:
+        saga.intent_id = intent
+        outcome = yield from run(intent, body.sku, body.quantity, key)
+        order_id = saga.order_id if outcome == "ordered" else None
+        return 200, {"status": outcome, "order_id": order_id, "intent": intent}
 
-def _answer(
-    intent: int, body: CheckoutBody, key: str, saga: SagaContext, run: RunSaga
-) -> Step[Answer]:
-    outcome = yield from run(intent, body.sku, body.quantity, key)
-    order_id = saga.order_id if outcome == "ordered" else None
-    return 200, {"status": outcome, "order_id": order_id, "intent": intent}
+    return request_steps(strategy, key, body.digest(), answer)
 
 
 class CheckoutApi:
@@ -367,4 +285,4 @@ class CheckoutApi:
         except BadRequest as error:
             return error.status, {"error": str(error)}
         saga = SagaContext(-1, key)
-        return self._drive(request_steps(self.strategy, key, body, saga, self._run), saga)
+        return self._drive(checkout_steps(self.strategy, key, body, saga, self._run), saga)

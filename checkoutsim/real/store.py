@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from checkoutsim.policy.inventory import locked_sku
@@ -38,17 +37,6 @@ RAISE_FENCE = "UPDATE inventory SET fence = MAX(fence, ?) WHERE sku = ?"
 #: Server-assigned intent ids start here, clear of the shopper numbers a load
 #: generator's audit files them under (``checkoutsim.real.records.by_shopper``).
 SERVER_INTENT_BASE = 1_000_000_000
-
-
-@dataclass(frozen=True, slots=True)
-class RequestRow:
-    """A row of the API's idempotency table."""
-
-    intent_id: int
-    body_hash: str
-    finished: bool
-    status_code: int | None
-    response: str | None
 
 
 class Store(OrderStore):

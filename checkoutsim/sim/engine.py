@@ -27,6 +27,7 @@ from checkoutsim.sim.local_transaction import LocalTransactions
 from checkoutsim.sim.loop import sleep
 from checkoutsim.sim.pool import WorkerPool
 from checkoutsim.sim.races import ProcessMutexes, SkuQueues, operation_costs
+from checkoutsim.sim.requests import RequestTable
 from checkoutsim.sim.state import Ledger, Shop
 from checkoutsim.sim.stock_operations import StockOperations
 from checkoutsim.world import service_rules
@@ -121,6 +122,10 @@ class Engine:
             env, settings.inventory.processes, settings.inventory.costs.in_memory_s
         )
         self.queues = SkuQueues(env, shop, settings, streams["inventory"], self._inventory_query)
+        #: The API's idempotency keys (``policy.request_keys``), in the shop's database.
+        # Free, as in the real body, which plants no round trip on its request
+        # table: the door only decides who runs the saga, it adds no wait.
+        self.requests = RequestTable(_no_round_trip)
         self.handlers: dict[type, Callable[[Any], SimStep]] = {
             ops.LookupPayment: self._lookup_payment,
             ops.InsertPayment: self._insert_payment,
@@ -134,6 +139,7 @@ class Engine:
             ops.ReleaseMutex: self.mutexes.release,
             ops.ReserveThroughQueue: self._through_queue,
             **self.gateway.handlers(),
+            **self.requests.handlers(),
         }
 
     def drive(self, steps: ops.Step[Any]) -> SimStep:
@@ -349,3 +355,9 @@ class Engine:
     def _wait(self, op: ops.Wait) -> SimStep:
         if op.seconds > 0:
             yield sleep(self.env, op.seconds)
+
+
+def _no_round_trip() -> SimStep:
+    """A request-table query: answered at once (see ``Engine.requests``)."""
+    return
+    yield  # a generator, as every round trip is

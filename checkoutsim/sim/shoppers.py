@@ -15,6 +15,7 @@ import simpy
 
 from checkoutsim.policy.inventory import InventoryPolicy, expire, gives_back_under_lock
 from checkoutsim.policy.ops import UNAVAILABLE
+from checkoutsim.policy.request_keys import KEYED_STRATEGIES
 from checkoutsim.policy.saga import CheckoutRequest, Outcome, Policies
 from checkoutsim.policy.stock_cache import checkout_after_page
 from checkoutsim.policy.two_phase import protocol_checkout
@@ -24,6 +25,7 @@ from checkoutsim.sim.engine import Engine
 from checkoutsim.sim.intents import OUTCOME_CODES, TIMED_OUT_CODE, IntentTable
 from checkoutsim.sim.loop import sleep
 from checkoutsim.sim.pool import WorkerPool
+from checkoutsim.sim.requests import keyed_checkout
 from checkoutsim.world.arrivals import arrival_times
 
 
@@ -64,6 +66,10 @@ class Shoppers:
         self._retries = shopper.retries_on_timeout
         self._page_view = settings.cache.page_view
         self._protocol = settings.transaction.protocol
+        # The payment strategy's key rules at the API's door, or None (``no_key``:
+        # every request runs, no request table), as in the real body.
+        strategy = settings.payment.strategy
+        self._key_rules = strategy if strategy in KEYED_STRATEGIES else None
         self._lock_wait_s = settings.transaction.lock_wait_s
         # A fixed pool of request threads ([server]), or None: no line before the work.
         threads = settings.server.threads
@@ -137,6 +143,11 @@ class Shoppers:
             steps = checkout_after_page(
                 self.settings.cache.policy(), intent, sku, quantity, steps, Outcome.SOLD_OUT
             )
+        if self._key_rules is not None:
+            # A duplicate the door answers (a replay, or 409 while the first
+            # runs) never reaches the saga: it reserves nothing to give back.
+            self.engine.requests.intent_of[key] = intent
+            steps = keyed_checkout(self._key_rules, key, sku, quantity, steps)
         if self._threads is not None:
             return self._on_a_thread(self.engine.drive(steps), self._threads)
         return self.engine.drive(steps)
