@@ -296,3 +296,9 @@ def test_validate_lists_problems_up_to_a_bound_and_counts_the_rest(tmp_path: Pat
     assert len(lines) == MAX_PROBLEMS_LISTED + 1
     assert all("unknown field" in line for line in lines[:-1])
     assert lines[-1] == f"checkoutsim: error: {bad}: and 7 more problems"
+
+
+def test_scenario_and_variant_names_are_matched_without_regard_to_case() -> None:
+    result = runner.invoke(app, ["run", "FLASH-SALE", "-v", "ATOMIC", "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"name": "atomic"' in result.output

@@ -92,6 +92,10 @@ class Scenario:
         for variant in self.variants:
             if variant.name == name:
                 return variant
+        # Then without regard to case (``-v NAIVE``), as scenario names and levels are.
+        for variant in self.variants:
+            if variant.name.casefold() == name.casefold():
+                return variant
         names = [v.name for v in self.variants]
         listed = known_names(names, "variant", f"checkoutsim show {self.name}")
         raise ScenarioError(

@@ -43,6 +43,9 @@ def resolve_path(name_or_path: str) -> Path:
             raise ScenarioError(f"{name_or_path}: no such scenario file")
         return candidate
     known = available()
+    # Names are matched without regard to case (``FLASH-SALE``), as the levels are.
+    folded = {name.casefold(): name for name in known}
+    name_or_path = folded.get(name_or_path.casefold(), name_or_path)
     if name_or_path not in known:
         hint = did_you_mean(name_or_path, sorted(known))
         if hint:  # then the whole list is noise that would push the line past its limit
