@@ -240,25 +240,15 @@ def test_request_threads_held_through_the_window_cap_the_capacity() -> None:
     assert with_capacity_to_spare(filled).settings.server.threads == 0
 
 
-def test_a_paced_round_with_an_error_answer_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    from types import SimpleNamespace
+def test_a_paced_round_with_an_error_answer_is_not_kept() -> None:
+    # (The round's keep rule, apart from the Locust user that plays it: importing
+    # that would monkey-patch this whole test process.)
+    from checkoutsim.probe.calibrate import paced_round
+    from checkoutsim.probe.outcome import ERROR, SOLD_OUT
 
-    from checkoutsim.probe import drive
-    from checkoutsim.probe.outcome import ERROR, SOLD_OUT, Outcome
-
-    def played(told_last: str):
-        def play(*args, **kwargs):
-            outcomes = [
-                Outcome(n, 0.0, "A1", 1, SOLD_OUT if n < 19 else told_last, 409, 0.001, 0.0)
-                for n in range(20)
-            ]
-            return SimpleNamespace(outcomes=outcomes, answered_at=[n * 0.001 for n in range(20)])
-
-        return play
-
-    monkeypatch.setattr(drive, "paced_checkouts", lambda in_flight: 20)
-    monkeypatch.setattr(drive, "play", played(SOLD_OUT))
-    assert drive.sold_out_paced("http://127.0.0.1:1", None, 5) is not None
+    answered = [n * 0.001 for n in range(20)]
+    latencies = [0.001] * 20
+    kept = paced_round([SOLD_OUT] * 20, answered, latencies, 20, 5)
+    assert kept == (15, pytest.approx(0.015), 0.001)
     # A refusal answered fast is no check served: it would overstate the pace.
-    monkeypatch.setattr(drive, "play", played(ERROR))
-    assert drive.sold_out_paced("http://127.0.0.1:1", None, 5) is None
+    assert paced_round([SOLD_OUT] * 19 + [ERROR], answered, latencies, 20, 5) is None

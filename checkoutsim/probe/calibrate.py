@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 
 from checkoutsim.probe import target
 from checkoutsim.probe.adapter import Adapter
+from checkoutsim.probe.outcome import ERROR, SOLD_OUT, TIMED_OUT
 
 #: Orders timed, and sold-out answers timed.
 ORDERS_TIMED = 21
@@ -209,3 +210,23 @@ def calibrate(
         samples=samples,
         notes=notes,
     )
+
+
+def paced_round(
+    told: list[str], answered_at: list[float], latencies: list[float], count: int, in_flight: int
+) -> tuple[int, float, float] | None:
+    """A paced round's (answers, seconds, slowest answer's seconds), or None if not kept.
+
+    ``told``: each of the round's ``count`` checkouts' outcome; ``answered_at``:
+    the answers' instants, in order. Kept only when at least half were answered
+    sold out, none was an error or timed out, and the pipeline filled: the rate
+    is then taken once ``in_flight`` answers were in.
+    """
+    # A refusal or a reset is answered fast without serving a check: a round with
+    # any would count it as served and overstate the pace, so it is not kept.
+    if ERROR in told or TIMED_OUT in told:
+        return None
+    if told.count(SOLD_OUT) < count // 2 or len(answered_at) <= in_flight:
+        return None
+    slowest = max(latencies, default=0.0)
+    return len(answered_at) - in_flight, answered_at[-1] - answered_at[in_flight - 1], slowest

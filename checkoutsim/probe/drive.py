@@ -25,7 +25,7 @@ from checkoutsim.load import session
 from checkoutsim.load.schedule import PlannedIntent
 from checkoutsim.load.users import ScheduledHttpShopper
 from checkoutsim.probe.adapter import Adapter, fill, fill_path
-from checkoutsim.probe.calibrate import paced_checkouts
+from checkoutsim.probe.calibrate import paced_checkouts, paced_round
 from checkoutsim.probe.outcome import ERROR, NOT_STARTED, SOLD_OUT, TIMED_OUT, Outcome
 from checkoutsim.probe.target import CALL_TIMEOUT_S, classify
 
@@ -276,12 +276,10 @@ def sold_out_paced(base: str, adapter: Adapter, in_flight: int) -> tuple[int, fl
         for index in range(count)
     ]
     played = play(base, adapter, intents, 0.0, CALL_TIMEOUT_S, len(intents), in_flight)
-    sold_out = sum(1 for outcome in played.outcomes if outcome.told == SOLD_OUT)
-    failed = any(outcome.told in (ERROR, TIMED_OUT) for outcome in played.outcomes)
-    ends = played.answered_at
-    # A refusal or a reset is answered fast without serving a check: a round with
-    # any would count it as served and overstate the pace, so it is not kept.
-    if failed or sold_out < count // 2 or len(ends) <= in_flight:
-        return None
-    slowest = max(outcome.latency_s or 0.0 for outcome in played.outcomes)
-    return len(ends) - in_flight, ends[-1] - ends[in_flight - 1], slowest
+    return paced_round(
+        [outcome.told for outcome in played.outcomes],
+        played.answered_at,
+        [outcome.latency_s or 0.0 for outcome in played.outcomes],
+        count,
+        in_flight,
+    )
