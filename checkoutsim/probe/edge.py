@@ -63,12 +63,16 @@ def utilisation(filled: Filled) -> Utilisation:
     capacity = filled.settings.inventory.workers / check_s
     threads = filled.settings.server.threads
     if threads:
-        # A request thread is held for the check and the pause after it too
-        # (the race window, given to the model as a pause or a gap).
-        faults = filled.settings.faults
-        pause = faults.pause.mean_s if faults.pause_probability else 0.0
-        held = check_s + pause + filled.settings.inventory.costs.check_gap_s
-        capacity = min(capacity, threads / held)
+        # A request thread is held for its check, a pause after every inventory
+        # call (a race window given as one), and, by the requests that find
+        # stock, the gap before the write and the rest of the order: on average
+        # that share of the run's checkouts, at most the stock's.
+        settings = filled.settings
+        pause = settings.faults.pause.mean_s if settings.faults.pause_probability else 0.0
+        stock = settings.catalog.stock_per_sku * settings.catalog.skus
+        share = min(1.0, stock / max(1.0, settings.load.expected_arrivals()))
+        ordering = settings.inventory.costs.check_gap_s + filled.after_s
+        capacity = min(capacity, threads / (check_s + pause + share * ordering))
     return Utilisation(offered, capacity)
 
 
