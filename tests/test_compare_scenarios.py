@@ -113,7 +113,18 @@ def test_every_named_scenario_is_compared_or_says_why_not() -> None:
 #: full-suite run on an otherwise idle host, with the host check passing, where three
 #: runs just after gave 1.1-1.2x; once more in an earlier day's runs (x2.85). Not
 #: explained yet, so it is judged on purpose (-m slow), not by chance in the default run.
-SLOW = {"lock-pause", "reservation-expiry", "evolution", "gateway-failover", "order-failure"}
+#: cached-stock and inventory-outage (about 20 s together, all real time) help keep the
+#: default run near ten minutes on two cores; double-click's and gateway-outage's runs
+#: are shared with other tests, so judging them costs nothing more.
+SLOW = {
+    "lock-pause",
+    "reservation-expiry",
+    "evolution",
+    "gateway-failover",
+    "order-failure",
+    "cached-stock",
+    "inventory-outage",
+}
 
 
 @pytest.mark.parametrize(
@@ -165,6 +176,7 @@ def judged(row: dict[str, Any]) -> dict[str, bool]:
     return verdicts
 
 
+@pytest.mark.slow  # two real runs of a scenario (about 30 s)
 def test_independent_streams_give_the_real_body_its_own_arrivals() -> None:
     # The common-mode run is the per-scenario test's (shared); key_first's model
     # run is the same whether the other variants run beside it or not.
