@@ -54,6 +54,8 @@ def row(name: str, rate: int, load: float, document: dict[str, Any]) -> str:
     client = calibration.get("client_overhead_s")
     burst = calibration.get("burst")
     pace = "-" if not burst else f"{burst[0] / burst[1]:.0f}"
+    if calibration.get("pace_from") == "at_rate":
+        pace += " (at rate)"
     assumptions = prediction.get("assumptions", [])
     workers = assumptions[1].split(" ")[0] if len(assumptions) > 1 else "-"
     share = prediction.get("utilisation")
@@ -101,6 +103,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--shops", default=",".join(SHOPS))
     parser.add_argument("--endpoints", default=",".join(ENDPOINTS))
+    parser.add_argument("--rates", default=",".join(str(rate) for rate in RATES))
     arguments = parser.parse_args()
     print(HEADER)
     print("|" + "---|" * HEADER.count(" | ") + "---|")
@@ -110,7 +113,7 @@ def main() -> None:
             for shop in arguments.shops.split(","):
                 name = f"{shop}-{endpoint}"
                 adapter = adapter_copy(name, arguments.stock, arguments.pause, folder)
-                for rate in RATES:
+                for rate in [int(rate) for rate in arguments.rates.split(",")]:
                     with running(shop, folder, arguments.pause) as url:
                         load = os.getloadavg()[0]
                         result = cli(

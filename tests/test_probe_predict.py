@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -208,10 +209,17 @@ def test_the_burst_sets_how_many_checks_the_model_serves_at_once(
         timed.concurrency, timed.burst = concurrency, (5, 0.05)
     model = Model(strategy="atomic", workers=adapter_workers)
     filled = model_settings(schedule(50), model, timed, [100], 1)
-    assert filled.settings.inventory.workers == expected
-    assert filled.assumptions[1].startswith(f"{expected} worker")
+    assert filled.places == expected
+    # Paced, the crowd waits at the door (the default queue); else the adapter's workers.
+    served = f"{expected} worker" if concurrency is None else f"{expected} at the door"
+    assert filled.assumptions[1].startswith(served)
     if concurrency is not None:
         assert f"the adapter says {adapter_workers}" in filled.assumptions[1]
+        assert filled.settings.inventory.workers == adapter_workers
+        database = model.model_copy(update={"queue": "database"})
+        pooled = model_settings(schedule(50), database, timed, [100], 1)
+        assert pooled.settings.inventory.workers == expected == pooled.places
+        assert pooled.settings.server.acceptors == 0
 
 
 def test_one_check_at_a_time_queues_a_crowd_that_many_at_once_does_not() -> None:
@@ -249,20 +257,25 @@ def test_a_paced_rate_below_one_check_at_a_time_sets_the_checks_time() -> None:
     timed.burst = (50, 0.2)
     timed.concurrency = 50 * 0.002 / 0.2
     filled = model_settings(schedule(50), Model(strategy="atomic", workers=40), timed, [100], 1)
-    assert filled.settings.inventory.workers == 1
-    assert filled.query_s == pytest.approx(0.004)
+    assert filled.places == 1
+    assert filled.check_s == pytest.approx(0.004)
     assert filled.client_s == pytest.approx(0.001)
     assert "answered up to 250 a second" in filled.assumptions[1]
-    # Two at a time at 1,000 a second: each of two workers holds a check 2 ms.
+    # Two at a time at 1,000 a second: each of two places holds a check 2 ms.
     timed.burst, timed.concurrency = (100, 0.1), 100 * 0.002 / 0.1
     two = model_settings(schedule(50), Model(strategy="atomic", workers=40), timed, [100], 1)
-    assert two.settings.inventory.workers == 2
-    assert two.query_s == pytest.approx(0.002) and two.client_s == pytest.approx(0.003)
+    assert two.places == 2
+    assert two.check_s == pytest.approx(0.002) and two.client_s == pytest.approx(0.003)
 
 
-def _calibrated(monkeypatch: pytest.MonkeyPatch, rounds: dict[int, tuple[int, float, float]]):
+def _calibrated(
+    monkeypatch: pytest.MonkeyPatch,
+    rounds: dict[int, tuple[int, float, float]],
+    at_rate: Any = None,
+):
     """Calibrate a stand-in target: 21 orders of 200 ms, then sold out in 2 ms; the paced
-    rounds answer as ``rounds`` says (answers, seconds, slowest answer) per in-flight count."""
+    rounds answer as ``rounds`` says (answers, seconds, slowest answer) per in-flight count;
+    ``at_rate`` is the round at the probe's own rate (a ``RateRound``, or None)."""
     from checkoutsim.probe import calibrate as calibration
     from checkoutsim.probe.adapter import load_adapter
 
@@ -279,7 +292,13 @@ def _calibrated(monkeypatch: pytest.MonkeyPatch, rounds: dict[int, tuple[int, fl
         return rounds[in_flight]
 
     adapter = load_adapter(Path(__file__).parent / "targets" / "flask-safe.toml")
-    timed = calibration.calibrate("http://127.0.0.1:1", adapter, lambda b, a: [0.005] * 21, paced)
+    timed = calibration.calibrate(
+        "http://127.0.0.1:1",
+        adapter,
+        lambda b, a: [0.005] * 21,
+        paced,
+        None if at_rate is None else lambda b, a: at_rate,
+    )
     return timed, asked
 
 

@@ -74,6 +74,17 @@ def test_requests_beyond_the_threads_wait_so_answers_slow() -> None:
     assert sale("atomic", 1, 3)["latency_p50_s"] > 2 * sale("atomic", 0, 3)["latency_p50_s"]
 
 
+def start_checkouts(api: CheckoutApi, count: int) -> list[threading.Thread]:
+    """``count`` checkouts of one unit, each on a thread of its own, started."""
+    callers = [
+        threading.Thread(target=api.checkout, args=(f"k{n}", {"sku": "sku-0", "quantity": 1}))
+        for n in range(count)
+    ]
+    for caller in callers:
+        caller.start()
+    return callers
+
+
 def test_the_real_api_lets_at_most_threads_requests_run_at_once() -> None:
     config = Settings.model_validate({"server": {"threads": 2}})
     running, most = [0], [0]
@@ -92,12 +103,7 @@ def test_the_real_api_lets_at_most_threads_requests_run_at_once() -> None:
         return 201, {}
 
     api = CheckoutApi(config, lambda *args: iter(()), drive)
-    callers = [
-        threading.Thread(target=api.checkout, args=(f"k{n}", {"sku": "sku-0", "quantity": 1}))
-        for n in range(5)
-    ]
-    for caller in callers:
-        caller.start()
+    callers = start_checkouts(api, 5)
     # Two get a thread; the other three wait for one, so only two enter.
     assert entered.acquire(timeout=30) and entered.acquire(timeout=30)
     assert not entered.acquire(timeout=0.2)

@@ -161,6 +161,11 @@ class Model(Part):
     #: behind http.server): each request holds one from its start to its answer,
     #: pauses and payment included. Leave out for a thread per request or an event loop.
     request_threads: int | None = Field(None, ge=1, le=100_000)
+    #: Where a crowd waits for the checks the calibration timed: ``door`` (the
+    #: server's own line, before the check; a write after a pause does not wait in
+    #: it: one process, a thread or a coroutine per request) or ``database`` (a
+    #: pool of connections, first come first served, writes in line behind checks).
+    queue: Literal["door", "database"] = "door"
 
 
 class Adapter(Part):

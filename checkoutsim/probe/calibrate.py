@@ -17,6 +17,13 @@ answered), each on its own connection as in a run: the rate of their answers is
 how fast the target, with the run's client beside it on this host, serves a crowd.
 A one-process Python server, whatever its threads, answers them nearly one after
 another (the GIL), and the queue that forms at higher rates is the target's own.
+
+A crowd of 40 is not the run's crowd, though: at the probe's own rate a target
+past its capacity holds hundreds of connections, overflows its listen backlog
+and fails requests of its own, and serves fewer checks a second than with 40
+in flight. So, last, the opening of the probe's own schedule is played against
+the sold-out target (``RateRound``): when the target fell behind it, the rate
+of checks it served there is the one the model is given.
 """
 
 from __future__ import annotations
@@ -24,10 +31,11 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from checkoutsim.probe import target
 from checkoutsim.probe.adapter import Adapter
+from checkoutsim.probe.at_rate import RateRound, chosen_pace
 from checkoutsim.probe.outcome import ERROR, SOLD_OUT, TIMED_OUT
 
 #: Orders timed, and sold-out answers timed.
@@ -78,6 +86,10 @@ class Calibration:
     burst: tuple[int, float] | None = None
     #: Every paced round played: (in flight, answers, seconds, slowest answer's seconds).
     rounds: list[tuple[int, int, float, float]] = field(default_factory=list)
+    #: The round at the probe's own rate (None if not played or too few answers).
+    at_rate: RateRound | None = None
+    #: Where ``burst`` came from: ``PACED`` or ``AT_RATE`` (None without one).
+    pace_from: str | None = None
     samples: dict[str, list[float]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
@@ -101,6 +113,8 @@ class Calibration:
                 }
                 for in_flight, answers, seconds, slowest in self.rounds
             ],
+            "at_rate": self.at_rate.as_json() if self.at_rate else None,
+            "pace_from": self.pace_from,
             "requests": {kind: len(times) for kind, times in self.samples.items()},
             "notes": self.notes,
         }
@@ -130,6 +144,7 @@ def calibrate(
     adapter: Adapter,
     through_client: Callable[[str, Adapter], list[float]] | None = None,
     paced: Callable[[str, Adapter, int], tuple[int, float, float] | None] | None = None,
+    at_rate: Callable[[str, Adapter], RateRound | None] | None = None,
 ) -> Calibration:
     """Time checkouts one at a time on the first SKU; resets the target before and after.
 
@@ -138,6 +153,8 @@ def calibrate(
     needs no Locust); without it the client's overhead is not measured. ``paced``
     plays sold-out checkouts that many in flight at once and returns how many answers
     came in how many seconds, and the slowest answer (``probe.drive.sold_out_paced``).
+    ``at_rate(base, adapter)`` plays the opening of the probe's own schedule against
+    the sold-out target (``probe.drive.sold_out_at_rate``); see ``chosen_pace``.
     """
     sku = adapter.catalog.skus[0]
     samples: dict[str, list[float]] = {"ordered": [], "sold_out": [], "error": []}
@@ -179,7 +196,8 @@ def calibrate(
         samples["sold_out_through_client"] = timed
         if len(timed) >= SOLD_OUT_TIMED // 2:
             overhead = max(0.0, (typical(timed) or 0.0) - sold_out_s)
-    concurrency, timed_burst = None, None
+    concurrency = None
+    timed_burst: tuple[int, float] | None = None
     played: list[tuple[int, int, float, float]] = []
     if paced is not None and sold_out_s is not None and sold_out_enough:
         rounds = []
@@ -191,11 +209,19 @@ def calibrate(
                 break
             rounds.append(kept[:2])
         if rounds:
-            answers, seconds = max(rounds, key=lambda kept: kept[0] / kept[1])
-            timed_burst = (answers, seconds)
-            # Alone, each answer is sold_out_s of the target's work (the model's query);
-            # kept busy, it gave answers in seconds: that many at a time.
-            concurrency = answers * sold_out_s / seconds
+            timed_burst = max(rounds, key=lambda kept: kept[0] / kept[1])
+    at_rate_round = None
+    if at_rate is not None and sold_out_s is not None and sold_out_enough:
+        at_rate_round = at_rate(base, adapter)
+        alone = typical(samples.get("sold_out_through_client", []))
+        if at_rate_round is not None and alone is not None:
+            at_rate_round = replace(at_rate_round, alone_s=alone)
+    timed_burst, pace_from = chosen_pace(timed_burst, at_rate_round)
+    if timed_burst is not None and sold_out_s is not None:
+        answers, seconds = timed_burst
+        # Alone, each answer is sold_out_s of the target's work (the model's query);
+        # kept busy, it gave answers in seconds: that many at a time.
+        concurrency = answers * sold_out_s / seconds
     if overhead is None:
         notes.append("the probe client's own overhead not measured (the target did not sell out)")
     target.reset(base, adapter)
@@ -207,6 +233,8 @@ def calibrate(
         concurrency=concurrency,
         burst=timed_burst,
         rounds=played,
+        at_rate=at_rate_round,
+        pace_from=pace_from,
         samples=samples,
         notes=notes,
     )

@@ -25,6 +25,7 @@ from checkoutsim.load import session
 from checkoutsim.load.schedule import PlannedIntent
 from checkoutsim.load.users import ScheduledHttpShopper
 from checkoutsim.probe.adapter import Adapter, fill, fill_path
+from checkoutsim.probe.at_rate import AT_RATE_MAX, AT_RATE_S, RateRound, rate_round
 from checkoutsim.probe.calibrate import paced_checkouts, paced_round
 from checkoutsim.probe.outcome import ERROR, NOT_STARTED, SOLD_OUT, TIMED_OUT, Outcome
 from checkoutsim.probe.target import CALL_TIMEOUT_S, classify
@@ -36,6 +37,8 @@ CLIENT_TIMED = 21
 CLIENT_SPACING_S = 0.02
 #: Intent ids of those checkouts (their idempotency keys), far from any run's.
 CLIENT_INTENT_BASE = 10_000_000
+#: Intent ids of the round at the probe's own rate.
+AT_RATE_INTENT_BASE = 20_000_000
 #: The first of them start this far apart, not at one instant: a crowd arriving
 #: at once would overflow a small listen backlog.
 STAGGER_S = 0.001
@@ -60,8 +63,10 @@ class ProbeRun:
     #: At most this many checkouts in flight (None: as the schedule says); a shopper
     #: whose instant has come waits for a free place, and is timed from getting it.
     at_most: int | None = None
-    #: The clock (``time.perf_counter``) at each answer, in the order they came.
+    #: The clock (``time.perf_counter``) at each answer, and what it meant, in the
+    #: order they came.
     answered_at: list[float] = field(default_factory=list)
+    told_in_order: list[str] = field(default_factory=list)
     _silent_in_a_row: int = 0
     _places: BoundedSemaphore | None = field(default=None, init=False)
 
@@ -92,6 +97,7 @@ class ProbeRun:
         self.started.pop(intent.intent_id, None)
         self.outcomes.append(self.outcome(intent, told, status, latency, lag))
         self.answered_at.append(time.perf_counter())
+        self.told_in_order.append(told)
         if status == 0:
             self._silent_in_a_row += 1
             # Only while checkouts remain to be sent: time-outs once all have been
@@ -283,3 +289,28 @@ def sold_out_paced(base: str, adapter: Adapter, in_flight: int) -> tuple[int, fl
         count,
         in_flight,
     )
+
+
+def sold_out_at_rate(base: str, adapter: Adapter, intents: list[PlannedIntent]) -> RateRound | None:
+    """The first ``AT_RATE_S`` seconds of the probe's own schedule (``intents``, at most
+    ``AT_RATE_MAX`` of them) played against the sold-out target as the run will play
+    them: the checks it served a second while they arrived (``calibrate.rate_round``),
+    against the rate they arrived at (an opening burst included)."""
+    opening = [intent for intent in intents if intent.at_s <= AT_RATE_S][:AT_RATE_MAX]
+    if len(opening) < 2 or opening[-1].at_s <= opening[0].at_s:
+        return None
+    offered = (len(opening) - 1) / (opening[-1].at_s - opening[0].at_s)
+    picked = [
+        PlannedIntent(AT_RATE_INTENT_BASE + index, intent.at_s, 0, 1, None)
+        for index, intent in enumerate(opening)
+    ]
+    last_due = picked[-1].at_s
+    played = play(base, adapter, picked, last_due, CALL_TIMEOUT_S, len(picked))
+    assert played.origin is not None
+    latencies = [
+        outcome.latency_s
+        for outcome in played.outcomes
+        if outcome.told == SOLD_OUT and outcome.latency_s is not None
+    ]
+    due_by = played.origin + last_due
+    return rate_round(played.told_in_order, played.answered_at, due_by, offered, latencies)

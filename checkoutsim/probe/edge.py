@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from checkoutsim.probe.model import QUERIES, Filled
+from checkoutsim.probe.options import highest_rate
 
 #: Utilisation (the probe's arrival rate over the model's rate of checks) from
 #: which the p50 is given as a range rather than judged within 2x.
@@ -57,10 +58,13 @@ def utilisation(filled: Filled) -> Utilisation:
     each holding one of ``workers`` for ``query_s``. The schedule's opening burst,
     if any, is a moment, not a rate, and is left out.
     """
-    load = filled.settings.load
-    offered = max(rate for _, rate in load.piecewise) if load.piecewise else load.rate_per_s
+    offered = highest_rate(filled.settings)
     check_s = filled.query_s * QUERIES[filled.strategy][0]
     capacity = filled.settings.inventory.workers / check_s
+    server = filled.settings.server
+    if server.acceptors and server.accept_s > 0:
+        # A line at the door: every request, checks included, goes through it first.
+        capacity = min(capacity, server.acceptors / server.accept_s)
     threads = filled.settings.server.threads
     if threads:
         # A request thread is held for its check, a pause after every inventory
@@ -82,8 +86,10 @@ def with_capacity_to_spare(filled: Filled) -> Filled:
     every = math.ceil(load.expected_arrivals() * 1.2) + 1
     workers = max(filled.settings.inventory.workers, min(every, 100_000))
     inventory = filled.settings.inventory.model_copy(update={"workers": workers})
-    # And no line for a request thread either (0: none), or the low end still queues.
-    server = filled.settings.server.model_copy(update={"threads": 0})
+    # And no line for a request thread or at the door either, or the low end still
+    # queues (the door's seconds stay: every request still pays them).
+    acceptors = max(filled.settings.server.acceptors and workers, 0)
+    server = filled.settings.server.model_copy(update={"threads": 0, "acceptors": acceptors})
     settings = filled.settings.model_copy(update={"inventory": inventory, "server": server})
     return Filled(
         settings,

@@ -22,6 +22,7 @@ from typing import Any
 
 from checkoutsim.experiments.runner import simulate_once
 from checkoutsim.probe.adapter import Model
+from checkoutsim.probe.at_rate import AT_RATE_FROM
 from checkoutsim.probe.calibrate import Calibration
 from checkoutsim.scenario.settings import Latency, Settings
 
@@ -63,6 +64,8 @@ WINDOWED = ("optimistic",)
 GAPPED = ("check_then_decrement", "naive")
 #: Where the workers came from when the calibration's paced round set them.
 PACED_ROUND = "the calibration's paced round"
+#: ... and when the round at the probe's own rate set them (the target fell behind it).
+AT_RATE_ROUND = "the calibration's round at the probe's own rate"
 #: The shortest query the model is given (a zero query would make every race vanish).
 MIN_QUERY_S = 0.0001
 
@@ -85,6 +88,19 @@ class Filled:
     #: Where the workers, the query and the client's seconds came from, in words
     #: (``workers``, ``query``, ``client``), so a message can say which timing to doubt.
     sources: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def places(self) -> int:
+        """Checks the model serves at once: the door's places, or else the inventory's workers."""
+        return self.settings.server.acceptors or self.settings.inventory.workers
+
+    @property
+    def check_s(self) -> float:
+        """Seconds one check holds one of ``places``."""
+        server = self.settings.server
+        if server.acceptors:
+            return server.accept_s
+        return self.query_s * QUERIES[self.strategy][0]
 
 
 def _constant(seconds: float) -> Latency:
@@ -132,8 +148,10 @@ def model_settings(
         # of a light-load answer that is not the check stays the client's.
         paced = workers * seconds / answers
         client = max(0.0, check + client - paced)
-        check, priced = paced, "the rate of sold-out answers with a few in flight"
-        sources["workers"] = PACED_ROUND
+        at_rate = calibration.pace_from == AT_RATE_FROM and calibration.at_rate is not None
+        crowd = "at the probe's own rate" if at_rate else "with a few in flight"
+        check, priced = paced, f"the rate of sold-out answers {crowd}"
+        sources["workers"] = AT_RATE_ROUND if at_rate else PACED_ROUND
         sources["client"] = (
             "the light-load check less the paced rate's check"
             if overhead is None
@@ -144,6 +162,14 @@ def model_settings(
             f" flight the target answered up to {answers / seconds:.0f} a second:"
             f" {calibration.concurrency:.1f} light-load checks at a time)"
         )
+        if at_rate and calibration.at_rate is not None:
+            offered = calibration.at_rate.offered_per_s
+            served_at_once = (
+                f" (the adapter says {model.workers}; with the opening of this probe's"
+                f" schedule, {offered:,.0f} a second, played against it sold out, the target"
+                f" served {answers / seconds:.0f} checks a second:"
+                f" {calibration.concurrency:.1f} light-load checks at a time)"
+            )
     if overhead is None and client == 0.0:
         sources.pop("client", None)  # nothing measured, nothing added
     order_share = calibration.ordered_s / ordered_queries
@@ -152,16 +178,39 @@ def model_settings(
         priced = "the model's shortest query (the timed ones were shorter)"
     elif order_share < check / sold_out_queries:
         priced = "the order, its share per query being shorter than the check's"
+    # Where the crowd waits (the adapter's [model].queue): at the door, the paced
+    # check is the server's own work on the way in, one of ``workers`` at a
+    # time, in line, and the inventory then queues nothing: a write after a
+    # pause is not put in line behind the crowd's checks, as a pool of
+    # connections would put it. An order's answer (its write and its reply)
+    # takes the door again for as long, ahead of the line.
+    door = paced is not None and model.queue == "door"
+    acceptors, accept_s, inventory_workers = 0, 0.0, workers
+    if door:
+        acceptors, accept_s, inventory_workers = workers, check, model.workers
+        sources["door"] = priced
+        query, priced = MIN_QUERY_S, "the model's shortest query (the check's time is the door's)"
     sources["query"] = priced
     # A known race window between the read and the write of a read-then-write
     # strategy: the model's pause after each inventory call (held by no worker
     # and no row), so the window does not also hold the row, as a query would.
     window = model.race_window_s if strategy in WINDOWED and model.race_window_s else 0.0
     gap = model.race_window_s if strategy in GAPPED and model.race_window_s else 0.0
-    after = max(0.0, calibration.ordered_s - ordered_queries * (query + window) - gap)
+    after = max(
+        0.0, calibration.ordered_s - 2 * accept_s - ordered_queries * (query + window) - gap
+    )
+    served = f"{workers} worker{'s' if workers != 1 else ''}{served_at_once}"
+    if door:
+        served = (
+            f"{workers} at the door{served_at_once}, each held {accept_s * 1000:.2f} ms by"
+            " a request on its way in, in line, and as long again by an order's answer,"
+            ' ahead of the line ([model].queue = "door": a write after the window does'
+            f" not wait behind the crowd); {inventory_workers} inventory workers (the"
+            " adapter's [model].workers)"
+        )
     assumptions = [
         f"{model.strategy} as the model's {strategy}",
-        f"{workers} worker{'s' if workers != 1 else ''}{served_at_once}",
+        served,
         f"one inventory query {query * 1000:.2f} ms, priced from {priced} "
         "(it holds a worker; a conditional write holds the row too)",
         f"after reserving, {after * 1000:.2f} ms holding "
@@ -189,7 +238,7 @@ def model_settings(
         "inventory": schedule.inventory.model_copy(
             update={
                 "strategy": strategy,
-                "workers": workers,
+                "workers": inventory_workers,
                 "query": _constant(query),
                 "timeout_s": schedule.shopper.timeout_s,
                 # Every operation at the one measured query cost; the gap as the user gave it.
@@ -221,7 +270,14 @@ def model_settings(
         ),
         "order": schedule.order.model_copy(update={"latency": _constant(0.0), "failure_rate": 0.0}),
         "load": schedule.load.model_copy(update={"drain_s": schedule.shopper.timeout_s}),
-        "server": schedule.server.model_copy(update={"threads": model.request_threads or 0}),
+        "server": schedule.server.model_copy(
+            update={
+                "threads": model.request_threads or 0,
+                "acceptors": acceptors,
+                "accept_s": accept_s,
+                "respond_s": accept_s,
+            }
+        ),
         "faults": schedule.faults.model_copy(
             update={
                 "pause_probability": 1.0 if window else 0.0,

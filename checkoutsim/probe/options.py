@@ -39,6 +39,12 @@ def schedule_settings(settings: Settings, options: ProbeOptions) -> Settings:
     return for_run(settings, run_time, options.rate_per_s)
 
 
+def highest_rate(settings: Settings) -> float:
+    """The schedule's highest arrival rate a second (an opening burst is a moment, not a rate)."""
+    load = settings.load
+    return max(rate for _, rate in load.piecewise) if load.piecewise else load.rate_per_s
+
+
 def schedule(settings: Settings, seed: int) -> list[PlannedIntent]:
     """The probe's planned intents; more than ``MAX_CHECKOUTS`` is a ``TargetError``."""
     if settings.load.duration_s > MAX_RUN_TIME_S:

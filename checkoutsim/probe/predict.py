@@ -14,17 +14,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from checkoutsim.probe.adapter import Adapter
+from checkoutsim.probe.at_rate import RateRound
 from checkoutsim.probe.calibrate import CONNECT_RETRY_S, calibrate
 from checkoutsim.probe.edge import AT_CAPACITY, at_capacity, utilisation, with_capacity_to_spare
 from checkoutsim.probe.model import (
+    AT_RATE_ROUND,
     PACED_ROUND,
-    QUERIES,
     Filled,
     Unsupported,
     model_settings,
     predict_metrics,
 )
-from checkoutsim.probe.options import ProbeOptions
+from checkoutsim.probe.options import ProbeOptions, schedule, schedule_settings
 from checkoutsim.probe.target import base_url
 from checkoutsim.scenario.settings import Settings
 
@@ -63,11 +64,17 @@ def predicted_probe(
     """Calibrate the target, probe it, and attach the model's prediction of the probe."""
     # Imported here: the probe's run imports Locust, which monkey-patches the process;
     # comparing a prediction with a measurement needs none of it.
-    from checkoutsim.probe.drive import sold_out_paced, sold_out_through_client
+    from checkoutsim.probe.drive import sold_out_at_rate, sold_out_paced, sold_out_through_client
     from checkoutsim.probe.run import probe
 
     base = base_url(url)
-    calibration = calibrate(base, adapter, sold_out_through_client, sold_out_paced)
+    planned = schedule_settings(settings, options)
+    intents = schedule(planned, options.seed)
+
+    def at_rate(base: str, adapter: Adapter) -> RateRound | None:
+        return sold_out_at_rate(base, adapter, intents)
+
+    calibration = calibrate(base, adapter, sold_out_through_client, sold_out_paced, at_rate)
     result = probe(url, adapter, scenario, settings, options)
     result.notes += calibration.notes
     prediction: dict[str, Any] = {"calibration": calibration.as_json()}
@@ -213,13 +220,14 @@ def likely_cause(
             "model does not know of"
         )
     over = verdict.startswith("over")
-    workers = filled.settings.inventory.workers
+    # With a line at the door, the door's places serve the checks; else the workers.
+    workers, check_s = filled.places, filled.check_s
     if key.startswith("latency_") and over:
         # A busy host only slows the measurement; a prediction too slow is the model's.
-        pace = workers / (filled.query_s * QUERIES[filled.strategy][0])
+        pace = utilisation(filled).capacity_per_s
         sources = filled.sources
         # Say which timing set the pace: the paced round's doubts are not light load's.
-        paced = sources.get("workers") == PACED_ROUND
+        paced = sources.get("workers") in (PACED_ROUND, AT_RATE_ROUND)
         why = (
             "a few checkouts in flight time its round trips more than its limit"
             if paced
@@ -228,8 +236,9 @@ def likely_cause(
         return (
             f"the pace: the model serves about {pace:.0f} checks a second ({workers} "
             f"worker{'s' if workers != 1 else ''}, from {sources.get('workers', 'the adapter')},"
-            f" at {filled.query_s * 1000:.2f} ms a query, priced from"
-            f" {sources.get('query', 'the light-load timing')}), and the target kept up with"
+            f" at {check_s * 1000:.2f} ms a check, priced from"
+            f" {sources.get('door') or sources.get('query', 'the light-load timing')}), and the"
+            " target kept up with"
             f" more here: {why}, or the host was busier while calibrating; a conditional "
             "write also holds the row that long"
         )
@@ -271,7 +280,7 @@ def likely_cause(
             return (
                 f"the checks' spacing: the target let fewer of them into one window than "
                 f"the model's {workers} worker{'s' if workers != 1 else ''} at "
-                f"{filled.query_s * 1000:.2f} ms each (at this rate it took connections "
+                f"{check_s * 1000:.2f} ms each (at this rate it took connections "
                 "more slowly than at light load), or its window is shorter than stated"
             )
         return "the strategy: the target may not be the model's " + filled.strategy

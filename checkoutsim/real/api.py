@@ -30,7 +30,9 @@ from checkoutsim.policy.request_keys import (
     body_digest,
     request_steps,
 )
+from checkoutsim.policy.saga import Outcome
 from checkoutsim.real.database import Database
+from checkoutsim.real.door import Door
 from checkoutsim.real.request_text import BadRequest, decode_object, sku_number
 from checkoutsim.real.saga_context import SagaContext
 from checkoutsim.real.store import SERVER_INTENT_BASE
@@ -259,7 +261,13 @@ def checkout_steps(
 class CheckoutApi:
     """``POST /checkout`` as a function: key and body in, status code and JSON out."""
 
-    def __init__(self, settings: Settings, run: RunSaga, drive: Drive) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        run: RunSaga,
+        drive: Drive,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.strategy = settings.payment.strategy
         self._run = run
@@ -270,9 +278,26 @@ class CheckoutApi:
         # monkey-patching, so under gevent the wait suspends only the request's greenlet.
         threads = settings.server.threads
         self._threads = threading.BoundedSemaphore(threads) if threads else None
+        # The server's own work before each request's check ([server] acceptors and
+        # accept_s, as the model has it): ``sleep`` waits model seconds.
+        server = settings.server
+        door = server.acceptors and (server.accept_s > 0 or server.respond_s > 0)
+        self._door = Door(server.acceptors, sleep) if door and sleep is not None else None
 
     def checkout(self, key: str | None, raw: bytes | dict[str, Any]) -> Answer:
         """Validate, apply the variant's key rules, run the saga, answer."""
+        if self._door is None:
+            return self._on_a_thread(key, raw)
+        server = self.settings.server
+        # In line at the door on the way in; ahead of that line on the way out,
+        # unless sold out (a sold-out answer's work is the way in's).
+        self._door.hold(server.accept_s)
+        answer = self._on_a_thread(key, raw)
+        if answer[1].get("status") != Outcome.SOLD_OUT.value:
+            self._door.hold(server.respond_s, first=True)
+        return answer
+
+    def _on_a_thread(self, key: str | None, raw: bytes | dict[str, Any]) -> Answer:
         if self._threads is None:
             return self._checkout(key, raw)
         with self._threads:

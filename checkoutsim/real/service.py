@@ -180,7 +180,7 @@ class CheckoutService:
         )
         if self.cache is not None:
             self.cache.install(self.executor.handlers)
-        self.api = api.CheckoutApi(settings, self._saga, self.executor.drive)
+        self.api = api.CheckoutApi(settings, self._saga, self.executor.drive, runtime.time.sleep)
         self.consumers = self._consumers(rngs["queue"]) if settings.queue.enabled else None
         # Count injected faults (fault_* counters) so a soak can report what it survived.
         count_faults(self)

@@ -68,6 +68,7 @@ class WorkerPool:
         service_s: float | None = None,
         then: WorkerPool | None = None,
         wanted: Wanted | None = None,
+        first: bool = False,
     ) -> Handoff | None:
         """Take a worker: None if one was free, else an event to wait on.
 
@@ -76,6 +77,8 @@ class WorkerPool:
         ``service_s`` after a worker of ``then`` is handed over as well. The
         caller holds what it was given (``holds``) until it calls ``release``
         on each. A caller that gets a worker at once (None) asks ``then`` itself.
+        ``first``: queued ahead of every caller already in line (a request the
+        server already holds, finishing, before requests not yet started).
         """
         if self.busy < self.capacity:
             self.busy += 1
@@ -83,7 +86,10 @@ class WorkerPool:
         event = Handoff(self._env)
         event.handed_at = None
         event.holds = True
-        self.waiting.append((event, service_s, then, wanted))
+        if first:
+            self.waiting.appendleft((event, service_s, then, wanted))
+        else:
+            self.waiting.append((event, service_s, then, wanted))
         return event
 
     def release(self) -> None:

@@ -74,6 +74,11 @@ class Shoppers:
         # A fixed pool of request threads ([server]), or None: no line before the work.
         threads = settings.server.threads
         self._threads = WorkerPool(self.env, threads) if threads else None
+        # The server's own work before each request's check ([server] acceptors, accept_s).
+        server = settings.server
+        self._accept_s, self._respond_s = server.accept_s, server.respond_s
+        door = server.acceptors and (server.accept_s > 0 or server.respond_s > 0)
+        self._door = WorkerPool(self.env, server.acceptors) if door else None
         # Without coordinator crashes a checkpoint can never stall: the
         # checkouts then yield none (``Policies.checkpoints``).
         checkpoints = engine.coordinators_can_crash
@@ -148,9 +153,33 @@ class Shoppers:
             # runs) never reaches the saga: it reserves nothing to give back.
             self.engine.requests.intent_of[key] = intent
             steps = keyed_checkout(self._key_rules, key, sku, quantity, steps)
+        request = self.engine.drive(steps)
         if self._threads is not None:
-            return self._on_a_thread(self.engine.drive(steps), self._threads)
-        return self.engine.drive(steps)
+            request = self._on_a_thread(request, self._threads)
+        if self._door is not None:
+            request = self._through_the_door(request, self._door)
+        return request
+
+    def _through_the_door(self, request: SimStep, door: WorkerPool) -> SimStep:
+        """The server's own work around ``request``: one of ``acceptors`` for
+        ``accept_s`` in line at the door (first come, first served), the request's
+        work, then, unless it was sold out, one for ``respond_s`` at its answer,
+        ahead of that line."""
+        yield from self._at_the_door(door, self._accept_s, False)
+        outcome = yield from request
+        if outcome is not Outcome.SOLD_OUT:
+            yield from self._at_the_door(door, self._respond_s, True)
+        return outcome
+
+    def _at_the_door(self, door: WorkerPool, service_s: float, first: bool) -> SimStep:
+        """Hold one of the door's places for ``service_s`` (``first``: ahead of the line)."""
+        if service_s <= 0:
+            return
+        handoff = door.acquire(service_s, first=first)
+        # Queued, the handoff fires once the service is over; a free place is
+        # taken at once and the service is waited here.
+        yield handoff if handoff is not None else sleep(self.env, service_s)
+        door.release()
 
     @staticmethod
     def _on_a_thread(request: SimStep, threads: WorkerPool) -> SimStep:
