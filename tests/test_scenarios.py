@@ -186,3 +186,21 @@ def test_scenario_files_is_split_and_its_names_still_import_from_it() -> None:
     for module in (files, errors, locations, overrides, problems):
         assert module.__file__ is not None
         assert len(Path(module.__file__).read_text().splitlines()) < 400, module.__name__
+
+
+def test_a_set_only_unselected_variants_cannot_take_is_no_error_of_the_run() -> None:
+    # The retry queue charges the primary only: a failover router cannot take it.
+    sets = ["queue.enabled=true"]
+    chosen = scenarios.load("gateway-failover", sets, ["primary_only"])
+    assert [variant.name for variant in chosen.variants] == ["primary_only"]
+    assert chosen.variants[0].settings.queue.enabled
+    # The variant asked for is still checked, and named, alone.
+    with pytest.raises(ScenarioError) as refused:
+        scenarios.load("gateway-failover", sets, ["SAFE_FAILOVER"])
+    message = str(refused.value)
+    assert "(safe_failover)" in message and "naive_failover" not in message
+    assert "more problems" not in message
+    # With no selection every variant is checked, each problem listed.
+    with pytest.raises(ScenarioError) as every:
+        scenarios.load("gateway-failover", sets, [])
+    assert len(every.value.problems) == 3
