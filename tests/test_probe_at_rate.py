@@ -19,7 +19,7 @@ from checkoutsim.probe.calibrate import Calibration
 from checkoutsim.probe.edge import utilisation
 from checkoutsim.probe.model import AT_RATE_ROUND, PACED_ROUND, model_settings, predict_metrics
 from checkoutsim.probe.outcome import ERROR, SOLD_OUT
-from tests.test_probe_predict import _calibrated, schedule
+from tests.probe_fixtures import calibrated, schedule
 
 
 def test_only_sold_out_answers_before_the_last_checkout_was_due_count() -> None:
@@ -71,7 +71,7 @@ def test_calibration_keeps_the_round_at_the_probes_rate_when_the_target_fell_beh
 ) -> None:
     rounds = {5: (55, 0.1, 0.01), 10: (50, 0.05, 0.02), 20: (40, 0.04, 0.05), 40: (80, 0.08, 0.1)}
     behind = RateRound(1000.0, 520, 120, 0.3, 7)
-    timed, _ = _calibrated(monkeypatch, rounds, behind)
+    timed, _ = calibrated(monkeypatch, rounds, behind)
     assert timed.burst == (120, 0.3) and timed.pace_from == AT_RATE_FROM
     assert timed.concurrency == pytest.approx(120 * 0.002 / 0.3)
     block = timed.as_json()["at_rate"]
@@ -87,7 +87,7 @@ def test_calibration_keeps_the_round_at_the_probes_rate_when_the_target_fell_beh
         "queued": False,
         "fell_behind": True,
     }
-    kept_up, _ = _calibrated(monkeypatch, rounds, RateRound(100.0, 60, 50, 0.5, 0))
+    kept_up, _ = calibrated(monkeypatch, rounds, RateRound(100.0, 60, 50, 0.5, 0))
     assert kept_up.burst == (50, 0.05) and kept_up.pace_from == PACED_FROM
 
 
@@ -105,7 +105,12 @@ def test_the_model_serves_checks_at_the_rate_the_round_at_the_probes_rate_saw() 
     model = Model(strategy="check_then_decrement", workers=1000, race_window_s=0.2)
     settings = schedule(1000, burst=0)
     slow = model_settings(settings, model, _calibrated_at(400, AT_RATE_FROM), [20], 1)
-    assert utilisation(slow).capacity_per_s == pytest.approx(400)
+    # 400 checks a second at the door, less the 20 orders' answers' share of it.
+    share = 20 / slow.settings.load.expected_arrivals()
+    server = slow.settings.server
+    answers = share * server.respond_s / server.accept_s
+    assert 0 < server.respond_s <= server.accept_s
+    assert utilisation(slow).capacity_per_s == pytest.approx(400 / (1 + answers))
     assert slow.sources["workers"] == AT_RATE_ROUND
     assert "played against it sold out, the target served 400 checks" in slow.assumptions[1]
     fast = model_settings(settings, model, _calibrated_at(1200, PACED_FROM), [20], 1)
@@ -131,3 +136,39 @@ def test_a_round_that_kept_count_but_queued_fell_behind(p50_s: float, queued: bo
     assert chosen_pace((100, 100 / 1350), served)[1] == (AT_RATE_FROM if queued else PACED_FROM)
     # Without the alone figure nothing says it queued.
     assert not RateRound(1059.0, 527, 500, 500 / 1029.0, 0, p50_s).queued
+
+
+def test_the_round_plays_the_steady_arrivals_of_its_half_second_not_a_burst() -> None:
+    from checkoutsim.probe.at_rate import AT_RATE_S, steady_opening
+
+    steady = [0.003 + n * 0.01 for n in range(100)]  # 100 a second for a second
+    burst = [0.25] * 400  # flash-sale's bell, inside the half second
+    instants = sorted(steady + burst)
+    kept = [instants[index] for index in steady_opening(instants)]
+    assert kept == [instant for instant in steady if instant <= AT_RATE_S]
+    assert len(kept) == 50 and 0.25 not in kept
+
+
+def test_without_a_stated_window_a_racy_target_keeps_its_query_for_one() -> None:
+    # Door mode prices the check at the door and the query at its shortest; with
+    # no race window stated, that would leave a read-then-write no window at all.
+    timed = _calibrated_at(1200, PACED_FROM)
+    settings = schedule(400, burst=0)
+    unstated = model_settings(settings, Model(strategy="naive", workers=1000), timed, [20], 1)
+    assert unstated.settings.server.acceptors == 0
+    assert "the race window is one query" in unstated.assumptions[1]
+    assert predict_metrics(unstated, 1)["oversold_units"] > 0
+    stated = Model(strategy="naive", workers=1000, race_window_s=0.01)
+    assert model_settings(settings, stated, timed, [20], 1).settings.server.acceptors >= 1
+
+
+def test_the_doors_capacity_counts_the_answers_of_the_orders() -> None:
+    # Every checkout finds stock: each takes the door on the way in and again at
+    # its answer, so the door serves half as many a second as with none in stock.
+    timed = _calibrated_at(1000, PACED_FROM)
+    model = Model(strategy="atomic", workers=1000)
+    plenty = model_settings(schedule(400, burst=0), model, timed, [100_000], 1)
+    none = model_settings(schedule(400, burst=0), model, timed, [0], 1)
+    server = plenty.settings.server
+    assert server.respond_s == pytest.approx(server.accept_s)
+    assert utilisation(plenty).capacity_per_s == pytest.approx(utilisation(none).capacity_per_s / 2)

@@ -19,7 +19,7 @@ from checkoutsim.probe.edge import (
 )
 from checkoutsim.probe.model import model_settings, predict_metrics
 from checkoutsim.probe.predict import compare
-from tests.test_probe_predict import _calibrated, schedule
+from tests.probe_fixtures import calibrated, schedule
 
 FLASK_SAFE = Path(__file__).parent / "targets" / "flask-safe.toml"
 
@@ -35,8 +35,10 @@ def paced(answers_per_s: float, sold_out_s: float = 0.001) -> Calibration:
 
 
 def filled_at(rate: float, answers_per_s: float, strategy: str = "mutex"):
+    # No stock: every checkout is a sold-out check, so the door serves them at the
+    # paced rate (no order's answer takes a share of it).
     model = Model(strategy=strategy, workers=1000)
-    return model_settings(schedule(rate, burst=0), model, paced(answers_per_s), [20], 1)
+    return model_settings(schedule(rate, burst=0), model, paced(answers_per_s), [0], 1)
 
 
 @pytest.mark.parametrize(
@@ -172,7 +174,7 @@ def test_calibration_plays_forty_in_flight_and_keeps_it_when_no_connect_retry(
         20: (40, 0.04, 0.05),
         40: (80, 0.05, 0.2),
     }
-    timed, asked = _calibrated(monkeypatch, rounds)
+    timed, asked = calibrated(monkeypatch, rounds)
     assert asked == [5, 10, 20, 40]
     assert timed.burst == (80, 0.05)
     assert [kept["kept"] for kept in timed.as_json()["paced_rounds"]] == [True] * 4
@@ -188,7 +190,7 @@ def test_a_forty_round_past_the_listen_backlog_is_played_but_not_kept(
         20: (40, 0.04, 0.05),
         40: (80, 0.02, 1.02),
     }
-    timed, asked = _calibrated(monkeypatch, rounds)
+    timed, asked = calibrated(monkeypatch, rounds)
     assert asked == [5, 10, 20, 40]
     # 4,000 a second, but an answer waited for the TCP connect retry: the backlog's time.
     assert timed.burst == (50, 0.05)

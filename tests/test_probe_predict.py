@@ -3,30 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from checkoutsim.load.schedule import plan
 from checkoutsim.probe.adapter import Model
-from checkoutsim.probe.calibrate import Calibration
 from checkoutsim.probe.model import Unsupported, model_settings, predict_metrics
-from checkoutsim.probe.options import ProbeOptions, schedule_settings
 from checkoutsim.probe.predict import judge, ratio
-from checkoutsim.scenario import files
+from tests.probe_fixtures import calibrated, light, schedule
 
 #: The model has it, but a probe cannot tell how many buckets the target keeps.
 NOT_YET = ["stock_buckets"]
-
-
-def schedule(rate: float, run_time: float = 1.0, burst: int = 400):
-    """flash-sale's arrivals at ``rate`` for ``run_time`` (its burst at 1 s, if that long)."""
-    base = files.load("flash-sale", [f"load.burst_size={burst}"], []).variants[0].settings
-    return schedule_settings(base, ProbeOptions(run_time_s=run_time, rate_per_s=rate))
-
-
-def light(ordered: float = 0.012, sold_out: float | None = 0.002) -> Calibration:
-    return Calibration(ordered_s=ordered, sold_out_s=sold_out, stock_read_s=0.001)
 
 
 @pytest.mark.parametrize("strategy", NOT_YET)
@@ -268,52 +255,18 @@ def test_a_paced_rate_below_one_check_at_a_time_sets_the_checks_time() -> None:
     assert two.check_s == pytest.approx(0.002) and two.client_s == pytest.approx(0.003)
 
 
-def _calibrated(
-    monkeypatch: pytest.MonkeyPatch,
-    rounds: dict[int, tuple[int, float, float]],
-    at_rate: Any = None,
-):
-    """Calibrate a stand-in target: 21 orders of 200 ms, then sold out in 2 ms; the paced
-    rounds answer as ``rounds`` says (answers, seconds, slowest answer) per in-flight count;
-    ``at_rate`` is the round at the probe's own rate (a ``RateRound``, or None)."""
-    from checkoutsim.probe import calibrate as calibration
-    from checkoutsim.probe.adapter import load_adapter
-
-    answers = iter([("ordered", 0.2)] * 21 + [("sold_out", 0.002)] * 100)
-    monkeypatch.setattr(calibration.target, "reset", lambda base, adapter: None)
-    monkeypatch.setattr(calibration.target, "read_stock", lambda base, adapter, sku: 21)
-    monkeypatch.setattr(
-        calibration.target, "checkout_once", lambda base, adapter, sku, key: next(answers)
-    )
-    asked: list[int] = []
-
-    def paced(base: str, adapter: object, in_flight: int) -> tuple[int, float, float]:
-        asked.append(in_flight)
-        return rounds[in_flight]
-
-    adapter = load_adapter(Path(__file__).parent / "targets" / "flask-safe.toml")
-    timed = calibration.calibrate(
-        "http://127.0.0.1:1",
-        adapter,
-        lambda b, a: [0.005] * 21,
-        paced,
-        None if at_rate is None else lambda b, a: at_rate,
-    )
-    return timed, asked
-
-
 def test_calibration_keeps_the_fastest_paced_round_until_a_connect_retry(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     rounds = {5: (55, 0.1, 0.01), 10: (50, 0.05, 0.02), 20: (40, 0.02, 1.2)}
-    timed, asked = _calibrated(monkeypatch, rounds)
+    timed, asked = calibrated(monkeypatch, rounds)
     assert asked == [5, 10, 20]
     # 20 in flight waited for a connect retry: the backlog's time, not the target's.
     assert timed.burst == (50, 0.05)
     assert timed.concurrency == pytest.approx(50 * 0.002 / 0.05)
     assert timed.sold_out_s == pytest.approx(0.002) and timed.ordered_s == pytest.approx(0.2)
     assert timed.client_overhead_s == pytest.approx(0.003)
-    retried, asked = _calibrated(monkeypatch, {5: (55, 1.5, 1.1)})
+    retried, asked = calibrated(monkeypatch, {5: (55, 1.5, 1.1)})
     assert asked == [5] and retried.burst is None and retried.concurrency is None
 
 

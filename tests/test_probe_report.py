@@ -6,9 +6,10 @@ import csv
 from pathlib import Path
 
 from checkoutsim.probe.adapter import Adapter
+from checkoutsim.probe.model import model_settings, predict_metrics
 from checkoutsim.probe.predict import compare
 from checkoutsim.report import build
-from tests.test_probe_predict import light, model_settings, predict_metrics, schedule
+from tests.probe_fixtures import light, schedule
 
 ADAPTER = Adapter.model_validate(
     {

@@ -18,10 +18,12 @@ import math
 import threading
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from checkoutsim.real.api import CheckoutApi
+from checkoutsim.real.door import Door
 from checkoutsim.results.metrics import summarise
 from checkoutsim.scenario import files
 from checkoutsim.scenario.settings import Settings
@@ -84,6 +86,7 @@ def test_a_line_at_the_door_oversells_less_than_the_same_rate_in_a_connection_po
 def test_the_door_is_off_by_default_and_refuses_bad_values() -> None:
     base = files.load("flash-sale", [], []).variants[0].settings
     assert base.server.acceptors == 0 and base.server.accept_s == 0.0
+    assert base.server.respond_s == 0.0
     for wrong in ("server.acceptors=-1", "server.accept_s=-0.5", "server.accept_s=100"):
         try:
             files.load("flash-sale", [wrong], [])
@@ -157,3 +160,75 @@ def test_one_place_at_the_door_is_an_md1_queue_pollaczek_khinchine(rho: float, s
     assert math.isclose(waited, expected, rel_tol=0.15, abs_tol=0.00005), (waited, expected)
     # A sold-out answer never takes the door a second time (respond_s is 0.5 s).
     assert float(latencies.max()) < 0.5
+
+
+def test_the_real_api_charges_the_answer_of_anything_but_sold_out() -> None:
+    config = Settings.model_validate(
+        {"server": {"acceptors": 1, "accept_s": 0.25, "respond_s": 0.5}}
+    )
+    slept: list[float] = []
+    answers = iter([(201, {"status": "ordered"}), (200, {"status": "sold_out"})])
+    api = CheckoutApi(
+        config, lambda *args: iter(()), lambda steps, saga: next(answers), slept.append
+    )
+    body = {"sku": "sku-0", "quantity": 1}
+    assert api.checkout("k1", body)[1]["status"] == "ordered"
+    assert slept == [0.25, 0.5]
+    assert api.checkout("k2", body)[1]["status"] == "sold_out"
+    assert slept == [0.25, 0.5, 0.25]  # a sold-out answer's work was its way in
+
+
+def _until(condition: Any) -> bool:
+    """Wait (at most 10 s) until ``condition()`` holds."""
+    tick = threading.Event()
+    for _ in range(10_000):
+        if condition():
+            return True
+        tick.wait(0.001)
+    return False
+
+
+def test_a_waiter_marked_first_goes_ahead_of_the_line_and_a_killed_one_leaves_it() -> None:
+    served: list[float] = []
+    holding, gate = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        served.append(seconds)
+        if seconds == 1.0:
+            holding.set()
+            gate.wait(30)
+
+    door = Door(1, sleep)
+    holder = threading.Thread(target=door.hold, args=(1.0,))
+    holder.start()
+    assert holding.wait(30)
+    waiters = [threading.Thread(target=door.hold, args=(2.0,))]
+    waiters[0].start()
+    assert _until(lambda: len(door._line) == 1)
+    waiters.append(threading.Thread(target=door.hold, args=(3.0, True)))
+    waiters[1].start()
+    assert _until(lambda: len(door._line) == 2)
+    gate.set()
+    for thread in [holder, *waiters]:
+        thread.join(30)
+    assert served == [1.0, 3.0, 2.0]
+    assert door._free == 1 and not door._line
+
+    # A waiter killed in line leaves it, and the place is not lost.
+    class Killed(Exception):
+        pass
+
+    class Refusing:
+        def acquire(self) -> None:
+            raise Killed
+
+    door._free = 0
+    door._line.append(Refusing())
+    with pytest.raises(Killed):
+        door._wait(door._line[0])
+    assert not door._line and door._free == 0
+    # One handed its place (out of the line) as it was killed hands it on: here,
+    # with nobody waiting, back to the door.
+    with pytest.raises(Killed):
+        door._wait(Refusing())
+    assert door._free == 1

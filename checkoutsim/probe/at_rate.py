@@ -112,6 +112,27 @@ def chosen_pace(
     return paced, PACED_FROM
 
 
+def steady_opening(instants: list[float]) -> list[int]:
+    """Which of the schedule's checkouts (their instants, in order) the round plays.
+
+    Those due in its first ``AT_RATE_S`` seconds (at most ``AT_RATE_MAX``), less
+    an opening burst: a burst is many checkouts at one instant (no two steady
+    arrivals share one), a moment, not a rate, as the capacity rule has it
+    (``probe/edge.py``). Counted in, a burst late in the half second would be
+    offered while most of its answers came after the round's end, and a target
+    that kept up would look as if it fell behind.
+    """
+    shared: dict[float, int] = {}
+    for instant in instants:
+        shared[instant] = shared.get(instant, 0) + 1
+    steady = [
+        index
+        for index, instant in enumerate(instants)
+        if instant <= AT_RATE_S and shared[instant] == 1
+    ]
+    return steady[:AT_RATE_MAX]
+
+
 def rate_round(
     told: list[str],
     answered_at: list[float],

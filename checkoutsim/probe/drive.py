@@ -25,7 +25,7 @@ from checkoutsim.load import session
 from checkoutsim.load.schedule import PlannedIntent
 from checkoutsim.load.users import ScheduledHttpShopper
 from checkoutsim.probe.adapter import Adapter, fill, fill_path
-from checkoutsim.probe.at_rate import AT_RATE_MAX, AT_RATE_S, RateRound, rate_round
+from checkoutsim.probe.at_rate import RateRound, rate_round, steady_opening
 from checkoutsim.probe.calibrate import paced_checkouts, paced_round
 from checkoutsim.probe.outcome import ERROR, NOT_STARTED, SOLD_OUT, TIMED_OUT, Outcome
 from checkoutsim.probe.target import CALL_TIMEOUT_S, classify
@@ -292,11 +292,11 @@ def sold_out_paced(base: str, adapter: Adapter, in_flight: int) -> tuple[int, fl
 
 
 def sold_out_at_rate(base: str, adapter: Adapter, intents: list[PlannedIntent]) -> RateRound | None:
-    """The first ``AT_RATE_S`` seconds of the probe's own schedule (``intents``, at most
-    ``AT_RATE_MAX`` of them) played against the sold-out target as the run will play
-    them: the checks it served a second while they arrived (``calibrate.rate_round``),
-    against the rate they arrived at (an opening burst included)."""
-    opening = [intent for intent in intents if intent.at_s <= AT_RATE_S][:AT_RATE_MAX]
+    """The steady arrivals of the first ``AT_RATE_S`` seconds of the probe's own schedule
+    (``at_rate.steady_opening``) played against the sold-out target as the run will play
+    them: the checks it served a second while they arrived (``at_rate.rate_round``),
+    against the rate they arrived at."""
+    opening = [intents[index] for index in steady_opening([intent.at_s for intent in intents])]
     if len(opening) < 2 or opening[-1].at_s <= opening[0].at_s:
         return None
     offered = (len(opening) - 1) / (opening[-1].at_s - opening[0].at_s)

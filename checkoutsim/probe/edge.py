@@ -61,20 +61,22 @@ def utilisation(filled: Filled) -> Utilisation:
     offered = highest_rate(filled.settings)
     check_s = filled.query_s * QUERIES[filled.strategy][0]
     capacity = filled.settings.inventory.workers / check_s
-    server = filled.settings.server
+    settings = filled.settings
+    # The share of the run's checkouts that find stock (on average, at most the stock's).
+    stock = settings.catalog.stock_per_sku * settings.catalog.skus
+    share = min(1.0, stock / max(1.0, settings.load.expected_arrivals()))
+    server = settings.server
     if server.acceptors and server.accept_s > 0:
-        # A line at the door: every request, checks included, goes through it first.
-        capacity = min(capacity, server.acceptors / server.accept_s)
-    threads = filled.settings.server.threads
+        # A line at the door: every request goes through it on the way in, and
+        # the ones that find stock take it again at their answer.
+        door_s = server.accept_s + share * server.respond_s
+        capacity = min(capacity, server.acceptors / door_s)
+    threads = server.threads
     if threads:
         # A request thread is held for its check, a pause after every inventory
         # call (a race window given as one), and, by the requests that find
-        # stock, the gap before the write and the rest of the order: on average
-        # that share of the run's checkouts, at most the stock's.
-        settings = filled.settings
+        # stock, the gap before the write and the rest of the order.
         pause = settings.faults.pause.mean_s if settings.faults.pause_probability else 0.0
-        stock = settings.catalog.stock_per_sku * settings.catalog.skus
-        share = min(1.0, stock / max(1.0, settings.load.expected_arrivals()))
         ordering = settings.inventory.costs.check_gap_s + filled.after_s
         capacity = min(capacity, threads / (check_s + pause + share * ordering))
     return Utilisation(offered, capacity)

@@ -172,6 +172,7 @@ def model_settings(
             )
     if overhead is None and client == 0.0:
         sources.pop("client", None)  # nothing measured, nothing added
+    paced_priced = priced
     order_share = calibration.ordered_s / ordered_queries
     query = max(MIN_QUERY_S, min(check / sold_out_queries, order_share))
     if query == MIN_QUERY_S:
@@ -184,11 +185,14 @@ def model_settings(
     # pause is not put in line behind the crowd's checks, as a pool of
     # connections would put it. An order's answer (its write and its reply)
     # takes the door again for as long, ahead of the line.
-    door = paced is not None and model.queue == "door"
+    # A read-then-write strategy with no stated window has only its query for a
+    # window: that stays as the crowd's pool had it, or the race would vanish.
+    unwindowed = strategy in GAPPED + WINDOWED and not model.race_window_s
+    door = paced is not None and model.queue == "door" and not unwindowed
     acceptors, accept_s, inventory_workers = 0, 0.0, workers
     if door:
         acceptors, accept_s, inventory_workers = workers, check, model.workers
-        sources["door"] = priced
+        sources["door"] = paced_priced
         query, priced = MIN_QUERY_S, "the model's shortest query (the check's time is the door's)"
     sources["query"] = priced
     # A known race window between the read and the write of a read-then-write
@@ -196,17 +200,24 @@ def model_settings(
     # and no row), so the window does not also hold the row, as a query would.
     window = model.race_window_s if strategy in WINDOWED and model.race_window_s else 0.0
     gap = model.race_window_s if strategy in GAPPED and model.race_window_s else 0.0
-    after = max(
-        0.0, calibration.ordered_s - 2 * accept_s - ordered_queries * (query + window) - gap
-    )
+    beyond = calibration.ordered_s - accept_s - ordered_queries * (query + window) - gap
+    # An order's answer takes the door again for as long as a check, but never
+    # for more than the light-load order leaves.
+    respond_s = min(accept_s, max(0.0, beyond))
+    after = max(0.0, beyond - respond_s)
     served = f"{workers} worker{'s' if workers != 1 else ''}{served_at_once}"
     if door:
         served = (
             f"{workers} at the door{served_at_once}, each held {accept_s * 1000:.2f} ms by"
-            " a request on its way in, in line, and as long again by an order's answer,"
-            ' ahead of the line ([model].queue = "door": a write after the window does'
-            f" not wait behind the crowd); {inventory_workers} inventory workers (the"
+            f" a request on its way in, in line, and {respond_s * 1000:.2f} ms by an order's"
+            ' answer, ahead of the line ([model].queue = "door": a write after the window'
+            f" does not wait behind the crowd); {inventory_workers} inventory workers (the"
             " adapter's [model].workers)"
+        )
+    elif paced is not None and model.queue == "door":
+        served += (
+            " (the crowd waits for them, not at the door: with no [model].race_window_s"
+            " the race window is one query)"
         )
     assumptions = [
         f"{model.strategy} as the model's {strategy}",
@@ -275,7 +286,7 @@ def model_settings(
                 "threads": model.request_threads or 0,
                 "acceptors": acceptors,
                 "accept_s": accept_s,
-                "respond_s": accept_s,
+                "respond_s": respond_s,
             }
         ),
         "faults": schedule.faults.model_copy(

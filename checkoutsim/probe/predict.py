@@ -224,14 +224,18 @@ def likely_cause(
     workers, check_s = filled.places, filled.check_s
     if key.startswith("latency_") and over:
         # A busy host only slows the measurement; a prediction too slow is the model's.
-        pace = utilisation(filled).capacity_per_s
+        pace = workers / check_s
         sources = filled.sources
-        # Say which timing set the pace: the paced round's doubts are not light load's.
-        paced = sources.get("workers") in (PACED_ROUND, AT_RATE_ROUND)
-        why = (
-            "a few checkouts in flight time its round trips more than its limit"
-            if paced
-            else "one at a time, a check's time holds round trips a busy target overlaps"
+        # Say which timing set the pace: each round's doubts are its own.
+        why = {
+            PACED_ROUND: "a few checkouts in flight time its round trips more than its limit",
+            AT_RATE_ROUND: (
+                "the opening half second, played against it sold out, caught it slower than"
+                " the run found it"
+            ),
+        }.get(
+            sources.get("workers", ""),
+            "one at a time, a check's time holds round trips a busy target overlaps",
         )
         return (
             f"the pace: the model serves about {pace:.0f} checks a second ({workers} "

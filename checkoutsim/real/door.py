@@ -42,11 +42,26 @@ class Door:
                 else:
                     self._line.append(parked)
         if parked is not None:
-            parked.acquire()  # released by the request that hands this one its place
+            self._wait(parked)
         try:
             self._sleep(seconds)
         finally:
             self._hand_on()
+
+    def _wait(self, parked: Any) -> None:
+        """Wait in line until handed a place; a waiter killed in line gives up its turn."""
+        try:
+            parked.acquire()  # released by the request that hands this one its place
+        except BaseException:
+            # Killed while waiting (a greenlet killed at shutdown): still in line,
+            # it leaves; already handed a place, it hands the place on.
+            with self._guard:
+                waiting = parked in self._line
+                if waiting:
+                    self._line.remove(parked)
+            if not waiting:
+                self._hand_on()
+            raise
 
     def _hand_on(self) -> None:
         with self._guard:

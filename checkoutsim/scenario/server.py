@@ -16,9 +16,9 @@ serve, and past its rate new requests wait in line *at the door* (the listen
 backlog), before their check. A request already inside does not wait behind
 that line again: the write a check-then-decrement makes after its window waits
 only for the database. ``acceptors`` requests are worked on at once, each for
-``accept_s`` on the way in, in line; a request that went past its check with
-stock (any answer but sold out) then takes a place again for ``respond_s`` at
-its answer (the write's and the answer's work), ahead of the line. Off (0) by
+``accept_s`` on the way in, in line; a request answered anything but sold
+out (an order above all: its write's and its answer's work) then takes a
+place again for ``respond_s`` at its answer, ahead of the line. Off (0) by
 default.
 """
 
