@@ -20,6 +20,7 @@ from checkoutsim.probe.edge import utilisation
 from checkoutsim.probe.model import AT_RATE_ROUND, PACED_ROUND, model_settings, predict_metrics
 from checkoutsim.probe.outcome import ERROR, SOLD_OUT
 from tests.probe_fixtures import calibrated, schedule
+from tests.test_probe_edge import FLASK_SAFE
 
 
 def test_only_sold_out_answers_before_the_last_checkout_was_due_count() -> None:
@@ -105,12 +106,15 @@ def test_the_model_serves_checks_at_the_rate_the_round_at_the_probes_rate_saw() 
     model = Model(strategy="check_then_decrement", workers=1000, race_window_s=0.2)
     settings = schedule(1000, burst=0)
     slow = model_settings(settings, model, _calibrated_at(400, AT_RATE_FROM), [20], 1)
-    # 400 checks a second at the door, less the 20 orders' answers' share of it.
-    share = 20 / slow.settings.load.expected_arrivals()
-    server = slow.settings.server
-    answers = share * server.respond_s / server.accept_s
-    assert 0 < server.respond_s <= server.accept_s
-    assert utilisation(slow).capacity_per_s == pytest.approx(400 / (1 + answers))
+    # By hand: 2.5 ms at the door a check (400 a second); an order's answer takes
+    # it 205 - 2.5 - 2 x 0.1 - 200 = 2.3 ms more (what the light-load order leaves),
+    # and 20 of the 1,000 checkouts find stock: 1 / (2.5 + 0.02 x 2.3) ms = 392.8 a second.
+    assert slow.settings.server.respond_s == pytest.approx(0.0023)
+    assert utilisation(slow).capacity_per_s == pytest.approx(392.77, abs=0.01)
+    # Told the model's own orders (oversold ones included), the share is theirs.
+    assert utilisation(slow, orders=200).capacity_per_s == pytest.approx(
+        1 / (0.0025 + 0.2 * 0.0023), abs=0.01
+    )
     assert slow.sources["workers"] == AT_RATE_ROUND
     assert "played against it sold out, the target served 400 checks" in slow.assumptions[1]
     fast = model_settings(settings, model, _calibrated_at(1200, PACED_FROM), [20], 1)
@@ -172,3 +176,28 @@ def test_the_doors_capacity_counts_the_answers_of_the_orders() -> None:
     server = plenty.settings.server
     assert server.respond_s == pytest.approx(server.accept_s)
     assert utilisation(plenty).capacity_per_s == pytest.approx(utilisation(none).capacity_per_s / 2)
+
+
+def test_a_pace_cause_names_the_round_at_the_probes_rate_and_the_threads_that_bind() -> None:
+    from checkoutsim.probe.adapter import load_adapter
+    from checkoutsim.probe.predict import compare
+
+    pooled = Model(strategy="mutex", workers=1000, request_threads=8)
+    filled = model_settings(
+        schedule(300, burst=0), pooled, _calibrated_at(3000, AT_RATE_FROM), [20], 1
+    )
+    adapter = load_adapter(FLASK_SAFE)
+    measured = {"checkouts": 300, "errors": 0, "timed_out": 0, "oversold_units": 0}
+    judged = compare(
+        {**measured, "latency_p50_s": 0.003},
+        {"oversold_units": 0, "orders": 20, "latency_p50_s": 0.05},
+        filled,
+        adapter,
+    )
+    cause = judged["likely_causes"][0]
+    assert cause.startswith("the pace: the model serves about")
+    assert "caught it slower than the run found it" in cause
+    # 8 threads, each held through a 200 ms order by 20 of 300: far below 3,000 a second.
+    assert "less what request threads and the orders' answers hold" in cause
+    pace = float(cause.split("about ")[1].split(" ")[0])
+    assert pace < 1000

@@ -204,3 +204,27 @@ def test_a_set_only_unselected_variants_cannot_take_is_no_error_of_the_run() -> 
     with pytest.raises(ScenarioError) as every:
         scenarios.load("gateway-failover", sets, [])
     assert len(every.value.problems) == 3
+
+
+def test_a_variant_broken_without_any_set_is_still_an_error(tmp_path: Path) -> None:
+    text = Path("scenarios/gateway-failover.toml").read_text(encoding="utf-8")
+    broken = text.replace(
+        'set = { "gateways.routing" = "weighted" }',
+        'set = { "gateways.routing" = "weighted", "load.rate_per_s" = -5 }',
+        1,
+    )
+    assert broken != text
+    path = tmp_path / "broken.toml"
+    path.write_text(broken, encoding="utf-8")
+    # An unrelated --set must not hide it, whichever variant is asked for.
+    with pytest.raises(ScenarioError, match="weighted"):
+        scenarios.load(str(path), ["load.duration_s=30"], ["primary_only"])
+
+
+def test_a_misspelt_variant_is_named_against_every_variant_of_the_file() -> None:
+    with pytest.raises(ScenarioError) as refused:
+        scenarios.load("gateway-failover", ["queue.enabled=true"], ["naive_failvoer"])
+    message = str(refused.value)
+    assert "naive_failover" in message  # the suggestion, though the --set left it out
+    for name in ("safe_failover", "weighted", "primary_only"):
+        assert name in message

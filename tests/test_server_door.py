@@ -232,3 +232,51 @@ def test_a_waiter_marked_first_goes_ahead_of_the_line_and_a_killed_one_leaves_it
     with pytest.raises(Killed):
         door._wait(Refusing())
     assert door._free == 1
+
+
+def test_a_waiter_killed_inside_hold_leaves_the_line_and_the_next_one_gets_in(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from checkoutsim.real import door as door_module
+
+    served: list[float] = []
+    holding, gate = threading.Event(), threading.Event()
+
+    def sleep(seconds: float) -> None:
+        served.append(seconds)
+        if seconds == 1.0:
+            holding.set()
+            gate.wait(30)
+
+    door = Door(1, sleep)
+    holder = threading.Thread(target=door.hold, args=(1.0,))
+    holder.start()
+    assert holding.wait(30)
+
+    class Killed(Exception):
+        pass
+
+    class KilledWhileWaiting:
+        """A waiter's lock whose wait is interrupted, as a greenlet killed in line."""
+
+        def __init__(self) -> None:
+            self.taken = False
+
+        def acquire(self) -> None:
+            if self.taken:
+                raise Killed
+            self.taken = True
+
+    with monkeypatch.context() as patched:
+        patched.setattr(door_module.threading, "Lock", KilledWhileWaiting)
+        with pytest.raises(Killed):
+            door.hold(2.0)
+    assert not door._line  # it left the line
+    waiter = threading.Thread(target=door.hold, args=(3.0,))
+    waiter.start()
+    assert _until(lambda: len(door._line) == 1)
+    gate.set()
+    for thread in (holder, waiter):
+        thread.join(30)
+    assert served == [1.0, 3.0]
+    assert door._free == 1 and not door._line

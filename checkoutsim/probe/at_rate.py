@@ -41,7 +41,7 @@ class RateRound:
     ``served`` sold-out answers came in ``seconds`` (first to last of those
     answered before the round's last checkout was due): the checks the target
     served a second while the round's checkouts arrived at ``offered_per_s``
-    (the opening's own rate, its burst included).
+    (the rate of the opening's steady arrivals, ``steady_opening``).
     """
 
     offered_per_s: float

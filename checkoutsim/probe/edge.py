@@ -51,20 +51,23 @@ class Utilisation:
         return self.ratio >= EDGE
 
 
-def utilisation(filled: Filled) -> Utilisation:
+def utilisation(filled: Filled, orders: float | None = None) -> Utilisation:
     """The highest arrival rate of the probe's schedule against the model's checks a second.
 
     A sold-out answer is the strategy's check: ``QUERIES[strategy][0]`` queries,
     each holding one of ``workers`` for ``query_s``. The schedule's opening burst,
-    if any, is a moment, not a rate, and is left out.
+    if any, is a moment, not a rate, and is left out. ``orders``: the checkouts the
+    model predicts will find stock, oversold ones included (without it, the stock):
+    each holds a request thread through its order, and the door again at its answer.
     """
     offered = highest_rate(filled.settings)
     check_s = filled.query_s * QUERIES[filled.strategy][0]
     capacity = filled.settings.inventory.workers / check_s
     settings = filled.settings
-    # The share of the run's checkouts that find stock (on average, at most the stock's).
-    stock = settings.catalog.stock_per_sku * settings.catalog.skus
-    share = min(1.0, stock / max(1.0, settings.load.expected_arrivals()))
+    # The share of the run's checkouts that find stock (on average).
+    if orders is None:
+        orders = settings.catalog.stock_per_sku * settings.catalog.skus
+    share = min(1.0, orders / max(1.0, settings.load.expected_arrivals()))
     server = settings.server
     if server.acceptors and server.accept_s > 0:
         # A line at the door: every request goes through it on the way in, and

@@ -93,7 +93,7 @@ def predicted_probe(
         return result
     predicted = predict_metrics(filled, options.seed)
     spare_p50 = None
-    if utilisation(filled).at_edge:
+    if utilisation(filled, predicted.get("orders")).at_edge:
         spare_p50 = predict_metrics(with_capacity_to_spare(filled), options.seed)["latency_p50_s"]
     host = result.health.get("host_load")
     prediction.update(compare(result.metrics, predicted, filled, adapter, host, spare_p50))
@@ -145,7 +145,7 @@ def compare(
         key: "not judged" if key in NOT_JUDGED else judge(figures[key], measured.get(key))
         for key in COMPARED
     }
-    share = utilisation(filled)
+    share = utilisation(filled, predicted.get("orders"))
     edge = None
     if share.at_edge:
         # The point's own verdict is kept in the edge block; the verdict says it cannot be had.
@@ -224,7 +224,14 @@ def likely_cause(
     workers, check_s = filled.places, filled.check_s
     if key.startswith("latency_") and over:
         # A busy host only slows the measurement; a prediction too slow is the model's.
-        pace = workers / check_s
+        unbound = workers / check_s
+        pace = utilisation(filled, predicted.get("orders")).capacity_per_s
+        # Request threads, or the orders' answers at the door, may hold it below that.
+        held = (
+            f"; {unbound:.0f} a check alone, less what request threads and the orders' answers hold"
+            if pace < 0.99 * unbound
+            else ""
+        )
         sources = filled.sources
         # Say which timing set the pace: each round's doubts are its own.
         why = {
@@ -241,8 +248,8 @@ def likely_cause(
             f"the pace: the model serves about {pace:.0f} checks a second ({workers} "
             f"worker{'s' if workers != 1 else ''}, from {sources.get('workers', 'the adapter')},"
             f" at {check_s * 1000:.2f} ms a check, priced from"
-            f" {sources.get('door') or sources.get('query', 'the light-load timing')}), and the"
-            " target kept up with"
+            f" {sources.get('door') or sources.get('query', 'the light-load timing')}{held}),"
+            " and the target kept up with"
             f" more here: {why}, or the host was busier while calibrating; a conditional "
             "write also holds the row that long"
         )

@@ -139,10 +139,13 @@ def load(
     base_raw = _settings_dict(scenario_file)
     base = validate(Settings, apply_overrides(base_raw, cli_overrides, "--set"), "--set")
     specs = scenario_file.variants or [VariantSpec(name="default")]
-    resolved = []
-    problems: list[str] = []
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{path}: variants: duplicate variant names in {names}")
     chosen = list(variants)
     wanted = {name.casefold() for name in chosen}
+    resolved = []
+    problems: list[str] = []
     for index, spec in enumerate(specs):
         where = f"{path}: variants[{index}] ({spec.name})"
         try:
@@ -151,9 +154,10 @@ def load(
             )
             settings = validate(Settings, merged, where)
         except ScenarioError as error:
-            if cli_overrides and wanted and spec.name.casefold() not in wanted:
+            if wanted and spec.name.casefold() not in wanted and _valid_alone(base_raw, spec):
                 # A --set that only a variant nobody asked for cannot take (the
-                # retry queue on a failover router, say) is no error of this run.
+                # retry queue on a failover router, say) is no error of this run;
+                # a variant broken without any --set still is.
                 continue
             # Every variant is checked, so that validate can list each one's problems.
             problems.extend(error.problems)
@@ -161,9 +165,13 @@ def load(
         resolved.append(Variant(spec.name, spec.description, dict(spec.set), settings))
     if problems:
         raise ScenarioError.of(problems)
-    names = [v.name for v in resolved]
-    if len(set(names)) != len(names):
-        raise ScenarioError(f"{path}: variants: duplicate variant names in {names}")
+    unknown = [name for name in chosen if name.casefold() not in {n.casefold() for n in names}]
+    if unknown:
+        # Named against every variant of the file, those a --set left out included.
+        listed = known_names(names, "variant", f"checkoutsim show {scenario_file.name}")
+        raise ScenarioError(
+            f"{path}: variants: no variant {unknown[0]!r}{did_you_mean(unknown[0], names)}{listed}"
+        )
     scenario = Scenario(
         scenario_file.name,
         scenario_file.title,
@@ -175,6 +183,15 @@ def load(
         cli_overrides,
     )
     return scenario.select(chosen) if chosen else scenario
+
+
+def _valid_alone(base_raw: dict[str, Any], spec: VariantSpec) -> bool:
+    """Whether a variant's own settings validate without the command line's --set."""
+    try:
+        validate(Settings, apply_overrides(base_raw, spec.set, spec.name), spec.name)
+    except ScenarioError:
+        return False
+    return True
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
