@@ -235,3 +235,24 @@ def test_the_cost_table_prices_the_redis_nodes_the_plan_sizes(hit_rate: float, v
     line = sized.cost.line("Redis nodes")
     assert line.count == sized.cache["count"]
     assert line.monthly_usd == pytest.approx(line.count * 0.206 * 730)
+
+
+def test_a_prices_file_of_zeros_names_no_dominant_line(tmp_path: Path) -> None:
+    path = tmp_path / "free.toml"
+    free = [name for name, kind in KINDS.items() if kind in ("price", "percent")]
+    path.write_text("".join(f"{name} = 0\n" for name in free), encoding="utf-8")
+    result = CliRunner().invoke(
+        command_line(),
+        ["capacity", "--orders-per-day", "10M", "--prices", str(path)],
+        env={"COLUMNS": "200"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "Dominant line: none (every line costs $0 a month)" in result.stdout
+    cost = plan("10M", prices=load_prices(path)).cost
+    assert cost is not None and cost.dominant is None and cost.infrastructure_dominant is None
+    assert cost.findings == ("Every line costs $0 a month at these prices: no line dominates.",)
+    # Infrastructure free, the fee not: the fee dominates, and no infrastructure line is named.
+    path.write_text("".join(f"{name} = 0\n" for name in free if name != "gateway_percent"))
+    fees = plan("10M", prices=load_prices(path)).cost
+    assert fees is not None and fees.dominant == "gateway fees"
+    assert fees.infrastructure_dominant is None

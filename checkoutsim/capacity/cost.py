@@ -50,10 +50,11 @@ class CostTable:
     lines: tuple[CostLine, ...]
     total_monthly_usd: float
     total_per_order_usd: float
-    dominant: str
+    #: The costliest line; None when every line costs nothing (a prices file of zeros).
+    dominant: str | None
     infrastructure_monthly_usd: float
     infrastructure_per_order_usd: float
-    infrastructure_dominant: str
+    infrastructure_dominant: str | None
     prices: tuple[Price, ...]  # in the prices table's order
     findings: tuple[str, ...]
 
@@ -173,9 +174,17 @@ def _draft_lines(
 
 def _findings(table: CostTable) -> tuple[str, ...]:
     """Where the money goes, in words."""
+    if table.dominant is None:
+        return ("Every line costs $0 a month at these prices: no line dominates.",)
     top = table.line(table.dominant)
-    infrastructure = table.line(table.infrastructure_dominant)
     total = table.total_monthly_usd
+    if table.infrastructure_dominant is None:
+        return (
+            f"Dominant line: {top.line}, ${top.monthly_usd:,.0f} a month "
+            f"({share_text(top.share)} of ${total:,.0f}); infrastructure costs $0 a month "
+            "at these prices.",
+        )
+    infrastructure = table.line(table.infrastructure_dominant)
     infrastructure_share = table.infrastructure_monthly_usd / total if total else 0.0
     found = [
         f"Dominant line: {top.line}, ${top.monthly_usd:,.0f} a month ({share_text(top.share)} "
@@ -236,10 +245,14 @@ def price_plan(counts: Mapping[str, int], orders_per_day: float, prices: Prices)
         lines=lines,
         total_monthly_usd=total,
         total_per_order_usd=total / orders_per_month,
-        dominant=max(lines, key=lambda line: line.monthly_usd).line,
+        dominant=max(lines, key=lambda line: line.monthly_usd).line if total else None,
         infrastructure_monthly_usd=infrastructure_total,
         infrastructure_per_order_usd=infrastructure_total / orders_per_month,
-        infrastructure_dominant=max(infrastructure, key=lambda line: line.monthly_usd).line,
+        infrastructure_dominant=(
+            max(infrastructure, key=lambda line: line.monthly_usd).line
+            if infrastructure_total
+            else None
+        ),
         prices=tuple(prices.values()),
         findings=(),
     )

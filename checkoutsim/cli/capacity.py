@@ -202,11 +202,15 @@ def render_cost(cost: CostTable, console: Console) -> None:
     )
     table.add_row("total", "", f"${whole:,.0f}", dollars(cost.total_per_order_usd), "")
     console.print(table)
-    console.print(
-        f"[bold]Dominant line: {cost.dominant}[/] ({share_text(cost.line(cost.dominant).share)}"
-        f" of the total); largest infrastructure line: {cost.infrastructure_dominant}",
-        highlight=False,
-    )
+    if cost.dominant is None:
+        console.print("[bold]Dominant line: none[/] (every line costs $0 a month)", highlight=False)
+    else:
+        largest = cost.infrastructure_dominant or "none (infrastructure costs $0)"
+        console.print(
+            f"[bold]Dominant line: {cost.dominant}[/] ({share_text(cost.line(cost.dominant).share)}"
+            f" of the total); largest infrastructure line: {largest}",
+            highlight=False,
+        )
     console.print("[bold]How each line is counted[/] (prices by name, sources below)")
     for line in cost.lines:
         console.print(
