@@ -23,7 +23,7 @@ from typing import Any
 from tests.probe_targets import TARGETS, cli, running
 
 ENDPOINTS = ("racy", "safe")
-SHOPS = ("flask", "sqlite", "redis", "pool")
+SHOPS = ("flask", "sqlite", "redis", "pool", "prefork")
 RATES = (50, 250, 1000)
 HEADER = (
     "| adapter | rate /s | load before | checkouts | orders | oversold | stock after"

@@ -29,6 +29,8 @@ ROOT = Path(__file__).parent.parent
 REDIS_URL = os.environ.get("CHECKOUTSIM_TEST_REDIS", "redis://127.0.0.1:6379/0")
 #: The pool shop's request threads (its adapters' ``request_threads`` say the same).
 POOL_THREADS = 8
+#: The prefork shop's worker processes (its adapters' ``request_threads`` say the same).
+PREFORK_WORKERS = 4
 #: Longest wait for a shop to answer after it starts.
 START_TIMEOUT_S = 30.0
 
@@ -58,6 +60,9 @@ def command(kind: str, port: int, directory: Path, pause_s: float) -> list[str]:
         return [sys.executable, script, str(port), str(pause_s)]
     if kind == "pool":
         return [sys.executable, script, str(port), str(POOL_THREADS), str(pause_s)]
+    if kind == "prefork":
+        database = str(directory / "prefork.db")
+        return [sys.executable, script, str(port), database, str(PREFORK_WORKERS), str(pause_s)]
     if kind == "sqlite":
         return [sys.executable, script, str(port), str(directory / "shop.db"), str(pause_s)]
     key = f"checkoutsim-probe-test:{uuid.uuid4().hex}"

@@ -15,19 +15,30 @@ from pathlib import Path
 
 import pytest
 
-from tests.probe_targets import POOL_THREADS, TARGETS, Shop, cli, free_port, probe_json, running
+from tests.probe_targets import (
+    POOL_THREADS,
+    PREFORK_WORKERS,
+    TARGETS,
+    Shop,
+    cli,
+    free_port,
+    probe_json,
+    running,
+)
 
 RACY = [
     ("flask", "flask-racy"),
     ("sqlite", "sqlite-racy"),
     ("redis", "redis-racy"),
     ("pool", "pool-racy"),
+    ("prefork", "prefork-racy"),
 ]
 SAFE = [
     ("flask", "flask-safe"),
     ("sqlite", "sqlite-safe"),
     ("redis", "redis-safe"),
     ("pool", "pool-safe"),
+    ("prefork", "prefork-safe"),
 ]
 
 
@@ -75,6 +86,21 @@ def test_a_thread_pool_caps_the_race_and_the_prediction_knows_it(tmp_path: Path)
     assert 0 <= measured["oversold_units"] <= POOL_THREADS - 1
     assert 0 <= predicted["oversold_units"] <= POOL_THREADS - 1
     assert any("request threads" in line for line in document["prediction"]["assumptions"])
+
+
+def test_forked_sync_workers_cap_the_race_and_the_prediction_knows_it(tmp_path: Path) -> None:
+    # Written after the model, as a check of it: gunicorn-style sync workers, 4
+    # processes on one socket, each serving one request at a time; its adapter
+    # says request_threads = 4, as a user who runs gunicorn -w 4 knows.
+    with running("prefork", tmp_path, pause_s=0.05) as url:
+        document = probe_json(
+            url, TARGETS / "prefork-racy.toml", "--rate", "1000", "--run-time", "1s", "--predict"
+        )
+    measured = metrics_of(document)
+    predicted = document["prediction"]["metrics"]
+    assert measured["stock_after"] == measured["stock"] - measured["units_sold"]
+    assert 0 <= measured["oversold_units"] <= PREFORK_WORKERS - 1
+    assert 0 <= predicted["oversold_units"] <= PREFORK_WORKERS - 1
 
 
 def test_unreachable_target_is_one_line(tmp_path: Path) -> None:
