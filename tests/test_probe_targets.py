@@ -71,20 +71,27 @@ def test_a_small_probe_measures_the_racy_flask_shop(tmp_path: Path) -> None:
     assert metrics["latency_p50_s"] > 0
 
 
+def _capped_race(tmp_path: Path, kind: str, bound: int) -> dict:
+    """Probe shop ``kind``'s racy endpoint at 1,000 a second with a 50 ms payment and
+    ``--predict``; assert measured and predicted oversell are each at most ``bound``."""
+    with running(kind, tmp_path, pause_s=0.05) as url:
+        document = probe_json(
+            url, TARGETS / f"{kind}-racy.toml", "--rate", "1000", "--run-time", "1s", "--predict"
+        )
+    measured = metrics_of(document)
+    predicted = document["prediction"]["metrics"]
+    assert measured["stock_after"] == measured["stock"] - measured["units_sold"]
+    assert 0 <= measured["oversold_units"] <= bound
+    assert 0 <= predicted["oversold_units"] <= bound
+    return document
+
+
 def test_a_thread_pool_caps_the_race_and_the_prediction_knows_it(tmp_path: Path) -> None:
     # The pool shop pays for 50 ms holding its thread: at 1,000 checkouts a second
     # only its 8 threads' checks can be in the window at once, so it oversells at
     # most 7 units; a model without the pool let every check in (52 predicted
     # where 7 were measured). Both bounds are hard, whatever the host's speed.
-    with running("pool", tmp_path, pause_s=0.05) as url:
-        document = probe_json(
-            url, TARGETS / "pool-racy.toml", "--rate", "1000", "--run-time", "1s", "--predict"
-        )
-    measured = metrics_of(document)
-    predicted = document["prediction"]["metrics"]
-    assert measured["stock_after"] == measured["stock"] - measured["units_sold"]
-    assert 0 <= measured["oversold_units"] <= POOL_THREADS - 1
-    assert 0 <= predicted["oversold_units"] <= POOL_THREADS - 1
+    document = _capped_race(tmp_path, "pool", POOL_THREADS - 1)
     assert any("request threads" in line for line in document["prediction"]["assumptions"])
 
 
@@ -92,15 +99,7 @@ def test_forked_sync_workers_cap_the_race_and_the_prediction_knows_it(tmp_path: 
     # Written after the model, as a check of it: gunicorn-style sync workers, 4
     # processes on one socket, each serving one request at a time; its adapter
     # says request_threads = 4, as a user who runs gunicorn -w 4 knows.
-    with running("prefork", tmp_path, pause_s=0.05) as url:
-        document = probe_json(
-            url, TARGETS / "prefork-racy.toml", "--rate", "1000", "--run-time", "1s", "--predict"
-        )
-    measured = metrics_of(document)
-    predicted = document["prediction"]["metrics"]
-    assert measured["stock_after"] == measured["stock"] - measured["units_sold"]
-    assert 0 <= measured["oversold_units"] <= PREFORK_WORKERS - 1
-    assert 0 <= predicted["oversold_units"] <= PREFORK_WORKERS - 1
+    _capped_race(tmp_path, "prefork", PREFORK_WORKERS - 1)
 
 
 def test_unreachable_target_is_one_line(tmp_path: Path) -> None:

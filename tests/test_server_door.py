@@ -188,7 +188,9 @@ def _until(condition: Any) -> bool:
     return False
 
 
-def test_a_waiter_marked_first_goes_ahead_of_the_line_and_a_killed_one_leaves_it() -> None:
+def _held_door() -> tuple[Door, threading.Thread, threading.Event, list[float]]:
+    """A door of one place, held (for 1.0 "seconds") by a thread until the gate opens;
+    each hold's seconds are recorded in order, as the place is taken."""
     served: list[float] = []
     holding, gate = threading.Event(), threading.Event()
 
@@ -202,6 +204,11 @@ def test_a_waiter_marked_first_goes_ahead_of_the_line_and_a_killed_one_leaves_it
     holder = threading.Thread(target=door.hold, args=(1.0,))
     holder.start()
     assert holding.wait(30)
+    return door, holder, gate, served
+
+
+def test_a_waiter_marked_first_goes_ahead_of_the_line_and_a_killed_one_leaves_it() -> None:
+    door, holder, gate, served = _held_door()
     waiters = [threading.Thread(target=door.hold, args=(2.0,))]
     waiters[0].start()
     assert _until(lambda: len(door._line) == 1)
@@ -239,19 +246,7 @@ def test_a_waiter_killed_inside_hold_leaves_the_line_and_the_next_one_gets_in(
 ) -> None:
     from checkoutsim.real import door as door_module
 
-    served: list[float] = []
-    holding, gate = threading.Event(), threading.Event()
-
-    def sleep(seconds: float) -> None:
-        served.append(seconds)
-        if seconds == 1.0:
-            holding.set()
-            gate.wait(30)
-
-    door = Door(1, sleep)
-    holder = threading.Thread(target=door.hold, args=(1.0,))
-    holder.start()
-    assert holding.wait(30)
+    door, holder, gate, served = _held_door()
 
     class Killed(Exception):
         pass

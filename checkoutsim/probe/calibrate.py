@@ -21,9 +21,9 @@ another (the GIL), and the queue that forms at higher rates is the target's own.
 A crowd of 40 is not the run's crowd, though: at the probe's own rate a target
 past its capacity holds hundreds of connections, overflows its listen backlog
 and fails requests of its own, and serves fewer checks a second than with 40
-in flight. So, last, the opening of the probe's own schedule is played against
-the sold-out target (``RateRound``): when the target fell behind it, the rate
-of checks it served there is the one the model is given.
+in flight. So, last, the steady opening of the probe's own schedule is played
+against the sold-out target (``probe/at_rate.py``): when the target fell behind
+it, the rate of checks it served there is the one the model is given.
 """
 
 from __future__ import annotations

@@ -148,10 +148,10 @@ def model_settings(
         # of a light-load answer that is not the check stays the client's.
         paced = workers * seconds / answers
         client = max(0.0, check + client - paced)
-        at_rate = calibration.pace_from == AT_RATE_FROM and calibration.at_rate is not None
-        crowd = "at the probe's own rate" if at_rate else "with a few in flight"
+        at_rate = calibration.at_rate if calibration.pace_from == AT_RATE_FROM else None
+        crowd = "at the probe's own rate" if at_rate is not None else "with a few in flight"
         check, priced = paced, f"the rate of sold-out answers {crowd}"
-        sources["workers"] = AT_RATE_ROUND if at_rate else PACED_ROUND
+        sources["workers"] = AT_RATE_ROUND if at_rate is not None else PACED_ROUND
         sources["client"] = (
             "the light-load check less the paced rate's check"
             if overhead is None
@@ -162,11 +162,11 @@ def model_settings(
             f" flight the target answered up to {answers / seconds:.0f} a second:"
             f" {calibration.concurrency:.1f} light-load checks at a time)"
         )
-        if at_rate and calibration.at_rate is not None:
-            offered = calibration.at_rate.offered_per_s
+        if at_rate is not None:
             served_at_once = (
                 f" (the adapter says {model.workers}; with the opening of this probe's"
-                f" schedule, {offered:,.0f} a second, played against it sold out, the target"
+                f" schedule, {at_rate.offered_per_s:,.0f} a second, played against it sold"
+                " out, the target"
                 f" served {answers / seconds:.0f} checks a second:"
                 f" {calibration.concurrency:.1f} light-load checks at a time)"
             )

@@ -96,11 +96,7 @@ class Scenario:
         for variant in self.variants:
             if variant.name.casefold() == name.casefold():
                 return variant
-        names = [v.name for v in self.variants]
-        listed = known_names(names, "variant", f"checkoutsim show {self.name}")
-        raise ScenarioError(
-            f"{self.path}: variants: no variant {name!r}{did_you_mean(name, names)}{listed}"
-        )
+        raise no_such_variant(self.path, self.name, name, [v.name for v in self.variants])
 
     def select(self, names: Iterable[str]) -> Scenario:
         """A copy that keeps only the named variants, in the order given."""
@@ -168,10 +164,7 @@ def load(
     unknown = [name for name in chosen if name.casefold() not in {n.casefold() for n in names}]
     if unknown:
         # Named against every variant of the file, those a --set left out included.
-        listed = known_names(names, "variant", f"checkoutsim show {scenario_file.name}")
-        raise ScenarioError(
-            f"{path}: variants: no variant {unknown[0]!r}{did_you_mean(unknown[0], names)}{listed}"
-        )
+        raise no_such_variant(path, scenario_file.name, unknown[0], names)
     scenario = Scenario(
         scenario_file.name,
         scenario_file.title,
@@ -183,6 +176,13 @@ def load(
         cli_overrides,
     )
     return scenario.select(chosen) if chosen else scenario
+
+
+def no_such_variant(path: Path, scenario: str, name: str, names: list[str]) -> ScenarioError:
+    """The one-line error for a variant ``name`` not among ``names``, with a suggestion."""
+    listed = known_names(names, "variant", f"checkoutsim show {scenario}")
+    suggestion = did_you_mean(name, names)
+    return ScenarioError(f"{path}: variants: no variant {name!r}{suggestion}{listed}")
 
 
 def _valid_alone(base_raw: dict[str, Any], spec: VariantSpec) -> bool:
